@@ -1,0 +1,53 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+
+from accounts.models import Membership, Token, User
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ["email"]
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    add_form = UserCreationForm
+    form = UserEditForm
+    ordering = ["email"]
+    list_display = ["email", "is_active", "is_staff", "email_verified_at", "date_joined"]
+    search_fields = ["email"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Status", {"fields": ["is_active", "email_verified_at", "date_joined"]}),
+        ("Permissions", {"fields": ["is_staff", "is_superuser", "groups", "user_permissions"]}),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {"classes": ["wide"], "fields": ["email", "usable_password", "password1", "password2"]},
+        )
+    ]
+    readonly_fields = ["date_joined"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "is_active", "created_at"]
+    list_filter = ["role", "is_active"]
+    raw_id_fields = ["user", "tenant"]
+
+
+@admin.register(Token)
+class TokenAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "user", "purpose", "expires_at", "used_at", "revoked_at"]
+    list_filter = ["purpose"]
+    readonly_fields = ["key_hash", "prefix", "created_at"]
+    raw_id_fields = ["user", "tenant"]

@@ -1,0 +1,148 @@
+"""Settings shared by every environment. Values come from the environment (see README)."""
+
+from pathlib import Path
+
+from config.env import database_from_url, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("SECRET_KEY", "django-insecure-dev-only-key")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1"])
+
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", "postgres://postgres@localhost:5432/tenantflow")
+    )
+}
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- django-tenants ----------------------------------------------------------------------
+# Apps in the public schema: users, tenants and the orchestration outbox live here.
+SHARED_APPS = [
+    # `tenants` first: its migrate/migrate_schemas commands replace django-tenants' ones.
+    "tenants",
+    "django_tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "rest_framework",
+    "accounts",
+    "orchestration",
+]
+# Apps whose tables exist once per tenant schema.
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+# Hosts under this domain are tenants: <subdomain>.<TENANT_BASE_DOMAIN>. The domain itself
+# (and any host in PUBLIC_HOSTS) is the public site: signup, admin, /healthz.
+TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost").strip().lower()
+PUBLIC_HOSTS = [TENANT_BASE_DOMAIN, *env_list("PUBLIC_HOSTS", ["127.0.0.1"])]
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls_tenants"
+
+MIDDLEWARE = [
+    "tenants.middleware.TenantRoutingMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Temporal -----------------------------------------------------------------------------
+# Validated in OrchestrationConfig.ready(); see orchestration/conf.py.
+TEMPORAL_ADDRESS = env_str("TEMPORAL_ADDRESS", "localhost:7233")
+TEMPORAL_NAMESPACE = env_str("TEMPORAL_NAMESPACE", "default")
+TEMPORAL_QUEUE_PREFIX = env_str("TEMPORAL_QUEUE_PREFIX", "tenantflow")
+TEMPORAL_QUEUE_SHARDS = env_int("TEMPORAL_QUEUE_SHARDS", 4, minimum=1)
+TEMPORAL_API_KEY = env_str("TEMPORAL_API_KEY", "") or None
+# TLS is on when TEMPORAL_TLS is true, or implicitly when an API key is set (Temporal Cloud).
+TEMPORAL_TLS = env_bool("TEMPORAL_TLS", TEMPORAL_API_KEY is not None)
+TEMPORAL_TLS_CA_FILE = env_str("TEMPORAL_TLS_CA_FILE", "") or None
+TEMPORAL_TLS_CERT_FILE = env_str("TEMPORAL_TLS_CERT_FILE", "") or None
+TEMPORAL_TLS_KEY_FILE = env_str("TEMPORAL_TLS_KEY_FILE", "") or None
+TEMPORAL_TLS_SERVER_NAME = env_str("TEMPORAL_TLS_SERVER_NAME", "") or None
+TEMPORAL_UI_URL = env_str("TEMPORAL_UI_URL", "http://localhost:8233").rstrip("/")
+# Seconds /healthz waits for Temporal before reporting it down.
+TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
+
+# --- Email (Django 6.1 MAILERS) ----------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+MAILERS = {
+    "default": {
+        "BACKEND": EMAIL_BACKEND,
+        "OPTIONS": {
+            "host": env_str("EMAIL_HOST", "localhost"),
+            "port": env_int("EMAIL_PORT", 25, minimum=1),
+            "username": env_str("EMAIL_HOST_USER", ""),
+            "password": env_str("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS", False),
+        }
+        if EMAIL_BACKEND.endswith("smtp.EmailBackend")
+        else {},
+    }
+}
+del EMAIL_BACKEND  # configured through MAILERS only (the EMAIL_* settings are deprecated)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@localhost")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"temporalio": {"level": "WARNING"}},
+}

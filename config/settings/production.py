@@ -1,0 +1,26 @@
+"""Production: secrets must come from the environment; refuses unsafe values at start-up."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_str
+
+from .base import *
+
+SECRET_KEY = env_str("SECRET_KEY")
+if SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the development default or shorter than 32 characters; "
+        "set a long random SECRET_KEY for production."
+    )
+DEBUG = env_bool("DEBUG", False)
+if DEBUG:
+    raise ImproperlyConfigured(
+        "DEBUG must be false in production (unset DEBUG or set it to false)."
+    )
+DATABASES = {"default": database_from_url(env_str("DATABASE_URL"))}
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_CONTENT_TYPE_NOSNIFF = True

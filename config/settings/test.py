@@ -1,0 +1,14 @@
+"""Test runs (pytest-django).
+
+The database and the Temporal dev server are started by session fixtures in
+tests/conftest.py unless DATABASE_URL / TEMPORAL_ADDRESS are set.
+"""
+
+from .base import *
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key"  # noqa: S105
+ALLOWED_HOSTS = ["*"]
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+TEMPORAL_HEALTH_TIMEOUT = 2

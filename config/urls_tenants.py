@@ -1,0 +1,9 @@
+"""URLs served on a tenant's host (<subdomain>.<TENANT_BASE_DOMAIN>), in its schema."""
+
+from django.urls import path
+
+from config.views import tenant_home
+
+urlpatterns = [
+    path("", tenant_home, name="tenant-home"),
+]

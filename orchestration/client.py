@@ -1,0 +1,44 @@
+"""The one place that builds a Temporal client from settings."""
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from temporalio.client import Client
+from temporalio.service import TLSConfig
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
+def tls_config() -> TLSConfig | bool:
+    if not settings.TEMPORAL_TLS:
+        return False
+    return TLSConfig(
+        server_root_ca_cert=_read(settings.TEMPORAL_TLS_CA_FILE),
+        domain=settings.TEMPORAL_TLS_SERVER_NAME,
+        client_cert=_read(settings.TEMPORAL_TLS_CERT_FILE),
+        client_private_key=_read(settings.TEMPORAL_TLS_KEY_FILE),
+    )
+
+
+async def connect(*, address: str | None = None, namespace: str | None = None) -> Client:
+    """A client for this deployment's Temporal (address, namespace, TLS, API key)."""
+    return await Client.connect(
+        address or settings.TEMPORAL_ADDRESS,
+        namespace=namespace or settings.TEMPORAL_NAMESPACE,
+        api_key=settings.TEMPORAL_API_KEY,
+        tls=tls_config(),
+    )
+
+
+async def check_health(within: float | None = None) -> None:
+    """Raise if Temporal's frontend cannot be reached or is not serving within ``within`` s."""
+    timeout = within or settings.TEMPORAL_HEALTH_TIMEOUT
+    async with asyncio.timeout(timeout):
+        client = await connect()
+        serving = await client.service_client.check_health(timeout=timedelta(seconds=timeout))
+    if not serving:
+        raise RuntimeError("Temporal frontend answered but is not serving.")

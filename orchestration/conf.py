@@ -1,0 +1,44 @@
+"""Validation of the Temporal settings, run once at start-up from ``AppConfig.ready()``."""
+
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+_ADDRESS_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}\Z")
+# Queue names are derived from the prefix; keep it to characters that read well in the UI.
+_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,47}\Z")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z")
+
+
+def validate_settings() -> None:
+    address = settings.TEMPORAL_ADDRESS
+    if not _ADDRESS_RE.match(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+        raise ImproperlyConfigured(
+            f"TEMPORAL_ADDRESS={address!r} must be host:port, e.g. localhost:7233."
+        )
+    if not _NAMESPACE_RE.match(settings.TEMPORAL_NAMESPACE):
+        raise ImproperlyConfigured(
+            f"TEMPORAL_NAMESPACE={settings.TEMPORAL_NAMESPACE!r} is not a valid namespace name."
+        )
+    if not _PREFIX_RE.match(settings.TEMPORAL_QUEUE_PREFIX):
+        raise ImproperlyConfigured(
+            f"TEMPORAL_QUEUE_PREFIX={settings.TEMPORAL_QUEUE_PREFIX!r} must be 1-48 lower-case "
+            "letters, digits, '.', '_' or '-'."
+        )
+    shards = settings.TEMPORAL_QUEUE_SHARDS
+    if not isinstance(shards, int) or not 1 <= shards <= 1024:
+        raise ImproperlyConfigured(f"TEMPORAL_QUEUE_SHARDS={shards!r} must be from 1 to 1024.")
+    for name in ("TEMPORAL_TLS_CA_FILE", "TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE"):
+        path = getattr(settings, name)
+        if path and not Path(path).is_file():
+            raise ImproperlyConfigured(f"{name}={path!r} is not a readable file.")
+    if bool(settings.TEMPORAL_TLS_CERT_FILE) != bool(settings.TEMPORAL_TLS_KEY_FILE):
+        raise ImproperlyConfigured(
+            "TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (mutual TLS)."
+        )
+    if not settings.TEMPORAL_UI_URL.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(
+            f"TEMPORAL_UI_URL={settings.TEMPORAL_UI_URL!r} must start with http:// or https://."
+        )

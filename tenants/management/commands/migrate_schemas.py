@@ -1,0 +1,28 @@
+from django_tenants.management.commands.migrate_schemas import (
+    GET_EXECUTOR_FUNCTION,
+    MigrateSchemasCommand,
+)
+from django_tenants.utils import get_public_schema_name
+
+from tenants.selectors import existing_tenant_schemas
+
+
+class Command(MigrateSchemasCommand):
+    """django-tenants' ``migrate_schemas``, but only over tenant schemas that exist.
+
+    A tenant row whose schema is not made yet (pending, or failed before the schema step)
+    would otherwise stop the whole run; the provisioning workflow migrates a schema when it
+    makes it. ``--schema`` and ``--shared`` behave exactly as upstream.
+    """
+
+    def handle(self, *args, **options):
+        if options.get("schema_name") or (options.get("shared") and not options.get("tenant")):
+            return super().handle(*args, **options)
+        if not options.get("tenant"):
+            super().handle(*args, **{**options, "shared": True})
+        super(MigrateSchemasCommand, self).handle(*args, **{**options, "tenant": True})
+        schemas = [s for s in existing_tenant_schemas() if s != get_public_schema_name()]
+        if schemas:
+            executor = GET_EXECUTOR_FUNCTION(codename=self.executor)(self.args, self.options)
+            executor.run_migrations(tenants=schemas)
+        return None

@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.http import Http404
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from tenants.selectors import tenant_active_for_host
+
+
+class TenantRoutingMiddleware(TenantMainMiddleware):
+    """Serves ``<subdomain>.<TENANT_BASE_DOMAIN>`` of an *active* tenant in its schema.
+
+    The base domain and ``PUBLIC_HOSTS`` get the public URL conf in the public schema; any
+    other host, and the host of a tenant that is not active, is answered 404 — a pending
+    tenant has no schema yet and a deleted one has none any more.
+    """
+
+    def get_tenant(self, domain_model, hostname):
+        if hostname.lower() in settings.PUBLIC_HOSTS:
+            # No query: /healthz must answer even when the database does not.
+            raise domain_model.DoesNotExist(hostname)
+        tenant = tenant_active_for_host(host=hostname)
+        if tenant is None:
+            raise domain_model.DoesNotExist(hostname)
+        return tenant
+
+    def no_tenant_found(self, request, hostname):
+        if hostname.lower() in settings.PUBLIC_HOSTS:
+            self.setup_url_routing(request, force_public=True)
+            return None
+        raise Http404(f"No tenant for host {hostname!r}.")

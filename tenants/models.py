@@ -1,0 +1,106 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django_tenants.models import DomainMixin, TenantMixin
+
+from tenants.validators import validate_schema_name, validate_subdomain
+
+
+class TenantStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROVISIONING = "provisioning", "Provisioning"
+    ACTIVE = "active", "Active"
+    FAILED = "failed", "Failed"
+    DELETING = "deleting", "Deleting"
+    DELETED = "deleted", "Deleted"
+
+
+# The only place that says which lifecycle moves are legal. A retry of provisioning goes
+# failed -> provisioning; deletion can start from any state that is not already in flight.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    TenantStatus.PENDING: frozenset({TenantStatus.PROVISIONING, TenantStatus.DELETING}),
+    TenantStatus.PROVISIONING: frozenset({TenantStatus.ACTIVE, TenantStatus.FAILED}),
+    TenantStatus.ACTIVE: frozenset({TenantStatus.DELETING}),
+    TenantStatus.FAILED: frozenset({TenantStatus.PROVISIONING, TenantStatus.DELETING}),
+    TenantStatus.DELETING: frozenset({TenantStatus.DELETED}),
+    TenantStatus.DELETED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    """A status change that the lifecycle does not allow."""
+
+    def __init__(self, tenant_id, current: str, target: str):
+        self.tenant_id, self.current, self.target = tenant_id, current, target
+        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[current])) or "nothing"
+        super().__init__(
+            f"Tenant {tenant_id} cannot go from {current!r} to {target!r} "
+            f"(from {current!r} it can go to: {allowed})."
+        )
+
+
+class Tenant(TenantMixin):
+    """An organisation, with its own PostgreSQL schema.
+
+    The schema is made by the provisioning workflow, never by ``save()``, and dropped by the
+    deletion workflow; the row stays behind as a tombstone with ``deleted_at``.
+    """
+
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # django-tenants' field, with our validator: derived from the id, never from user input.
+    schema_name = models.CharField(max_length=63, unique=True, validators=[validate_schema_name])
+    name = models.CharField(max_length=200)
+    subdomain = models.CharField(max_length=63, unique=True, validators=[validate_subdomain])
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_tenants"
+    )
+    status = models.CharField(
+        max_length=16, choices=TenantStatus.choices, default=TenantStatus.PENDING, db_index=True
+    )
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("schema_name"), name="tenant_schema_name_ci_unique"),
+            models.UniqueConstraint(Lower("subdomain"), name="tenant_subdomain_ci_unique"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=TenantStatus.values), name="tenant_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.subdomain})"
+
+    def save(self, *args, **kwargs):
+        if not self.schema_name:
+            self.schema_name = schema_name_for(self.id)
+        super().save(*args, **kwargs)
+
+    def can_transition_to(self, target: str) -> bool:
+        return target in ALLOWED_TRANSITIONS[self.status]
+
+    def check_transition(self, target: str) -> None:
+        if not self.can_transition_to(target):
+            raise InvalidTransition(self.pk, self.status, target)
+
+
+def schema_name_for(tenant_id: uuid.UUID) -> str:
+    """The schema of a tenant: fixed by its id, so renaming a subdomain never moves data."""
+    return f"t_{tenant_id.hex}"
+
+
+class Domain(DomainMixin):
+    """A host name that routes to a tenant (``<subdomain>.<TENANT_BASE_DOMAIN>``)."""
+
+    def __str__(self) -> str:
+        return self.domain

@@ -1,0 +1,69 @@
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError
+
+from accounts.models import Membership, Role, Token, TokenPurpose, User
+from accounts.selectors import token_find_usable
+from accounts.services import hash_token, membership_create, token_consume, token_issue
+from tenants.services import tenant_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user():
+    return User.objects.create_user("Person@Example.COM", "a long passphrase 123")
+
+
+def test_email_is_the_login_and_stored_lower_case(user):
+    assert user.email == "person@example.com"
+    assert User.USERNAME_FIELD == "email"
+    assert user.check_password("a long passphrase 123")
+
+
+def test_email_unique_case_insensitively(user):
+    with pytest.raises(IntegrityError, match="user_email_ci_unique"):
+        User.objects.create(email="PERSON@example.com")
+
+
+def test_only_the_token_hash_is_stored(user):
+    token, raw = token_issue(
+        user=user, purpose=TokenPurpose.EMAIL_VERIFICATION, ttl=timedelta(hours=1)
+    )
+    stored = Token.objects.get(pk=token.pk)
+    assert stored.key_hash == hash_token(raw)
+    assert raw not in {stored.key_hash, stored.prefix}
+    assert len(raw) >= 40
+
+
+def test_token_is_consumed_once(user):
+    _, raw = token_issue(user=user, purpose=TokenPurpose.EMAIL_VERIFICATION, ttl=timedelta(hours=1))
+    assert token_consume(raw=raw, purpose=TokenPurpose.PASSWORD_RESET) is None  # wrong purpose
+    used = token_consume(raw=raw, purpose=TokenPurpose.EMAIL_VERIFICATION)
+    assert used is not None
+    assert used.used_at is not None
+    assert token_consume(raw=raw, purpose=TokenPurpose.EMAIL_VERIFICATION) is None
+
+
+def test_expired_token_is_refused(user):
+    _, raw = token_issue(user=user, purpose=TokenPurpose.API, ttl=timedelta(seconds=-1))
+    assert token_find_usable(raw=raw, purpose=TokenPurpose.API) is None
+    assert token_consume(raw=raw, purpose=TokenPurpose.API) is None
+    _, fresh = token_issue(user=user, purpose=TokenPurpose.API, ttl=timedelta(days=30))
+    assert token_find_usable(raw=fresh, purpose=TokenPurpose.API).user == user
+
+
+def test_unknown_purpose_is_refused(user):
+    with pytest.raises(ValueError, match="Unknown token purpose"):
+        token_issue(user=user, purpose="root", ttl=timedelta(hours=1))
+
+
+def test_membership_create_is_idempotent(user):
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=user)
+    first = membership_create(user=user, tenant=tenant, role=Role.OWNER)
+    Membership.objects.filter(pk=first.pk).update(is_active=False)
+    again = membership_create(user=user, tenant=tenant, role=Role.OWNER)
+    assert again.pk == first.pk
+    assert again.is_active
+    assert Membership.objects.count() == 1

@@ -1,0 +1,115 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection
+from django.db.models import ProtectedError
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from tenants.models import ALLOWED_TRANSITIONS, InvalidTransition, Tenant, TenantStatus
+from tenants.services import tenant_create, tenant_set_status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner():
+    return User.objects.create_user("owner@example.com", "a long passphrase 123")
+
+
+def make_tenant(owner, subdomain="acme", status=None):
+    tenant = tenant_create(name="Acme", subdomain=subdomain, owner=owner)
+    if status:
+        Tenant.objects.filter(pk=tenant.pk).update(status=status)
+        tenant.refresh_from_db()
+    return tenant
+
+
+def test_new_tenant_is_pending_with_schema_from_its_id(owner):
+    tenant = make_tenant(owner)
+    assert tenant.status == TenantStatus.PENDING
+    assert tenant.schema_name == f"t_{tenant.pk.hex}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [tenant.schema_name])
+        assert cursor.fetchone() is None, "save() must not create the schema"
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [(c, t) for c in TenantStatus.values for t in TenantStatus.values if c != t],
+)
+def test_status_transitions_follow_the_table(owner, current, target):
+    tenant = make_tenant(owner, status=current)
+    if target in ALLOWED_TRANSITIONS[current]:
+        tenant = tenant_set_status(tenant_id=tenant.pk, status=target, error="boom")
+        assert Tenant.objects.get(pk=tenant.pk).status == target
+    else:
+        with pytest.raises(InvalidTransition, match=f"from '{current}' to '{target}'"):
+            tenant_set_status(tenant_id=tenant.pk, status=target)
+        assert Tenant.objects.get(pk=tenant.pk).status == current
+
+
+def test_lifecycle_timestamps_and_error(owner):
+    tenant = make_tenant(owner)
+    tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.PROVISIONING)
+    failed = tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.FAILED, error="disk full")
+    assert failed.last_error == "disk full"
+    retry = tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.PROVISIONING)
+    assert retry.last_error == ""
+    active = tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.ACTIVE)
+    assert active.provisioned_at is not None
+    tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.DELETING)
+    deleted = tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.DELETED)
+    assert deleted.deleted_at is not None
+
+
+def test_setting_the_same_status_again_is_a_no_op(owner):
+    tenant = make_tenant(owner, status=TenantStatus.ACTIVE)
+    again = tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.ACTIVE)
+    assert again.status == TenantStatus.ACTIVE
+
+
+def test_schema_name_unique_case_insensitively(owner):
+    first = make_tenant(owner, "one")
+    second = make_tenant(owner, "two")
+    second.schema_name = first.schema_name.upper().replace("T_", "t_")
+    with pytest.raises(IntegrityError, match="tenant_schema_name_ci_unique"):
+        second.save()
+
+
+def test_subdomain_taken_in_any_case_is_a_field_error(owner):
+    make_tenant(owner, "acme")
+    with pytest.raises(ValidationError) as exc:
+        tenant_create(name="Other", subdomain="acme", owner=owner)
+    assert exc.value.message_dict == {"subdomain": ["This subdomain is taken."]}
+    # Bypassing validation, the database still refuses another letter case.
+    with pytest.raises(IntegrityError, match="tenant_subdomain_ci_unique"):
+        Tenant.objects.create(name="Other", subdomain="ACME", owner=owner)
+
+
+@pytest.mark.parametrize(
+    "subdomain",
+    [
+        'acme"', "acme;", 'x"; CREATE TABLE public.pwned(i int); --', "Acme", "ACME",
+        "pg_acme", "pg-acme", "public", "www", "a" * 64, "", "-acme", "acme-", "ac me",
+        "ac_me", "acme.evil", "xn--80ak6aa92e",
+    ],
+)  # fmt: skip
+def test_hostile_or_reserved_subdomain_rejected_before_any_sql(owner, subdomain):
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ValidationError) as exc:
+        tenant_create(name="Acme", subdomain=subdomain, owner=owner)
+    assert "subdomain" in exc.value.message_dict
+    assert queries.captured_queries == []
+    assert not Tenant.objects.exists()
+
+
+def test_longest_valid_subdomain_accepted(owner):
+    tenant = make_tenant(owner, "a" * 63)
+    assert tenant.subdomain == "a" * 63
+
+
+def test_deleting_a_user_who_owns_a_tenant_is_refused(owner):
+    make_tenant(owner)
+    with pytest.raises(ProtectedError):
+        owner.delete()
+    assert User.objects.filter(pk=owner.pk).exists()
+    assert Tenant.objects.count() == 1

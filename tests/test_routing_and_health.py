@@ -1,0 +1,85 @@
+from unittest import mock
+
+import pytest
+from django.db import OperationalError, connection
+
+from accounts.models import User
+from tenants.models import Domain, Tenant, TenantStatus
+from tenants.services import tenant_create
+
+
+@pytest.fixture
+def tenant_with_schema(transactional_db):
+    """An active tenant whose schema exists, with its primary domain. Dropped afterwards."""
+    owner = User.objects.create_user("owner@example.com", "a long passphrase 123")
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant.create_schema(check_if_exists=True)
+    Domain.objects.create(tenant=tenant, domain="acme.localhost", is_primary=True)
+    Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.ACTIVE)
+    yield tenant
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+
+
+def test_active_tenant_host_is_served_in_its_schema(client, tenant_with_schema):
+    response = client.get("/", HTTP_HOST="acme.localhost:8000")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["schema"] == tenant_with_schema.schema_name
+    assert body["tenant"]["subdomain"] == "acme"
+
+
+@pytest.mark.parametrize(
+    "status", [TenantStatus.PENDING, TenantStatus.FAILED, TenantStatus.DELETED]
+)
+def test_tenant_that_is_not_active_is_not_served(client, tenant_with_schema, status):
+    Tenant.objects.filter(pk=tenant_with_schema.pk).update(status=status)
+    assert client.get("/", HTTP_HOST="acme.localhost").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", ["nobody.localhost", "evil.example.com", "acme.localhost.evil"])
+def test_unknown_host_is_404(client, host):
+    assert client.get("/", HTTP_HOST=host).status_code == 404
+    assert client.get("/healthz", HTTP_HOST=host).status_code == 404
+
+
+@pytest.mark.django_db
+def test_public_host_does_not_serve_tenant_urls(client):
+    assert client.get("/", HTTP_HOST="localhost").status_code == 404
+    assert client.get("/admin/login/", HTTP_HOST="localhost").status_code == 200
+
+
+@pytest.mark.django_db
+def test_healthz_ok_with_database_and_temporal_up(client, temporal):
+    response = client.get("/healthz", HTTP_HOST="localhost")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "temporal": "ok"}
+
+
+@pytest.mark.django_db
+def test_healthz_503_when_temporal_is_down(client, settings):
+    from config.localservices import free_port
+
+    settings.TEMPORAL_ADDRESS = f"127.0.0.1:{free_port()}"  # nothing listens there
+    response = client.get("/healthz", HTTP_HOST="localhost")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"] == "ok"
+    assert body["temporal"] == "error"
+    assert body["errors"]["temporal"]
+
+
+@pytest.mark.django_db
+def test_healthz_503_when_database_is_down(client, temporal):
+    broken = mock.patch(
+        "django.db.backends.base.base.BaseDatabaseWrapper.cursor",
+        side_effect=OperationalError("db gone"),
+    )
+    with broken:
+        response = client.get("/healthz", HTTP_HOST="localhost")
+    assert response.status_code == 503
+    assert response.json()["database"] == "error"
+    assert response.json()["errors"] == {"database": "OperationalError: db gone"}
+    assert response.json()["temporal"] == "ok"
