@@ -4,9 +4,13 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import signals
 from accounts.models import Membership, Role, Token, TokenPurpose, User
 
 
@@ -55,3 +59,45 @@ def token_consume(*, raw: str, purpose: str) -> Token | None:
         token.used_at = timezone.now()
         token.save(update_fields=["used_at"])
     return token
+
+
+def user_register(*, email: str, password: str) -> User:
+    """Create a user (email not yet verified) and send ``user_registered``.
+
+    Raises ``ValidationError`` with field errors for a malformed email, a password that
+    Django's validators refuse, or an email already registered (in any letter case).
+    """
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        errors["email"] = exc.messages
+    try:
+        validate_password(password, User(email=email))
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError({"email": ["A user with this email already exists."]})
+        user = User.objects.create_user(email, password)
+        signals.user_registered.send(sender=User, user=user)
+    return user
+
+
+def user_verify_email(*, raw_token: str) -> User | None:
+    """Use an email-verification token; mark the email verified and send
+    ``email_verified``. None when the token is unknown, used or expired. Safe to retry:
+    a second use of the same token is refused, never double-counted."""
+    with transaction.atomic():
+        token = token_consume(raw=raw_token, purpose=TokenPurpose.EMAIL_VERIFICATION)
+        if token is None:
+            return None
+        user = token.user
+        if user.email_verified_at is None:
+            user.email_verified_at = timezone.now()
+            user.save(update_fields=["email_verified_at"])
+        signals.email_verified.send(sender=User, user=user)
+    return user

@@ -6,6 +6,8 @@ class OrchestrationConfig(AppConfig):
     verbose_name = "Orchestration"
 
     def ready(self) -> None:
+        from orchestration import receivers
         from orchestration.conf import validate_settings
 
         validate_settings()
+        receivers.connect()

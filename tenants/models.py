@@ -63,6 +63,9 @@ class Tenant(TenantMixin):
         max_length=16, choices=TenantStatus.choices, default=TenantStatus.PENDING, db_index=True
     )
     last_error = models.TextField(blank=True, default="")
+    # Incremented by each retry after failure; part of the provisioning workflow id, so a
+    # retry is a new run while a repeated request for the same attempt is not.
+    provisioning_attempt = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)

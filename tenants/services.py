@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants.models import Tenant, TenantStatus
+from tenants import signals
+from tenants.models import InvalidTransition, Tenant, TenantStatus
 from tenants.validators import validate_subdomain
 
 _NAME_MAX = Tenant._meta.get_field("name").max_length
@@ -64,4 +65,46 @@ def tenant_set_status(*, tenant_id, status: str, error: str = "") -> Tenant:
         tenant.save(
             update_fields=["status", "last_error", "provisioned_at", "deleted_at", "updated_at"]
         )
+    return tenant
+
+
+def tenant_request_provisioning(*, tenant_id) -> Tenant:
+    """Ask for a tenant to be provisioned: a ``pending`` tenant for the first time, or a
+    ``failed`` one again (a retry, which moves it to ``provisioning`` at once so that a
+    second click cannot start a second retry). Sends ``tenant_provisioning_requested``.
+
+    Asking twice for a pending tenant is harmless: both requests name the same attempt.
+    """
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+        if tenant.status == TenantStatus.FAILED:
+            tenant.check_transition(TenantStatus.PROVISIONING)
+            tenant.status = TenantStatus.PROVISIONING
+            tenant.last_error = ""
+            tenant.provisioning_attempt += 1
+            tenant.save(
+                update_fields=["status", "last_error", "provisioning_attempt", "updated_at"]
+            )
+        elif tenant.status != TenantStatus.PENDING:
+            raise InvalidTransition(tenant.pk, tenant.status, TenantStatus.PROVISIONING)
+        signals.tenant_provisioning_requested.send(
+            sender=Tenant, tenant=tenant, attempt=tenant.provisioning_attempt
+        )
+    return tenant
+
+
+def tenant_request_deletion(*, tenant_id) -> Tenant:
+    """Mark a tenant ``deleting`` and send ``tenant_deletion_requested``.
+
+    A tenant already ``deleting`` is left as it is and the signal is sent again (the
+    deletion workflow id is fixed, so this cannot start a second run); ``deleted`` and
+    ``provisioning`` tenants cannot be deleted.
+    """
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+        if tenant.status != TenantStatus.DELETING:
+            tenant.check_transition(TenantStatus.DELETING)
+            tenant.status = TenantStatus.DELETING
+            tenant.save(update_fields=["status", "updated_at"])
+        signals.tenant_deletion_requested.send(sender=Tenant, tenant=tenant)
     return tenant

@@ -116,6 +116,11 @@ TEMPORAL_TLS_CERT_FILE = env_str("TEMPORAL_TLS_CERT_FILE", "") or None
 TEMPORAL_TLS_KEY_FILE = env_str("TEMPORAL_TLS_KEY_FILE", "") or None
 TEMPORAL_TLS_SERVER_NAME = env_str("TEMPORAL_TLS_SERVER_NAME", "") or None
 TEMPORAL_UI_URL = env_str("TEMPORAL_UI_URL", "http://localhost:8233").rstrip("/")
+# Modules whose REGISTRY adds workflows/activities to this project's workers.
+TEMPORAL_WORKER_EXTENSIONS = env_list("TEMPORAL_WORKER_EXTENSIONS", [])
+# The outbox relay: started rows are deleted after this many days.
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
+OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
 

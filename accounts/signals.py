@@ -1,0 +1,12 @@
+"""Signals sent by ``accounts.services``, always inside the service's transaction.
+
+``user_registered``
+    sender: ``User``; ``user``: the new User (inactive email until verified).
+``email_verified``
+    sender: ``User``; ``user``: the User whose ``email_verified_at`` was just set.
+"""
+
+from django.dispatch import Signal
+
+user_registered = Signal()
+email_verified = Signal()

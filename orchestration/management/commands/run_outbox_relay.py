@@ -1,0 +1,45 @@
+import logging
+import signal
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from orchestration.relay import OutboxRelay
+
+logger = logging.getLogger("orchestration.relay")
+
+
+class Command(BaseCommand):
+    help = (
+        "Start the workflows recorded in the outbox, exactly once each, until SIGTERM/SIGINT. "
+        "run_temporal_worker runs the same relay unless given --no-relay; this command is for "
+        "running it on its own. Several relays may run at once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--batch-size", type=int, default=100, help="Rows claimed per transaction."
+        )
+        parser.add_argument(
+            "--poll-interval",
+            type=float,
+            default=None,
+            help="Seconds between polls when no NOTIFY arrives (default OUTBOX_POLL_INTERVAL).",
+        )
+
+    def handle(self, *args, batch_size, poll_interval, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        if poll_interval is not None and poll_interval <= 0:
+            raise CommandError("--poll-interval must be positive.")
+        relay = OutboxRelay(
+            batch_size=batch_size,
+            poll_interval=poll_interval or settings.OUTBOX_POLL_INTERVAL,
+            retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS),
+        )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: relay.stop())
+        logger.info("outbox relay running (Temporal %s)", settings.TEMPORAL_ADDRESS)
+        relay.run()
+        logger.info("outbox relay stopped")

@@ -1,0 +1,190 @@
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from orchestration import client as temporal_client
+from orchestration.registry import Hosted, hosted
+from orchestration.relay import Backoff, OutboxRelay
+from orchestration.routing import QueueKind, queue_name, tenant_queues
+
+logger = logging.getLogger("orchestration.worker")
+
+
+def _shard_list(value: str) -> list[int]:
+    try:
+        shards = sorted({int(part) for part in value.split(",") if part.strip()})
+    except ValueError:
+        raise CommandError(f"--shards takes shard numbers like 0,2,5; got {value!r}.") from None
+    if not shards:
+        raise CommandError("--shards names no shard.")
+    return shards
+
+
+class Command(BaseCommand):
+    help = (
+        "Run Temporal workers for this deployment's task queues, and the outbox relay. "
+        "By default it polls every queue of every kind (tenant shards and jobs). "
+        "SIGTERM/SIGINT stop polling, let running activities finish (up to "
+        "--graceful-timeout) and exit 0."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--kind",
+            action="append",
+            choices=[kind.value for kind in QueueKind],
+            help="Queue kind to poll; repeat for several (default: all kinds).",
+        )
+        parser.add_argument(
+            "--shards",
+            help="Comma-separated tenant shard numbers to poll, e.g. 0,1 (default: all shards).",
+        )
+        parser.add_argument(
+            "--queue-shards",
+            type=int,
+            default=None,
+            help="Shard count used to name tenant queues (default TEMPORAL_QUEUE_SHARDS). "
+            "Set it to the old count while draining queues after a reshard.",
+        )
+        parser.add_argument(
+            "--max-concurrent-activities",
+            type=int,
+            default=20,
+            help="Activities run at once per queue; also the size of the activity thread pool.",
+        )
+        parser.add_argument(
+            "--graceful-timeout",
+            type=float,
+            default=60.0,
+            help="Seconds running activities get to finish after SIGTERM before cancellation.",
+        )
+        parser.add_argument(
+            "--no-relay",
+            action="store_true",
+            help="Do not run the outbox relay in this process (run run_outbox_relay instead).",
+        )
+
+    def handle(self, *args, **options):
+        plan = self._plan(options)
+        if not plan and options["no_relay"]:
+            raise CommandError(
+                "Nothing to run: no workflows or activities are registered for the chosen "
+                "queues and --no-relay was given."
+            )
+        relay_thread = relay = None
+        if not options["no_relay"]:
+            relay = OutboxRelay(
+                poll_interval=settings.OUTBOX_POLL_INTERVAL,
+                retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS),
+            )
+            relay_thread = threading.Thread(target=relay.run, name="outbox-relay", daemon=True)
+            relay_thread.start()
+            logger.info("outbox relay running")
+        try:
+            asyncio.run(self._serve(plan, options))
+        finally:
+            if relay is not None:
+                relay.stop()
+                relay_thread.join(timeout=30)
+        logger.info("worker stopped")
+
+    def _plan(self, options) -> list[tuple[str, Hosted]]:
+        kinds = [QueueKind(k) for k in (options["kind"] or [k.value for k in QueueKind])]
+        shard_count = options["queue_shards"] or settings.TEMPORAL_QUEUE_SHARDS
+        if shard_count < 1:
+            raise CommandError("--queue-shards must be at least 1.")
+        if options["max_concurrent_activities"] < 1:
+            raise CommandError("--max-concurrent-activities must be at least 1.")
+        if options["shards"] is not None and QueueKind.TENANT not in kinds:
+            raise CommandError("--shards applies to --kind tenant only.")
+        prefix = settings.TEMPORAL_QUEUE_PREFIX
+        plan = []
+        for kind in kinds:
+            registered = hosted(kind)
+            if not registered:
+                logger.warning("no workflows or activities registered for %s queues", kind)
+                continue
+            if kind != QueueKind.TENANT:
+                plan.append((queue_name(prefix=prefix, kind=kind), registered))
+                continue
+            every = tenant_queues(prefix=prefix, shards=shard_count, kind=kind)
+            if options["shards"] is None:
+                chosen = every
+            else:
+                wanted = _shard_list(options["shards"])
+                if wanted[-1] >= shard_count:
+                    raise CommandError(
+                        f"--shards {options['shards']}: shards run from 0 to {shard_count - 1}."
+                    )
+                chosen = [every[n] for n in wanted]
+            plan.extend((queue, registered) for queue in chosen)
+        return plan
+
+    async def _serve(self, plan, options) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        if not plan:
+            logger.info("polling no task queues; running the outbox relay only")
+            await stop.wait()
+            return
+        client = await self._connect(stop)
+        if client is None:
+            return
+        max_activities = options["max_concurrent_activities"]
+        with ThreadPoolExecutor(max_activities, thread_name_prefix="activity") as executor:
+            workers = [
+                Worker(
+                    client,
+                    task_queue=queue,
+                    workflows=list(registered.workflows),
+                    activities=list(registered.activities),
+                    activity_executor=executor,
+                    max_concurrent_activities=max_activities,
+                    graceful_shutdown_timeout=timedelta(seconds=options["graceful_timeout"]),
+                )
+                for queue, registered in plan
+            ]
+            logger.info(
+                "polling task queues: %s (namespace %s)",
+                ", ".join(queue for queue, _ in plan),
+                settings.TEMPORAL_NAMESPACE,
+            )
+            runs = [asyncio.create_task(worker.run()) for worker in workers]
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([stopper, *runs], return_when=asyncio.FIRST_COMPLETED)
+            logger.info("stopping: letting running activities finish")
+            await asyncio.gather(*(worker.shutdown() for worker in workers))
+            results = await asyncio.gather(*runs, return_exceptions=True)
+            stopper.cancel()
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures and stopper not in done:
+            raise CommandError(f"a worker stopped with an error: {failures[0]!r}")
+
+    async def _connect(self, stop: asyncio.Event) -> Client | None:
+        """Connect, retrying with back-off while Temporal is not up yet; None if stopped."""
+        backoff = Backoff(maximum=10.0)
+        while not stop.is_set():
+            try:
+                return await temporal_client.connect()
+            except Exception as exc:  # any connect failure is retried
+                delay = backoff.next()
+                logger.warning(
+                    "cannot reach Temporal at %s (%s); retrying in %.1fs",
+                    settings.TEMPORAL_ADDRESS,
+                    exc,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+        return None

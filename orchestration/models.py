@@ -1,0 +1,61 @@
+from django.db import models
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STARTED = "started", "Started"
+    # A start the server refused for good (e.g. an invalid argument); kept for inspection.
+    FAILED = "failed", "Failed"
+
+
+class IdReusePolicy(models.TextChoices):
+    # Exactly once: a second start of the same id, even after the first run closed, is
+    # refused (and counted as already started).
+    REJECT_DUPLICATE = "reject_duplicate", "Reject duplicate"
+    # A retry after a failed run may start a new run with the same id.
+    ALLOW_DUPLICATE_FAILED_ONLY = "allow_duplicate_failed_only", "Allow after failure"
+
+
+class OutboxEntry(models.Model):
+    """A workflow start recorded in the transaction of the change that caused it.
+
+    The relay starts it on Temporal after commit; a rolled-back change leaves no row.
+    Workflow ids are deterministic (``tenant-provision-<uuid>``) and never carry personal
+    data: Temporal does not encode ids.
+    """
+
+    workflow_type = models.CharField(max_length=200)
+    workflow_id = models.CharField(max_length=255, db_index=True)
+    # The workflow's single input, as JSON (the dataclass's fields).
+    arguments = models.JSONField(default=dict, blank=True)
+    namespace = models.CharField(max_length=255)
+    task_queue = models.CharField(max_length=255)
+    priority_key = models.PositiveSmallIntegerField(null=True, blank=True)
+    fairness_key = models.CharField(max_length=64, blank=True, default="")
+    id_reuse_policy = models.CharField(
+        max_length=32, choices=IdReusePolicy.choices, default=IdReusePolicy.REJECT_DUPLICATE
+    )
+    status = models.CharField(
+        max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    run_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    available_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "outbox entries"
+        indexes = [
+            # The relay's claim query: pending rows due now, oldest first.
+            models.Index(
+                fields=["available_at", "id"],
+                name="outbox_pending_due_idx",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(fields=["status", "started_at"], name="outbox_status_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_type} {self.workflow_id} ({self.status})"

@@ -1,0 +1,40 @@
+"""Which workflows and activities the workers of each queue kind host.
+
+The project's own come from ``orchestration.workflows`` and ``orchestration.activities``;
+``TEMPORAL_WORKER_EXTENSIONS`` names further modules, each with a ``REGISTRY`` of the same
+shape, for workflows a deployment adds to the same workers.
+"""
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from orchestration.routing import QueueKind
+
+
+@dataclass(frozen=True)
+class Hosted:
+    workflows: tuple = field(default_factory=tuple)
+    activities: tuple = field(default_factory=tuple)
+
+    def __bool__(self) -> bool:
+        return bool(self.workflows or self.activities)
+
+    def __add__(self, other: "Hosted") -> "Hosted":
+        return Hosted(self.workflows + other.workflows, self.activities + other.activities)
+
+
+REGISTRY: dict[QueueKind, Hosted] = {
+    QueueKind.TENANT: Hosted(),
+    QueueKind.JOBS: Hosted(),
+}
+
+
+def hosted(kind: QueueKind) -> Hosted:
+    """The project's registrations for ``kind`` plus those of the configured extensions."""
+    result = REGISTRY.get(kind, Hosted())
+    for path in getattr(settings, "TEMPORAL_WORKER_EXTENSIONS", []):
+        extension = import_string(f"{path}.REGISTRY")
+        result = result + extension.get(kind, Hosted())
+    return result

@@ -1,0 +1,254 @@
+"""The outbox relay: starts recorded workflows on Temporal, each exactly once.
+
+Rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED``, so any number of relays can run
+side by side without starting a row twice; the claim's transaction stays open while the
+batch is started, and a relay that dies mid-batch leaves its rows pending for another.
+Starts use deterministic workflow ids with ``REJECT_DUPLICATE`` (or, where a retry after
+failure is wanted, ``ALLOW_DUPLICATE_FAILED_ONLY``) and ``USE_EXISTING``, and
+``WorkflowAlreadyStartedError`` counts as started: replaying a row never makes a second run.
+
+The relay is woken by PostgreSQL ``NOTIFY`` (sent in the committing transaction) and polls
+every ``poll_interval`` seconds as a safety net. When Temporal is unreachable the rows wait
+and the relay backs off; nothing is dropped.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import psycopg
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
+from temporalio.client import Client
+from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestration import client as temporal_client
+from orchestration.models import IdReusePolicy, OutboxEntry, OutboxStatus
+from orchestration.outbox import NOTIFY_CHANNEL, prune_started
+
+logger = logging.getLogger(__name__)
+
+_REUSE = {
+    IdReusePolicy.REJECT_DUPLICATE: WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY: WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+}
+# The server can never accept these starts as they are; retrying would not help.
+_PERMANENT = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.PERMISSION_DENIED}
+START_TIMEOUT = 10.0
+
+
+class TemporalUnavailable(Exception):
+    pass
+
+
+class Backoff:
+    """Exponential back-off: 0.5 s, 1 s, 2 s … up to ``maximum``."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0):
+        self.initial, self.maximum, self.current = initial, maximum, 0.0
+
+    def next(self) -> float:
+        self.current = min(self.maximum, self.current * 2 if self.current else self.initial)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+def row_retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=min(300, 2 ** min(attempts, 9)))
+
+
+class OutboxRelay:
+    """Runs in one thread (its own event loop and Temporal client); ``stop()`` from any."""
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 100,
+        poll_interval: float = 2.0,
+        retention: timedelta = timedelta(days=7),
+        prune_interval: float = 3600.0,
+        connect: Callable[[], Awaitable[Client]] = temporal_client.connect,
+    ):
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retention = retention
+        self.prune_interval = prune_interval
+        self._connect = connect
+        self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Client | None = None
+        self._listener: psycopg.Connection | None = None
+        self._backoff = Backoff()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self) -> None:
+        """Relay until ``stop()``. Blocking; run it in a thread of its own."""
+        self._loop = asyncio.new_event_loop()
+        last_prune = float("-inf")
+        try:
+            while not self.stopping:
+                close_old_connections()
+                try:
+                    processed = self.relay_once()
+                except TemporalUnavailable as exc:
+                    delay = self._backoff.next()
+                    logger.warning("Temporal unreachable (%s); retrying in %.1fs", exc, delay)
+                    self._stop.wait(delay)
+                    continue
+                except DatabaseError as exc:
+                    delay = self._backoff.next()
+                    logger.warning("outbox database error (%s); retrying in %.1fs", exc, delay)
+                    connection.close()
+                    self._stop.wait(delay)
+                    continue
+                self._backoff.reset()
+                now = self._loop.time()
+                if now - last_prune >= self.prune_interval:
+                    last_prune = now
+                    if pruned := prune_started(older_than=self.retention):
+                        logger.info("pruned %d started outbox rows", pruned)
+                if processed < self.batch_size:
+                    self._wait_for_work()
+        finally:
+            self._close()
+
+    def relay_once(self) -> int:
+        """Claim due rows and start their workflows. Returns how many rows were handled.
+
+        Raises ``TemporalUnavailable`` when Temporal cannot be reached; rows already
+        started in this batch are recorded, the rest stay pending.
+        """
+        client = self._get_client()
+        unavailable: Exception | None = None
+        with transaction.atomic():
+            rows = list(
+                OutboxEntry.objects.select_for_update(skip_locked=True)
+                .filter(status=OutboxStatus.PENDING, available_at__lte=timezone.now())
+                .order_by("available_at", "id")[: self.batch_size]
+            )
+            for row in rows:
+                try:
+                    row.run_id = self._start(client, row)
+                except WorkflowAlreadyStartedError:
+                    row.run_id = ""  # started before, by this row or an earlier one
+                except (RPCError, TimeoutError, OSError) as exc:
+                    self._record_failure(row, exc)
+                    if self._is_unavailable(exc):
+                        unavailable = exc
+                        break
+                    continue
+                row.status = OutboxStatus.STARTED
+                row.started_at = timezone.now()
+                row.attempts += 1
+                row.last_error = ""
+                row.save(update_fields=["status", "started_at", "attempts", "last_error", "run_id"])
+                logger.info(
+                    "started %s %s on %s", row.workflow_type, row.workflow_id, row.task_queue
+                )
+        if unavailable is not None:
+            raise TemporalUnavailable(str(unavailable)) from unavailable
+        return len(rows)
+
+    # --- pieces ------------------------------------------------------------------------
+    def _start(self, client: Client, row: OutboxEntry) -> str:
+        priority = Priority(
+            priority_key=row.priority_key or None, fairness_key=row.fairness_key or None
+        )
+        start = client.start_workflow(
+            row.workflow_type,
+            row.arguments,
+            id=row.workflow_id,
+            task_queue=row.task_queue,
+            id_reuse_policy=_REUSE[row.id_reuse_policy],
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            priority=priority,
+        )
+        handle = self._run(asyncio.wait_for(start, START_TIMEOUT))
+        return handle.result_run_id or ""
+
+    @staticmethod
+    def _is_unavailable(exc: Exception) -> bool:
+        if isinstance(exc, RPCError):
+            return exc.status in {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+        return True  # timeouts and socket errors
+
+    def _record_failure(self, row: OutboxEntry, exc: Exception) -> None:
+        row.attempts += 1
+        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        permanent = isinstance(exc, RPCError) and exc.status in _PERMANENT
+        if permanent:
+            row.status = OutboxStatus.FAILED
+            logger.error("outbox row %s refused by Temporal: %s", row.pk, row.last_error)
+        else:
+            row.available_at = timezone.now() + row_retry_delay(row.attempts)
+        row.save(update_fields=["attempts", "last_error", "status", "available_at"])
+
+    def _get_client(self) -> Client:
+        if self._client is None:
+            try:
+                self._client = self._run(asyncio.wait_for(self._connect(), START_TIMEOUT))
+            except Exception as exc:
+                raise TemporalUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return self._client
+
+    def _run(self, coro):
+        if self._loop is None:
+            raise RuntimeError("OutboxRelay.run() owns the event loop; call it first.")
+        return self._loop.run_until_complete(coro)
+
+    def _wait_for_work(self) -> None:
+        """Sleep until a NOTIFY arrives, ``poll_interval`` passes, or ``stop()``."""
+        deadline = self._loop.time() + self.poll_interval
+        while not self.stopping and (left := deadline - self._loop.time()) > 0:
+            listener = self._get_listener()
+            if listener is None:
+                self._stop.wait(min(left, 0.5))
+                continue
+            try:
+                for _ in listener.notifies(timeout=min(left, 0.5), stop_after=1):
+                    return
+            except psycopg.Error as exc:
+                logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
+                self._close_listener()
+
+    def _get_listener(self) -> psycopg.Connection | None:
+        if self._listener is None:
+            params = connection.get_connection_params()
+            keep = {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert"}
+            try:
+                self._listener = psycopg.connect(
+                    **{k: v for k, v in params.items() if k in keep and v}, autocommit=True
+                )
+                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            except psycopg.Error as exc:
+                logger.warning("cannot LISTEN for outbox rows (%s); polling", exc)
+                self._close_listener()
+        return self._listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._listener.close()
+            self._listener = None
+
+    def _close(self) -> None:
+        self._close_listener()
+        connection.close()
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+        self._client = None
