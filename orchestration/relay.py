@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -97,7 +98,6 @@ class OutboxRelay:
     # --- the loop ----------------------------------------------------------------------
     def run(self) -> None:
         """Relay until ``stop()``. Blocking; run it in a thread of its own."""
-        self._loop = asyncio.new_event_loop()
         last_prune = float("-inf")
         try:
             while not self.stopping:
@@ -116,7 +116,7 @@ class OutboxRelay:
                     self._stop.wait(delay)
                     continue
                 self._backoff.reset()
-                now = self._loop.time()
+                now = time.monotonic()
                 if now - last_prune >= self.prune_interval:
                     last_prune = now
                     if pruned := prune_started(older_than=self.retention):
@@ -124,7 +124,7 @@ class OutboxRelay:
                 if processed < self.batch_size:
                     self._wait_for_work()
         finally:
-            self._close()
+            self.close()
 
     def relay_once(self) -> int:
         """Claim due rows and start their workflows. Returns how many rows were handled.
@@ -206,14 +206,15 @@ class OutboxRelay:
         return self._client
 
     def _run(self, coro):
+        """Run ``coro`` on this relay's own event loop (the relay's thread is sync)."""
         if self._loop is None:
-            raise RuntimeError("OutboxRelay.run() owns the event loop; call it first.")
+            self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coro)
 
     def _wait_for_work(self) -> None:
         """Sleep until a NOTIFY arrives, ``poll_interval`` passes, or ``stop()``."""
-        deadline = self._loop.time() + self.poll_interval
-        while not self.stopping and (left := deadline - self._loop.time()) > 0:
+        deadline = time.monotonic() + self.poll_interval
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
             listener = self._get_listener()
             if listener is None:
                 self._stop.wait(min(left, 0.5))
@@ -245,7 +246,8 @@ class OutboxRelay:
                 self._listener.close()
             self._listener = None
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Release the LISTEN connection, this thread's database connection and the loop."""
         self._close_listener()
         connection.close()
         if self._loop is not None:

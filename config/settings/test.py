@@ -12,3 +12,5 @@ ALLOWED_HOSTS = ["*"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TEMPORAL_HEALTH_TIMEOUT = 2
+# Test-only workflows hosted by the project's workers (see tests/orchestration/).
+TEMPORAL_WORKER_EXTENSIONS = ["tests.orchestration.worker_extension"]

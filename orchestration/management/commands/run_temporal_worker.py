@@ -99,7 +99,9 @@ class Command(BaseCommand):
 
     def _plan(self, options) -> list[tuple[str, Hosted]]:
         kinds = [QueueKind(k) for k in (options["kind"] or [k.value for k in QueueKind])]
-        shard_count = options["queue_shards"] or settings.TEMPORAL_QUEUE_SHARDS
+        shard_count = options["queue_shards"]
+        if shard_count is None:
+            shard_count = settings.TEMPORAL_QUEUE_SHARDS
         if shard_count < 1:
             raise CommandError("--queue-shards must be at least 1.")
         if options["max_concurrent_activities"] < 1:

@@ -1,0 +1,212 @@
+"""Signals -> outbox -> relay -> Temporal, against the real dev server and PostgreSQL."""
+
+import threading
+import uuid
+
+import pytest
+from django.db import transaction
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from config.localservices import LOCAL_DIR, TemporalDevServer, free_port
+from orchestration.models import OutboxEntry, OutboxStatus
+from orchestration.receivers import TENANT_DELETION, TENANT_PROVISIONING
+from orchestration.routing import Workload, deployment_tenant_route
+from tenants.models import TenantStatus
+from tenants.services import tenant_create, tenant_request_deletion, tenant_request_provisioning
+from tests.orchestration.conftest import describe, relay_for, run_async, runs_of
+from tests.orchestration.worker_extension import EchoProvisioningWorkflow
+
+
+def new_tenant(owner, subdomain=None):
+    return tenant_create(
+        name="Acme", subdomain=subdomain or f"t{uuid.uuid4().hex[:12]}", owner=owner
+    )
+
+
+def test_committed_change_starts_its_workflow_on_the_routed_queue(owner, temporal, settings):
+    settings.TEMPORAL_QUEUE_SHARDS = 8
+    tenant = new_tenant(owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+
+    row = OutboxEntry.objects.get()
+    route = deployment_tenant_route(tenant.pk, workload=Workload.INTERACTIVE)
+    assert (row.workflow_type, row.workflow_id) == (
+        TENANT_PROVISIONING,
+        f"tenant-provision-{tenant.pk}",
+    )
+    assert row.task_queue == route.task_queue
+    assert row.task_queue.startswith(f"{settings.TEMPORAL_QUEUE_PREFIX}.tenant.")
+
+    relay = relay_for(temporal)
+    assert relay.relay_once() == 1
+    relay.close()
+
+    row.refresh_from_db()
+    assert row.status == OutboxStatus.STARTED
+    assert row.attempts == 1
+    desc = describe(temporal, row.workflow_id)
+    assert desc.task_queue == route.task_queue
+    assert desc.workflow_type == TENANT_PROVISIONING
+    assert desc.raw_info.priority.fairness_key == str(tenant.pk)
+    assert desc.raw_info.priority.priority_key == Workload.INTERACTIVE
+    assert desc.run_id == row.run_id
+
+
+def test_rolled_back_transaction_starts_nothing(owner, temporal):
+    tenant = new_tenant(owner)
+
+    def change_then_fail():
+        with transaction.atomic():
+            tenant_request_deletion(tenant_id=tenant.pk)
+            assert OutboxEntry.objects.count() == 1  # written inside the transaction...
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        change_then_fail()
+    assert OutboxEntry.objects.count() == 0  # ...and gone with it
+    tenant.refresh_from_db()
+    assert tenant.status == TenantStatus.PENDING
+    relay = relay_for(temporal)
+    assert relay.relay_once() == 0
+    relay.close()
+    assert runs_of(temporal, f"tenant-delete-{tenant.pk}", wait=0.5) == []
+
+
+def test_enqueue_outside_a_transaction_is_refused():
+    from orchestration.outbox import enqueue_start
+    from orchestration.routing import deployment_system_route
+
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        enqueue_start(
+            workflow_type="X", workflow_id="x", arguments={},
+            route=deployment_system_route(), namespace="default",
+        )  # fmt: skip
+
+
+def test_temporal_down_rows_wait_then_each_starts_exactly_once(owner, tmp_path):
+    port = free_port()
+    server = TemporalDevServer(port=port, log_file=LOCAL_DIR / "temporal-outage.log")
+    tenants = [new_tenant(owner) for _ in range(5)]
+    for tenant in tenants:  # "signups" while Temporal is not running at all
+        tenant_request_provisioning(tenant_id=tenant.pk)
+    assert OutboxEntry.objects.filter(status=OutboxStatus.PENDING).count() == 5
+
+    relay = relay_for(server.address, poll_interval=0.2)
+    relay._backoff.maximum = 0.5  # keep the test quick; production backs off to 30 s
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    try:
+        threading.Event().wait(1.5)  # the relay tries and fails meanwhile
+        assert OutboxEntry.objects.filter(status=OutboxStatus.PENDING).count() == 5
+        server.start()
+        for _ in range(100):
+            if not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists():
+                break
+            threading.Event().wait(0.1)
+    finally:
+        relay.stop()
+        thread.join(10)
+        try:
+            assert not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists()
+            for tenant in tenants:
+                assert len(runs_of(server.address, f"tenant-provision-{tenant.pk}")) == 1
+        finally:
+            server.stop()
+
+
+def test_two_relays_start_each_workflow_once(owner, temporal):
+    tenants = [new_tenant(owner) for _ in range(40)]
+    for tenant in tenants:
+        tenant_request_provisioning(tenant_id=tenant.pk)
+    relays = [relay_for(temporal, batch_size=5, poll_interval=0.1) for _ in range(2)]
+    threads = [threading.Thread(target=relay.run) for relay in relays]
+    for thread in threads:
+        thread.start()
+    for _ in range(200):
+        if not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists():
+            break
+        threading.Event().wait(0.1)
+    for relay in relays:
+        relay.stop()
+    for thread in threads:
+        thread.join(10)
+    rows = list(OutboxEntry.objects.all())
+    assert len(rows) == 40
+    # Every row was claimed and started by exactly one relay, in one attempt.
+    assert {(r.status, r.attempts) for r in rows} == {(OutboxStatus.STARTED, 1)}
+    for row in rows[:10]:
+        assert len(runs_of(temporal, row.workflow_id)) == 1
+
+
+def test_replaying_a_row_after_its_workflow_completed_starts_no_second_run(owner, temporal):
+    tenant = new_tenant(owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    row = OutboxEntry.objects.get()
+    relay = relay_for(temporal)
+    relay.relay_once()
+
+    async def complete() -> dict:
+        client = await Client.connect(temporal)
+        async with Worker(client, task_queue=row.task_queue, workflows=[EchoProvisioningWorkflow]):
+            return await client.get_workflow_handle(row.workflow_id).result()
+
+    assert run_async(complete()) == {"tenant_id": str(tenant.pk), "attempt": 1}
+
+    # The same row again (a relay crashed after starting but before recording it).
+    OutboxEntry.objects.filter(pk=row.pk).update(status=OutboxStatus.PENDING)
+    assert relay.relay_once() == 1
+    relay.close()
+    row.refresh_from_db()
+    assert row.status == OutboxStatus.STARTED
+    runs = runs_of(temporal, row.workflow_id)
+    assert len(runs) == 1
+
+
+def test_retry_after_failure_is_a_new_run_but_a_repeated_request_is_not(owner, temporal):
+    tenant = new_tenant(owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    tenant_request_provisioning(tenant_id=tenant.pk)  # double click while pending
+    from tenants.services import tenant_set_status
+
+    tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.PROVISIONING)
+    tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.FAILED, error="disk full")
+    tenant_request_provisioning(tenant_id=tenant.pk)  # retry
+    ids = list(OutboxEntry.objects.order_by("id").values_list("workflow_id", flat=True))
+    assert ids == [
+        f"tenant-provision-{tenant.pk}",
+        f"tenant-provision-{tenant.pk}",
+        f"tenant-provision-{tenant.pk}-attempt-2",
+    ]
+    relay = relay_for(temporal)
+    assert relay.relay_once() == 3
+    relay.close()
+    assert len(runs_of(temporal, ids[0])) == 1
+    assert len(runs_of(temporal, ids[2])) == 1
+
+
+def test_deletion_request_is_routed_as_background_work(owner, temporal):
+    tenant = new_tenant(owner)
+    tenant_request_deletion(tenant_id=tenant.pk)
+    row = OutboxEntry.objects.get()
+    assert row.workflow_type == TENANT_DELETION
+    assert row.priority_key == Workload.BACKGROUND
+    assert row.fairness_key == str(tenant.pk)
+
+
+def test_commit_wakes_the_relay_without_waiting_for_the_poll(owner, temporal):
+    relay = relay_for(temporal, poll_interval=60)  # polling alone would take a minute
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    try:
+        threading.Event().wait(0.5)  # the relay is now waiting on LISTEN
+        tenant = new_tenant(owner)
+        tenant_request_provisioning(tenant_id=tenant.pk)
+        for _ in range(100):
+            if OutboxEntry.objects.filter(status=OutboxStatus.STARTED).exists():
+                break
+            threading.Event().wait(0.1)
+        assert OutboxEntry.objects.get().status == OutboxStatus.STARTED
+    finally:
+        relay.stop()
+        thread.join(10)

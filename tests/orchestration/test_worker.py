@@ -1,0 +1,148 @@
+"""manage.py run_temporal_worker as a real process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from config.localservices import PROJECT_DIR
+from orchestration.routing import tenant_queues
+from tests.orchestration.conftest import run_async
+from tests.orchestration.worker_extension import SlowStepInput, SlowStepWorkflow
+
+SHARDS = 4
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    host = db["HOST"]
+    if host.startswith("/"):
+        return f"postgresql://{quote(db['USER'])}@/{db['NAME']}?host={quote(host)}"
+    auth = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A queue prefix of this test's own: the server remembers recent pollers of a queue."""
+    return f"w{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def start_worker(transactional_db, temporal, tmp_path, prefix):
+    procs = []
+
+    def start(*args: str) -> tuple[subprocess.Popen, Path]:
+        log = tmp_path / f"worker-{len(procs)}.log"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url(),
+            "TEMPORAL_ADDRESS": temporal,
+            "TEMPORAL_QUEUE_SHARDS": str(SHARDS),
+            "TEMPORAL_QUEUE_PREFIX": prefix,
+        }
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(  # noqa: S603
+                [sys.executable, str(PROJECT_DIR / "manage.py"), "run_temporal_worker", *args],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_DIR,
+            )  # fmt: skip
+        procs.append(proc)
+        return proc, log
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(predicate, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _pollers(address: str, queue: str) -> int:
+    client = await Client.connect(address)
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(response.pollers)
+
+
+def test_worker_with_a_subset_of_shards_polls_exactly_those_queues(start_worker, temporal, prefix):
+    proc, log = start_worker("--kind", "tenant", "--shards", "1,3", "--no-relay")
+    queues = tenant_queues(prefix=prefix, shards=SHARDS)
+    line = wait_for(
+        lambda: next((x for x in log.read_text().splitlines() if "polling task queues" in x), None),
+        timeout=30,
+        what="the worker's start-up log line",
+    )
+    assert line.split("polling task queues: ")[1].split(" (")[0] == f"{queues[1]}, {queues[3]}"
+    for polled in (queues[1], queues[3]):
+        wait_for(lambda q=polled: run_async(_pollers(temporal, q)), timeout=15, what=polled)
+    assert run_async(_pollers(temporal, queues[0])) == 0
+    assert run_async(_pollers(temporal, queues[2])) == 0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+
+
+def test_sigterm_during_an_activity_lets_it_finish_and_exits_0(
+    start_worker, temporal, tmp_path, prefix
+):
+    queue = tenant_queues(prefix=prefix, shards=SHARDS)[2]
+    proc, log = start_worker("--kind", "tenant", "--shards", "2")
+    marker = tmp_path / "markers"
+    marker.mkdir()
+
+    async def start():
+        client = await Client.connect(temporal)
+        await client.start_workflow(
+            SlowStepWorkflow.run,
+            SlowStepInput(marker_dir=str(marker), seconds=2.0),
+            id=f"slow-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+
+    run_async(start())
+    wait_for(lambda: (marker / "started").exists(), timeout=30, what="the activity to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, log.read_text()
+    assert (marker / "finished").read_text() == "ok"
+    assert (marker / "started").read_text() == queue
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shards", "9"], "shards run from 0 to"),
+        (["--shards", "a,b"], "--shards takes shard numbers"),
+        (["--kind", "jobs", "--shards", "1"], "--shards applies to --kind tenant only"),
+        (["--queue-shards", "0"], "--queue-shards must be at least 1"),
+        (["--kind", "jobs", "--no-relay"], "Nothing to run"),
+    ],
+)
+def test_bad_options_are_command_errors(settings, args, message):
+    settings.TEMPORAL_QUEUE_SHARDS = 4
+    with pytest.raises(CommandError, match=message):
+        call_command("run_temporal_worker", *args)

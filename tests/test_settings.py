@@ -1,0 +1,77 @@
+"""Start-up configuration errors name the variable (each case in a fresh interpreter)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import database_from_url
+from config.localservices import PROJECT_DIR
+from orchestration.conf import validate_settings
+
+GOOD = {
+    "SECRET_KEY": "s" * 50,
+    "DATABASE_URL": "postgres://app:pw@db.internal:5432/app",
+}
+
+
+def start(settings_module: str, **env: str) -> subprocess.CompletedProcess:
+    """Import the settings and run Django's set-up, as any process start does."""
+    clean = {k: v for k, v in os.environ.items() if k not in {*GOOD, "DEBUG"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**clean, "DJANGO_SETTINGS_MODULE": settings_module, **env},
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_production_starts_with_good_settings():
+    result = start("config.settings.production", **GOOD)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATABASE_URL": GOOD["DATABASE_URL"]}, "Set the SECRET_KEY environment variable"),
+        ({**GOOD, "SECRET_KEY": "django-insecure-" + "x" * 40}, "SECRET_KEY is the development"),
+        ({**GOOD, "SECRET_KEY": "short"}, "shorter than 32"),
+        ({**GOOD, "DEBUG": "true"}, "DEBUG must be false in production"),
+        ({**GOOD, "DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"SECRET_KEY": GOOD["SECRET_KEY"]}, "Set the DATABASE_URL environment variable"),
+        ({**GOOD, "DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL must be a postgres:// URL"),
+        ({**GOOD, "TEMPORAL_QUEUE_SHARDS": "many"}, "TEMPORAL_QUEUE_SHARDS='many' is not"),
+        ({**GOOD, "TEMPORAL_QUEUE_SHARDS": "0"}, "TEMPORAL_QUEUE_SHARDS=0 must be at least 1"),
+        ({**GOOD, "TEMPORAL_ADDRESS": "temporal"}, "TEMPORAL_ADDRESS='temporal' must be host:port"),
+        ({**GOOD, "TEMPORAL_QUEUE_PREFIX": "Bad Prefix"}, "TEMPORAL_QUEUE_PREFIX="),
+        ({**GOOD, "TEMPORAL_TLS_CA_FILE": "/nonexistent/ca.pem"}, "TEMPORAL_TLS_CA_FILE="),
+        ({**GOOD, "TEMPORAL_UI_URL": "localhost:8233"}, "TEMPORAL_UI_URL="),
+    ],
+)
+def test_production_refuses_bad_settings_naming_the_variable(env, message):
+    result = start("config.settings.production", **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_database_url_forms():
+    tcp = database_from_url("postgres://u:p%40ss@h:6543/db?sslmode=require")
+    assert (tcp["USER"], tcp["PASSWORD"], tcp["HOST"], tcp["PORT"]) == ("u", "p@ss", "h", "6543")
+    assert tcp["OPTIONS"] == {"sslmode": "require"}
+    assert tcp["ENGINE"] == "django_tenants.postgresql_backend"
+    sock = database_from_url("postgresql://postgres:@/app?host=/tmp/pg")
+    assert (sock["HOST"], sock["NAME"], sock["OPTIONS"]) == ("/tmp/pg", "app", {})
+    with pytest.raises(ImproperlyConfigured, match="names no database"):
+        database_from_url("postgres://u@h:5432/")
+
+
+def test_mutual_tls_files_go_together(settings, tmp_path):
+    cert = tmp_path / "client.pem"
+    cert.write_text("x")
+    settings.TEMPORAL_TLS_CERT_FILE = str(cert)
+    settings.TEMPORAL_TLS_KEY_FILE = None
+    with pytest.raises(ImproperlyConfigured, match="go together"):
+        validate_settings()
