@@ -8,6 +8,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from accounts import signals
@@ -24,6 +25,43 @@ def membership_create(*, user: User, tenant, role: str = Role.MEMBER) -> Members
         user=user, tenant=tenant, defaults={"role": role, "is_active": True}
     )
     return membership
+
+
+def membership_create_owner(*, tenant_id) -> Membership:
+    """Make the tenant's owner a member with the owner role. Idempotent."""
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.select_related("owner").get(pk=tenant_id)
+    return membership_create(user=tenant.owner, tenant=tenant, role=Role.OWNER)
+
+
+def membership_remove_owner(*, tenant_id) -> int:
+    """Delete the owner's membership of the tenant, if any (undoes the one above)."""
+    deleted, _ = Membership.objects.filter(
+        tenant_id=tenant_id, user_id=Subquery(_owner_of(tenant_id))
+    ).delete()
+    return deleted
+
+
+def _owner_of(tenant_id):
+    from tenants.models import Tenant
+
+    return Tenant.objects.filter(pk=tenant_id).values("owner_id")[:1]
+
+
+def tenant_access_revoke(*, tenant_id) -> tuple[int, int]:
+    """Deactivate every membership of the tenant and revoke its unused tokens.
+
+    Returns (memberships deactivated, tokens revoked); a second run returns (0, 0).
+    """
+    with transaction.atomic():
+        memberships = Membership.objects.filter(tenant_id=tenant_id, is_active=True).update(
+            is_active=False
+        )
+        tokens = Token.objects.filter(tenant_id=tenant_id, revoked_at=None).update(
+            revoked_at=timezone.now()
+        )
+    return memberships, tokens
 
 
 def token_issue(*, user: User, purpose: str, ttl: timedelta, tenant=None) -> tuple[Token, str]:

@@ -13,7 +13,7 @@ from orchestration.outbox import enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
 from tenants.signals import tenant_deletion_requested, tenant_provisioning_requested
 
-# Workflow type names, as registered on the workers.
+# Workflow type names, as registered on the workers (the class names).
 TENANT_PROVISIONING = "TenantProvisioningWorkflow"
 TENANT_DELETION = "TenantDeletionWorkflow"
 USER_ONBOARDING = "UserOnboardingWorkflow"

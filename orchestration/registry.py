@@ -25,15 +25,24 @@ class Hosted:
         return Hosted(self.workflows + other.workflows, self.activities + other.activities)
 
 
-REGISTRY: dict[QueueKind, Hosted] = {
-    QueueKind.TENANT: Hosted(),
-    QueueKind.JOBS: Hosted(),
-}
+def project_registry() -> dict[QueueKind, Hosted]:
+    """The project's own workflows and activities, by queue kind (imported on demand: the
+    workflow modules import activity modules, which need Django set up)."""
+    from orchestration.activities import tenants as tenant_activities
+    from orchestration.workflows import TenantDeletionWorkflow, TenantProvisioningWorkflow
+
+    return {
+        QueueKind.TENANT: Hosted(
+            workflows=(TenantProvisioningWorkflow, TenantDeletionWorkflow),
+            activities=tuple(tenant_activities.ALL),
+        ),
+        QueueKind.JOBS: Hosted(),
+    }
 
 
 def hosted(kind: QueueKind) -> Hosted:
     """The project's registrations for ``kind`` plus those of the configured extensions."""
-    result = REGISTRY.get(kind, Hosted())
+    result = project_registry().get(kind, Hosted())
     for path in getattr(settings, "TEMPORAL_WORKER_EXTENSIONS", []):
         extension = import_string(f"{path}.REGISTRY")
         result = result + extension.get(kind, Hosted())

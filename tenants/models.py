@@ -107,3 +107,22 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class SchemaTemplate(models.Model):
+    """A dump of the template schema, replayed to create tenant schemas quickly.
+
+    ``script`` is the template's DDL and rows with its name replaced by ``PLACEHOLDER``;
+    ``migrations`` is the migration state it was taken at: the script is used only while
+    the code defines exactly those migrations.
+    """
+
+    PLACEHOLDER = "__tenant_schema__"
+
+    name = models.CharField(max_length=63, primary_key=True)
+    migrations = models.JSONField()
+    script = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name

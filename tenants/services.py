@@ -1,12 +1,15 @@
 """Writes to tenants. Each service is one transaction; callers pass keyword arguments."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
-from tenants import signals
-from tenants.models import InvalidTransition, Tenant, TenantStatus
+from tenants import schemas, signals
+from tenants.models import Domain, InvalidTransition, Tenant, TenantStatus
 from tenants.validators import validate_subdomain
+from tenants.workspace.defaults import seed_defaults
 
 _NAME_MAX = Tenant._meta.get_field("name").max_length
 
@@ -108,3 +111,48 @@ def tenant_request_deletion(*, tenant_id) -> Tenant:
             tenant.save(update_fields=["status", "updated_at"])
         signals.tenant_deletion_requested.send(sender=Tenant, tenant=tenant)
     return tenant
+
+
+# --- steps of provisioning and deletion (each idempotent: safe to run twice) -------------
+
+
+def tenant_schema_create(*, tenant_id) -> str:
+    """Create the tenant's schema at the current migrations unless it exists.
+    Returns ``"template"``, ``"migrations"`` or ``"exists"``."""
+    return schemas.create_schema(Tenant.objects.get(pk=tenant_id).schema_name)
+
+
+def tenant_schema_migrate(*, tenant_id) -> None:
+    """Apply outstanding migrations to the tenant's schema (no-op when current)."""
+    schemas.migrate_schema(Tenant.objects.get(pk=tenant_id).schema_name)
+
+
+def tenant_schema_drop(*, tenant_id) -> bool:
+    """Drop the tenant's schema if present; returns whether there was one."""
+    return schemas.drop_schema(Tenant.objects.get(pk=tenant_id).schema_name)
+
+
+def tenant_seed_defaults(*, tenant_id) -> None:
+    """Create the tenant's default data, in its schema. Idempotent."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with schema_context(tenant.schema_name), transaction.atomic():
+        seed_defaults()
+
+
+def tenant_host(tenant: Tenant) -> str:
+    return f"{tenant.subdomain}.{settings.TENANT_BASE_DOMAIN}"
+
+
+def domain_create_primary(*, tenant_id) -> Domain:
+    """Give the tenant its primary domain ``<subdomain>.<TENANT_BASE_DOMAIN>``. Idempotent."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    domain, _ = Domain.objects.get_or_create(
+        domain=tenant_host(tenant), tenant=tenant, defaults={"is_primary": True}
+    )
+    return domain
+
+
+def domain_delete_all(*, tenant_id) -> int:
+    """Delete every domain of the tenant; returns how many there were."""
+    deleted, _ = Domain.objects.filter(tenant_id=tenant_id).delete()
+    return deleted

@@ -37,6 +37,7 @@ SHARED_APPS = [
 # Apps whose tables exist once per tenant schema.
 TENANT_APPS = [
     "django.contrib.contenttypes",
+    "tenants.workspace",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -46,6 +47,10 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 # (and any host in PUBLIC_HOSTS) is the public site: signup, admin, /healthz.
 TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost").strip().lower()
 PUBLIC_HOSTS = [TENANT_BASE_DOMAIN, *env_list("PUBLIC_HOSTS", ["127.0.0.1"])]
+# Kept at the current migrations and copied to make new tenant schemas (tenants/schemas.py).
+TENANT_TEMPLATE_SCHEMA = env_str("TENANT_TEMPLATE_SCHEMA", "tenant_template")
+# pg_dump used to snapshot the template; default: the embedded PostgreSQL's, else PATH.
+PG_DUMP_PATH = env_str("PG_DUMP_PATH", "") or None
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenants"
 

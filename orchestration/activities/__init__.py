@@ -1,29 +1,71 @@
 """Activities: thin, idempotent wrappers over the apps' services.
 
-Every activity is declared with ``django_activity`` so that it runs with Django's
-connection hygiene: a connection broken by a database restart, or past CONN_MAX_AGE, is
-dropped before the activity and after it, on whichever pool thread runs it.
+Every activity is declared with ``django_activity``, which gives it
+
+* Django's connection hygiene: a connection broken by a database restart, or past
+  CONN_MAX_AGE, is dropped before and after the activity, on whichever pool thread runs it;
+* a clear failure for errors no retry can fix: a missing row, an invalid lifecycle move or
+  invalid data become a non-retryable ``ApplicationError`` naming the problem.
 """
 
+import contextvars
 import functools
+import threading
 from collections.abc import Callable
 
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import close_old_connections
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from orchestration.errors import INVALID_INPUT, INVALID_STATE
+from tenants.models import InvalidTransition
+
+_PERMANENT = {
+    ObjectDoesNotExist: INVALID_INPUT,
+    ValidationError: INVALID_INPUT,
+    InvalidTransition: INVALID_STATE,
+}
 
 
-def django_activity(fn: Callable | None = None, *, name: str | None = None):
-    """``@activity.defn`` for a sync activity that uses the Django ORM."""
+def django_activity(
+    fn: Callable | None = None, *, name: str | None = None, heartbeat_every: float | None = None
+):
+    """``@activity.defn`` for a sync activity that uses the Django ORM.
+
+    ``heartbeat_every`` (seconds): heartbeat from a side thread while the activity runs, for
+    long single calls (DDL, migrations) under a heartbeat timeout: a killed worker is then
+    noticed within the heartbeat timeout instead of the whole start-to-close timeout.
+    """
 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             close_old_connections()
+            beating = _heartbeat_in_background(heartbeat_every) if heartbeat_every else None
             try:
                 return func(*args, **kwargs)
+            except tuple(_PERMANENT) as exc:
+                kind = next(t for cls, t in _PERMANENT.items() if isinstance(exc, cls))
+                raise ApplicationError(str(exc), type=kind, non_retryable=True) from exc
             finally:
+                if beating is not None:
+                    beating.set()
                 close_old_connections()
 
         return activity.defn(name=name or func.__name__)(wrapper)
 
     return decorate(fn) if fn is not None else decorate
+
+
+def _heartbeat_in_background(every: float) -> threading.Event:
+    """Heartbeat every ``every`` seconds until the returned event is set."""
+    done = threading.Event()
+    context = contextvars.copy_context()  # carries the activity's context to the thread
+
+    def beat() -> None:
+        while not done.wait(every):
+            activity.heartbeat()
+
+    threading.Thread(target=context.run, args=(beat,), daemon=True).start()
+    return done

@@ -9,10 +9,9 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# An input or state that retrying cannot change: fail the workflow, do not retry.
-INVALID_INPUT = "InvalidInput"
-INVALID_STATE = "InvalidState"
-NON_RETRYABLE_ERROR_TYPES = [INVALID_INPUT, INVALID_STATE]
+from orchestration.errors import INVALID_INPUT, INVALID_STATE, NON_RETRYABLE_ERROR_TYPES
+
+__all__ = ["INVALID_INPUT", "INVALID_STATE", "LONG", "MEDIUM", "NON_RETRYABLE_ERROR_TYPES", "SHORT"]
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -8,7 +8,7 @@ import uuid
 
 from temporalio.exceptions import ApplicationError
 
-from orchestration.workflows._steps.common import INVALID_INPUT
+from orchestration.errors import INVALID_INPUT
 
 
 def invalid(field: str, problem: str) -> ApplicationError:

@@ -4,11 +4,13 @@ from django_tenants.management.commands.migrate_schemas import (
 )
 from django_tenants.utils import get_public_schema_name
 
+from tenants.schemas import sync_template
 from tenants.selectors import existing_tenant_schemas
 
 
 class Command(MigrateSchemasCommand):
-    """django-tenants' ``migrate_schemas``, but only over tenant schemas that exist.
+    """django-tenants' ``migrate_schemas``, over the tenant schemas that exist, then the
+    template schema new tenants are copied from.
 
     A tenant row whose schema is not made yet (pending, or failed before the schema step)
     would otherwise stop the whole run; the provisioning workflow migrates a schema when it
@@ -25,4 +27,7 @@ class Command(MigrateSchemasCommand):
         if schemas:
             executor = GET_EXECUTOR_FUNCTION(codename=self.executor)(self.args, self.options)
             executor.run_migrations(tenants=schemas)
+        # Post-migrate: keep the template current, so new tenants are copies, not migrations.
+        if sync_template() is None and options.get("verbosity", 1) >= 1:
+            self.stdout.write("No pg_dump found: new tenant schemas will be made by migrations.")
         return None

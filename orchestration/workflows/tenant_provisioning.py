@@ -1,0 +1,112 @@
+"""Tenant provisioning, as a saga.
+
+mark provisioning -> create the schema -> migrate it -> create the primary domain -> give
+the owner a membership -> mark active. Each undo is registered *before* its step, so a step
+that half-happened is undone too; on failure the undos run in reverse (drop the schema,
+delete the domain, remove the membership, mark the tenant failed with the reason), shielded
+from cancellation, and the run fails with an ``ApplicationError``.
+"""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from orchestration.activities import tenants as steps
+    from orchestration.workflows._steps.common import LONG, SHORT
+    from orchestration.workflows._steps.inputs import require_positive, require_uuid
+
+
+@dataclass
+class TenantProvisioningInput:
+    tenant_id: str
+    attempt: int = 1
+
+    def validate(self) -> None:
+        require_uuid("tenant_id", self.tenant_id)
+        require_positive("attempt", self.attempt)
+
+
+@dataclass
+class ProvisioningProgress:
+    steps_done: list[str] = field(default_factory=list)
+    current_step: str | None = None
+    total: int = 0
+    state: str = "running"  # running | compensating | completed | failed
+    error: str = ""
+
+
+STEPS = [
+    "mark_provisioning", "create_schema", "migrate_schema", "create_domain",
+    "add_owner_membership", "mark_active",
+]  # fmt: skip
+
+
+@workflow.defn
+class TenantProvisioningWorkflow:
+    def __init__(self) -> None:
+        self._progress = ProvisioningProgress(total=len(STEPS))
+
+    @workflow.query
+    def progress(self) -> ProvisioningProgress:
+        return self._progress
+
+    @workflow.run
+    async def run(self, params: TenantProvisioningInput) -> ProvisioningProgress:
+        params.validate()
+        tenant_id = params.tenant_id
+        undo: list[tuple[Callable, dict]] = [(steps.tenant_mark_failed, SHORT)]
+        try:
+            await self._step("mark_provisioning", steps.tenant_mark_provisioning, tenant_id, SHORT)
+            undo.append((steps.tenant_drop_schema, LONG))
+            await self._step("create_schema", steps.tenant_create_schema, tenant_id, LONG)
+            await self._step("migrate_schema", steps.tenant_migrate_schema, tenant_id, LONG)
+            undo.append((steps.tenant_delete_domains, SHORT))
+            await self._step("create_domain", steps.tenant_create_domain, tenant_id, SHORT)
+            undo.append((steps.tenant_remove_owner_membership, SHORT))
+            await self._step(
+                "add_owner_membership", steps.tenant_add_owner_membership, tenant_id, SHORT
+            )
+            await self._step("mark_active", steps.tenant_mark_active, tenant_id, SHORT)
+        except BaseException as err:
+            failed_step = self._progress.current_step
+            reason = f"{failed_step}: {_describe(err)}"
+            self._progress.state, self._progress.error = "compensating", reason
+            # Shielded: a cancelled run still undoes what it did.
+            await asyncio.shield(asyncio.ensure_future(self._compensate(undo, tenant_id, reason)))
+            self._progress.state, self._progress.current_step = "failed", None
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            raise ApplicationError(
+                f"Provisioning of tenant {tenant_id} failed at {reason}",
+                type="ProvisioningFailed",
+                non_retryable=True,
+            ) from err
+        self._progress.state, self._progress.current_step = "completed", None
+        return self._progress
+
+    async def _step(self, name: str, activity: Callable, tenant_id: str, options: dict) -> None:
+        self._progress.current_step = name
+        await workflow.execute_activity(activity, tenant_id, **options)
+        self._progress.steps_done.append(name)
+
+    async def _compensate(self, undo: list, tenant_id: str, reason: str) -> None:
+        for activity, options in reversed(undo):
+            args = [tenant_id, reason] if activity is steps.tenant_mark_failed else [tenant_id]
+            try:
+                await workflow.execute_activity(activity, args=args, **options)
+            except ActivityError as exc:
+                # Keep undoing the rest; each undo is idempotent and can be re-run by hand.
+                workflow.logger.error("compensation %s failed: %s", activity.__name__, exc)
+
+
+def _describe(err: BaseException) -> str:
+    """The innermost message of an activity failure, for people to read."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    if isinstance(err, asyncio.CancelledError):
+        return "cancelled"
+    return getattr(err, "message", None) or str(err) or type(err).__name__

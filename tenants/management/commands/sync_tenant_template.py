@@ -1,0 +1,23 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.schemas import sync_template
+
+
+class Command(BaseCommand):
+    help = (
+        "Migrate the template schema (TENANT_TEMPLATE_SCHEMA) and store the snapshot that new "
+        "tenant schemas are copied from. `migrate` runs this after migrating; run it by hand "
+        "after restoring a database."
+    )
+
+    def handle(self, *args, **options):
+        template = sync_template()
+        if template is None:
+            raise CommandError(
+                "No pg_dump found (set PG_DUMP_PATH): the template schema is migrated, but new "
+                "tenant schemas will be made by running migrations."
+            )
+        self.stdout.write(
+            f"Template {template.name} stored at {len(template.migrations)} migrations "
+            f"({len(template.script):,} bytes of SQL)."
+        )
