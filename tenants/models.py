@@ -18,9 +18,12 @@ class TenantStatus(models.TextChoices):
 
 
 # The only place that says which lifecycle moves are legal. A retry of provisioning goes
-# failed -> provisioning; deletion can start from any state that is not already in flight.
+# failed -> provisioning; deletion can start from any state that is not already in flight;
+# pending -> failed is a provisioning run that could not even begin.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    TenantStatus.PENDING: frozenset({TenantStatus.PROVISIONING, TenantStatus.DELETING}),
+    TenantStatus.PENDING: frozenset(
+        {TenantStatus.PROVISIONING, TenantStatus.FAILED, TenantStatus.DELETING}
+    ),
     TenantStatus.PROVISIONING: frozenset({TenantStatus.ACTIVE, TenantStatus.FAILED}),
     TenantStatus.ACTIVE: frozenset({TenantStatus.DELETING}),
     TenantStatus.FAILED: frozenset({TenantStatus.PROVISIONING, TenantStatus.DELETING}),
@@ -33,6 +36,7 @@ class InvalidTransition(Exception):
     """A status change that the lifecycle does not allow."""
 
     def __init__(self, tenant_id, current: str, target: str):
+        current, target = str(current), str(target)  # plain values, not enum reprs
         self.tenant_id, self.current, self.target = tenant_id, current, target
         allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[current])) or "nothing"
         super().__init__(

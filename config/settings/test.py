@@ -14,3 +14,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TEMPORAL_HEALTH_TIMEOUT = 2
 # Test-only workflows hosted by the project's workers (see tests/orchestration/).
 TEMPORAL_WORKER_EXTENSIONS = ["tests.orchestration.worker_extension"]
+# Worker threads in tests come and go: close their connections after each activity.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -1,10 +1,13 @@
 """Tenant provisioning, as a saga.
 
-mark provisioning -> create the schema -> migrate it -> create the primary domain -> give
-the owner a membership -> mark active. Each undo is registered *before* its step, so a step
-that half-happened is undone too; on failure the undos run in reverse (drop the schema,
-delete the domain, remove the membership, mark the tenant failed with the reason), shielded
-from cancellation, and the run fails with an ``ApplicationError``.
+mark provisioning -> create the schema -> migrate it -> create the primary domain -> seed
+the tenant's default data -> give the owner a membership -> mark active. (The seeding step
+came with the ``seed-default-data`` patch; runs started before it replay without it.)
+
+Each undo is registered *before* its step, so a step that half-happened is undone too; on
+failure the undos run in reverse (drop the schema, delete the domain, remove the
+membership, mark the tenant failed with the reason), shielded from cancellation, and the
+run fails with an ``ApplicationError``.
 """
 
 import asyncio
@@ -16,7 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
-    from orchestration.workflows._steps.common import LONG, SHORT
+    from orchestration.workflows._steps.common import LONG, MEDIUM, SHORT
     from orchestration.workflows._steps.inputs import require_positive, require_uuid
 
 
@@ -40,9 +43,12 @@ class ProvisioningProgress:
 
 
 STEPS = [
-    "mark_provisioning", "create_schema", "migrate_schema", "create_domain",
+    "mark_provisioning", "create_schema", "migrate_schema", "create_domain", "seed_defaults",
     "add_owner_membership", "mark_active",
 ]  # fmt: skip
+# Versioning: new runs seed the tenant's default data; runs started before this change
+# (their histories have no such activity) replay the old path. See docs/versioning.md.
+SEED_DEFAULTS_PATCH = "seed-default-data"
 
 
 @workflow.defn
@@ -66,6 +72,10 @@ class TenantProvisioningWorkflow:
             await self._step("migrate_schema", steps.tenant_migrate_schema, tenant_id, LONG)
             undo.append((steps.tenant_delete_domains, SHORT))
             await self._step("create_domain", steps.tenant_create_domain, tenant_id, SHORT)
+            if workflow.patched(SEED_DEFAULTS_PATCH):
+                await self._step("seed_defaults", steps.tenant_seed_defaults, tenant_id, MEDIUM)
+            else:
+                self._progress.total -= 1
             undo.append((steps.tenant_remove_owner_membership, SHORT))
             await self._step(
                 "add_owner_membership", steps.tenant_add_owner_membership, tenant_id, SHORT

@@ -1,72 +1,19 @@
 """manage.py run_temporal_worker as a real process."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from config.localservices import PROJECT_DIR
 from orchestration.routing import tenant_queues
-from tests.orchestration.conftest import run_async
+from tests.orchestration.conftest import SHARDS, run_async
 from tests.orchestration.worker_extension import SlowStepInput, SlowStepWorkflow
-
-SHARDS = 4
-
-
-def database_url() -> str:
-    db = settings.DATABASES["default"]
-    host = db["HOST"]
-    if host.startswith("/"):
-        return f"postgresql://{quote(db['USER'])}@/{db['NAME']}?host={quote(host)}"
-    auth = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def prefix() -> str:
-    """A queue prefix of this test's own: the server remembers recent pollers of a queue."""
-    return f"w{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def start_worker(transactional_db, temporal, tmp_path, prefix):
-    procs = []
-
-    def start(*args: str) -> tuple[subprocess.Popen, Path]:
-        log = tmp_path / f"worker-{len(procs)}.log"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": database_url(),
-            "TEMPORAL_ADDRESS": temporal,
-            "TEMPORAL_QUEUE_SHARDS": str(SHARDS),
-            "TEMPORAL_QUEUE_PREFIX": prefix,
-        }
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(  # noqa: S603
-                [sys.executable, str(PROJECT_DIR / "manage.py"), "run_temporal_worker", *args],
-                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_DIR,
-            )  # fmt: skip
-        procs.append(proc)
-        return proc, log
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def wait_for(predicate, *, timeout: float, what: str):

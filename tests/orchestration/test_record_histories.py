@@ -1,0 +1,54 @@
+"""Records workflow histories for the replay tests (tests/histories/*.json).
+
+Run it against the code whose histories you want to keep — before changing a workflow:
+
+    RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/orchestration/test_record_histories.py
+
+See docs/versioning.md. In normal test runs it is skipped.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from orchestration.activities import tenants as steps
+from orchestration.receivers import provisioning_workflow_id
+from tenants.models import TenantStatus
+from tenants.services import tenant_create, tenant_request_deletion, tenant_request_provisioning
+from tests.orchestration.conftest import BackgroundWorker, _activity_name, run_async
+from tests.orchestration.test_tenant_lifecycle import fail_after, settled
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+pytestmark = [
+    pytest.mark.skipif(
+        not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1 to record"
+    ),
+    pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas"),
+]
+
+
+async def _save(address: str, workflow_id: str, name: str) -> None:
+    client = await Client.connect(address)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def test_record(owner, temporal):
+    label = os.environ.get("RECORD_HISTORIES_LABEL", "v1")
+    ok = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    bad = tenant_create(name="Broken", subdomain="broken", owner=owner)
+    tenant_request_provisioning(tenant_id=ok.pk)
+    with BackgroundWorker(temporal):
+        settled(ok.pk, TenantStatus.ACTIVE)
+        tenant_request_deletion(tenant_id=ok.pk)
+        settled(ok.pk, TenantStatus.DELETED)
+    failing = steps.tenant_add_owner_membership
+    tenant_request_provisioning(tenant_id=bad.pk)
+    with BackgroundWorker(temporal, replace={_activity_name(failing): fail_after(failing)}):
+        settled(bad.pk, TenantStatus.FAILED)
+    run_async(_save(temporal, provisioning_workflow_id(ok.pk, 1), f"provisioning-ok-{label}"))
+    run_async(_save(temporal, provisioning_workflow_id(bad.pk, 1), f"provisioning-failed-{label}"))
+    run_async(_save(temporal, f"tenant-delete-{ok.pk}", f"deletion-ok-{label}"))

@@ -1,0 +1,38 @@
+"""Every committed history replays against the current workflow code."""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from orchestration.workflows import TenantDeletionWorkflow, TenantProvisioningWorkflow
+from tests.orchestration.reordered_workflow import ReorderedProvisioningWorkflow
+
+HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_there_are_histories_of_every_workflow():
+    names = {p.stem.rsplit("-", 1)[0] for p in HISTORIES}
+    assert {"provisioning-ok", "provisioning-failed", "deletion-ok"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_history_replays_against_current_code(path):
+    replayer = Replayer(workflows=[TenantProvisioningWorkflow, TenantDeletionWorkflow])
+    result = await replayer.replay_workflow(load(path))
+    assert result.replay_failure is None
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in HISTORIES if p.stem.startswith("provisioning-ok")], ids=lambda p: p.stem
+)
+async def test_a_reordered_workflow_fails_replay(path):
+    replayer = Replayer(workflows=[ReorderedProvisioningWorkflow])
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load(path))

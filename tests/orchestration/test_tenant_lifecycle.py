@@ -1,0 +1,164 @@
+"""Provisioning and deletion end to end: real PostgreSQL, Temporal, worker and relay."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
+from django_tenants.utils import schema_context
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from accounts.models import Membership, Role
+from orchestration.activities import tenants as steps
+from tenants.models import Domain, Tenant, TenantStatus
+from tenants.schemas import migration_state, schema_exists, sync_template
+from tenants.services import tenant_create, tenant_request_deletion, tenant_request_provisioning
+from tenants.workspace.defaults import DEFAULT_SETTINGS, WELCOME_PROJECT
+from tenants.workspace.models import Project, Setting
+from tests.orchestration.conftest import SHARDS, BackgroundWorker, _activity_name, wait_until
+
+pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+
+
+def settled(tenant_id, *statuses):
+    def check():
+        tenant = Tenant.objects.get(pk=tenant_id)
+        return tenant if tenant.status in statuses else None
+
+    return wait_until(check, timeout=60, what=f"tenant to be {'/'.join(statuses)}")
+
+
+def tenant_tables(schema: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [schema])
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.parametrize("template", [True, False], ids=["from-template", "by-migrations"])
+def test_tenant_goes_pending_to_active_and_is_served_from_its_schema(
+    owner, temporal, client, template
+):
+    if template:
+        sync_template()
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    with BackgroundWorker(temporal):
+        tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
+    assert tenant.status == TenantStatus.ACTIVE, tenant.last_error
+    assert tenant.provisioned_at is not None
+
+    schema = tenant.schema_name
+    assert {"workspace_project", "workspace_setting", "workspace_task"} <= tenant_tables(schema)
+    assert "accounts_user" not in tenant_tables(schema)  # shared apps stay in public
+    with schema_context(schema):
+        recorded = MigrationRecorder.Migration.objects.values_list("app", "name")
+        applied = {f"{app}.{name}" for app, name in recorded}
+        assert applied == set(migration_state())
+        assert dict(Setting.objects.values_list("key", "value")) == DEFAULT_SETTINGS
+        assert list(Project.objects.values_list("name", flat=True)) == [WELCOME_PROJECT]
+    assert list(Domain.objects.filter(tenant=tenant).values_list("domain", "is_primary")) == [
+        ("acme.localhost", True)
+    ]
+    assert Membership.objects.get(tenant=tenant, user=owner).role == Role.OWNER
+
+    response = client.get("/", HTTP_HOST="acme.localhost")
+    assert response.status_code == 200
+    assert response.json()["schema"] == schema
+
+
+def test_deletion_leaves_no_schema_no_domain_and_a_deleted_tombstone(owner, temporal, client):
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    with BackgroundWorker(temporal):
+        settled(tenant.pk, TenantStatus.ACTIVE)
+        tenant_request_deletion(tenant_id=tenant.pk)
+        tenant = settled(tenant.pk, TenantStatus.DELETED)
+    assert tenant.deleted_at is not None
+    assert not schema_exists(tenant.schema_name)
+    assert not Domain.objects.filter(tenant=tenant).exists()
+    assert not Membership.objects.filter(tenant=tenant, is_active=True).exists()
+    assert client.get("/", HTTP_HOST="acme.localhost").status_code == 404
+
+
+def fail_after(real):
+    """A stand-in for ``real`` under its name: does the real work, then fails for good —
+    the worst case for a saga: the step half-happened."""
+    name = _activity_name(real)
+
+    @activity.defn(name=name)
+    def injected(*args):
+        real(*args)
+        raise ApplicationError(f"injected failure in {name}", non_retryable=True)
+
+    return injected
+
+
+def fail_instead(real):
+    """A stand-in that fails for good without doing anything."""
+    name = _activity_name(real)
+
+    @activity.defn(name=name)
+    def injected(*args):
+        raise ApplicationError(f"injected failure in {name}", non_retryable=True)
+
+    return injected
+
+
+@pytest.mark.parametrize(
+    ("step", "inject"),
+    [
+        (steps.tenant_mark_provisioning, fail_instead),
+        (steps.tenant_create_schema, fail_after),
+        (steps.tenant_migrate_schema, fail_after),
+        (steps.tenant_create_domain, fail_after),
+        (steps.tenant_seed_defaults, fail_after),
+        (steps.tenant_add_owner_membership, fail_after),
+        # One UPDATE: it commits or it does not; a failure after commit would be retried.
+        (steps.tenant_mark_active, fail_instead),
+    ],
+    ids=lambda s: getattr(s, "__name__", ""),
+)
+def test_failure_at_each_step_is_undone_and_retry_succeeds(owner, temporal, step, inject):
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    with BackgroundWorker(temporal, replace={_activity_name(step): inject(step)}):
+        tenant = settled(tenant.pk, TenantStatus.FAILED)
+    assert f"injected failure in {_activity_name(step)}" in tenant.last_error
+    assert not schema_exists(tenant.schema_name)
+    assert not Domain.objects.filter(tenant=tenant).exists()
+    assert not Membership.objects.filter(tenant=tenant).exists()
+
+    tenant_request_provisioning(tenant_id=tenant.pk)  # what "Retry provisioning" does
+    with BackgroundWorker(temporal):
+        tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
+    assert tenant.status == TenantStatus.ACTIVE, tenant.last_error
+    assert tenant.provisioning_attempt == 2
+    assert schema_exists(tenant.schema_name)
+    assert Domain.objects.filter(tenant=tenant).count() == 1
+
+
+def test_worker_killed_mid_provisioning_then_a_new_worker_finishes_it(
+    owner, start_worker, prefix, settings
+):
+    import signal
+
+    settings.TEMPORAL_QUEUE_PREFIX, settings.TEMPORAL_QUEUE_SHARDS = prefix, SHARDS
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    first, _log = start_worker()
+    wait_until(
+        lambda: Tenant.objects.get(pk=tenant.pk).status != TenantStatus.PENDING,
+        timeout=60,
+        what="provisioning to begin",
+    )
+    first.send_signal(signal.SIGKILL)  # no chance to finish or report anything
+    first.wait(10)
+    killed_at = Tenant.objects.get(pk=tenant.pk).status
+
+    start_worker()
+    tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
+    assert tenant.status == TenantStatus.ACTIVE, (killed_at, tenant.last_error)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", [tenant.schema_name])
+        assert cursor.fetchone()[0] == 1
+    assert Domain.objects.filter(tenant=tenant).count() == 1
+    assert Membership.objects.filter(tenant=tenant).count() == 1
