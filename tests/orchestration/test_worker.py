@@ -1,7 +1,6 @@
 """manage.py run_temporal_worker as a real process."""
 
 import signal
-import time
 import uuid
 
 import pytest
@@ -12,17 +11,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from orchestration.routing import tenant_queues
-from tests.orchestration.conftest import SHARDS, run_async
+from tests.orchestration.conftest import SHARDS, run_async, wait_until
 from tests.orchestration.worker_extension import SlowStepInput, SlowStepWorkflow
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def _pollers(address: str, queue: str) -> int:
@@ -40,14 +30,14 @@ async def _pollers(address: str, queue: str) -> int:
 def test_worker_with_a_subset_of_shards_polls_exactly_those_queues(start_worker, temporal, prefix):
     proc, log = start_worker("--kind", "tenant", "--shards", "1,3", "--no-relay")
     queues = tenant_queues(prefix=prefix, shards=SHARDS)
-    line = wait_for(
+    line = wait_until(
         lambda: next((x for x in log.read_text().splitlines() if "polling task queues" in x), None),
         timeout=30,
         what="the worker's start-up log line",
     )
     assert line.split("polling task queues: ")[1].split(" (")[0] == f"{queues[1]}, {queues[3]}"
     for polled in (queues[1], queues[3]):
-        wait_for(lambda q=polled: run_async(_pollers(temporal, q)), timeout=15, what=polled)
+        wait_until(lambda q=polled: run_async(_pollers(temporal, q)), timeout=15, what=polled)
     assert run_async(_pollers(temporal, queues[0])) == 0
     assert run_async(_pollers(temporal, queues[2])) == 0
     proc.send_signal(signal.SIGTERM)
@@ -72,7 +62,7 @@ def test_sigterm_during_an_activity_lets_it_finish_and_exits_0(
         )
 
     run_async(start())
-    wait_for(lambda: (marker / "started").exists(), timeout=30, what="the activity to start")
+    wait_until(lambda: (marker / "started").exists(), timeout=30, what="the activity to start")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0, log.read_text()
     assert (marker / "finished").read_text() == "ok"
