@@ -94,6 +94,10 @@ class Token(models.Model):
     purpose = models.CharField(max_length=32, choices=TokenPurpose.choices)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=8, editable=False)
+    # Set only for tokens a workflow must be able to email later (see token_issue_for_email):
+    # the raw value is derived from it with SECRET_KEY, so it never sits in the outbox or in
+    # a workflow history.
+    nonce = models.CharField(max_length=32, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
     used_at = models.DateTimeField(null=True, blank=True)

@@ -1,9 +1,12 @@
 """Writes to users, memberships and tokens. Each service is one transaction."""
 
+import base64
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -80,6 +83,29 @@ def token_issue(*, user: User, purpose: str, ttl: timedelta, tenant=None) -> tup
     return token, raw
 
 
+def token_issue_for_email(*, user: User, purpose: str, ttl: timedelta) -> Token:
+    """A token whose raw value ``token_raw_value`` can recompute (from SECRET_KEY and a
+    stored nonce), for a workflow that emails it later without the secret ever being
+    written to the outbox or to Temporal."""
+    nonce = secrets.token_hex(16)
+    raw = _derive(purpose, nonce)
+    return Token.objects.create(
+        user=user, purpose=purpose, key_hash=hash_token(raw), prefix=raw[:8],
+        nonce=nonce, expires_at=timezone.now() + ttl,
+    )  # fmt: skip
+
+
+def token_raw_value(token: Token) -> str:
+    if not token.nonce:
+        raise ValueError(f"Token {token.pk} is not recoverable; its value was shown once.")
+    return _derive(token.purpose, token.nonce)
+
+
+def _derive(purpose: str, nonce: str) -> str:
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"{purpose}:{nonce}".encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+
 def token_consume(*, raw: str, purpose: str) -> Token | None:
     """Mark a one-time token used and return it; None when unknown, expired, used or revoked.
 
@@ -99,8 +125,15 @@ def token_consume(*, raw: str, purpose: str) -> Token | None:
     return token
 
 
+EMAIL_UNAVAILABLE = (
+    "This email cannot be used to sign up. If it is yours, get a token from "
+    "/api/v1/auth/token/ instead."
+)
+
+
 def user_register(*, email: str, password: str) -> User:
-    """Create a user (email not yet verified) and send ``user_registered``.
+    """Create a user (email not yet verified) with an email-verification token, and send
+    ``user_registered`` (which starts onboarding: the verification email, a reminder…).
 
     Raises ``ValidationError`` with field errors for a malformed email, a password that
     Django's validators refuse, or an email already registered (in any letter case).
@@ -119,9 +152,15 @@ def user_register(*, email: str, password: str) -> User:
         raise ValidationError(errors)
     with transaction.atomic():
         if User.objects.filter(email__iexact=email).exists():
-            raise ValidationError({"email": ["A user with this email already exists."]})
+            # Deliberately the same words whatever the reason; see docs/api.md (taken emails).
+            raise ValidationError({"email": [EMAIL_UNAVAILABLE]})
         user = User.objects.create_user(email, password)
-        signals.user_registered.send(sender=User, user=user)
+        token = token_issue_for_email(
+            user=user,
+            purpose=TokenPurpose.EMAIL_VERIFICATION,
+            ttl=timedelta(seconds=settings.ONBOARDING_EXPIRE_AFTER),
+        )
+        signals.user_registered.send(sender=User, user=user, verification_token=token)
     return user
 
 
@@ -139,3 +178,84 @@ def user_verify_email(*, raw_token: str) -> User | None:
             user.save(update_fields=["email_verified_at"])
         signals.email_verified.send(sender=User, user=user)
     return user
+
+
+def account_signup(*, email: str, password: str, organization_name: str, subdomain: str):
+    """Create a user, their organisation (a ``pending`` tenant), the owner membership, an
+    email-verification token and an API token — in one transaction — and ask for the
+    tenant to be provisioned. Returns ``(user, tenant, raw_api_token)``.
+
+    Nothing here waits for Temporal: the signals it sends record workflow starts (tenant
+    provisioning, user onboarding) that run after commit. Validation errors of every field
+    are collected into one ``ValidationError``.
+    """
+    from tenants.services import tenant_check_fields, tenant_create, tenant_request_provisioning
+
+    def as_signup_fields(errors: dict) -> dict:
+        return {"organization_name" if k == "name" else k: v for k, v in errors.items()}
+
+    with transaction.atomic():
+        errors = as_signup_fields(tenant_check_fields(name=organization_name, subdomain=subdomain))
+        try:
+            user = user_register(email=email, password=password)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        if errors:
+            transaction.set_rollback(True)
+            raise ValidationError(errors)
+        try:
+            tenant = tenant_create(name=organization_name, subdomain=subdomain, owner=user)
+        except ValidationError as exc:
+            transaction.set_rollback(True)
+            raise ValidationError(as_signup_fields(exc.message_dict)) from exc
+        membership_create(user=user, tenant=tenant, role=Role.OWNER)
+        _, raw_api_token = token_issue(
+            user=user, purpose=TokenPurpose.API, ttl=timedelta(days=settings.API_TOKEN_TTL_DAYS)
+        )
+        tenant_request_provisioning(tenant_id=tenant.pk)
+    return user, tenant, raw_api_token
+
+
+def email_send_verification(*, token_id: int, reminder: bool = False) -> bool:
+    """Email the user their verification token. Returns False (and sends nothing) when the
+    token is no longer usable or the email is already verified. At-least-once: a retried
+    activity may send the same email twice."""
+    from django.core.mail import send_mail
+
+    token = Token.objects.select_related("user").get(pk=token_id)
+    if token.user.email_verified_at is not None or not token.is_usable():
+        return False
+    raw = token_raw_value(token)
+    subject = "Reminder: verify your email" if reminder else "Welcome! Verify your email"
+    body = (
+        f"{'This is a reminder. ' if reminder else 'Welcome! '}"
+        f"To verify {token.user.email}, send this token to "
+        f"{settings.PUBLIC_BASE_URL}/api/v1/auth/verify-email/ :\n\n{raw}\n\n"
+        f"It expires at {token.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+    send_mail(subject, body, None, [token.user.email])
+    return True
+
+
+def email_verification_expire(*, token_id: int) -> bool:
+    """Revoke an unused verification token (onboarding gave up). Returns whether it was
+    still open."""
+    revoked = Token.objects.filter(pk=token_id, used_at=None, revoked_at=None).update(
+        revoked_at=timezone.now()
+    )
+    return bool(revoked)
+
+
+def tokens_delete_stale(*, retention: timedelta, batch_size: int) -> int:
+    """Delete up to ``batch_size`` tokens that stopped being usable (used, revoked or
+    expired) more than ``retention`` ago. Returns how many; call again until 0."""
+    from django.db.models import Q
+
+    cutoff = timezone.now() - retention
+    stale = Q(used_at__lt=cutoff) | Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff)
+    with transaction.atomic():
+        ids = list(
+            Token.objects.filter(stale).order_by("pk").values_list("pk", flat=True)[:batch_size]
+        )
+        deleted, _ = Token.objects.filter(pk__in=ids).delete()
+    return deleted

@@ -79,7 +79,7 @@ def main() -> int:
         )
         subprocess.run(_manage("migrate", "--noinput"), env=env, check=True)  # noqa: S603
         for name, cmd in (
-            ("worker", _manage("run_temporal_worker")),
+            ("worker", _manage("run_temporal_worker", "--sync-schedules")),
             ("web", _manage("runserver", f"127.0.0.1:{WEB_PORT}")),
         ):
             proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # noqa: S603

@@ -1,11 +1,15 @@
-"""URLs of the public host (TENANT_BASE_DOMAIN): admin, health, and later the signup API."""
+"""URLs of the public host (TENANT_BASE_DOMAIN): admin, health, the API and its schema."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.urls_api")),
+    path("api/schema/", SpectacularAPIView.as_view(urlconf=__name__), name="schema"),
+    path("api/schema/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -8,6 +8,11 @@ class OutboxStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class OutboxKind(models.TextChoices):
+    START = "start", "Start a workflow"
+    SIGNAL = "signal", "Signal a running workflow"
+
+
 class IdReusePolicy(models.TextChoices):
     # Exactly once: a second start of the same id, even after the first run closed, is
     # refused (and counted as already started).
@@ -17,13 +22,16 @@ class IdReusePolicy(models.TextChoices):
 
 
 class OutboxEntry(models.Model):
-    """A workflow start recorded in the transaction of the change that caused it.
+    """A workflow start (or a signal to a workflow) recorded in the transaction of the change
+    that caused it.
 
     The relay starts it on Temporal after commit; a rolled-back change leaves no row.
     Workflow ids are deterministic (``tenant-provision-<uuid>``) and never carry personal
     data: Temporal does not encode ids.
     """
 
+    kind = models.CharField(max_length=8, choices=OutboxKind.choices, default=OutboxKind.START)
+    # For kind=start, the workflow type; for kind=signal, the signal's name.
     workflow_type = models.CharField(max_length=200)
     workflow_id = models.CharField(max_length=255, db_index=True)
     # The workflow's single input, as JSON (the dataclass's fields).

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from orchestration.models import IdReusePolicy, OutboxEntry, OutboxStatus
+from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxStatus
 from orchestration.routing import Route
 
 # PostgreSQL delivers a NOTIFY only when the transaction that sent it commits, and drops
@@ -24,10 +24,7 @@ def enqueue_start(
 ) -> OutboxEntry:
     """Record that ``workflow_type`` must start with ``workflow_id`` once this transaction
     commits. Must be called inside the transaction of the change that causes the start."""
-    if not connection.in_atomic_block:
-        raise RuntimeError(
-            "enqueue_start() must run inside the transaction of the change it belongs to."
-        )
+    _require_transaction("enqueue_start")
     entry = OutboxEntry.objects.create(
         workflow_type=workflow_type,
         workflow_id=workflow_id,
@@ -38,9 +35,34 @@ def enqueue_start(
         fairness_key=route.priority.fairness_key or "",
         id_reuse_policy=id_reuse_policy,
     )
+    _notify()
+    return entry
+
+
+def enqueue_signal(*, workflow_id: str, signal: str, argument=None, namespace: str) -> OutboxEntry:
+    """Record that ``signal`` must be sent to workflow ``workflow_id`` once this transaction
+    commits. A workflow that has already closed cannot take it: the row is then marked
+    failed with the reason (nothing is retried forever)."""
+    _require_transaction("enqueue_signal")
+    entry = OutboxEntry.objects.create(
+        kind=OutboxKind.SIGNAL,
+        workflow_type=signal,
+        workflow_id=workflow_id,
+        arguments=argument if argument is not None else {},
+        namespace=namespace,
+    )
+    _notify()
+    return entry
+
+
+def _require_transaction(name: str) -> None:
+    if not connection.in_atomic_block:
+        raise RuntimeError(f"{name}() must run inside the transaction of the change it belongs to.")
+
+
+def _notify() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-    return entry
 
 
 def prune_started(*, older_than: timedelta) -> int:

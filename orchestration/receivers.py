@@ -7,9 +7,9 @@ carry only UUIDs, never an email or a name.
 
 from django.conf import settings
 
-from accounts.signals import user_registered
+from accounts.signals import email_verified, user_registered
 from orchestration.models import IdReusePolicy
-from orchestration.outbox import enqueue_start
+from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
 from tenants.signals import tenant_deletion_requested, tenant_provisioning_requested
 
@@ -46,12 +46,31 @@ def on_tenant_deletion_requested(sender, *, tenant, **kwargs) -> None:
     )
 
 
-def on_user_registered(sender, *, user, **kwargs) -> None:
+def onboarding_workflow_id(user_id) -> str:
+    return f"user-onboarding-{user_id}"
+
+
+def on_user_registered(sender, *, user, verification_token, **kwargs) -> None:
     enqueue_start(
         workflow_type=USER_ONBOARDING,
-        workflow_id=f"user-onboarding-{user.pk}",
-        arguments={"user_id": str(user.pk)},
+        workflow_id=onboarding_workflow_id(user.pk),
+        arguments={
+            "user_id": str(user.pk),
+            "verification_token_id": verification_token.pk,
+            "remind_after_seconds": settings.ONBOARDING_REMIND_AFTER,
+            "expire_after_seconds": settings.ONBOARDING_EXPIRE_AFTER,
+        },
         route=deployment_system_route(workload=Workload.INTERACTIVE),
+        namespace=settings.TEMPORAL_NAMESPACE,
+    )
+
+
+def on_email_verified(sender, *, user, **kwargs) -> None:
+    # Through the outbox, like starts: delivered after commit, retried while Temporal is
+    # down, and never sent for a verification that rolled back.
+    enqueue_signal(
+        workflow_id=onboarding_workflow_id(user.pk),
+        signal="email_verified",
         namespace=settings.TEMPORAL_NAMESPACE,
     )
 
@@ -63,3 +82,4 @@ def connect() -> None:
     )
     tenant_deletion_requested.connect(on_tenant_deletion_requested, dispatch_uid=f"{uid}.deletion")
     user_registered.connect(on_user_registered, dispatch_uid=f"{uid}.user_registered")
+    email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")

@@ -28,15 +28,24 @@ class Hosted:
 def project_registry() -> dict[QueueKind, Hosted]:
     """The project's own workflows and activities, by queue kind (imported on demand: the
     workflow modules import activity modules, which need Django set up)."""
+    from orchestration.activities import accounts as account_activities
     from orchestration.activities import tenants as tenant_activities
-    from orchestration.workflows import TenantDeletionWorkflow, TenantProvisioningWorkflow
+    from orchestration.workflows import (
+        TenantDeletionWorkflow,
+        TenantProvisioningWorkflow,
+        TokenCleanupWorkflow,
+        UserOnboardingWorkflow,
+    )
 
     return {
         QueueKind.TENANT: Hosted(
             workflows=(TenantProvisioningWorkflow, TenantDeletionWorkflow),
             activities=tuple(tenant_activities.ALL),
         ),
-        QueueKind.JOBS: Hosted(),
+        QueueKind.JOBS: Hosted(
+            workflows=(UserOnboardingWorkflow, TokenCleanupWorkflow),
+            activities=tuple(account_activities.ONBOARDING + account_activities.CLEANUP),
+        ),
     }
 
 

@@ -29,7 +29,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration import client as temporal_client
-from orchestration.models import IdReusePolicy, OutboxEntry, OutboxStatus
+from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxStatus
 from orchestration.outbox import NOTIFY_CHANNEL, prune_started
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ _REUSE = {
     IdReusePolicy.REJECT_DUPLICATE: WorkflowIDReusePolicy.REJECT_DUPLICATE,
     IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY: WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
 }
-# The server can never accept these starts as they are; retrying would not help.
+# The server can never accept these as they are; retrying would not help.
 _PERMANENT = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.PERMISSION_DENIED}
 START_TIMEOUT = 10.0
 
@@ -156,15 +156,24 @@ class OutboxRelay:
                 row.attempts += 1
                 row.last_error = ""
                 row.save(update_fields=["status", "started_at", "attempts", "last_error", "run_id"])
-                logger.info(
-                    "started %s %s on %s", row.workflow_type, row.workflow_id, row.task_queue
-                )
+                if row.kind == OutboxKind.SIGNAL:
+                    logger.info("signalled %s to %s", row.workflow_type, row.workflow_id)
+                else:
+                    logger.info(
+                        "started %s %s on %s", row.workflow_type, row.workflow_id, row.task_queue
+                    )
         if unavailable is not None:
             raise TemporalUnavailable(str(unavailable)) from unavailable
         return len(rows)
 
     # --- pieces ------------------------------------------------------------------------
     def _start(self, client: Client, row: OutboxEntry) -> str:
+        if row.kind == OutboxKind.SIGNAL:
+            handle = client.get_workflow_handle(row.workflow_id)
+            self._run(
+                asyncio.wait_for(handle.signal(row.workflow_type, row.arguments), START_TIMEOUT)
+            )
+            return ""
         priority = Priority(
             priority_key=row.priority_key or None, fairness_key=row.fairness_key or None
         )
@@ -189,7 +198,10 @@ class OutboxRelay:
     def _record_failure(self, row: OutboxEntry, exc: Exception) -> None:
         row.attempts += 1
         row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        permanent = isinstance(exc, RPCError) and exc.status in _PERMANENT
+        status = exc.status if isinstance(exc, RPCError) else None
+        # A signal to a workflow that has closed (or never ran) can never be delivered.
+        gone = row.kind == OutboxKind.SIGNAL and status == RPCStatusCode.NOT_FOUND
+        permanent = status in _PERMANENT or gone
         if permanent:
             row.status = OutboxStatus.FAILED
             logger.error("outbox row %s refused by Temporal: %s", row.pk, row.last_error)

@@ -1,5 +1,7 @@
 """Reads of tenants."""
 
+import uuid
+
 from django.db import connection
 
 from tenants.models import Tenant, TenantStatus
@@ -25,3 +27,19 @@ def existing_tenant_schemas() -> list[str]:
         present = {row[0] for row in cursor.fetchall()}
     names = Tenant.objects.order_by("created_at").values_list("schema_name", flat=True)
     return [name for name in names if name in present]
+
+
+def tenant_membership_for(*, user, tenant_id):
+    """The user's active membership of the tenant, or None (also for a malformed id)."""
+    from accounts.models import Membership
+
+    try:
+        tenant_id = uuid.UUID(str(tenant_id))
+    except ValueError:
+        return None
+    return (
+        Membership.objects.select_related("tenant")
+        .filter(user=user, tenant_id=tenant_id, is_active=True)
+        .exclude(tenant__status=TenantStatus.DELETED)
+        .first()
+    )

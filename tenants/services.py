@@ -14,12 +14,8 @@ from tenants.workspace.defaults import seed_defaults
 _NAME_MAX = Tenant._meta.get_field("name").max_length
 
 
-def tenant_create(*, name: str, subdomain: str, owner) -> Tenant:
-    """Create a ``pending`` tenant. No schema is made here (the provisioning workflow does).
-
-    Input is validated before any SQL runs; a subdomain already taken, in any letter case,
-    is a ``ValidationError`` on ``subdomain``.
-    """
+def tenant_check_fields(*, name: str, subdomain: str) -> dict[str, list[str]]:
+    """Field errors of a would-be tenant, found without any SQL ({} when valid)."""
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
     if not name:
@@ -30,9 +26,18 @@ def tenant_create(*, name: str, subdomain: str, owner) -> Tenant:
         validate_subdomain(subdomain)
     except ValidationError as exc:
         errors["subdomain"] = exc.messages
-    if errors:
-        raise ValidationError(errors)
+    return errors
 
+
+def tenant_create(*, name: str, subdomain: str, owner) -> Tenant:
+    """Create a ``pending`` tenant. No schema is made here (the provisioning workflow does).
+
+    Input is validated before any SQL runs; a subdomain already taken, in any letter case,
+    is a ``ValidationError`` on ``subdomain``.
+    """
+    if errors := tenant_check_fields(name=name, subdomain=subdomain):
+        raise ValidationError(errors)
+    name = name.strip()
     tenant = Tenant(name=name, subdomain=subdomain, owner=owner)
     try:
         with transaction.atomic():

@@ -31,6 +31,8 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.admin",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "orchestration",
 ]
@@ -106,10 +108,28 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per client IP; counted in the "default" cache, which production shares between
+    # processes (Redis or the database): see CACHES.
+    "DEFAULT_THROTTLE_RATES": {
+        "signup": env_str("THROTTLE_SIGNUP", "20/hour"),
+        "login": env_str("THROTTLE_LOGIN", "30/minute"),
+        "verify": env_str("THROTTLE_VERIFY", "30/minute"),
+    },
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tenantflow API",
+    "DESCRIPTION": "Signup, tenant status and deletion, email verification.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+# One process: memory is enough. Production shares the cache between processes.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Temporal -----------------------------------------------------------------------------
 # Validated in OrchestrationConfig.ready(); see orchestration/conf.py.
@@ -132,6 +152,17 @@ OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
 OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
+
+# --- Onboarding (seconds) ----------------------------------------------------------------
+# A reminder goes out this long after signup if the email is still unverified…
+ONBOARDING_REMIND_AFTER = env_int("ONBOARDING_REMIND_AFTER", 24 * 3600, minimum=1)
+# …and the verification token expires (onboarding gives up) this long after signup.
+ONBOARDING_EXPIRE_AFTER = env_int("ONBOARDING_EXPIRE_AFTER", 7 * 24 * 3600, minimum=2)
+# Used and expired tokens are deleted this long after they stopped being usable.
+TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 30, minimum=0)
+TOKEN_CLEANUP_INTERVAL = env_int("TOKEN_CLEANUP_INTERVAL", 3600, minimum=60)
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, minimum=1)
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
 
 # --- Email (Django 6.1 MAILERS) ----------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -16,3 +16,9 @@ TEMPORAL_HEALTH_TIMEOUT = 2
 TEMPORAL_WORKER_EXTENSIONS = ["tests.orchestration.worker_extension"]
 # Worker threads in tests come and go: close their connections after each activity.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Low limits, so the throttling tests reach them; tests clear the cache between tests.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {"signup": "8/minute", "login": "5/minute", "verify": "5/minute"},
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}

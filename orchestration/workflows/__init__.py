@@ -5,10 +5,16 @@ from orchestration.workflows.tenant_provisioning import (
     TenantProvisioningInput,
     TenantProvisioningWorkflow,
 )
+from orchestration.workflows.token_cleanup import TokenCleanupInput, TokenCleanupWorkflow
+from orchestration.workflows.user_onboarding import UserOnboardingInput, UserOnboardingWorkflow
 
 __all__ = [
     "TenantDeletionInput",
     "TenantDeletionWorkflow",
     "TenantProvisioningInput",
     "TenantProvisioningWorkflow",
+    "TokenCleanupInput",
+    "TokenCleanupWorkflow",
+    "UserOnboardingInput",
+    "UserOnboardingWorkflow",
 ]

@@ -55,37 +55,41 @@ def describe(address: str, workflow_id: str):
 
 
 class BackgroundWorker:
-    """The project's tenant-queue worker plus the outbox relay, in threads of this process.
+    """The project's workers for ``kinds`` plus the outbox relay, in threads of this process
+    (one event loop, as in ``run_temporal_worker``).
 
     ``replace`` swaps activities by name (mocks registered under the real names), for
     injecting failures without any hook in production code.
     """
 
-    def __init__(self, address: str, *, replace: dict | None = None):
-        from orchestration.registry import hosted
-        from orchestration.routing import QueueKind
-
+    def __init__(self, address: str, *, replace: dict | None = None, kinds=("tenant",)):
         self.address = address
-        registered = hosted(QueueKind.TENANT)
-        swaps = replace or {}
-        self.activities = [swaps.get(_activity_name(a), a) for a in registered.activities]
-        self.workflows = list(registered.workflows)
+        self.kinds = kinds
+        self.swaps = replace or {}
         self.relay = relay_for(address, poll_interval=0.2)
         self._threads: list[threading.Thread] = []
         self._loop = None
         self._stop = None
 
+    def _plan(self) -> list[tuple[str, list, list]]:
+        from orchestration.registry import hosted
+        from orchestration.routing import QueueKind, queue_name, tenant_queues
+
+        prefix, plan = settings.TEMPORAL_QUEUE_PREFIX, []
+        for kind in map(QueueKind, self.kinds):
+            registered = hosted(kind)
+            activities = [self.swaps.get(_activity_name(a), a) for a in registered.activities]
+            if kind == QueueKind.TENANT:
+                queues = tenant_queues(prefix=prefix, shards=settings.TEMPORAL_QUEUE_SHARDS)
+            else:
+                queues = [queue_name(prefix=prefix, kind=kind)]
+            plan += [(q, list(registered.workflows), activities) for q in queues]
+        return plan
+
     def __enter__(self):
-        from django.conf import settings
-
-        from orchestration.routing import tenant_queues
-
-        queues = tenant_queues(
-            prefix=settings.TEMPORAL_QUEUE_PREFIX, shards=settings.TEMPORAL_QUEUE_SHARDS
-        )
         started = threading.Event()
         self._threads = [
-            threading.Thread(target=self._serve, args=(queues, started), daemon=True),
+            threading.Thread(target=self._serve, args=(self._plan(), started), daemon=True),
             threading.Thread(target=self.relay.run, daemon=True),
         ]
         for thread in self._threads:
@@ -93,7 +97,7 @@ class BackgroundWorker:
         assert started.wait(30), "worker did not start"
         return self
 
-    def _serve(self, queues, started):
+    def _serve(self, plan, started):
         from concurrent.futures import ThreadPoolExecutor
 
         from temporalio.worker import Worker
@@ -105,12 +109,12 @@ class BackgroundWorker:
                 workers = [
                     Worker(
                         client,
-                        task_queue=q,
-                        workflows=self.workflows,
-                        activities=self.activities,
+                        task_queue=queue,
+                        workflows=workflows,
+                        activities=activities,
                         activity_executor=pool,
                     )
-                    for q in queues
+                    for queue, workflows, activities in plan
                 ]
                 runs = [asyncio.create_task(w.run()) for w in workers]
                 started.set()

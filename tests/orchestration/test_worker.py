@@ -76,7 +76,6 @@ def test_sigterm_during_an_activity_lets_it_finish_and_exits_0(
         (["--shards", "a,b"], "--shards takes shard numbers"),
         (["--kind", "jobs", "--shards", "1"], "--shards applies to --kind tenant only"),
         (["--queue-shards", "0"], "--queue-shards must be at least 1"),
-        (["--kind", "jobs", "--no-relay"], "Nothing to run"),
     ],
 )
 def test_bad_options_are_command_errors(settings, args, message):

@@ -15,6 +15,7 @@ from orchestration import client as temporal_client
 from orchestration.registry import Hosted, hosted
 from orchestration.relay import Backoff, OutboxRelay
 from orchestration.routing import QueueKind, queue_name, tenant_queues
+from orchestration.schedules import sync_schedules
 
 logger = logging.getLogger("orchestration.worker")
 
@@ -66,6 +67,11 @@ class Command(BaseCommand):
             type=float,
             default=60.0,
             help="Seconds running activities get to finish after SIGTERM before cancellation.",
+        )
+        parser.add_argument(
+            "--sync-schedules",
+            action="store_true",
+            help="Create or update the project's Temporal Schedules at start-up.",
         )
         parser.add_argument(
             "--no-relay",
@@ -143,6 +149,9 @@ class Command(BaseCommand):
         client = await self._connect(stop)
         if client is None:
             return
+        if options["sync_schedules"]:
+            for schedule_id, what in (await sync_schedules(client)).items():
+                logger.info("schedule %s %s", schedule_id, what)
         max_activities = options["max_concurrent_activities"]
         with ThreadPoolExecutor(max_activities, thread_name_prefix="activity") as executor:
             workers = [

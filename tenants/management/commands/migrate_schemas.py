@@ -1,3 +1,4 @@
+from django.core.management import call_command
 from django_tenants.management.commands.migrate_schemas import (
     GET_EXECUTOR_FUNCTION,
     MigrateSchemasCommand,
@@ -27,6 +28,8 @@ class Command(MigrateSchemasCommand):
         if schemas:
             executor = GET_EXECUTOR_FUNCTION(codename=self.executor)(self.args, self.options)
             executor.run_migrations(tenants=schemas)
+        # A database cache (production without Redis) needs its table.
+        call_command("createcachetable", verbosity=0)
         # Post-migrate: keep the template current, so new tenants are copies, not migrations.
         if sync_template() is None and options.get("verbosity", 1) >= 1:
             self.stdout.write("No pg_dump found: new tenant schemas will be made by migrations.")

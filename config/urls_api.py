@@ -1,0 +1,15 @@
+"""The JSON API on the public host, /api/v1/."""
+
+from django.urls import path
+
+from accounts.api.views import MeView, SignupView, TokenView, VerifyEmailView
+from tenants.api.views import TenantDetailView
+
+app_name = "api"
+urlpatterns = [
+    path("signup/", SignupView.as_view(), name="signup"),
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("auth/verify-email/", VerifyEmailView.as_view(), name="verify-email"),
+    path("me/", MeView.as_view(), name="me"),
+    path("tenants/<str:tenant_id>/", TenantDetailView.as_view(), name="tenant-detail"),
+]

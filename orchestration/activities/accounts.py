@@ -1,0 +1,29 @@
+"""Account activities: onboarding emails and token housekeeping. Safe to run twice."""
+
+from datetime import timedelta
+
+from accounts import services as accounts
+from orchestration.activities import django_activity
+
+
+@django_activity
+def onboarding_send_verification(token_id: int, reminder: bool) -> bool:
+    """Sends the welcome (or reminder) email; False when there is nothing left to verify."""
+    return accounts.email_send_verification(token_id=token_id, reminder=reminder)
+
+
+@django_activity
+def onboarding_expire_verification(token_id: int) -> bool:
+    return accounts.email_verification_expire(token_id=token_id)
+
+
+@django_activity
+def tokens_delete_stale(retention_seconds: int, batch_size: int) -> int:
+    """Deletes one batch; the workflow calls it until it returns 0."""
+    return accounts.tokens_delete_stale(
+        retention=timedelta(seconds=retention_seconds), batch_size=batch_size
+    )
+
+
+ONBOARDING = [onboarding_send_verification, onboarding_expire_verification]
+CLEANUP = [tokens_delete_stale]

@@ -1,0 +1,66 @@
+"""The project's Temporal Schedules, created or updated idempotently.
+
+A schedule is *owned* by the project when its id is in ``project_schedules()``; syncing
+creates or updates exactly those and leaves every other schedule in the namespace alone.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
+
+from orchestration.routing import deployment_system_route
+from orchestration.workflows import TokenCleanupInput, TokenCleanupWorkflow
+
+
+def token_cleanup_schedule_id() -> str:
+    return f"{settings.TEMPORAL_QUEUE_PREFIX}-token-cleanup"
+
+
+def project_schedules() -> dict[str, Schedule]:
+    route = deployment_system_route()
+    cleanup_id = token_cleanup_schedule_id()
+    return {
+        cleanup_id: Schedule(
+            action=ScheduleActionStartWorkflow(
+                TokenCleanupWorkflow.run,
+                TokenCleanupInput(retention_seconds=settings.TOKEN_RETENTION_DAYS * 24 * 3600),
+                id=cleanup_id,
+                task_queue=route.task_queue,
+                priority=route.priority,
+            ),
+            spec=ScheduleSpec(
+                intervals=[
+                    ScheduleIntervalSpec(every=timedelta(seconds=settings.TOKEN_CLEANUP_INTERVAL))
+                ]
+            ),
+            # A run still going when the next is due: skip the new one.
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+    }
+
+
+async def sync_schedules(client: Client) -> dict[str, str]:
+    """Create each project schedule, or update it to the current definition.
+    Returns ``{schedule_id: "created" | "updated"}``."""
+    outcome = {}
+    for schedule_id, schedule in project_schedules().items():
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            outcome[schedule_id] = "created"
+        except ScheduleAlreadyRunningError:
+            await client.get_schedule_handle(schedule_id).update(
+                lambda _current, new=schedule: ScheduleUpdate(schedule=new)
+            )
+            outcome[schedule_id] = "updated"
+    return outcome

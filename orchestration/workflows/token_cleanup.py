@@ -1,0 +1,43 @@
+"""Token cleanup: delete used, revoked and expired tokens past the retention, in batches.
+Runs on a Temporal Schedule (``manage.py sync_temporal_schedules``)."""
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from orchestration.activities import accounts as steps
+    from orchestration.workflows._steps.common import MEDIUM
+    from orchestration.workflows._steps.inputs import invalid, require_positive
+
+# Enough batches for millions of rows; past it the next scheduled run carries on.
+MAX_BATCHES = 1000
+
+
+@dataclass
+class TokenCleanupInput:
+    retention_seconds: int = 30 * 24 * 3600
+    batch_size: int = 1000
+
+    def validate(self) -> None:
+        if not isinstance(self.retention_seconds, int) or self.retention_seconds < 0:
+            raise invalid("retention_seconds", "must be a non-negative integer")
+        require_positive("batch_size", self.batch_size)
+
+
+@workflow.defn
+class TokenCleanupWorkflow:
+    @workflow.run
+    async def run(self, params: TokenCleanupInput) -> int:
+        params.validate()
+        total = 0
+        for _ in range(MAX_BATCHES):
+            deleted = await workflow.execute_activity(
+                steps.tokens_delete_stale,
+                args=[params.retention_seconds, params.batch_size],
+                **MEDIUM,
+            )
+            total += deleted
+            if deleted < params.batch_size:
+                break
+        return total

@@ -1,0 +1,82 @@
+"""User onboarding: send the verification email, wait for the ``email_verified`` signal,
+remind once after ``remind_after_seconds``, give up (revoke the token) after
+``expire_after_seconds``. The ``state`` query says where it is."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from orchestration.activities import accounts as steps
+    from orchestration.workflows._steps.common import MEDIUM, SHORT
+    from orchestration.workflows._steps.inputs import invalid, require_positive, require_uuid
+
+
+@dataclass
+class UserOnboardingInput:
+    user_id: str
+    verification_token_id: int
+    remind_after_seconds: int = 24 * 3600
+    expire_after_seconds: int = 7 * 24 * 3600
+
+    def validate(self) -> None:
+        require_uuid("user_id", self.user_id)
+        require_positive("verification_token_id", self.verification_token_id)
+        require_positive("remind_after_seconds", self.remind_after_seconds)
+        require_positive("expire_after_seconds", self.expire_after_seconds)
+        if self.remind_after_seconds >= self.expire_after_seconds:
+            raise invalid("remind_after_seconds", "must be less than expire_after_seconds")
+
+
+@dataclass
+class OnboardingState:
+    state: str  # sending | waiting | reminded | verified | expired
+    reminders_sent: int
+
+
+@workflow.defn
+class UserOnboardingWorkflow:
+    def __init__(self) -> None:
+        self._verified = False
+        self._state = OnboardingState(state="sending", reminders_sent=0)
+
+    @workflow.signal
+    def email_verified(self, _details: dict | None = None) -> None:
+        self._verified = True
+
+    @workflow.query
+    def state(self) -> OnboardingState:
+        return self._state
+
+    @workflow.run
+    async def run(self, params: UserOnboardingInput) -> OnboardingState:
+        params.validate()
+        token_id = params.verification_token_id
+        await workflow.execute_activity(
+            steps.onboarding_send_verification, args=[token_id, False], **MEDIUM
+        )
+        self._state.state = "waiting"
+        if await self._wait_verified(params.remind_after_seconds):
+            return self._finish("verified")
+        await workflow.execute_activity(
+            steps.onboarding_send_verification, args=[token_id, True], **MEDIUM
+        )
+        self._state.state, self._state.reminders_sent = "reminded", 1
+        if await self._wait_verified(params.expire_after_seconds - params.remind_after_seconds):
+            return self._finish("verified")
+        await workflow.execute_activity(steps.onboarding_expire_verification, token_id, **SHORT)
+        return self._finish("expired")
+
+    async def _wait_verified(self, seconds: int) -> bool:
+        try:
+            await workflow.wait_condition(
+                lambda: self._verified, timeout=timedelta(seconds=seconds)
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    def _finish(self, state: str) -> OnboardingState:
+        self._state.state = state
+        return self._state

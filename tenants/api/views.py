@@ -1,0 +1,58 @@
+"""Tenant status and deletion for its members (Bearer token). A tenant the caller is not
+an active member of does not exist, as far as this API says: 404, never 403."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.serializers import TenantSummarySerializer
+from accounts.models import Role
+from orchestration.progress import provisioning_progress
+from tenants.models import InvalidTransition, TenantStatus
+from tenants.selectors import tenant_membership_for
+from tenants.services import tenant_request_deletion
+
+
+class TenantStatusSerializer(TenantSummarySerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta(TenantSummarySerializer.Meta):
+        fields = [*TenantSummarySerializer.Meta.fields, "last_error", "created_at",
+                  "provisioned_at", "deleted_at", "progress"]  # fmt: skip
+
+    def get_progress(self, tenant) -> dict | None:
+        if tenant.status not in (TenantStatus.PENDING, TenantStatus.PROVISIONING):
+            return None
+        return provisioning_progress(tenant)
+
+
+class TenantDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def _membership(self, request, tenant_id):
+        membership = tenant_membership_for(user=request.user, tenant_id=tenant_id)
+        if membership is None:
+            raise Http404
+        return membership
+
+    @extend_schema(responses={200: TenantStatusSerializer})
+    def get(self, request, tenant_id):
+        tenant = self._membership(request, tenant_id).tenant
+        return Response(TenantStatusSerializer(tenant).data)
+
+    @extend_schema(responses={202: TenantStatusSerializer})
+    def delete(self, request, tenant_id):
+        membership = self._membership(request, tenant_id)
+        if membership.role != Role.OWNER:
+            return Response(
+                {"detail": "Only the owner can delete this organisation."},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        try:
+            tenant = tenant_request_deletion(tenant_id=membership.tenant_id)
+        except InvalidTransition as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(TenantStatusSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)

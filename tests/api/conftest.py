@@ -1,0 +1,35 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api():
+    return APIClient(HTTP_HOST="localhost")
+
+
+def signup(api, *, email="ada@example.com", subdomain="acme", password=PASSWORD, **extra):
+    body = {
+        "email": email,
+        "password": password,
+        "organization_name": "Acme",
+        "subdomain": subdomain,
+    }
+    return api.post("/api/v1/signup/", {**body, **extra}, format="json")
+
+
+def bearer(token: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+# Shared with the orchestration tests: per-test queues and schema clean-up.
+from tests.orchestration.conftest import drop_tenant_schemas, queue_prefix  # noqa: E402, F401

@@ -1,0 +1,79 @@
+"""A member of tenant A can neither read, delete nor learn of tenant B, on any endpoint."""
+
+import uuid
+
+import pytest
+
+from tenants.models import Tenant, TenantStatus
+from tests.api.conftest import bearer, signup
+
+pytestmark = pytest.mark.django_db
+
+ENDPOINTS = [  # every endpoint that takes a tenant id
+    ("get", "/api/v1/tenants/{id}/"),
+    ("delete", "/api/v1/tenants/{id}/"),
+]
+
+
+@pytest.fixture
+def two_tenants(api):
+    a = signup(api, email="a@example.com", subdomain="alpha").json()
+    b = signup(api, email="b@example.com", subdomain="bravo").json()
+    return a, b
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants, method, path):
+    a, b = two_tenants
+    other = getattr(api, method)(path.format(id=b["tenant"]["id"]), **bearer(a["token"]))
+    missing = getattr(api, method)(path.format(id=uuid.uuid4()), **bearer(a["token"]))
+    assert other.status_code == missing.status_code == 404
+    assert other.json() == missing.json()
+    assert Tenant.objects.get(pk=b["tenant"]["id"]).status == TenantStatus.PENDING
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_no_token_is_401(api, two_tenants, method, path):
+    _, b = two_tenants
+    assert getattr(api, method)(path.format(id=b["tenant"]["id"])).status_code == 401
+
+
+def test_malformed_tenant_id_is_404(api, two_tenants):
+    a, _ = two_tenants
+    assert api.get("/api/v1/tenants/not-a-uuid/", **bearer(a["token"])).status_code == 404
+
+
+def test_me_lists_only_own_memberships(api, two_tenants):
+    a, b = two_tenants
+    me = api.get("/api/v1/me/", **bearer(a["token"])).json()
+    assert [m["tenant"]["id"] for m in me["memberships"]] == [a["tenant"]["id"]]
+    assert b["tenant"]["id"] not in str(me)
+
+
+def test_member_who_is_not_owner_cannot_delete(api, two_tenants):
+    from accounts.models import Role, User
+    from accounts.services import membership_create, token_issue
+
+    a, _ = two_tenants
+    tenant = Tenant.objects.get(pk=a["tenant"]["id"])
+    colleague = User.objects.create_user("c@example.com", "another long passphrase")
+    membership_create(user=colleague, tenant=tenant, role=Role.MEMBER)
+    from datetime import timedelta
+
+    _, raw = token_issue(user=colleague, purpose="api", ttl=timedelta(hours=1))
+    assert api.get(f"/api/v1/tenants/{tenant.pk}/", **bearer(raw)).status_code == 200
+    assert api.delete(f"/api/v1/tenants/{tenant.pk}/", **bearer(raw)).status_code == 403
+    assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.PENDING
+
+
+def test_owner_deletes_with_202_and_a_deletion_workflow_start(api, two_tenants):
+    from orchestration.models import OutboxEntry
+    from orchestration.receivers import TENANT_DELETION
+
+    a, _ = two_tenants
+    response = api.delete(f"/api/v1/tenants/{a['tenant']['id']}/", **bearer(a["token"]))
+    assert response.status_code == 202
+    assert response.json()["status"] == "deleting"
+    assert OutboxEntry.objects.filter(workflow_type=TENANT_DELETION).count() == 1
+    again = api.delete(f"/api/v1/tenants/{a['tenant']['id']}/", **bearer(a["token"]))
+    assert again.status_code == 202  # idempotent; the workflow id is fixed

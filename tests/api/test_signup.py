@@ -1,0 +1,186 @@
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import Membership, Role, Token, TokenPurpose, User
+from orchestration.models import OutboxEntry
+from orchestration.receivers import TENANT_PROVISIONING, USER_ONBOARDING
+from tenants.models import Tenant, TenantStatus
+from tests.api.conftest import PASSWORD, bearer, signup
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signup_answers_202_with_user_tenant_token_and_status_url(api):
+    response = signup(api)
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    tenant = Tenant.objects.get()
+    user = User.objects.get()
+    assert body["user"] == {"id": str(user.pk), "email": "ada@example.com"}
+    assert body["tenant"] == {
+        "id": str(tenant.pk), "name": "Acme", "subdomain": "acme",
+        "status": "pending", "domain": "acme.localhost",
+    }  # fmt: skip
+    assert body["status_url"] == f"/api/v1/tenants/{tenant.pk}/"
+    assert api.get(body["status_url"], **bearer(body["token"])).status_code == 200
+    # One transaction made all of it, and recorded the two workflow starts.
+    assert Membership.objects.get(user=user, tenant=tenant).role == Role.OWNER
+    assert Token.objects.filter(user=user, purpose=TokenPurpose.EMAIL_VERIFICATION).count() == 1
+    assert Token.objects.filter(user=user, purpose=TokenPurpose.API).count() == 1
+    assert set(OutboxEntry.objects.values_list("workflow_type", flat=True)) == {
+        TENANT_PROVISIONING, USER_ONBOARDING,
+    }  # fmt: skip
+    assert tenant.status == TenantStatus.PENDING
+
+
+def test_signup_never_contacts_temporal(api, settings):
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"  # nothing listens: a request that tried would fail
+    assert signup(api).status_code == 202
+
+
+def test_field_errors_are_400_and_nothing_is_written(api):
+    response = signup(api, email="not-an-email", subdomain="-bad-", password="123")
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == {"email", "subdomain"} or set(errors) >= {"email"}
+    assert not User.objects.exists()
+    assert not OutboxEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("password", "ok"),
+    [("123", False), ("password", False), ("ada@example.com", False), ("x" * 7, False),
+     ("a sixty-four character passphrase is long enough for anyone!!!!", True)],
+)  # fmt: skip
+def test_password_rules_are_djangos(api, password, ok):
+    response = signup(api, password=password)
+    assert (response.status_code == 202) is ok, response.json()
+    if not ok:
+        assert "password" in response.json()
+
+
+@pytest.mark.parametrize("subdomain", ["www", "public", "pg-x", "a_b", "a" * 64, 'x";--', "-a"])
+def test_reserved_or_malformed_subdomain_is_400(api, subdomain):
+    response = signup(api, subdomain=subdomain)
+    assert response.status_code == 400
+    assert "subdomain" in response.json()
+
+
+def test_taken_subdomain_in_any_case_is_400(api):
+    assert signup(api, subdomain="acme").status_code == 202
+    response = signup(api, email="bob@example.com", subdomain="ACME")
+    assert response.status_code == 400
+    assert response.json() == {"subdomain": ["This subdomain is taken."]}
+    assert User.objects.count() == 1  # bob's user rolled back with the rest
+
+
+def test_taken_email_gets_the_same_words_whatever_the_case(api):
+    assert signup(api, email="ada@example.com").status_code == 202
+    response = signup(api, email="ADA@Example.com", subdomain="other")
+    assert response.status_code == 400
+    assert list(response.json()) == ["email"]
+    assert "cannot be used to sign up" in response.json()["email"][0]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["not json", "[]", "null", '{"email": 1}', '{"email": "a@b.c", "password": null}',
+     '{"email": "\\u0000@x.io", "password": "x", "organization_name": "\\u0000", '
+     '"subdomain": "a"}'],
+)  # fmt: skip
+def test_unexpected_input_is_400_not_500(api, payload):
+    response = api.post("/api/v1/signup/", payload, content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_signup_is_rate_limited(api):
+    codes = [
+        signup(api, email=f"u{i}@example.com", subdomain=f"s{i}").status_code for i in range(9)
+    ]
+    assert codes[:8] == [202] * 8
+    assert codes[8] == 429
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_signups_same_subdomain_different_case_make_one_tenant():
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def attempt(email, subdomain):
+        client = APIClient(HTTP_HOST="localhost")
+        barrier.wait()
+        try:
+            results[email] = signup(client, email=email, subdomain=subdomain)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=attempt, args=("a@example.com", "race")),
+        threading.Thread(target=attempt, args=("b@example.com", "RACE")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    codes = sorted(r.status_code for r in results.values())
+    assert codes == [202, 400], {k: r.json() for k, r in results.items()}
+    assert Tenant.objects.count() == 1
+    assert OutboxEntry.objects.filter(workflow_type=TENANT_PROVISIONING).count() == 1
+    loser = next(r for r in results.values() if r.status_code == 400)
+    assert loser.json() == {"subdomain": ["This subdomain is taken."]}
+
+
+def test_login_token_and_me(api):
+    signup(api)
+    bad = api.post("/api/v1/auth/token/", {"email": "ada@example.com", "password": "nope"})
+    unknown = api.post("/api/v1/auth/token/", {"email": "zed@example.com", "password": "nope"})
+    assert bad.status_code == unknown.status_code == 400
+    assert bad.json() == unknown.json()  # no hint which emails exist
+    good = api.post("/api/v1/auth/token/", {"email": "ada@example.com", "password": PASSWORD})
+    assert good.status_code == 200
+    me = api.get("/api/v1/me/", **bearer(good.json()["token"]))
+    assert me.status_code == 200
+    assert me.json()["email"] == "ada@example.com"
+    assert me.json()["email_verified"] is False
+    assert [(m["role"], m["tenant"]["subdomain"]) for m in me.json()["memberships"]] == [
+        ("owner", "acme")
+    ]
+
+
+def test_login_is_rate_limited(api):
+    codes = [
+        api.post("/api/v1/auth/token/", {"email": "x@example.com", "password": "p"}).status_code
+        for _ in range(6)
+    ]
+    assert codes == [400] * 5 + [429]
+
+
+def test_bad_bearer_tokens_are_401(api):
+    assert api.get("/api/v1/me/").status_code == 401
+    assert api.get("/api/v1/me/", **bearer("nonsense")).status_code == 401
+    assert api.get("/api/v1/me/", HTTP_AUTHORIZATION="Bearer a b").status_code == 401
+
+
+def test_verify_email(api):
+    from accounts.services import token_raw_value
+
+    signup(api)
+    raw = token_raw_value(Token.objects.get(purpose=TokenPurpose.EMAIL_VERIFICATION))
+    assert api.post("/api/v1/auth/verify-email/", {"token": "wrong"}).status_code == 400
+    response = api.post("/api/v1/auth/verify-email/", {"token": raw})
+    assert response.status_code == 200
+    assert User.objects.get().email_verified_at is not None
+    assert OutboxEntry.objects.filter(kind="signal", workflow_type="email_verified").count() == 1
+    assert api.post("/api/v1/auth/verify-email/", {"token": raw}).status_code == 400  # used
+
+
+def test_openapi_schema_and_docs(api):
+    schema = api.get("/api/schema/")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    assert "/api/v1/signup/" in text
+    assert "/api/v1/tenants/{tenant_id}/" in text
+    assert api.get("/api/schema/docs/").status_code == 200

@@ -1,0 +1,44 @@
+"""Signup through the API to an active tenant, a welcome email and a verified user."""
+
+import pytest
+from django.core import mail
+from temporalio.client import Client
+
+from accounts.models import User
+from orchestration.receivers import onboarding_workflow_id
+from tenants.models import TenantStatus
+from tests.api.conftest import bearer, signup
+from tests.orchestration.conftest import BackgroundWorker, run_async, wait_until
+
+pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+
+
+async def _onboarding_result(address: str, workflow_id: str):
+    client = await Client.connect(address)
+    return await client.get_workflow_handle(workflow_id).result()
+
+
+def test_signup_then_active_tenant_welcome_email_and_verification(api, temporal):
+    response = signup(api)
+    assert response.status_code == 202
+    body = response.json()
+    status_url, token = body["status_url"], body["token"]
+
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+
+        def active():
+            status = api.get(status_url, **bearer(token)).json()
+            return status if status["status"] == TenantStatus.ACTIVE else None
+
+        final = wait_until(active, timeout=60, what="the tenant to be active")
+        assert final["provisioned_at"] is not None
+        wait_until(lambda: mail.outbox, timeout=30, what="the welcome email")
+        welcome = mail.outbox[0]
+        assert welcome.to == ["ada@example.com"]
+        raw = welcome.body.split("\n\n")[1].strip()
+        assert api.post("/api/v1/auth/verify-email/", {"token": raw}).status_code == 200
+        user = User.objects.get()
+        result = run_async(_onboarding_result(temporal, onboarding_workflow_id(user.pk)))
+    assert result["state"] == "verified"
+    assert user.email_verified_at is not None
+    assert api.get("/", HTTP_HOST="acme.localhost").status_code == 200

@@ -1,0 +1,220 @@
+"""User onboarding (time-skipping server) and the token-cleanup schedule."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from temporalio import activity
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+)
+from temporalio.worker import Worker
+
+from accounts.models import Token, TokenPurpose
+from accounts.services import token_issue, token_raw_value, user_register, user_verify_email
+from orchestration.activities import accounts as account_activities
+from orchestration.schedules import sync_schedules, token_cleanup_schedule_id
+from orchestration.workflows import (
+    TokenCleanupInput,
+    UserOnboardingInput,
+    UserOnboardingWorkflow,
+)
+from tests.orchestration.conftest import run_async
+
+DAY = 24 * 3600
+
+
+class FakeMailer:
+    """Onboarding's activities under their real names, recording what they were asked."""
+
+    def __init__(self):
+        self.sent: list[tuple[int, bool]] = []
+        self.expired: list[int] = []
+
+        @activity.defn(name="onboarding_send_verification")
+        async def send(token_id: int, reminder: bool) -> bool:
+            self.sent.append((token_id, reminder))
+            return True
+
+        @activity.defn(name="onboarding_expire_verification")
+        async def expire(token_id: int) -> bool:
+            self.expired.append(token_id)
+            return True
+
+        self.activities = [send, expire]
+
+
+async def run_onboarding(env, *, verify_after: float | None):
+    mailer = FakeMailer()
+    queue = f"onboarding-{uuid.uuid4()}"
+    params = UserOnboardingInput(
+        user_id=str(uuid.uuid4()), verification_token_id=7,
+        remind_after_seconds=DAY, expire_after_seconds=7 * DAY,
+    )  # fmt: skip
+    async with Worker(
+        env.client, task_queue=queue, workflows=[UserOnboardingWorkflow],
+        activities=mailer.activities,
+    ):  # fmt: skip
+        handle = await env.client.start_workflow(
+            UserOnboardingWorkflow.run, params, id=f"onb-{uuid.uuid4()}", task_queue=queue
+        )
+        if verify_after is not None:
+            await env.sleep(verify_after)
+            await handle.signal(UserOnboardingWorkflow.email_verified, {})
+        result = await handle.result()
+    return result, mailer
+
+
+async def test_verified_before_the_reminder_completes_without_reminding(time_skipping_env):
+    result, mailer = await run_onboarding(time_skipping_env, verify_after=3600)
+    assert result.state == "verified"
+    assert mailer.sent == [(7, False)]
+    assert mailer.expired == []
+
+
+async def test_no_verification_reminds_once_then_expires(time_skipping_env):
+    result, mailer = await run_onboarding(time_skipping_env, verify_after=None)
+    assert result.state == "expired"
+    assert result.reminders_sent == 1
+    assert mailer.sent == [(7, False), (7, True)]
+    assert mailer.expired == [7]
+
+
+async def test_verified_after_the_reminder(time_skipping_env):
+    result, mailer = await run_onboarding(time_skipping_env, verify_after=2 * DAY)
+    assert result.state == "verified"
+    assert mailer.sent == [(7, False), (7, True)]
+
+
+async def test_invalid_input_fails_fast_naming_the_field(time_skipping_env):
+    from temporalio.client import WorkflowFailureError
+
+    queue = f"onboarding-{uuid.uuid4()}"
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[UserOnboardingWorkflow],
+        activities=FakeMailer().activities,
+    ):  # fmt: skip
+        with pytest.raises(WorkflowFailureError) as failure:
+            await time_skipping_env.client.execute_workflow(
+                UserOnboardingWorkflow.run,
+                UserOnboardingInput(user_id="nope", verification_token_id=1),
+                id=f"onb-{uuid.uuid4()}", task_queue=queue,
+            )  # fmt: skip
+    assert "user_id" in str(failure.value.cause)
+
+
+# --- real activities against PostgreSQL ---------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_real_activities_email_the_token_and_revoke_it():
+    user = user_register(email="ada@example.com", password="a long passphrase 123")
+    token = Token.objects.get(user=user, purpose=TokenPurpose.EMAIL_VERIFICATION)
+    assert account_activities.onboarding_send_verification.__wrapped__(token.pk, False)
+    assert len(mail.outbox) == 1
+    assert token_raw_value(token) in mail.outbox[0].body
+    assert mail.outbox[0].to == ["ada@example.com"]
+    assert account_activities.onboarding_expire_verification.__wrapped__(token.pk)
+    assert user_verify_email(raw_token=token_raw_value(token)) is None  # revoked
+    assert not account_activities.onboarding_send_verification.__wrapped__(token.pk, True)
+    assert len(mail.outbox) == 1
+
+
+# --- the cleanup schedule -----------------------------------------------------------------
+
+
+async def _list_schedule_ids(client: Client) -> set[str]:
+    return {s.id async for s in await client.list_schedules()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_schedules_twice_leaves_unrelated_schedules_alone(temporal, settings):
+    settings.TEMPORAL_QUEUE_PREFIX = f"s{uuid.uuid4().hex[:8]}"
+    unrelated = f"someone-elses-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        client = await Client.connect(temporal)
+        await client.create_schedule(
+            unrelated,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    "SomebodyElsesWorkflow", id=unrelated, task_queue="elsewhere"
+                ),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+            ),
+        )
+        before = await client.get_schedule_handle(unrelated).describe()
+        first = await sync_schedules(client)
+        second = await sync_schedules(client)
+        after = await client.get_schedule_handle(unrelated).describe()
+        ours = await client.get_schedule_handle(token_cleanup_schedule_id()).describe()
+        for schedule_id in (unrelated, token_cleanup_schedule_id()):
+            await client.get_schedule_handle(schedule_id).delete()
+        return first, second, before, after, ours
+
+    first, second, before, after, ours = run_async(scenario())
+    assert first == {token_cleanup_schedule_id(): "created"}
+    assert second == {token_cleanup_schedule_id(): "updated"}
+    assert after.schedule.action.workflow == before.schedule.action.workflow
+    assert after.schedule.spec.intervals == before.schedule.spec.intervals
+    assert ours.schedule.action.workflow == "TokenCleanupWorkflow"
+    assert ours.schedule.action.task_queue == f"{settings.TEMPORAL_QUEUE_PREFIX}.jobs"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_triggered_cleanup_run_deletes_exactly_the_stale_tokens(temporal, settings):
+    from tests.orchestration.conftest import BackgroundWorker
+
+    settings.TEMPORAL_QUEUE_PREFIX = f"c{uuid.uuid4().hex[:8]}"
+    settings.TOKEN_RETENTION_DAYS = 1
+    user = user_register(email="ada@example.com", password="a long passphrase 123")
+    Token.objects.all().delete()
+    long_ago = timezone.now() - timedelta(days=3)
+    keep = [
+        token_issue(user=user, purpose=TokenPurpose.API, ttl=timedelta(days=5))[0],
+        # Expired, but only just: inside the retention.
+        token_issue(user=user, purpose=TokenPurpose.API, ttl=timedelta(hours=-1))[0],
+    ]
+    stale = [token_issue(user=user, purpose=TokenPurpose.API, ttl=timedelta(days=5))[0]
+             for _ in range(5)]  # fmt: skip
+    Token.objects.filter(pk__in=[t.pk for t in stale[:2]]).update(expires_at=long_ago)
+    Token.objects.filter(pk__in=[t.pk for t in stale[2:4]]).update(used_at=long_ago)
+    Token.objects.filter(pk=stale[4].pk).update(revoked_at=long_ago)
+
+    async def trigger_and_wait() -> int:
+        client = await Client.connect(temporal)
+        await sync_schedules(client)
+        handle = client.get_schedule_handle(token_cleanup_schedule_id())
+        await handle.trigger()
+        for _ in range(300):
+            desc = await handle.describe()
+            if desc.info.recent_actions:
+                run = desc.info.recent_actions[-1].action
+                result = await client.get_workflow_handle(
+                    run.workflow_id, run_id=run.first_execution_run_id
+                ).result()
+                await handle.delete()
+                return result
+            await asyncio.sleep(0.1)
+        raise AssertionError("the schedule did not start a run")
+
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        deleted = run_async(trigger_and_wait())
+    assert deleted == 5
+    assert set(Token.objects.values_list("pk", flat=True)) == {t.pk for t in keep}
+
+
+def test_cleanup_input_validation():
+    from temporalio.exceptions import ApplicationError
+
+    with pytest.raises(ApplicationError, match="batch_size"):
+        TokenCleanupInput(batch_size=0).validate()
+    with pytest.raises(ApplicationError, match="retention_seconds"):
+        TokenCleanupInput(retention_seconds=-1).validate()
