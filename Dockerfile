@@ -26,6 +26,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --gid 10001 app \
     && useradd --uid 10001 --gid app --create-home --shell /usr/sbin/nologin app
 
+# pg_dump matching the PostgreSQL 18 server in docker-compose.yml: `migrate` snapshots the
+# template schema with it, and new tenant schemas are replayed from that snapshot (without
+# pg_dump they are made by running migrations: correct, only slower). Debian's own client is
+# 17, which refuses to dump an 18 server, so it comes from the PostgreSQL project's (PGDG)
+# repository, set up by Debian's postgresql-common script.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
+    && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+    && apt-get install -y --no-install-recommends postgresql-client-18 \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # Dependencies first, so code changes do not invalidate this layer.
