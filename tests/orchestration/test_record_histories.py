@@ -52,3 +52,40 @@ def test_record(owner, temporal):
     run_async(_save(temporal, provisioning_workflow_id(ok.pk, 1), f"provisioning-ok-{label}"))
     run_async(_save(temporal, provisioning_workflow_id(bad.pk, 1), f"provisioning-failed-{label}"))
     run_async(_save(temporal, f"tenant-delete-{ok.pk}", f"deletion-ok-{label}"))
+
+
+def test_record_jobs(temporal, settings):
+    from accounts.models import Token, TokenPurpose
+    from accounts.services import token_raw_value, user_register, user_verify_email
+    from orchestration.receivers import onboarding_workflow_id
+    from orchestration.workflows import TokenCleanupInput, TokenCleanupWorkflow
+    from tests.orchestration.conftest import wait_until
+
+    label = os.environ.get("RECORD_HISTORIES_LABEL", "v1")
+    user = user_register(email="ada@example.com", password="a long passphrase 123")
+    token = Token.objects.get(user=user, purpose=TokenPurpose.EMAIL_VERIFICATION)
+
+    async def cleanup() -> str:
+        client = await Client.connect(temporal)
+        handle = await client.start_workflow(
+            TokenCleanupWorkflow.run, TokenCleanupInput(retention_seconds=0, batch_size=2),
+            id=f"token-cleanup-{label}", task_queue=f"{settings.TEMPORAL_QUEUE_PREFIX}.jobs",
+        )  # fmt: skip
+        await handle.result()
+        return handle.id
+
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        from django.core import mail
+
+        wait_until(lambda: mail.outbox, timeout=30, what="the verification email")
+        user_verify_email(raw_token=token_raw_value(token))
+        workflow_id = onboarding_workflow_id(user.pk)
+
+        async def finished():
+            client = await Client.connect(temporal)
+            return await client.get_workflow_handle(workflow_id).result()
+
+        run_async(finished())
+        cleanup_id = run_async(cleanup())
+    run_async(_save(temporal, workflow_id, f"onboarding-verified-{label}"))
+    run_async(_save(temporal, cleanup_id, f"token-cleanup-{label}"))

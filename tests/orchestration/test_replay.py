@@ -7,7 +7,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from orchestration.workflows import TenantDeletionWorkflow, TenantProvisioningWorkflow
+from orchestration.workflows import (
+    TenantDeletionWorkflow,
+    TenantProvisioningWorkflow,
+    TokenCleanupWorkflow,
+    UserOnboardingWorkflow,
+)
 from tests.orchestration.reordered_workflow import ReorderedProvisioningWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
@@ -19,12 +24,20 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_there_are_histories_of_every_workflow():
     names = {p.stem.rsplit("-", 1)[0] for p in HISTORIES}
-    assert {"provisioning-ok", "provisioning-failed", "deletion-ok"} <= names
+    assert {
+        "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
+        "token-cleanup",
+    } <= names  # fmt: skip
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_against_current_code(path):
-    replayer = Replayer(workflows=[TenantProvisioningWorkflow, TenantDeletionWorkflow])
+    replayer = Replayer(
+        workflows=[
+            TenantProvisioningWorkflow, TenantDeletionWorkflow, UserOnboardingWorkflow,
+            TokenCleanupWorkflow,
+        ]
+    )  # fmt: skip
     result = await replayer.replay_workflow(load(path))
     assert result.replay_failure is None
 
