@@ -1,0 +1,136 @@
+"""Signup latency under 20 concurrent clients, against a baseline measured in the same run.
+
+The product's ``POST /api/v1/signup/`` (user, tenant, membership, two tokens and two outbox
+rows in one transaction; no call to Temporal) is timed beside a plain DRF endpoint that
+only creates a user with a password — the floor for "an API call that writes a user".
+Both run on the same gunicorn server (2 workers x 10 threads), same database, interleaved
+rounds, 20 client threads each. Prints median, p95 and p99 (ms) and the ratios.
+
+    .venv/bin/python bench/signup.py [--requests 400] [--clients 20]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.localservices import (  # noqa: E402
+    LOCAL_DIR,
+    ensure_database,
+    free_port,
+    start_postgres,
+    stop_process_group,
+    wait_for_port,
+)  # fmt: skip
+
+PASSWORD = "correct horse battery staple"  # noqa: S105
+
+
+def post(port: int, path: str, body: dict) -> tuple[float, int]:
+    conn = http.client.HTTPConnection("localhost", port, timeout=60)
+    started = time.perf_counter()
+    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    status = conn.getresponse().status
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed * 1000, status
+
+
+def run_round(port: int, kind: str, n: int, clients: int) -> list[float]:
+    def one(_):
+        key = uuid.uuid4().hex[:12]
+        if kind == "signup":
+            body = {"email": f"{key}@example.com", "password": PASSWORD,
+                    "organization_name": f"Org {key}", "subdomain": f"b{key}"}  # fmt: skip
+            return post(port, "/api/v1/signup/", body)
+        return post(
+            port, "/bench/create-user/", {"email": f"{key}@example.com", "password": PASSWORD}
+        )
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(n)))
+    bad = [status for _, status in results if status not in (201, 202)]
+    if bad:
+        raise SystemExit(f"{kind}: {len(bad)} failed requests (e.g. HTTP {bad[0]})")
+    return [ms for ms, _ in results]
+
+
+def summary(values: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return statistics.median(values), q[94], q[98]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400, help="per endpoint (>= 100)")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument(
+        "--fast-hasher",
+        action="store_true",
+        help="hash passwords with MD5 (tests' hasher) to show what is not password hashing",
+    )
+    args = parser.parse_args()
+    server = gunicorn = None
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT)}
+    if args.fast_hasher:
+        env["BENCH_FAST_HASHER"] = "1"
+    try:
+        if not env.get("DATABASE_URL"):
+            server = start_postgres(LOCAL_DIR / "pg-bench")
+            import psycopg
+
+            with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+                conn.execute("DROP DATABASE IF EXISTS bench_signup WITH (FORCE)")
+            env["DATABASE_URL"] = ensure_database(server, "bench_signup")
+        env.setdefault("TEMPORAL_ADDRESS", "127.0.0.1:1")  # signup must never need it
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+        port = free_port()
+        gunicorn = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+             f"127.0.0.1:{port}", "--workers", "2", "--threads", "10", "--log-level", "warning"],
+            env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}, cwd=ROOT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_for_port("127.0.0.1", port, timeout=30, proc=gunicorn)
+        run_round(port, "baseline", 40, args.clients)  # warm-up: connections, imports
+        run_round(port, "signup", 40, args.clients)
+        times = {"baseline": [], "signup": []}
+        for _ in range(4):  # interleaved, so machine noise hits both
+            for kind in times:
+                times[kind] += run_round(port, kind, args.requests // 4, args.clients)
+        hasher = "MD5 (--fast-hasher)" if args.fast_hasher else "Django's default (PBKDF2)"
+        print(
+            f"{args.clients} concurrent clients, {args.requests} requests per endpoint, "
+            f"password hasher: {hasher}"
+        )
+        print(f"{'endpoint':<34}{'median ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+        rows = {
+            "POST /api/v1/signup/": times["signup"],
+            "baseline: DRF create user": times["baseline"],
+        }
+        for name, values in rows.items():
+            med, p95, p99 = summary(values)
+            print(f"{name:<34}{med:>10.1f}{p95:>10.1f}{p99:>10.1f}")
+        s, b = summary(times["signup"]), summary(times["baseline"])
+        ratios = "".join(f"{x / y:>10.2f}" for x, y in zip(s, b, strict=True))
+        print(f"{'ratio signup / baseline':<34}{ratios}")
+    finally:
+        if gunicorn is not None:
+            stop_process_group(gunicorn)
+        if server is not None:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
