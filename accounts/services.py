@@ -151,7 +151,8 @@ def user_register(*, email: str, password: str) -> User:
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        if User.objects.filter(email__iexact=email).exists():
+        # Emails are stored lower-cased (and unique on lower(email)): an indexed lookup.
+        if User.objects.filter(email=email).exists():
             # Deliberately the same words whatever the reason; see docs/api.md (taken emails).
             raise ValidationError({"email": [EMAIL_UNAVAILABLE]})
         user = User.objects.create_user(email, password)

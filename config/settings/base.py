@@ -43,6 +43,10 @@ TENANT_APPS = [
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
+# Set search_path once per connection use, not before every cursor (django-tenants' default
+# doubled the statements of a signup); set_schema()/schema_context() reset it, and the
+# routing middleware sets the schema on every request.
+TENANT_LIMIT_SET_CALLS = True
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 # Hosts under this domain are tenants: <subdomain>.<TENANT_BASE_DOMAIN>. The domain itself
