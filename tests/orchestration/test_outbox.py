@@ -210,3 +210,30 @@ def test_commit_wakes_the_relay_without_waiting_for_the_poll(owner, temporal):
     finally:
         relay.stop()
         thread.join(10)
+
+
+def test_admin_retries_failed_rows_but_not_started_ones(owner, admin_client):
+    from django.utils import timezone
+
+    tenants = [new_tenant(owner) for _ in range(2)]
+    for tenant in tenants:
+        tenant_request_deletion(tenant_id=tenant.pk)
+    failed, started = OutboxEntry.objects.order_by("id")
+    OutboxEntry.objects.filter(pk=failed.pk).update(status=OutboxStatus.FAILED, last_error="x")
+    OutboxEntry.objects.filter(pk=started.pk).update(
+        status=OutboxStatus.STARTED, started_at=timezone.now()
+    )
+    response = admin_client.post(
+        "/admin/orchestration/outboxentry/",
+        {"action": "retry_now", "_selected_action": [failed.pk, started.pk]},
+        HTTP_HOST="localhost",
+        follow=True,
+    )
+    assert response.status_code == 200
+    failed.refresh_from_db()
+    started.refresh_from_db()
+    assert failed.status == OutboxStatus.PENDING
+    assert started.status == OutboxStatus.STARTED
+    texts = [str(m) for m in response.context["messages"]]
+    assert "1 row(s) will be retried by the relay." in texts
+    assert "1 row(s) skipped: already started." in texts
