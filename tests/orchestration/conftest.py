@@ -201,7 +201,7 @@ def start_worker(transactional_db, temporal, tmp_path, prefix):
             "TEMPORAL_QUEUE_PREFIX": prefix,
         }
         with open(log, "wb") as out:
-            proc = subprocess.Popen(  # noqa: S603
+            proc = subprocess.Popen(
                 [sys.executable, str(PROJECT_DIR / "manage.py"), "run_temporal_worker", *args],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_DIR,
             )  # fmt: skip

@@ -32,7 +32,7 @@ def test_same_tenant_same_queue_in_a_fresh_interpreter(hashseed):
         "print('\\n'.join(route_for_tenant(uuid.UUID(a), namespace='default', prefix='tf', "
         "shards=8).task_queue for a in sys.argv[1:]))"
     )
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-c", code, *map(str, IDS)],
         capture_output=True, text=True, check=True, cwd=PROJECT_DIR,
         env={"PYTHONHASHSEED": hashseed, "PYTHONPATH": str(PROJECT_DIR)},
