@@ -1,0 +1,125 @@
+"""Tenant schema creation: template snapshot vs migrations vs django-tenants' clone_schema.
+
+Creating the schema is the part of provisioning that grows with the app. Three ways, each
+timed around the call only, interleaved so machine noise hits all of them:
+
+* template  - ``tenants.schemas.create_schema`` with a current snapshot (the default path):
+              the template's dump replayed in one transaction;
+* migrations - the fallback: CREATE SCHEMA + every migration;
+* clone     - django-tenants' ``CloneSchema.clone_schema`` from the same template schema
+              (it re-creates its plpgsql helper functions on each call).
+
+Then it keeps creating from the template until the database holds --scale tenant schemas,
+and compares the first creation with the last ones: does it slow down as schemas pile up?
+
+    .venv/bin/python bench/provisioning.py [--tenants 50] [--scale 200]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.localservices import LOCAL_DIR, start_postgres  # noqa: E402
+
+
+def stats(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), statistics.quantiles(values, n=100, method="inclusive")[94]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=50, help="per path (>= 50)")
+    parser.add_argument("--scale", type=int, default=200)
+    args = parser.parse_args()
+    server = None
+    made: list[str] = []
+    try:
+        if not os.environ.get("DATABASE_URL"):
+            import psycopg
+
+            server = start_postgres(LOCAL_DIR / "pg-bench")
+            with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+                conn.execute("DROP DATABASE IF EXISTS bench_provisioning WITH (FORCE)")
+                conn.execute("CREATE DATABASE bench_provisioning")
+            os.environ["DATABASE_URL"] = server.get_uri("bench_provisioning")
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+        from django.db import connection
+        from django_tenants.clone import CloneSchema
+
+        from tenants import schemas
+        from tenants.models import SchemaTemplate
+
+        call_command("migrate", "--noinput", verbosity=0)  # also takes the template snapshot
+        template = SchemaTemplate.objects.get()
+
+        def timed(fn) -> float:
+            name = f"t_{uuid.uuid4().hex}"
+            made.append(name)
+            started = time.perf_counter()
+            fn(name)
+            return (time.perf_counter() - started) * 1000
+
+        def from_template(name):
+            assert schemas.create_schema(name) == schemas.FROM_TEMPLATE
+
+        def by_migrations(name):  # the snapshot is deleted before the timer starts
+            assert schemas.create_schema(name) == schemas.BY_MIGRATIONS
+
+        def clone(name):
+            CloneSchema().clone_schema(settings.TENANT_TEMPLATE_SCHEMA, name)
+            connection.set_schema_to_public()
+
+        # 1. Does creation slow down as schemas pile up? Tenant #1 .. #scale, template path.
+        growth = [timed(from_template) for _ in range(args.scale)]
+
+        # 2. The three paths side by side, interleaved.
+        times = {"template": [], "migrations": [], "clone": []}
+        for _ in range(args.tenants):
+            times["template"].append(timed(from_template))
+            SchemaTemplate.objects.all().delete()
+            times["migrations"].append(timed(by_migrations))
+            template.save()  # the same snapshot back
+            times["clone"].append(timed(clone))
+
+        print(f"schema creation, {args.tenants} tenants per path, interleaved "
+              f"({len(template.migrations)} migrations in the project)")  # fmt: skip
+        print(f"{'path':<40}{'median ms':>10}{'p95 ms':>10}")
+        labels = {"template": "template snapshot (default)", "migrations": "migrations (fallback)",
+                  "clone": "django-tenants clone_schema"}  # fmt: skip
+        for key, label in labels.items():
+            med, p95 = stats(times[key])
+            print(f"{label:<40}{med:>10.1f}{p95:>10.1f}")
+        t, m, c = (stats(times[k]) for k in ("template", "migrations", "clone"))
+        print(f"{'ratio migrations / template':<40}{m[0] / t[0]:>10.1f}{m[1] / t[1]:>10.1f}")
+        print(f"{'ratio clone_schema / template':<40}{c[0] / t[0]:>10.1f}{c[1] / t[1]:>10.1f}")
+        head, tail = statistics.median(growth[:5]), statistics.median(growth[-5:])
+        last = f"#{args.scale - 4}-{args.scale}"
+        print(f"template path as schemas accumulate: tenant #1 {growth[0]:.1f} ms, "
+              f"#{args.scale} {growth[-1]:.1f} ms; median of #1-5 {head:.1f} ms, "
+              f"of {last} {tail:.1f} ms (ratio {tail / head:.2f})")  # fmt: skip
+    finally:
+        if made:
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                for name in made:
+                    cursor.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            connection.close()
+        if server is not None:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
