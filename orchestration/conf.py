@@ -38,6 +38,11 @@ def validate_settings() -> None:
         raise ImproperlyConfigured(
             "TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (mutual TLS)."
         )
+    if settings.ONBOARDING_REMIND_AFTER >= settings.ONBOARDING_EXPIRE_AFTER:
+        raise ImproperlyConfigured(
+            f"ONBOARDING_REMIND_AFTER={settings.ONBOARDING_REMIND_AFTER} must be less than "
+            f"ONBOARDING_EXPIRE_AFTER={settings.ONBOARDING_EXPIRE_AFTER} (seconds)."
+        )
     if not settings.TEMPORAL_UI_URL.startswith(("http://", "https://")):
         raise ImproperlyConfigured(
             f"TEMPORAL_UI_URL={settings.TEMPORAL_UI_URL!r} must start with http:// or https://."

@@ -48,6 +48,10 @@ def test_production_starts_with_good_settings():
         ({**GOOD, "TEMPORAL_QUEUE_PREFIX": "Bad Prefix"}, "TEMPORAL_QUEUE_PREFIX="),
         ({**GOOD, "TEMPORAL_TLS_CA_FILE": "/nonexistent/ca.pem"}, "TEMPORAL_TLS_CA_FILE="),
         ({**GOOD, "TEMPORAL_UI_URL": "localhost:8233"}, "TEMPORAL_UI_URL="),
+        (
+            {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
+            "ONBOARDING_REMIND_AFTER=99 must be less than",
+        ),
     ],
 )
 def test_production_refuses_bad_settings_naming_the_variable(env, message):

@@ -237,3 +237,24 @@ def test_admin_retries_failed_rows_but_not_started_ones(owner, admin_client):
     texts = [str(m) for m in response.context["messages"]]
     assert "1 row(s) will be retried by the relay." in texts
     assert "1 row(s) skipped: already started." in texts
+
+
+def test_started_rows_are_pruned_after_the_retention(owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orchestration.outbox import prune_started
+
+    for _ in range(3):
+        tenant_request_deletion(tenant_id=new_tenant(owner).pk)
+    old, recent, waiting = OutboxEntry.objects.order_by("id")
+    now = timezone.now()
+    OutboxEntry.objects.filter(pk=old.pk).update(
+        status=OutboxStatus.STARTED, started_at=now - timedelta(days=8)
+    )
+    OutboxEntry.objects.filter(pk=recent.pk).update(
+        status=OutboxStatus.STARTED, started_at=now - timedelta(days=6)
+    )
+    assert prune_started(older_than=timedelta(days=7)) == 1
+    assert set(OutboxEntry.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
