@@ -25,7 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config.localservices import LOCAL_DIR, TemporalDevServer, start_postgres  # noqa: E402
+from config.localservices import (  # noqa: E402
+    LOCAL_DIR,
+    TemporalDevServer,
+    ensure_database,
+    start_postgres,
+)
 
 
 def ms_stats(values: list[float]) -> tuple[float, float]:
@@ -39,13 +44,8 @@ def main() -> None:
     server = temporal = relay = thread = None
     try:
         if not os.environ.get("DATABASE_URL"):
-            import psycopg
-
             server = start_postgres(LOCAL_DIR / "pg-bench")
-            with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS bench_outbox WITH (FORCE)")
-                conn.execute("CREATE DATABASE bench_outbox")
-            os.environ["DATABASE_URL"] = server.get_uri("bench_outbox")
+            os.environ["DATABASE_URL"] = ensure_database(server, "bench_outbox", fresh=True)
         if not os.environ.get("TEMPORAL_ADDRESS"):
             temporal = TemporalDevServer().start()
             os.environ["TEMPORAL_ADDRESS"] = temporal.address

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config.localservices import LOCAL_DIR, start_postgres  # noqa: E402
+from config.localservices import LOCAL_DIR, ensure_database, start_postgres  # noqa: E402
 
 
 def stats(values: list[float]) -> tuple[float, float]:
@@ -42,13 +42,8 @@ def main() -> None:
     made: list[str] = []
     try:
         if not os.environ.get("DATABASE_URL"):
-            import psycopg
-
             server = start_postgres(LOCAL_DIR / "pg-bench")
-            with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS bench_provisioning WITH (FORCE)")
-                conn.execute("CREATE DATABASE bench_provisioning")
-            os.environ["DATABASE_URL"] = server.get_uri("bench_provisioning")
+            os.environ["DATABASE_URL"] = ensure_database(server, "bench_provisioning", fresh=True)
         os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
         import django
 

@@ -87,11 +87,7 @@ def main() -> None:
     try:
         if not env.get("DATABASE_URL"):
             server = start_postgres(LOCAL_DIR / "pg-bench")
-            import psycopg
-
-            with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS bench_signup WITH (FORCE)")
-            env["DATABASE_URL"] = ensure_database(server, "bench_signup")
+            env["DATABASE_URL"] = ensure_database(server, "bench_signup", fresh=True)
         env.setdefault("TEMPORAL_ADDRESS", "127.0.0.1:1")  # signup must never need it
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603

