@@ -115,6 +115,11 @@ class OutboxRelay:
                     connection.close()
                     self._stop.wait(delay)
                     continue
+                except Exception:  # the relay must outlive any bug in one pass
+                    delay = self._backoff.next()
+                    logger.exception("outbox relay pass failed; retrying in %.1fs", delay)
+                    self._stop.wait(delay)
+                    continue
                 self._backoff.reset()
                 now = time.monotonic()
                 if now - last_prune >= self.prune_interval:
@@ -150,6 +155,10 @@ class OutboxRelay:
                     if self._is_unavailable(exc):
                         unavailable = exc
                         break
+                    continue
+                except Exception as exc:  # e.g. arguments the SDK cannot send: this row only
+                    logger.exception("outbox row %s could not be sent", row.pk)
+                    self._record_failure(row, exc)
                     continue
                 row.status = OutboxStatus.STARTED
                 row.started_at = timezone.now()

@@ -258,3 +258,34 @@ def test_started_rows_are_pruned_after_the_retention(owner):
     )
     assert prune_started(older_than=timedelta(days=7)) == 1
     assert set(OutboxEntry.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
+
+
+def test_a_row_that_cannot_be_sent_does_not_stop_the_others(owner, temporal):
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from orchestration.relay import OutboxRelay
+
+    bad, good = new_tenant(owner), new_tenant(owner)
+    tenant_request_deletion(tenant_id=bad.pk)  # claimed first
+    tenant_request_deletion(tenant_id=good.pk)
+    poison_id = f"tenant-delete-{bad.pk}"
+    real_start = OutboxRelay._start
+
+    def start(self, client, row):
+        if row.workflow_id == poison_id:
+            raise ValueError("cannot encode these arguments")
+        return real_start(self, client, row)
+
+    relay = relay_for(temporal)
+    with mock.patch.object(OutboxRelay, "_start", start):
+        assert relay.relay_once() == 2
+    relay.close()
+    rows = {r.workflow_id: r for r in OutboxEntry.objects.all()}
+    assert rows[f"tenant-delete-{good.pk}"].status == OutboxStatus.STARTED
+    poison = rows[poison_id]
+    assert poison.status == OutboxStatus.PENDING  # kept, retried later
+    assert poison.attempts == 1
+    assert poison.last_error == "ValueError: cannot encode these arguments"
+    assert poison.available_at > timezone.now()
