@@ -2,8 +2,10 @@
 nothing here creates or drops a schema, or talks to Temporal except to read progress."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import ActionLocation
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
@@ -12,6 +14,19 @@ from orchestration.progress import provisioning_progress, workflow_ui_url
 from orchestration.receivers import provisioning_workflow_id
 from tenants.models import ALLOWED_TRANSITIONS, Domain, InvalidTransition, Tenant, TenantStatus
 from tenants.services import tenant_request_deletion, tenant_request_provisioning
+
+DELETE_ACTION = "delete_tenants"
+# The admin offers deletion from every state the lifecycle lets go to ``deleting`` (pending,
+# active, failed); ``deleting`` itself is excluded: its workflow is already under way.
+DELETABLE = frozenset(
+    s for s, moves in ALLOWED_TRANSITIONS.items() if TenantStatus.DELETING in moves
+)
+
+
+def _either(statuses) -> str:
+    """``{"active", "failed", "pending"}`` -> ``"active, failed or pending"``."""
+    names = sorted(str(s) for s in statuses)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 class DomainInline(admin.TabularInline):
@@ -37,27 +52,52 @@ class TenantAdmin(admin.ModelAdmin):
                        "deleted_at"]  # fmt: skip
     fields = ["name", *readonly_fields]
     inlines = [DomainInline]
-    actions = ["provision", "retry_provisioning", "delete_tenants"]
+    actions = ["provision", "retry_provisioning", DELETE_ACTION]
 
-    # Tenants are created by signup and removed by the deletion workflow: no add form, no
-    # per-object delete view and no stock bulk delete (which would leave schemas behind).
+    # --- deletion: only ever through the deletion workflow -------------------------------
+    # Tenants are created by signup and removed by the deletion workflow. The design:
+    # * has_delete_permission() *without* an object is the real "tenants.delete_tenant"
+    #   permission: it decides whether the "Delete" action is offered (permissions=["delete"])
+    #   and whether a POST of it is accepted (changelist_view, and again in the action);
+    # * *with* an object it is False, so the per-object delete page answers 403 and the
+    #   change page shows no delete link (that page would drop the row, not the schema);
+    # * the stock bulk "delete_selected" is removed in get_actions(), and delete_model() /
+    #   delete_queryset() refuse, so no stock path can remove a row behind the workflow.
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None:
-            return False  # the object's delete page would bypass the workflow
-        return super().has_delete_permission(request)  # gates the "Delete" action
+            return False
+        return super().has_delete_permission(request)
+
+    def delete_model(self, request, obj):
+        raise PermissionDenied("Tenants are deleted by the deletion workflow.")
+
+    def delete_queryset(self, request, queryset):
+        raise PermissionDenied("Tenants are deleted by the deletion workflow.")
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         actions = super().get_actions(request, action_location=action_location)
         actions.pop("delete_selected", None)
         return actions
 
+    def changelist_view(self, request, extra_context=None):
+        # The stock admin would answer a forged POST of an action that is not offered with
+        # "No action selected."; a deletion attempt without the permission is refused (403).
+        if (
+            request.method == "POST"
+            and DELETE_ACTION in request.POST.getlist("action")
+            and not self.has_delete_permission(request)
+        ):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("domains")
 
     # --- columns and the change page ----------------------------------------------------
+    # Nothing in list_display talks to Temporal: progress is read on the change page only.
     @admin.display(description="domain")
     def primary_domain(self, tenant):
         return next((d.domain for d in tenant.domains.all() if d.is_primary), "—")
@@ -73,23 +113,28 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, tenant):
+        # Only while provisioning is requested or running: a finished run's outcome is the
+        # status and last_error above, and querying a closed run needs a worker to replay it.
         if tenant.status not in (TenantStatus.PENDING, TenantStatus.PROVISIONING):
             return "—"
-        info = provisioning_progress(tenant)  # a read, only on the change page
+        info = provisioning_progress(tenant)  # bounded (~2 s) and never raises
         if not info["available"]:
             return format_html("progress unavailable ({})", info["reason"])
-        done = format_html_join(", ", "{}", ((step,) for step in info["steps_done"]))
-        return format_html(
+        done = format_html_join(", ", "{}", ((step,) for step in info["steps_done"] or ()))
+        text = format_html(
             "{}: {} of {} steps done ({}); now: {}",
-            info["state"], len(info["steps_done"]), info["total"], done or "none",
+            info["state"], len(info["steps_done"] or ()), info["total"], done or "none",
             info["current_step"] or "—",
         )  # fmt: skip
+        if info["error"]:
+            text = format_html("{}; error: {}", text, info["error"])
+        return text
 
     # --- actions ---------------------------------------------------------------------------
     @admin.action(description="Provision selected pending tenants", permissions=["change"])
     def provision(self, request, queryset):
         self._request_each(
-            request, queryset, TenantStatus.PENDING, tenant_request_provisioning,
+            request, queryset, {TenantStatus.PENDING}, tenant_request_provisioning,
             "queued for provisioning", "only pending tenants can be provisioned",
         )  # fmt: skip
 
@@ -98,7 +143,7 @@ class TenantAdmin(admin.ModelAdmin):
     )
     def retry_provisioning(self, request, queryset):
         self._request_each(
-            request, queryset, TenantStatus.FAILED, tenant_request_provisioning,
+            request, queryset, {TenantStatus.FAILED}, tenant_request_provisioning,
             "queued for another provisioning attempt", "only failed tenants can be retried",
         )  # fmt: skip
 
@@ -106,30 +151,34 @@ class TenantAdmin(admin.ModelAdmin):
         description="Delete selected tenants (schema, domains, access)", permissions=["delete"]
     )
     def delete_tenants(self, request, queryset):
-        if not request.user.has_perm("tenants.delete_tenant"):
+        if not self.has_delete_permission(request):  # changelist_view refuses first
             raise PermissionDenied
+        rule = f"only {_either(DELETABLE)} tenants can be deleted"
         if request.POST.get("confirm") != "yes":
-            return self._delete_confirmation(request, queryset)
-        deletable = {
-            s for s, moves in ALLOWED_TRANSITIONS.items() if TenantStatus.DELETING in moves
-        }
+            return self._delete_confirmation(request, queryset, rule)
         self._request_each(
-            request, queryset, deletable, tenant_request_deletion, "queued for deletion",
-            "it cannot be deleted now (pending, active or failed tenants can)",
-        )  # fmt: skip
+            request, queryset, DELETABLE, tenant_request_deletion, "queued for deletion", rule
+        )
         return None
 
-    def _request_each(self, request, queryset, eligible, service, done, rule) -> None:
-        eligible = {eligible} if isinstance(eligible, str) else eligible
+    def _request_each(self, request, queryset, eligible, service, done: str, rule: str) -> None:
+        """Call ``service`` for each selected tenant in ``eligible`` states, one transaction
+        each; one success message for those queued, one warning per tenant skipped."""
         queued = []
-        for tenant in queryset.order_by("name"):
-            if tenant.status not in eligible:
-                self._skipped(request, tenant, f"it is {tenant.status}; {rule}")
-                continue
+        for selected in queryset.order_by("name"):
             try:
-                service(tenant_id=tenant.pk)
-            except InvalidTransition as exc:  # changed since the page was loaded
-                self._skipped(request, tenant, str(exc))
+                with transaction.atomic():
+                    # Locked, so the status checked here is the one the service sees.
+                    tenant = Tenant.objects.select_for_update().get(pk=selected.pk)
+                    if tenant.status not in eligible:
+                        self._skipped(request, tenant, f"it is {tenant.status}; {rule}")
+                        continue
+                    service(tenant_id=tenant.pk)
+            except InvalidTransition as exc:  # cannot happen under the lock; kept as a guard
+                self._skipped(request, selected, f"it is {exc.current}; {rule}")
+                continue
+            except ValidationError as exc:
+                self._skipped(request, selected, " ".join(exc.messages).rstrip("."))
                 continue
             queued.append(f"{tenant.name} ({tenant.subdomain})")
         if queued:
@@ -142,24 +191,38 @@ class TenantAdmin(admin.ModelAdmin):
             request, f"Skipped {tenant.name} ({tenant.subdomain}): {reason}.", messages.WARNING
         )
 
-    def _delete_confirmation(self, request, queryset):
-        tenants = queryset.annotate(
-            active_members=Count(
-                "memberships", filter=Q(memberships__is_active=True), distinct=True
-            ),
-            open_tokens=Count(
-                "tokens", filter=Q(tokens__used_at=None, tokens__revoked_at=None), distinct=True
-            ),
-        ).prefetch_related("domains")
+    def _delete_confirmation(self, request, queryset, rule: str):
+        tenants = list(
+            queryset.order_by("name")
+            .annotate(
+                active_members=Count(
+                    "memberships", filter=Q(memberships__is_active=True), distinct=True
+                ),
+                open_tokens=Count(
+                    "tokens",
+                    filter=Q(tokens__used_at=None, tokens__revoked_at=None),
+                    distinct=True,
+                ),
+            )
+            .prefetch_related("domains")
+        )
+        deletable = [t for t in tenants if t.status in DELETABLE]
+        skipped = [t for t in tenants if t.status not in DELETABLE]
+        if not deletable:  # nothing to confirm: say why, back to the list
+            for tenant in skipped:
+                self._skipped(request, tenant, f"it is {tenant.status}; {rule}")
+            return None
         context = {
             **self.admin_site.each_context(request),
             "title": "Delete tenants?",
+            "subtitle": None,
             "opts": self.model._meta,
-            "tenants": tenants,
-            "action_name": "delete_tenants",
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "select_across": request.POST.get("select_across", "0"),
+            "deletable": deletable,
+            "skipped": skipped,
+            "rule": rule,
+            "action_name": DELETE_ACTION,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(
-            request, "admin/tenants/tenant/delete_workflow_confirmation.html", context
+            request, "admin/tenants/tenant/delete_confirmation_workflow.html", context
         )

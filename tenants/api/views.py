@@ -26,7 +26,11 @@ class TenantStatusSerializer(TenantSummarySerializer):
     def get_progress(self, tenant) -> dict | None:
         if tenant.status not in (TenantStatus.PENDING, TenantStatus.PROVISIONING):
             return None
-        return provisioning_progress(tenant)
+        progress = provisioning_progress(tenant)
+        if not progress["available"]:
+            # The reason can name internal hosts and ports: keep it for the admin only.
+            return {"available": False, "reason": "Progress is not available right now."}
+        return progress
 
 
 class TenantDetailView(APIView):

@@ -77,3 +77,13 @@ def test_owner_deletes_with_202_and_a_deletion_workflow_start(api, two_tenants):
     assert OutboxEntry.objects.filter(workflow_type=TENANT_DELETION).count() == 1
     again = api.delete(f"/api/v1/tenants/{a['tenant']['id']}/", **bearer(a["token"]))
     assert again.status_code == 202  # idempotent; the workflow id is fixed
+
+
+def test_status_hides_internal_errors_when_progress_is_unavailable(api, two_tenants, settings):
+    a, _ = two_tenants
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+    body = api.get(f"/api/v1/tenants/{a['tenant']['id']}/", **bearer(a["token"])).json()
+    assert body["progress"] == {
+        "available": False,
+        "reason": "Progress is not available right now.",
+    }

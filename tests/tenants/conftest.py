@@ -6,26 +6,39 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+APT_TIMEOUT = 300  # seconds, per apt-get call
+
+
+def _apt(*args: str) -> str:
+    """Run apt-get; returns "" on success, else one line saying why not."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        result = subprocess.run(
+            ["apt-get", *args], env=env, capture_output=True, text=True,
+            timeout=APT_TIMEOUT, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"apt-get {args[0]}: {exc}"
+    if result.returncode != 0:
+        tail = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return f"apt-get {args[0]} exited {result.returncode}: {tail}"
+    return ""
 
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Debian's Chromium, installed with apt-get when missing and we are root; otherwise the
-    browser tests are skipped with the reason. (Playwright's own browser download is never
-    used: it needs hosts this project must not depend on.)"""
+    browser tests are skipped with the reason. (``playwright install`` is never used: it
+    downloads from hosts this project must not depend on.)"""
     if CHROMIUM.exists():
         return str(CHROMIUM)
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("no /usr/bin/chromium and no root apt-get to install it")
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for step in (None, ["apt-get", "update", "-q"]):
-        if step:
-            subprocess.run(step, env=env, capture_output=True, timeout=300, check=False)
-        result = subprocess.run(
-            install, env=env, capture_output=True, text=True, timeout=600, check=False
-        )
-        if result.returncode == 0 and CHROMIUM.exists():
-            return str(CHROMIUM)
-    pytest.skip(f"could not install chromium: {result.stderr.strip()[-300:]}")
-    return ""  # unreachable; pytest.skip raises
+        pytest.skip(f"{CHROMIUM} is missing and there is no root apt-get to install it")
+    install = ("install", "-y", "-q", "--no-install-recommends", "chromium")
+    # The package lists are refreshed only when installing without them fails.
+    error = _apt(*install)
+    if error:
+        error = _apt("update", "-q") or _apt(*install)
+    if error or not CHROMIUM.exists():
+        pytest.skip(f"could not install chromium: {error or f'{CHROMIUM} still missing'}")
+    return str(CHROMIUM)

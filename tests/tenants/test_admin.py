@@ -1,12 +1,27 @@
-"""The tenant admin: actions through services -> signals -> outbox, per-tenant reports."""
+"""The tenant admin: actions through services -> signals -> outbox, per-tenant reports, the
+delete confirmation, and the change page's run link and live progress."""
+
+import asyncio
+import re
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from accounts.models import Membership, Role, TokenPurpose, User
+from accounts.models import Membership, Role, Token, TokenPurpose, User
 from accounts.services import membership_create, token_issue
 from orchestration.models import OutboxEntry
+from orchestration.progress import provisioning_progress, workflow_ui_url
 from orchestration.receivers import TENANT_DELETION, TENANT_PROVISIONING
 from tenants.models import Domain, Tenant, TenantStatus
 from tenants.services import tenant_create
@@ -14,11 +29,13 @@ from tenants.services import tenant_create
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/tenants/tenant/"
 PUBLIC = "config.urls_public"
+HOST = {"HTTP_HOST": "localhost"}
+PASSWORD = "a long passphrase 123"
 
 
 @pytest.fixture
 def owner():
-    return User.objects.create_user("owner@example.com", "a long passphrase 123")
+    return User.objects.create_user("owner@example.com", PASSWORD)
 
 
 def tenant_in(owner, subdomain, status):
@@ -27,33 +44,56 @@ def tenant_in(owner, subdomain, status):
     return Tenant.objects.get(pk=tenant.pk)
 
 
-def staff(*perms: str) -> User:
-    user = User.objects.create_user("staff@example.com", "a long passphrase 123", is_staff=True)
-    for codename in perms:
+def staff(*codenames: str) -> User:
+    user = User.objects.create_user("staff@example.com", PASSWORD, is_staff=True)
+    for codename in codenames:
         user.user_permissions.add(Permission.objects.get(codename=codename))
     return user
 
 
 def run_action(client, action, tenants, **extra):
     data = {"action": action, "_selected_action": [str(t.pk) for t in tenants], **extra}
-    return client.post(CHANGELIST, data, HTTP_HOST="localhost", follow=True)
+    return client.post(CHANGELIST, data, follow=True, **HOST)
 
 
 def texts(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
+def offered_actions(client) -> list[str]:
+    page = client.get(CHANGELIST, **HOST)
+    assert page.status_code == 200
+    return [value for value, _ in page.context["action_form"].fields["action"].choices if value]
+
+
+def change_page(client, tenant) -> str:
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk], urlconf=PUBLIC)
+    page = client.get(url, **HOST)
+    assert page.status_code == 200
+    return page.content.decode()
+
+
+def status_of(tenant) -> str:
+    return Tenant.objects.get(pk=tenant.pk).status
+
+
+# --- provision and retry --------------------------------------------------------------------
+
+
 def test_provision_queues_pending_and_reports_skipped_with_reasons(admin_client, owner):
     pending = tenant_in(owner, "alpha", TenantStatus.PENDING)
     active = tenant_in(owner, "bravo", TenantStatus.ACTIVE)
-    response = run_action(admin_client, "provision", [pending, active])
+    failed = tenant_in(owner, "charlie", TenantStatus.FAILED)
+    response = run_action(admin_client, "provision", [pending, active, failed])
     assert response.status_code == 200
     assert texts(response) == [
         "Skipped Bravo (bravo): it is active; only pending tenants can be provisioned.",
+        "Skipped Charlie (charlie): it is failed; only pending tenants can be provisioned.",
         "1 queued for provisioning: Alpha (alpha).",
     ]
     rows = list(OutboxEntry.objects.values_list("workflow_type", "workflow_id"))
     assert rows == [(TENANT_PROVISIONING, f"tenant-provision-{pending.pk}")]
+    assert Tenant.objects.get(pk=failed.pk).provisioning_attempt == 1  # not retried
 
 
 def test_retry_moves_failed_to_provisioning_with_a_new_attempt(admin_client, owner):
@@ -64,77 +104,249 @@ def test_retry_moves_failed_to_provisioning_with_a_new_attempt(admin_client, own
     assert failed.status == TenantStatus.PROVISIONING
     assert failed.provisioning_attempt == 2
     assert OutboxEntry.objects.get().workflow_id == f"tenant-provision-{failed.pk}-attempt-2"
-    assert "Skipped Bravo (bravo): it is pending; only failed tenants can be retried." in texts(
-        response
-    )
+    assert texts(response) == [
+        "Skipped Bravo (bravo): it is pending; only failed tenants can be retried.",
+        "1 queued for another provisioning attempt: Alpha (alpha).",
+    ]
+    assert status_of(pending) == TenantStatus.PENDING
+
+
+# --- deletion -------------------------------------------------------------------------------
 
 
 def test_stock_bulk_delete_and_object_delete_are_gone(admin_client, owner):
     tenant = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
-    page = admin_client.get(CHANGELIST, HTTP_HOST="localhost")
-    actions = [value for value, _ in page.context["action_form"].fields["action"].choices]
+    actions = offered_actions(admin_client)
     assert "delete_selected" not in actions
-    assert "delete_tenants" in actions
+    assert "delete_tenants" in actions  # a superuser has the delete permission
+
+    forged = run_action(admin_client, "delete_selected", [tenant], post="yes")
+    assert "No action selected." in texts(forged)
     delete_url = reverse("admin:tenants_tenant_delete", args=[tenant.pk], urlconf=PUBLIC)
-    assert admin_client.get(delete_url, HTTP_HOST="localhost").status_code == 403
-    assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.ACTIVE
+    assert admin_client.get(delete_url, **HOST).status_code == 403
+    assert admin_client.post(delete_url, {"post": "yes"}, **HOST).status_code == 403
+    assert "/delete/" not in change_page(admin_client, tenant)  # no delete link either
+    assert status_of(tenant) == TenantStatus.ACTIVE
+    assert not OutboxEntry.objects.exists()
 
 
 def test_delete_needs_the_delete_permission(client, owner):
     tenant = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
     client.force_login(staff("view_tenant", "change_tenant"))
-    page = client.get(CHANGELIST, HTTP_HOST="localhost")
-    actions = [value for value, _ in page.context["action_form"].fields["action"].choices]
-    assert "delete_tenants" not in actions
+    actions = offered_actions(client)
     assert "provision" in actions
-    forged = run_action(client, "delete_tenants", [tenant], confirm="yes")
-    assert forged.status_code == 200
-    assert "No action selected." in texts(forged)
+    assert "delete_tenants" not in actions
+
+    for extra in ({"confirm": "yes"}, {}):  # the confirmed POST and the first step
+        forged = run_action(client, "delete_tenants", [tenant], **extra)
+        assert forged.status_code == 403
     assert not OutboxEntry.objects.exists()
-    assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.ACTIVE
+    assert status_of(tenant) == TenantStatus.ACTIVE
+
+
+def plan_row(page: str, tenant) -> dict[str, str]:
+    row = re.search(rf'<tr data-tenant="{tenant.pk}">(.*?)</tr>', page, re.S)
+    assert row, f"{tenant} is not in the delete plan"
+    cells = re.findall(r'<td class="(\w+)">(.*?)</td>', row.group(1), re.S)
+    return {name: re.sub(r"<[^>]+>", "", value).strip() for name, value in cells}
 
 
 def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner):
-    tenant = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
-    Domain.objects.create(tenant=tenant, domain="alpha.localhost", is_primary=True)
-    membership_create(user=owner, tenant=tenant, role=Role.OWNER)
-    from datetime import timedelta
-
-    token_issue(user=owner, purpose=TokenPurpose.API, ttl=timedelta(days=1), tenant=tenant)
-    deleting = tenant_in(owner, "bravo", TenantStatus.PROVISIONING)
+    alpha = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
+    Domain.objects.create(tenant=alpha, domain="alpha.localhost", is_primary=True)
+    Domain.objects.create(tenant=alpha, domain="alpha.example.org", is_primary=False)
+    members = [User.objects.create_user(f"m{i}@example.com", PASSWORD) for i in range(3)]
+    membership_create(user=owner, tenant=alpha, role=Role.OWNER)
+    membership_create(user=members[0], tenant=alpha)
+    gone = membership_create(user=members[1], tenant=alpha)
+    Membership.objects.filter(pk=gone.pk).update(is_active=False)
+    tokens = [
+        token_issue(user=owner, purpose=TokenPurpose.API, ttl=timedelta(days=1), tenant=alpha)[0]
+        for _ in range(5)
+    ]
+    Token.objects.filter(pk=tokens[0].pk).update(used_at=timezone.now())
+    Token.objects.filter(pk=tokens[1].pk).update(revoked_at=timezone.now())
+    bravo = tenant_in(owner, "bravo", TenantStatus.FAILED)  # no domain, member or token
+    busy = tenant_in(owner, "charlie", TenantStatus.PROVISIONING)
     client.force_login(staff("view_tenant", "change_tenant", "delete_tenant"))
+    assert "delete_tenants" in offered_actions(client)
 
     confirm = client.post(
         CHANGELIST,
-        {"action": "delete_tenants", "_selected_action": [str(tenant.pk)]},
-        HTTP_HOST="localhost",
+        {"action": "delete_tenants", "_selected_action": [str(t.pk) for t in (alpha, bravo, busy)]},
+        **HOST,
     )
     assert confirm.status_code == 200
+    assert confirm.templates[0].name == ("admin/tenants/tenant/delete_confirmation_workflow.html")
     page = confirm.content.decode()
-    assert tenant.schema_name in page
-    assert "alpha.localhost" in page
-    assert "<td>1</td>" in page  # one active membership, one unused token
+    assert plan_row(page, alpha) == {
+        "schema": alpha.schema_name,
+        "domains": "alpha.localhost, alpha.example.org",
+        "memberships": "2",  # owner and one member; the inactive one is not counted
+        "tokens": "3",  # five issued, one used, one revoked
+    }
+    assert plan_row(page, bravo) == {
+        "schema": bravo.schema_name, "domains": "none", "memberships": "0", "tokens": "0"
+    }  # fmt: skip
+    assert f'data-tenant="{busy.pk}"' not in page
+    assert "Charlie (charlie, provisioning)" in page  # listed as skipped, with its status
+    for tenant in (alpha, bravo, busy):  # the confirmation carries exactly the selection
+        assert f'name="_selected_action" value="{tenant.pk}"' in page
+    assert 'name="select_across" value="0"' in page
     assert not OutboxEntry.objects.exists()  # nothing until confirmed
-    assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.ACTIVE
+    assert {status_of(alpha), status_of(bravo)} == {TenantStatus.ACTIVE, TenantStatus.FAILED}
 
-    done = run_action(client, "delete_tenants", [tenant, deleting], confirm="yes")
-    assert "1 queued for deletion: Alpha (alpha)." in texts(done)
-    assert any(t.startswith("Skipped Bravo (bravo): it is provisioning") for t in texts(done))
-    assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.DELETING
-    assert OutboxEntry.objects.get().workflow_type == TENANT_DELETION
-    assert (
-        Membership.objects.filter(tenant=tenant, is_active=True).count() == 1
-    )  # the workflow's job
+    done = run_action(client, "delete_tenants", [alpha, bravo, busy], confirm="yes")
+    assert texts(done) == [
+        "Skipped Charlie (charlie): it is provisioning; "
+        "only active, failed or pending tenants can be deleted.",
+        "2 queued for deletion: Alpha (alpha), Bravo (bravo).",
+    ]
+    assert status_of(alpha) == status_of(bravo) == TenantStatus.DELETING
+    assert status_of(busy) == TenantStatus.PROVISIONING
+    rows = set(OutboxEntry.objects.values_list("workflow_type", "workflow_id"))
+    assert rows == {(TENANT_DELETION, f"tenant-delete-{t.pk}") for t in (alpha, bravo)}
+    # Revoking access and dropping the schema are the workflow's job, not the admin's.
+    assert Membership.objects.filter(tenant=alpha, is_active=True).count() == 2
+    assert Domain.objects.filter(tenant=alpha).count() == 2
+
+
+def test_delete_with_nothing_deletable_says_why_without_a_confirmation(admin_client, owner):
+    busy = tenant_in(owner, "alpha", TenantStatus.DELETING)
+    response = run_action(admin_client, "delete_tenants", [busy])
+    assert response.redirect_chain, "no confirmation page, back to the list"
+    assert response.redirect_chain[-1][0].startswith(CHANGELIST)
+    assert texts(response) == [
+        "Skipped Alpha (alpha): it is deleting; "
+        "only active, failed or pending tenants can be deleted."
+    ]
+    assert not OutboxEntry.objects.exists()
+
+
+# --- the change page: run link and progress ------------------------------------------------
+
+
+def test_changelist_never_queries_temporal(admin_client, owner, monkeypatch):
+    def forbidden(tenant):
+        raise AssertionError("the changelist must not query Temporal")
+
+    monkeypatch.setattr("tenants.admin.provisioning_progress", forbidden)
+    tenant_in(owner, "alpha", TenantStatus.PROVISIONING)
+    page = admin_client.get(CHANGELIST, **HOST)
+    assert page.status_code == 200
+    assert "Alpha" in page.content.decode()
+
+
+def test_workflow_ui_url_is_the_temporal_ui_workflow_page(settings):
+    settings.TEMPORAL_UI_URL = "https://temporal.example.org"
+    settings.TEMPORAL_NAMESPACE = "prod ns"
+    assert workflow_ui_url("tenant-provision-1/x") == (
+        "https://temporal.example.org/namespaces/prod%20ns/workflows/tenant-provision-1%2Fx"
+    )
 
 
 def test_change_page_links_the_run_and_reads_progress_gracefully(admin_client, owner, temporal):
     tenant = tenant_in(owner, "alpha", TenantStatus.PENDING)
-    page = admin_client.get(
-        reverse("admin:tenants_tenant_change", args=[tenant.pk], urlconf=PUBLIC),
-        HTTP_HOST="localhost",
-    )
-    assert page.status_code == 200
-    body = page.content.decode()
+    body = change_page(admin_client, tenant)
     workflow_id = f"tenant-provision-{tenant.pk}"
-    assert f"/namespaces/default/workflows/{workflow_id}" in body
-    assert "progress unavailable" in body  # no run started yet; never a 500
+    assert f"<code>{workflow_id}</code>" in body
+    assert f'href="http://localhost:8233/namespaces/default/workflows/{workflow_id}"' in body
+    # No run was started: Temporal answers "not found", and the page still renders.
+    assert re.search(r"progress unavailable \(RPCError: [^)]*not found", body), body
+
+
+async def test_progress_is_readable_from_inside_a_running_event_loop(temporal):
+    # asyncio.run() cannot be nested: the read then runs in a thread of its own.
+    tenant = SimpleNamespace(pk=uuid.uuid4(), provisioning_attempt=2)
+    info = provisioning_progress(tenant)
+    assert info["available"] is False
+    assert f"not found for ID: tenant-provision-{tenant.pk}-attempt-2" in info["reason"]
+
+
+def test_change_page_links_the_current_attempt(admin_client, owner):
+    tenant = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
+    Tenant.objects.filter(pk=tenant.pk).update(provisioning_attempt=3)
+    body = change_page(admin_client, tenant)
+    assert f"/workflows/tenant-provision-{tenant.pk}-attempt-3" in body
+
+
+def test_change_page_survives_temporal_being_down(admin_client, owner, settings):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        settings.TEMPORAL_ADDRESS = f"127.0.0.1:{sock.getsockname()[1]}"
+    tenant = tenant_in(owner, "alpha", TenantStatus.PROVISIONING)
+    started = time.monotonic()
+    body = change_page(admin_client, tenant)
+    assert time.monotonic() - started < 10
+    assert "progress unavailable (" in body
+
+
+@workflow.defn(name=TENANT_PROVISIONING)
+class StuckProvisioning:
+    """Stands in for the real workflow: same type name and query, parked mid-run."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.query
+    def progress(self) -> dict:
+        return {"steps_done": ["mark_provisioning", "create_schema"], "total": 7,
+                "current_step": "migrate_schema", "state": "running", "error": ""}  # fmt: skip
+
+
+class RunningWorkflow:
+    """A StuckProvisioning run with id ``workflow_id`` and a worker answering its queries,
+    in a thread with its own event loop (the admin view calls asyncio.run itself)."""
+
+    def __init__(self, address: str, workflow_id: str):
+        self.address, self.workflow_id = address, workflow_id
+        self._ready, self._stop = threading.Event(), threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        if not self._ready.wait(30) or self._error:
+            raise RuntimeError(f"test workflow did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
+
+    def _main(self):
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported by __enter__
+            self._error = exc
+            self._ready.set()
+
+    async def _serve(self):
+        client = await Client.connect(self.address)
+        queue = f"admin-test-{uuid.uuid4()}"
+        async with Worker(
+            client, task_queue=queue, workflows=[StuckProvisioning],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):  # fmt: skip
+            handle = await client.start_workflow(
+                TENANT_PROVISIONING, id=self.workflow_id, task_queue=queue
+            )
+            await handle.query("progress")  # answered once the worker has the run
+            self._ready.set()
+            await asyncio.to_thread(self._stop.wait)
+            await handle.terminate("test over")
+
+
+def test_change_page_shows_live_progress_of_the_current_run(admin_client, owner, temporal):
+    tenant = tenant_in(owner, "alpha", TenantStatus.PROVISIONING)
+    with RunningWorkflow(temporal, f"tenant-provision-{tenant.pk}"):
+        assert provisioning_progress(tenant) == {
+            "available": True, "steps_done": ["mark_provisioning", "create_schema"],
+            "current_step": "migrate_schema", "total": 7, "state": "running", "error": "",
+        }  # fmt: skip
+        body = change_page(admin_client, tenant)
+    assert (
+        "running: 2 of 7 steps done (mark_provisioning, create_schema); now: migrate_schema" in body
+    )
+    assert "progress unavailable" not in body
