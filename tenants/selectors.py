@@ -29,17 +29,31 @@ def existing_tenant_schemas() -> list[str]:
     return [name for name in names if name in present]
 
 
-def tenant_membership_for(*, user, tenant_id):
-    """The user's active membership of the tenant, or None (also for a malformed id)."""
-    from accounts.models import Membership
+def tenant_visible_to(*, user, tenant_id) -> tuple[Tenant, str] | None:
+    """The tenant and the user's role in it, or None when, for this user, it does not exist
+    (also for a malformed id).
+
+    The owner of record always sees their tenant, in every status: a ``failed`` one whose
+    owner membership the provisioning saga removed, and the tombstone of a ``deleted`` one,
+    so the signup's status URL can be followed to the end. Anyone else needs an active
+    membership of a tenant that is not deleted.
+    """
+    from accounts.models import Membership, Role
 
     try:
         tenant_id = uuid.UUID(str(tenant_id))
     except ValueError:
         return None
-    return (
-        Membership.objects.select_related("tenant")
-        .filter(user=user, tenant_id=tenant_id, is_active=True)
-        .exclude(tenant__status=TenantStatus.DELETED)
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return None
+    if tenant.owner_id == user.pk:
+        return tenant, Role.OWNER
+    if tenant.status == TenantStatus.DELETED:
+        return None
+    role = (
+        Membership.objects.filter(user=user, tenant=tenant, is_active=True)
+        .values_list("role", flat=True)
         .first()
     )
+    return None if role is None else (tenant, role)

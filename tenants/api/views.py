@@ -1,5 +1,5 @@
-"""Tenant status and deletion for its members (Bearer token). A tenant the caller is not
-an active member of does not exist, as far as this API says: 404, never 403."""
+"""Tenant status and deletion for its owner and members (Bearer token). A tenant the caller
+may not see does not exist, as far as this API says: 404, never 403."""
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -12,7 +12,7 @@ from accounts.api.serializers import TenantSummarySerializer
 from accounts.models import Role
 from orchestration.progress import provisioning_progress
 from tenants.models import InvalidTransition, TenantStatus
-from tenants.selectors import tenant_membership_for
+from tenants.selectors import tenant_visible_to
 from tenants.services import tenant_request_deletion
 
 
@@ -36,27 +36,27 @@ class TenantStatusSerializer(TenantSummarySerializer):
 class TenantDetailView(APIView):
     permission_classes = [IsAuthenticated]
 
-    def _membership(self, request, tenant_id):
-        membership = tenant_membership_for(user=request.user, tenant_id=tenant_id)
-        if membership is None:
+    def _tenant_and_role(self, request, tenant_id):
+        found = tenant_visible_to(user=request.user, tenant_id=tenant_id)
+        if found is None:
             raise Http404
-        return membership
+        return found
 
     @extend_schema(responses={200: TenantStatusSerializer})
     def get(self, request, tenant_id):
-        tenant = self._membership(request, tenant_id).tenant
+        tenant, _ = self._tenant_and_role(request, tenant_id)
         return Response(TenantStatusSerializer(tenant).data)
 
     @extend_schema(responses={202: TenantStatusSerializer})
     def delete(self, request, tenant_id):
-        membership = self._membership(request, tenant_id)
-        if membership.role != Role.OWNER:
+        tenant, role = self._tenant_and_role(request, tenant_id)
+        if role != Role.OWNER:
             return Response(
                 {"detail": "Only the owner can delete this organisation."},
                 status=status.HTTP_403_FORBIDDEN,
             )
         try:
-            tenant = tenant_request_deletion(tenant_id=membership.tenant_id)
+            tenant = tenant_request_deletion(tenant_id=tenant.pk)
         except InvalidTransition as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(TenantStatusSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)

@@ -51,16 +51,9 @@ def test_me_lists_only_own_memberships(api, two_tenants):
 
 
 def test_member_who_is_not_owner_cannot_delete(api, two_tenants):
-    from accounts.models import Role, User
-    from accounts.services import membership_create, token_issue
-
     a, _ = two_tenants
     tenant = Tenant.objects.get(pk=a["tenant"]["id"])
-    colleague = User.objects.create_user("c@example.com", "another long passphrase")
-    membership_create(user=colleague, tenant=tenant, role=Role.MEMBER)
-    from datetime import timedelta
-
-    _, raw = token_issue(user=colleague, purpose="api", ttl=timedelta(hours=1))
+    raw = _colleague_token(tenant)
     assert api.get(f"/api/v1/tenants/{tenant.pk}/", **bearer(raw)).status_code == 200
     assert api.delete(f"/api/v1/tenants/{tenant.pk}/", **bearer(raw)).status_code == 403
     assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.PENDING
@@ -87,3 +80,48 @@ def test_status_hides_internal_errors_when_progress_is_unavailable(api, two_tena
         "available": False,
         "reason": "Progress is not available right now.",
     }
+
+
+def _colleague_token(tenant) -> str:
+    from datetime import timedelta
+
+    from accounts.models import Role, User
+    from accounts.services import membership_create, token_issue
+
+    colleague = User.objects.create_user("c@example.com", "another long passphrase")
+    membership_create(user=colleague, tenant=tenant, role=Role.MEMBER)
+    return token_issue(user=colleague, purpose="api", ttl=timedelta(hours=1))[1]
+
+
+def test_owner_follows_the_status_url_to_deleted_and_members_lose_sight(api, two_tenants):
+    from accounts.services import tenant_access_revoke
+    from tenants.services import tenant_request_deletion, tenant_set_status
+
+    a, _ = two_tenants
+    tenant = Tenant.objects.get(pk=a["tenant"]["id"])
+    colleague = _colleague_token(tenant)
+    url = a["status_url"]
+    # What the deletion workflow does: revoke access, then mark the tombstone deleted.
+    tenant_request_deletion(tenant_id=tenant.pk)
+    tenant_access_revoke(tenant_id=tenant.pk)
+    assert api.get(url, **bearer(a["token"])).json()["status"] == "deleting"
+    tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.DELETED)
+
+    body = api.get(url, **bearer(a["token"])).json()
+    assert body["status"] == "deleted"
+    assert body["deleted_at"]
+    assert api.delete(url, **bearer(a["token"])).status_code == 409
+    for method in ("get", "delete"):
+        assert getattr(api, method)(url, **bearer(colleague)).status_code == 404
+
+
+def test_owner_sees_why_provisioning_failed_after_the_saga_removed_the_membership(api, two_tenants):
+    from accounts.services import membership_remove_owner
+    from tenants.services import tenant_set_status
+
+    a, _ = two_tenants
+    tenant_id = a["tenant"]["id"]
+    membership_remove_owner(tenant_id=tenant_id)  # the saga's undo of the membership step
+    tenant_set_status(tenant_id=tenant_id, status=TenantStatus.FAILED, error="mark_active: boom")
+    body = api.get(a["status_url"], **bearer(a["token"])).json()
+    assert (body["status"], body["last_error"]) == ("failed", "mark_active: boom")
