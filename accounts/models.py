@@ -18,6 +18,10 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, email):
+        # Emails are stored lower-cased: log in with the address in any letter case.
+        return self.get(email=self.normalize_email(email).strip().lower())
+
     def create_user(self, email, password=None, **extra):
         extra.setdefault("is_staff", False)
         extra.setdefault("is_superuser", False)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
@@ -155,7 +155,14 @@ def user_register(*, email: str, password: str) -> User:
         if User.objects.filter(email=email).exists():
             # Deliberately the same words whatever the reason; see docs/api.md (taken emails).
             raise ValidationError({"email": [EMAIL_UNAVAILABLE]})
-        user = User.objects.create_user(email, password)
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(email, password)
+        except IntegrityError:
+            # A concurrent signup with the same email committed first.
+            if User.objects.filter(email=email).exists():
+                raise ValidationError({"email": [EMAIL_UNAVAILABLE]}) from None
+            raise
         token = token_issue_for_email(
             user=user,
             purpose=TokenPurpose.EMAIL_VERIFICATION,
@@ -188,19 +195,29 @@ def account_signup(*, email: str, password: str, organization_name: str, subdoma
 
     Nothing here waits for Temporal: the signals it sends record workflow starts (tenant
     provisioning, user onboarding) that run after commit. Validation errors of every field
-    are collected into one ``ValidationError``.
+    are collected into one ``ValidationError``; that an email already has an account is told
+    only when every other field is valid (see docs/api.md, "A taken email").
     """
-    from tenants.services import tenant_check_fields, tenant_create, tenant_request_provisioning
+    from tenants.selectors import tenant_subdomain_taken
+    from tenants.services import (
+        SUBDOMAIN_TAKEN,
+        tenant_check_fields,
+        tenant_create,
+        tenant_request_provisioning,
+    )
 
     def as_signup_fields(errors: dict) -> dict:
         return {"organization_name" if k == "name" else k: v for k, v in errors.items()}
 
     with transaction.atomic():
         errors = as_signup_fields(tenant_check_fields(name=organization_name, subdomain=subdomain))
+        if "subdomain" not in errors and tenant_subdomain_taken(subdomain=subdomain):
+            errors["subdomain"] = [SUBDOMAIN_TAKEN]
         try:
             user = user_register(email=email, password=password)
         except ValidationError as exc:
-            errors.update(exc.message_dict)
+            if not (errors and exc.message_dict == {"email": [EMAIL_UNAVAILABLE]}):
+                errors.update(exc.message_dict)
         if errors:
             transaction.set_rollback(True)
             raise ValidationError(errors)

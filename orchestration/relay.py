@@ -38,8 +38,16 @@ _REUSE = {
     IdReusePolicy.REJECT_DUPLICATE: WorkflowIDReusePolicy.REJECT_DUPLICATE,
     IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY: WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
 }
-# The server can never accept these as they are; retrying would not help.
-_PERMANENT = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.PERMISSION_DENIED}
+# The server can never accept these rows as they are; retrying would not help.
+_PERMANENT = {RPCStatusCode.INVALID_ARGUMENT}
+# Deployment-wide trouble (an outage, a rotated API key, a namespace permission): every row
+# would fail alike, so the relay stops its pass and backs off; no row is failed for it.
+_UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.UNAUTHENTICATED,
+}
 START_TIMEOUT = 10.0
 
 
@@ -104,6 +112,10 @@ class OutboxRelay:
                 close_old_connections()
                 try:
                     processed = self.relay_once()
+                    if time.monotonic() - last_prune >= self.prune_interval:
+                        last_prune = time.monotonic()
+                        if pruned := prune_started(older_than=self.retention):
+                            logger.info("pruned %d started outbox rows", pruned)
                 except TemporalUnavailable as exc:
                     delay = self._backoff.next()
                     logger.warning("Temporal unreachable (%s); retrying in %.1fs", exc, delay)
@@ -121,11 +133,6 @@ class OutboxRelay:
                     self._stop.wait(delay)
                     continue
                 self._backoff.reset()
-                now = time.monotonic()
-                if now - last_prune >= self.prune_interval:
-                    last_prune = now
-                    if pruned := prune_started(older_than=self.retention):
-                        logger.info("pruned %d started outbox rows", pruned)
                 if processed < self.batch_size:
                     self._wait_for_work()
         finally:
@@ -151,10 +158,14 @@ class OutboxRelay:
                 except WorkflowAlreadyStartedError:
                     row.run_id = ""  # started before, by this row or an earlier one
                 except (RPCError, TimeoutError, OSError) as exc:
-                    self._record_failure(row, exc)
                     if self._is_unavailable(exc):
+                        # Not this row's fault: no attempt is counted and it is not pushed
+                        # back; the relay backs off and the rows go in order once it is over.
+                        row.last_error = _describe(exc)
+                        row.save(update_fields=["last_error"])
                         unavailable = exc
                         break
+                    self._record_failure(row, exc)
                     continue
                 except Exception as exc:  # e.g. arguments the SDK cannot send: this row only
                     logger.exception("outbox row %s could not be sent", row.pk)
@@ -201,12 +212,12 @@ class OutboxRelay:
     @staticmethod
     def _is_unavailable(exc: Exception) -> bool:
         if isinstance(exc, RPCError):
-            return exc.status in {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+            return exc.status in _UNAVAILABLE
         return True  # timeouts and socket errors
 
     def _record_failure(self, row: OutboxEntry, exc: Exception) -> None:
         row.attempts += 1
-        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        row.last_error = _describe(exc)
         status = exc.status if isinstance(exc, RPCError) else None
         # A signal to a workflow that has closed (or never ran) can never be delivered.
         gone = row.kind == OutboxKind.SIGNAL and status == RPCStatusCode.NOT_FOUND
@@ -275,3 +286,7 @@ class OutboxRelay:
             self._loop.close()
             self._loop = None
         self._client = None
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]

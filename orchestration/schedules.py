@@ -4,6 +4,7 @@ A schedule is *owned* by the project when its id is in ``project_schedules()``; 
 creates or updates exactly those and leaves every other schedule in the namespace alone.
 """
 
+import dataclasses
 from datetime import timedelta
 
 from django.conf import settings
@@ -51,7 +52,8 @@ def project_schedules() -> dict[str, Schedule]:
 
 
 async def sync_schedules(client: Client) -> dict[str, str]:
-    """Create each project schedule, or update it to the current definition.
+    """Create each project schedule, or update it to the current definition, keeping its
+    state: a schedule an operator paused stays paused.
     Returns ``{schedule_id: "created" | "updated"}``."""
     outcome = {}
     for schedule_id, schedule in project_schedules().items():
@@ -60,7 +62,10 @@ async def sync_schedules(client: Client) -> dict[str, str]:
             outcome[schedule_id] = "created"
         except ScheduleAlreadyRunningError:
             await client.get_schedule_handle(schedule_id).update(
-                lambda _current, new=schedule: ScheduleUpdate(schedule=new)
+                lambda current, new=schedule: ScheduleUpdate(
+                    # The definition is ours; the state (paused, its note) is the operator's.
+                    schedule=dataclasses.replace(new, state=current.description.schedule.state)
+                )
             )
             outcome[schedule_id] = "updated"
     return outcome

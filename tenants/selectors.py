@@ -3,6 +3,7 @@
 import uuid
 
 from django.db import connection
+from django.db.models.functions import Lower
 
 from tenants.models import Tenant, TenantStatus
 
@@ -17,6 +18,17 @@ def tenant_active_for_host(*, host: str) -> Tenant | None:
         Tenant.objects.filter(domains__domain=host.lower(), status=TenantStatus.ACTIVE)
         .only("id", "schema_name", "name", "subdomain", "status")
         .first()
+    )
+
+
+def tenant_subdomain_taken(*, subdomain: str) -> bool:
+    """Whether a tenant (in any status, tombstones included) has this subdomain in any
+    letter case. An indexed lookup on ``lower(subdomain)``; the unique index still decides
+    races."""
+    return (
+        Tenant.objects.alias(subdomain_ci=Lower("subdomain"))
+        .filter(subdomain_ci=subdomain.lower())
+        .exists()
     )
 
 

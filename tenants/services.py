@@ -12,6 +12,7 @@ from tenants.validators import validate_subdomain
 from tenants.workspace.defaults import seed_defaults
 
 _NAME_MAX = Tenant._meta.get_field("name").max_length
+SUBDOMAIN_TAKEN = "This subdomain is taken."
 
 
 def tenant_check_fields(*, name: str, subdomain: str) -> dict[str, list[str]]:
@@ -44,7 +45,7 @@ def tenant_create(*, name: str, subdomain: str, owner) -> Tenant:
             tenant.save()
     except IntegrityError as exc:
         if "subdomain" in str(exc):
-            raise ValidationError({"subdomain": ["This subdomain is taken."]}) from exc
+            raise ValidationError({"subdomain": [SUBDOMAIN_TAKEN]}) from exc
         raise
     return tenant
 

@@ -48,6 +48,13 @@ def test_production_starts_with_good_settings():
         ({**GOOD, "TEMPORAL_QUEUE_PREFIX": "Bad Prefix"}, "TEMPORAL_QUEUE_PREFIX="),
         ({**GOOD, "TEMPORAL_TLS_CA_FILE": "/nonexistent/ca.pem"}, "TEMPORAL_TLS_CA_FILE="),
         ({**GOOD, "TEMPORAL_UI_URL": "localhost:8233"}, "TEMPORAL_UI_URL="),
+        ({**GOOD, "THROTTLE_SIGNUP": "20/fortnight"}, "THROTTLE_SIGNUP='20/fortnight' is not"),
+        ({**GOOD, "LOG_LEVEL": "verbose"}, "LOG_LEVEL='VERBOSE' must be one of"),
+        ({**GOOD, "TENANT_BASE_DOMAIN": "example.com"}, "does not admit 'example.com'"),
+        (
+            {**GOOD, "TENANT_BASE_DOMAIN": "example.com", "ALLOWED_HOSTS": "example.com"},
+            "does not admit 'tenant.example.com'",
+        ),
         (
             {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
             "ONBOARDING_REMIND_AFTER=99 must be less than",

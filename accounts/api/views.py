@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -75,7 +75,12 @@ class TokenView(PublicEndpoint):
 class VerifyEmailView(PublicEndpoint):
     throttle_scope = "verify"
 
-    @extend_schema(request=VerifyEmailSerializer, responses={200: MeSerializer})
+    @extend_schema(
+        request=VerifyEmailSerializer,
+        responses={
+            200: inline_serializer("EmailVerified", {"email_verified": serializers.BooleanField()})
+        },
+    )
     def post(self, request):
         data = VerifyEmailSerializer(data=request.data)
         data.is_valid(raise_exception=True)

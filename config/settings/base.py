@@ -2,7 +2,15 @@
 
 from pathlib import Path
 
-from config.env import database_from_url, env_bool, env_int, env_list, env_str
+from config.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -111,16 +119,16 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Per client IP; counted in the "default" cache, which production shares between
     # processes (Redis or the database): see CACHES.
     "DEFAULT_THROTTLE_RATES": {
-        "signup": env_str("THROTTLE_SIGNUP", "20/hour"),
-        "login": env_str("THROTTLE_LOGIN", "30/minute"),
-        "verify": env_str("THROTTLE_VERIFY", "30/minute"),
+        "signup": env_rate("THROTTLE_SIGNUP", "20/hour"),
+        "login": env_rate("THROTTLE_LOGIN", "30/minute"),
+        "verify": env_rate("THROTTLE_VERIFY", "30/minute"),
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
@@ -187,11 +195,12 @@ MAILERS = {
 del EMAIL_BACKEND  # configured through MAILERS only (the EMAIL_* settings are deprecated)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@localhost")
 
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"temporalio": {"level": "WARNING"}},
 }

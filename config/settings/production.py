@@ -1,6 +1,7 @@
 """Production: secrets must come from the environment; refuses unsafe values at start-up."""
 
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 
 from config.env import env_bool, env_int, env_str
 
@@ -18,6 +19,14 @@ if DEBUG:
         "DEBUG must be false in production (unset DEBUG or set it to false)."
     )
 DATABASES = {"default": database_from_url(env_str("DATABASE_URL"))}
+# Every request goes to the base domain or a tenant's subdomain of it: ALLOWED_HOSTS must
+# admit both, or the site would start and then answer 400 to everything.
+for _host in (TENANT_BASE_DOMAIN, f"tenant.{TENANT_BASE_DOMAIN}"):
+    if not validate_host(_host, ALLOWED_HOSTS):
+        raise ImproperlyConfigured(
+            f"ALLOWED_HOSTS={','.join(ALLOWED_HOSTS)!r} does not admit {_host!r}; add "
+            f"{TENANT_BASE_DOMAIN} and .{TENANT_BASE_DOMAIN} (TENANT_BASE_DOMAIN)."
+        )
 
 # Hashed, compressed static files (collectstatic runs at image build), served by WhiteNoise
 # under gunicorn, so the admin works without a proxy in front.

@@ -16,12 +16,27 @@ from tenants.selectors import tenant_visible_to
 from tenants.services import tenant_request_deletion
 
 
+def public_error(reason: str) -> str:
+    """What a tenant's users are told of a failure: the step, not its internal message
+    (which can name database hosts and ports; the admin shows it in full)."""
+    if not reason:
+        return ""
+    step = reason.split(":", 1)[0].strip()
+    if step.isidentifier():
+        return f"Provisioning failed at step {step}."
+    return "Provisioning failed."
+
+
 class TenantStatusSerializer(TenantSummarySerializer):
+    last_error = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
 
     class Meta(TenantSummarySerializer.Meta):
         fields = [*TenantSummarySerializer.Meta.fields, "last_error", "created_at",
                   "provisioned_at", "deleted_at", "progress"]  # fmt: skip
+
+    def get_last_error(self, tenant) -> str:
+        return public_error(tenant.last_error)
 
     def get_progress(self, tenant) -> dict | None:
         if tenant.status not in (TenantStatus.PENDING, TenantStatus.PROVISIONING):
@@ -30,7 +45,7 @@ class TenantStatusSerializer(TenantSummarySerializer):
         if not progress["available"]:
             # The reason can name internal hosts and ports: keep it for the admin only.
             return {"available": False, "reason": "Progress is not available right now."}
-        return progress
+        return {**progress, "error": public_error(progress["error"] or "")}
 
 
 class TenantDetailView(APIView):

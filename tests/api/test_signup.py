@@ -89,7 +89,7 @@ def test_taken_email_gets_the_same_words_whatever_the_case(api):
     "payload",
     ["not json", "[]", "null", '{"email": 1}', '{"email": "a@b.c", "password": null}',
      '{"email": "\\u0000@x.io", "password": "x", "organization_name": "\\u0000", '
-     '"subdomain": "a"}'],
+     '"subdomain": "a"}', "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000],
 )  # fmt: skip
 def test_unexpected_input_is_400_not_500(api, payload):
     response = api.post("/api/v1/signup/", payload, content_type="application/json")
@@ -104,33 +104,54 @@ def test_signup_is_rate_limited(api):
     assert codes[8] == 429
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_signups_same_subdomain_different_case_make_one_tenant():
+def _race(first: tuple[str, str], second: tuple[str, str]) -> list:
+    """Two signups (email, subdomain) released at the same moment; their responses."""
     barrier = threading.Barrier(2)
-    results = {}
+    results = []
 
     def attempt(email, subdomain):
         client = APIClient(HTTP_HOST="localhost")
         barrier.wait()
         try:
-            results[email] = signup(client, email=email, subdomain=subdomain)
+            results.append(signup(client, email=email, subdomain=subdomain))
         finally:
             connection.close()
 
-    threads = [
-        threading.Thread(target=attempt, args=("a@example.com", "race")),
-        threading.Thread(target=attempt, args=("b@example.com", "RACE")),
-    ]
+    threads = [threading.Thread(target=attempt, args=pair) for pair in (first, second)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
-    codes = sorted(r.status_code for r in results.values())
-    assert codes == [202, 400], {k: r.json() for k, r in results.items()}
+    assert sorted(r.status_code for r in results) == [202, 400], [r.content for r in results]
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_signups_same_subdomain_different_case_make_one_tenant():
+    results = _race(("a@example.com", "race"), ("b@example.com", "RACE"))
     assert Tenant.objects.count() == 1
     assert OutboxEntry.objects.filter(workflow_type=TENANT_PROVISIONING).count() == 1
-    loser = next(r for r in results.values() if r.status_code == 400)
+    loser = next(r for r in results if r.status_code == 400)
     assert loser.json() == {"subdomain": ["This subdomain is taken."]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_signups_same_email_make_one_account_and_a_400():
+    results = _race(("same@example.com", "first"), ("SAME@example.com", "second"))
+    assert User.objects.count() == Tenant.objects.count() == 1
+    loser = next(r for r in results if r.status_code == 400)
+    assert list(loser.json()) == ["email"]
+
+
+def test_taken_email_is_told_only_when_every_other_field_is_valid(api):
+    assert signup(api, email="ada@example.com", subdomain="acme").status_code == 202
+    # A probe pairing emails with a known-taken subdomain learns nothing about them.
+    taken = signup(api, email="ada@example.com", subdomain="acme").json()
+    unknown = signup(api, email="nobody@example.com", subdomain="acme").json()
+    assert taken == unknown == {"subdomain": ["This subdomain is taken."]}
+    weak = signup(api, email="ada@example.com", subdomain="free", password="123").json()
+    assert list(weak) == ["password"]
+    assert User.objects.count() == 1
 
 
 def test_login_token_and_me(api):
@@ -141,6 +162,8 @@ def test_login_token_and_me(api):
     assert bad.json() == unknown.json()  # no hint which emails exist
     good = api.post("/api/v1/auth/token/", {"email": "ada@example.com", "password": PASSWORD})
     assert good.status_code == 200
+    as_typed = api.post("/api/v1/auth/token/", {"email": "Ada@EXAMPLE.com", "password": PASSWORD})
+    assert as_typed.status_code == 200  # emails are matched in any letter case
     me = api.get("/api/v1/me/", **bearer(good.json()["token"]))
     assert me.status_code == 200
     assert me.json()["email"] == "ada@example.com"

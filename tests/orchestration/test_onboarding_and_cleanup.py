@@ -152,6 +152,9 @@ def test_sync_schedules_twice_leaves_unrelated_schedules_alone(temporal, setting
         )
         before = await client.get_schedule_handle(unrelated).describe()
         first = await sync_schedules(client)
+        # An operator pauses ours; the next deployment changes its interval.
+        await client.get_schedule_handle(token_cleanup_schedule_id()).pause(note="maintenance")
+        settings.TOKEN_CLEANUP_INTERVAL = 7200
         second = await sync_schedules(client)
         after = await client.get_schedule_handle(unrelated).describe()
         ours = await client.get_schedule_handle(token_cleanup_schedule_id()).describe()
@@ -166,6 +169,8 @@ def test_sync_schedules_twice_leaves_unrelated_schedules_alone(temporal, setting
     assert after.schedule.spec.intervals == before.schedule.spec.intervals
     assert ours.schedule.action.workflow == "TokenCleanupWorkflow"
     assert ours.schedule.action.task_queue == f"{settings.TEMPORAL_QUEUE_PREFIX}.jobs"
+    assert ours.schedule.spec.intervals[0].every == timedelta(hours=2)  # the update applied
+    assert (ours.schedule.state.paused, ours.schedule.state.note) == (True, "maintenance")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -116,23 +116,38 @@ def test_temporal_down_rows_wait_then_each_starts_exactly_once(owner, tmp_path):
 
 
 def test_two_relays_start_each_workflow_once(owner, temporal):
+    from collections import Counter
+    from unittest import mock
+
+    from orchestration.relay import OutboxRelay
+
     tenants = [new_tenant(owner) for _ in range(40)]
     for tenant in tenants:
         tenant_request_provisioning(tenant_id=tenant.pk)
+    # Temporal's id policy would hide a doubled start; count the relays' own starts instead.
+    starts, lock, real_start = Counter(), threading.Lock(), OutboxRelay._start
+
+    def counted_start(self, client, row):
+        with lock:
+            starts[row.pk] += 1
+        return real_start(self, client, row)
+
     relays = [relay_for(temporal, batch_size=5, poll_interval=0.1) for _ in range(2)]
     threads = [threading.Thread(target=relay.run) for relay in relays]
-    for thread in threads:
-        thread.start()
-    for _ in range(200):
-        if not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists():
-            break
-        threading.Event().wait(0.1)
-    for relay in relays:
-        relay.stop()
-    for thread in threads:
-        thread.join(10)
+    with mock.patch.object(OutboxRelay, "_start", counted_start):
+        for thread in threads:
+            thread.start()
+        for _ in range(200):
+            if not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists():
+                break
+            threading.Event().wait(0.1)
+        for relay in relays:
+            relay.stop()
+        for thread in threads:
+            thread.join(10)
     rows = list(OutboxEntry.objects.all())
     assert len(rows) == 40
+    assert starts == Counter({row.pk: 1 for row in rows})
     # Every row was claimed and started by exactly one relay, in one attempt.
     assert {(r.status, r.attempts) for r in rows} == {(OutboxStatus.STARTED, 1)}
     for row in rows[:10]:
@@ -145,6 +160,8 @@ def test_replaying_a_row_after_its_workflow_completed_starts_no_second_run(owner
     row = OutboxEntry.objects.get()
     relay = relay_for(temporal)
     relay.relay_once()
+    first_run_id = OutboxEntry.objects.get(pk=row.pk).run_id
+    assert first_run_id
 
     async def complete() -> dict:
         client = await Client.connect(temporal)
@@ -159,8 +176,9 @@ def test_replaying_a_row_after_its_workflow_completed_starts_no_second_run(owner
     relay.close()
     row.refresh_from_db()
     assert row.status == OutboxStatus.STARTED
+    assert row.run_id == ""  # Temporal answered "already started": no new run id
     runs = runs_of(temporal, row.workflow_id)
-    assert len(runs) == 1
+    assert [run.run_id for run in runs] == [first_run_id]
 
 
 def test_retry_after_failure_is_a_new_run_but_a_repeated_request_is_not(owner, temporal):
@@ -289,3 +307,59 @@ def test_a_row_that_cannot_be_sent_does_not_stop_the_others(owner, temporal):
     assert poison.attempts == 1
     assert poison.last_error == "ValueError: cannot encode these arguments"
     assert poison.available_at > timezone.now()
+
+
+@pytest.mark.parametrize("status", ["UNAVAILABLE", "PERMISSION_DENIED", "UNAUTHENTICATED"])
+def test_deployment_wide_trouble_counts_against_no_row(owner, status):
+    """An outage after the relay connected, or credentials Temporal refuses: the pass stops,
+    no row is failed, charged an attempt or pushed back."""
+    from unittest import mock
+
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from orchestration.relay import OutboxRelay, TemporalUnavailable
+
+    for _ in range(3):
+        tenant_request_provisioning(tenant_id=new_tenant(owner).pk)
+    before = {r.pk: r.available_at for r in OutboxEntry.objects.all()}
+
+    def refuse(self, client, row):
+        raise RPCError("refused", getattr(RPCStatusCode, status), b"")
+
+    async def connect():
+        return object()
+
+    relay = OutboxRelay(connect=connect)
+    with mock.patch.object(OutboxRelay, "_start", refuse), pytest.raises(TemporalUnavailable):
+        relay.relay_once()
+    relay.close()
+    rows = list(OutboxEntry.objects.order_by("available_at", "id"))
+    assert {(r.status, r.attempts) for r in rows} == {(OutboxStatus.PENDING, 0)}
+    assert {r.pk: r.available_at for r in rows} == before
+    assert rows[0].last_error == "RPCError: refused"
+
+
+def test_a_failing_prune_does_not_stop_the_relay(owner, temporal):
+    from unittest import mock
+
+    from django.db import OperationalError
+
+    relay = relay_for(temporal, poll_interval=0.1, prune_interval=0.0)
+    relay._backoff.maximum = 0.2
+    thread = threading.Thread(target=relay.run)
+    with mock.patch(
+        "orchestration.relay.prune_started", side_effect=OperationalError("database went away")
+    ):
+        thread.start()
+        try:
+            threading.Event().wait(0.5)  # several passes, each failing to prune
+            tenant_request_provisioning(tenant_id=new_tenant(owner).pk)
+            for _ in range(100):
+                if OutboxEntry.objects.filter(status=OutboxStatus.STARTED).exists():
+                    break
+                threading.Event().wait(0.1)
+            assert thread.is_alive()
+        finally:
+            relay.stop()
+            thread.join(10)
+    assert OutboxEntry.objects.get().status == OutboxStatus.STARTED

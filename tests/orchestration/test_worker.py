@@ -41,7 +41,7 @@ def test_worker_with_a_subset_of_shards_polls_exactly_those_queues(start_worker,
     assert run_async(_pollers(temporal, queues[0])) == 0
     assert run_async(_pollers(temporal, queues[2])) == 0
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
+    assert proc.wait(30) == 0, log.read_text()
 
 
 def test_sigterm_during_an_activity_lets_it_finish_and_exits_0(
@@ -82,3 +82,20 @@ def test_bad_options_are_command_errors(settings, args, message):
     settings.TEMPORAL_QUEUE_SHARDS = 4
     with pytest.raises(CommandError, match=message):
         call_command("run_temporal_worker", *args)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_worker_stops_with_an_error_when_its_relay_dies():
+    """A relay thread that ends on its own must not leave a worker that starts nothing."""
+    from orchestration.management.commands.run_temporal_worker import Command
+
+    class DyingRelay:
+        def run(self):
+            raise RuntimeError("relay bug")
+
+        def stop(self):
+            pass
+
+    options = {"max_concurrent_activities": 1, "graceful_timeout": 1.0, "sync_schedules": False}
+    with pytest.raises(CommandError, match="outbox relay stopped unexpectedly"):
+        run_async(Command()._serve([], options, DyingRelay()))

@@ -3,14 +3,15 @@ import signal
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from orchestration.management.commands._temporal import TemporalCommand
 from orchestration.relay import OutboxRelay
 
 logger = logging.getLogger("orchestration.relay")
 
 
-class Command(BaseCommand):
+class Command(TemporalCommand):
     help = (
         "Start the workflows recorded in the outbox, exactly once each, until SIGTERM/SIGINT. "
         "run_temporal_worker runs the same relay unless given --no-relay; this command is for "

@@ -7,11 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from orchestration import client as temporal_client
+from orchestration.management.commands._temporal import TemporalCommand
 from orchestration.registry import Hosted, hosted
 from orchestration.relay import Backoff, OutboxRelay
 from orchestration.routing import QueueKind, queue_name, tenant_queues
@@ -30,7 +31,7 @@ def _shard_list(value: str) -> list[int]:
     return shards
 
 
-class Command(BaseCommand):
+class Command(TemporalCommand):
     help = (
         "Run Temporal workers for this deployment's task queues, and the outbox relay. "
         "By default it polls every queue of every kind (tenant shards and jobs). "
@@ -60,7 +61,8 @@ class Command(BaseCommand):
             "--max-concurrent-activities",
             type=int,
             default=20,
-            help="Activities run at once per queue; also the size of the activity thread pool.",
+            help="Activities run at once per queue. The activity thread pool has a thread for "
+            "every slot of every polled queue, so an accepted activity never waits for one.",
         )
         parser.add_argument(
             "--graceful-timeout",
@@ -86,21 +88,13 @@ class Command(BaseCommand):
                 "Nothing to run: no workflows or activities are registered for the chosen "
                 "queues and --no-relay was given."
             )
-        relay_thread = relay = None
+        relay = None
         if not options["no_relay"]:
             relay = OutboxRelay(
                 poll_interval=settings.OUTBOX_POLL_INTERVAL,
                 retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS),
             )
-            relay_thread = threading.Thread(target=relay.run, name="outbox-relay", daemon=True)
-            relay_thread.start()
-            logger.info("outbox relay running")
-        try:
-            asyncio.run(self._serve(plan, options))
-        finally:
-            if relay is not None:
-                relay.stop()
-                relay_thread.join(timeout=30)
+        asyncio.run(self._serve(plan, options, relay))
         logger.info("worker stopped")
 
     def _plan(self, options) -> list[tuple[str, Hosted]]:
@@ -137,11 +131,43 @@ class Command(BaseCommand):
             plan.extend((queue, registered) for queue in chosen)
         return plan
 
-    async def _serve(self, plan, options) -> None:
+    async def _serve(self, plan, options, relay: OutboxRelay | None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        if relay is None:
+            await self._serve_queues(plan, options, stop)
+            return
+        relay_thread = threading.Thread(target=relay.run, name="outbox-relay", daemon=True)
+        relay_thread.start()
+        logger.info("outbox relay running")
+        relay_died = False
+
+        async def watch_relay() -> None:
+            nonlocal relay_died
+            while not stop.is_set():
+                if not relay_thread.is_alive():
+                    relay_died = True
+                    logger.error("the outbox relay stopped unexpectedly; stopping the worker")
+                    stop.set()
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+        watcher = asyncio.create_task(watch_relay())
+        try:
+            await self._serve_queues(plan, options, stop)
+        finally:
+            stop.set()
+            await watcher
+            relay.stop()
+            await asyncio.to_thread(relay_thread.join, 30)
+        if relay_died:
+            raise CommandError("the outbox relay stopped unexpectedly (see the log above)")
+
+    async def _serve_queues(self, plan, options, stop: asyncio.Event) -> None:
+        """Poll the planned queues until ``stop`` is set."""
         if not plan:
             logger.info("polling no task queues; running the outbox relay only")
             await stop.wait()
@@ -153,7 +179,8 @@ class Command(BaseCommand):
             for schedule_id, what in (await sync_schedules(client)).items():
                 logger.info("schedule %s %s", schedule_id, what)
         max_activities = options["max_concurrent_activities"]
-        with ThreadPoolExecutor(max_activities, thread_name_prefix="activity") as executor:
+        threads = max_activities * len(plan)  # one per slot: accepted work never queues
+        with ThreadPoolExecutor(threads, thread_name_prefix="activity") as executor:
             workers = [
                 Worker(
                     client,

@@ -1,12 +1,13 @@
 import asyncio
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from orchestration import client as temporal_client
+from orchestration.management.commands._temporal import TemporalCommand
 from orchestration.schedules import sync_schedules
 
 
-class Command(BaseCommand):
+class Command(TemporalCommand):
     help = (
         "Create or update the project's Temporal Schedules (token cleanup). Idempotent; "
         "schedules the project does not own are left untouched."
