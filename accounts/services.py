@@ -39,7 +39,11 @@ def membership_create_owner(*, tenant_id) -> Membership:
 
 
 def membership_remove_owner(*, tenant_id) -> int:
-    """Delete the owner's membership of the tenant, if any (undoes the one above)."""
+    """Delete the owner's membership of the tenant, if any (undoes the one above). Refused
+    for an active tenant (``TenantIsActive``)."""
+    from tenants.models import Tenant, refuse_if_active
+
+    refuse_if_active(Tenant.objects.get(pk=tenant_id), "owner membership")
     deleted, _ = Membership.objects.filter(
         tenant_id=tenant_id, user_id=Subquery(_owner_of(tenant_id))
     ).delete()

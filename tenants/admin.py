@@ -17,10 +17,11 @@ from tenants.services import tenant_request_deletion, tenant_request_provisionin
 
 DELETE_ACTION = "delete_tenants"
 # The admin offers deletion from every state the lifecycle lets go to ``deleting`` (pending,
-# active, failed); ``deleting`` itself is excluded: its workflow is already under way.
+# active, failed), and from ``deleting`` itself: that re-runs a deletion whose workflow
+# failed (the fixed workflow id attaches to a run that is still going instead).
 DELETABLE = frozenset(
     s for s, moves in ALLOWED_TRANSITIONS.items() if TenantStatus.DELETING in moves
-)
+) | {TenantStatus.DELETING}
 
 
 def _either(statuses) -> str:

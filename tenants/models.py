@@ -45,6 +45,19 @@ class InvalidTransition(Exception):
         )
 
 
+class TenantIsActive(Exception):
+    """Tearing down part of an active tenant (its schema, domains or owner membership):
+    refused whoever asks, so an undo that comes too late can never break a live tenant."""
+
+    def __init__(self, tenant_id, what: str):
+        super().__init__(f"Tenant {tenant_id} is active: its {what} is not removed.")
+
+
+def refuse_if_active(tenant, what: str) -> None:
+    if tenant.status == TenantStatus.ACTIVE:
+        raise TenantIsActive(tenant.pk, what)
+
+
 class Tenant(TenantMixin):
     """An organisation, with its own PostgreSQL schema.
 

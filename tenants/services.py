@@ -7,7 +7,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from tenants import schemas, signals
-from tenants.models import Domain, InvalidTransition, Tenant, TenantStatus
+from tenants.models import Domain, InvalidTransition, Tenant, TenantStatus, refuse_if_active
 from tenants.validators import validate_subdomain
 from tenants.workspace.defaults import seed_defaults
 
@@ -134,8 +134,11 @@ def tenant_schema_migrate(*, tenant_id) -> None:
 
 
 def tenant_schema_drop(*, tenant_id) -> bool:
-    """Drop the tenant's schema if present; returns whether there was one."""
-    return schemas.drop_schema(Tenant.objects.get(pk=tenant_id).schema_name)
+    """Drop the tenant's schema if present; returns whether there was one. Refused for an
+    active tenant (``TenantIsActive``)."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    refuse_if_active(tenant, "schema")
+    return schemas.drop_schema(tenant.schema_name)
 
 
 def tenant_seed_defaults(*, tenant_id) -> None:
@@ -159,6 +162,8 @@ def domain_create_primary(*, tenant_id) -> Domain:
 
 
 def domain_delete_all(*, tenant_id) -> int:
-    """Delete every domain of the tenant; returns how many there were."""
+    """Delete every domain of the tenant; returns how many there were. Refused for an
+    active tenant (``TenantIsActive``)."""
+    refuse_if_active(Tenant.objects.get(pk=tenant_id), "domains")
     deleted, _ = Domain.objects.filter(tenant_id=tenant_id).delete()
     return deleted

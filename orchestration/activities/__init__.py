@@ -19,12 +19,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from orchestration.errors import INVALID_INPUT, INVALID_STATE
-from tenants.models import InvalidTransition
+from tenants.models import InvalidTransition, TenantIsActive
 
 _PERMANENT = {
     ObjectDoesNotExist: INVALID_INPUT,
     ValidationError: INVALID_INPUT,
     InvalidTransition: INVALID_STATE,
+    TenantIsActive: INVALID_STATE,
 }
 
 

@@ -13,12 +13,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
     from orchestration.workflows._steps.common import LONG, SHORT
-    from orchestration.workflows._steps.inputs import require_uuid
+    from orchestration.workflows._steps.inputs import WorkflowInput, require_uuid
 
 
 @dataclass
-class TenantDeletionInput:
-    tenant_id: str
+class TenantDeletionInput(WorkflowInput):
+    tenant_id: str = ""  # required: the default fails validation
 
     def validate(self) -> None:
         require_uuid("tenant_id", self.tenant_id)
@@ -43,7 +43,6 @@ class TenantDeletionWorkflow:
 
     @workflow.run
     async def run(self, params: TenantDeletionInput) -> DeletionResult:
-        params.validate()
         tenant_id = params.tenant_id
         self._current = "mark_deleting"
         await workflow.execute_activity(steps.tenant_mark_deleting, tenant_id, **SHORT)

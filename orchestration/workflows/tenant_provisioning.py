@@ -19,13 +19,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
-    from orchestration.workflows._steps.common import LONG, MEDIUM, SHORT
-    from orchestration.workflows._steps.inputs import require_positive, require_uuid
+    from orchestration.workflows._steps.common import LONG, MEDIUM, SHORT, UNDO_LONG, UNDO_SHORT
+    from orchestration.workflows._steps.inputs import WorkflowInput, require_positive, require_uuid
 
 
 @dataclass
-class TenantProvisioningInput:
-    tenant_id: str
+class TenantProvisioningInput(WorkflowInput):
+    tenant_id: str = ""  # required: the default fails validation
     attempt: int = 1
 
     def validate(self) -> None:
@@ -62,21 +62,20 @@ class TenantProvisioningWorkflow:
 
     @workflow.run
     async def run(self, params: TenantProvisioningInput) -> ProvisioningProgress:
-        params.validate()
         tenant_id = params.tenant_id
-        undo: list[tuple[Callable, dict]] = [(steps.tenant_mark_failed, SHORT)]
+        undo: list[tuple[Callable, dict]] = [(steps.tenant_mark_failed, UNDO_SHORT)]
         try:
             await self._step("mark_provisioning", steps.tenant_mark_provisioning, tenant_id, SHORT)
-            undo.append((steps.tenant_drop_schema, LONG))
+            undo.append((steps.tenant_drop_schema, UNDO_LONG))
             await self._step("create_schema", steps.tenant_create_schema, tenant_id, LONG)
             await self._step("migrate_schema", steps.tenant_migrate_schema, tenant_id, LONG)
-            undo.append((steps.tenant_delete_domains, SHORT))
+            undo.append((steps.tenant_delete_domains, UNDO_SHORT))
             await self._step("create_domain", steps.tenant_create_domain, tenant_id, SHORT)
             if workflow.patched(SEED_DEFAULTS_PATCH):
                 await self._step("seed_defaults", steps.tenant_seed_defaults, tenant_id, MEDIUM)
             else:
                 self._progress.total -= 1
-            undo.append((steps.tenant_remove_owner_membership, SHORT))
+            undo.append((steps.tenant_remove_owner_membership, UNDO_SHORT))
             await self._step(
                 "add_owner_membership", steps.tenant_add_owner_membership, tenant_id, SHORT
             )
@@ -104,13 +103,19 @@ class TenantProvisioningWorkflow:
         self._progress.steps_done.append(name)
 
     async def _compensate(self, undo: list, tenant_id: str, reason: str) -> None:
+        """Run the undos in reverse. They retry until they succeed; one that meets an error
+        no retry can fix is logged and named in the reason ``mark_failed`` records last."""
+        failed: list[str] = []
         for activity, options in reversed(undo):
-            args = [tenant_id, reason] if activity is steps.tenant_mark_failed else [tenant_id]
+            args = [tenant_id] if activity is not steps.tenant_mark_failed else [
+                tenant_id, reason + (f" (undo failed: {', '.join(failed)})" if failed else "")
+            ]  # fmt: skip
             try:
                 await workflow.execute_activity(activity, args=args, **options)
             except ActivityError as exc:
                 # Keep undoing the rest; each undo is idempotent and can be re-run by hand.
                 workflow.logger.error("compensation %s failed: %s", activity.__name__, exc)
+                failed.append(f"{activity.__name__}: {_describe(exc)}")
 
 
 def _describe(err: BaseException) -> str:

@@ -8,14 +8,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
     from orchestration.workflows._steps.common import MEDIUM
-    from orchestration.workflows._steps.inputs import invalid, require_positive
+    from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
 
 # Enough batches for millions of rows; past it the next scheduled run carries on.
 MAX_BATCHES = 1000
 
 
 @dataclass
-class TokenCleanupInput:
+class TokenCleanupInput(WorkflowInput):
     retention_seconds: int = 30 * 24 * 3600
     batch_size: int = 1000
 
@@ -29,7 +29,6 @@ class TokenCleanupInput:
 class TokenCleanupWorkflow:
     @workflow.run
     async def run(self, params: TokenCleanupInput) -> int:
-        params.validate()
         total = 0
         for _ in range(MAX_BATCHES):
             deleted = await workflow.execute_activity(

@@ -10,13 +10,18 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
     from orchestration.workflows._steps.common import MEDIUM, SHORT
-    from orchestration.workflows._steps.inputs import invalid, require_positive, require_uuid
+    from orchestration.workflows._steps.inputs import (
+        WorkflowInput,
+        invalid,
+        require_positive,
+        require_uuid,
+    )
 
 
 @dataclass
-class UserOnboardingInput:
-    user_id: str
-    verification_token_id: int
+class UserOnboardingInput(WorkflowInput):
+    user_id: str = ""  # required: the default fails validation
+    verification_token_id: int = 0  # required: the default fails validation
     remind_after_seconds: int = 24 * 3600
     expire_after_seconds: int = 7 * 24 * 3600
 
@@ -51,7 +56,6 @@ class UserOnboardingWorkflow:
 
     @workflow.run
     async def run(self, params: UserOnboardingInput) -> OnboardingState:
-        params.validate()
         token_id = params.verification_token_id
         await workflow.execute_activity(
             steps.onboarding_send_verification, args=[token_id, False], **MEDIUM

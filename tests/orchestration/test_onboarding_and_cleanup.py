@@ -93,8 +93,19 @@ async def test_verified_after_the_reminder(time_skipping_env):
     assert mailer.sent == [(7, False), (7, True)]
 
 
-async def test_invalid_input_fails_fast_naming_the_field(time_skipping_env):
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"user_id": "nope", "verification_token_id": 1}, "user_id"),
+        ({"verification_token_id": 1}, "user_id"),  # written by older code, say
+        ({"user_id": str(uuid.uuid4())}, "verification_token_id"),
+    ],
+)
+async def test_invalid_input_fails_the_run_at_once_naming_the_field(
+    time_skipping_env, arguments, field
+):
     from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import ApplicationError
 
     queue = f"onboarding-{uuid.uuid4()}"
     async with Worker(
@@ -102,12 +113,15 @@ async def test_invalid_input_fails_fast_naming_the_field(time_skipping_env):
         activities=FakeMailer().activities,
     ):  # fmt: skip
         with pytest.raises(WorkflowFailureError) as failure:
+            # By name, as the outbox relay starts it: the worker decodes and validates.
             await time_skipping_env.client.execute_workflow(
-                UserOnboardingWorkflow.run,
-                UserOnboardingInput(user_id="nope", verification_token_id=1),
-                id=f"onb-{uuid.uuid4()}", task_queue=queue,
+                "UserOnboardingWorkflow", arguments, id=f"onb-{uuid.uuid4()}", task_queue=queue,
+                execution_timeout=timedelta(seconds=30),
             )  # fmt: skip
-    assert "user_id" in str(failure.value.cause)
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.non_retryable) == ("InvalidInput", True)
+    assert cause.details == (field,)
 
 
 # --- real activities against PostgreSQL ---------------------------------------------------
@@ -220,6 +234,6 @@ def test_cleanup_input_validation():
     from temporalio.exceptions import ApplicationError
 
     with pytest.raises(ApplicationError, match="batch_size"):
-        TokenCleanupInput(batch_size=0).validate()
+        TokenCleanupInput(batch_size=0)
     with pytest.raises(ApplicationError, match="retention_seconds"):
-        TokenCleanupInput(retention_seconds=-1).validate()
+        TokenCleanupInput(retention_seconds=-1)

@@ -199,7 +199,7 @@ def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner)
     done = run_action(client, "delete_tenants", [alpha, bravo, busy], confirm="yes")
     assert texts(done) == [
         "Skipped Charlie (charlie): it is provisioning; "
-        "only active, failed or pending tenants can be deleted.",
+        "only active, deleting, failed or pending tenants can be deleted.",
         "2 queued for deletion: Alpha (alpha), Bravo (bravo).",
     ]
     assert status_of(alpha) == status_of(bravo) == TenantStatus.DELETING
@@ -212,13 +212,13 @@ def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner)
 
 
 def test_delete_with_nothing_deletable_says_why_without_a_confirmation(admin_client, owner):
-    busy = tenant_in(owner, "alpha", TenantStatus.DELETING)
+    busy = tenant_in(owner, "alpha", TenantStatus.DELETED)
     response = run_action(admin_client, "delete_tenants", [busy])
     assert response.redirect_chain, "no confirmation page, back to the list"
     assert response.redirect_chain[-1][0].startswith(CHANGELIST)
     assert texts(response) == [
-        "Skipped Alpha (alpha): it is deleting; "
-        "only active, failed or pending tenants can be deleted."
+        "Skipped Alpha (alpha): it is deleted; "
+        "only active, deleting, failed or pending tenants can be deleted."
     ]
     assert not OutboxEntry.objects.exists()
 
@@ -350,3 +350,14 @@ def test_change_page_shows_live_progress_of_the_current_run(admin_client, owner,
         "running: 2 of 7 steps done (mark_provisioning, create_schema); now: migrate_schema" in body
     )
     assert "progress unavailable" not in body
+
+
+def test_a_stalled_deletion_can_be_queued_again(admin_client, owner):
+    """A deletion whose workflow gave up leaves the tenant ``deleting``: Delete re-queues it
+    (same workflow id, so a run still going is not doubled)."""
+    stalled = tenant_in(owner, "alpha", TenantStatus.DELETING)
+    done = run_action(admin_client, "delete_tenants", [stalled], confirm="yes")
+    assert texts(done) == ["1 queued for deletion: Alpha (alpha)."]
+    assert set(OutboxEntry.objects.values_list("workflow_type", "workflow_id")) == {
+        (TENANT_DELETION, f"tenant-delete-{stalled.pk}")
+    }

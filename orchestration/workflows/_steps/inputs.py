@@ -1,7 +1,11 @@
 """Self-validating workflow inputs.
 
-An input dataclass calls ``require(...)`` in ``__post_init__``; a bad input fails the
-workflow at once with a non-retryable ``ApplicationError`` that names the field.
+An input dataclass derives from ``WorkflowInput`` and checks its fields in ``validate()``,
+which runs on construction. The worker constructs it when it decodes a run's input, and an
+``ApplicationError`` raised there fails the *run* at once (non-retryable, naming the field)
+instead of failing its workflow task over and over. Required fields default to a value
+their check refuses, so an input that lacks one (written by older code, say) fails the
+same way rather than with a ``TypeError`` the worker would retry forever.
 """
 
 import uuid
@@ -9,6 +13,14 @@ import uuid
 from temporalio.exceptions import ApplicationError
 
 from orchestration.errors import INVALID_INPUT
+
+
+class WorkflowInput:
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        raise NotImplementedError
 
 
 def invalid(field: str, problem: str) -> ApplicationError:
