@@ -5,7 +5,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
 
@@ -24,13 +27,35 @@ def tls_config() -> TLSConfig | bool:
     )
 
 
+def data_converter() -> DataConverter:
+    """``TEMPORAL_DATA_CONVERTER``: a dotted path to a ``DataConverter`` or to a callable
+    returning one (a codec that encrypts payloads, say); the SDK's default when empty.
+    Raises ``ImproperlyConfigured`` naming the setting when it cannot be used."""
+    path = settings.TEMPORAL_DATA_CONVERTER
+    if not path:
+        return DataConverter.default
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"TEMPORAL_DATA_CONVERTER={path!r}: {exc}") from exc
+    converter = found if isinstance(found, DataConverter) else found() if callable(found) else None
+    if not isinstance(converter, DataConverter):
+        raise ImproperlyConfigured(
+            f"TEMPORAL_DATA_CONVERTER={path!r} is neither a temporalio DataConverter nor a "
+            "callable that returns one."
+        )
+    return converter
+
+
 async def connect(*, address: str | None = None, namespace: str | None = None) -> Client:
-    """A client for this deployment's Temporal (address, namespace, TLS, API key)."""
+    """A client for this deployment's Temporal (address, namespace, TLS, API key, data
+    converter)."""
     return await Client.connect(
         address or settings.TEMPORAL_ADDRESS,
         namespace=namespace or settings.TEMPORAL_NAMESPACE,
         api_key=settings.TEMPORAL_API_KEY,
         tls=tls_config(),
+        data_converter=data_converter(),
     )
 
 

@@ -43,6 +43,9 @@ def validate_settings() -> None:
             f"ONBOARDING_REMIND_AFTER={settings.ONBOARDING_REMIND_AFTER} must be less than "
             f"ONBOARDING_EXPIRE_AFTER={settings.ONBOARDING_EXPIRE_AFTER} (seconds)."
         )
+    from orchestration.client import data_converter
+
+    data_converter()  # raises ImproperlyConfigured naming TEMPORAL_DATA_CONVERTER
     if not settings.TEMPORAL_UI_URL.startswith(("http://", "https://")):
         raise ImproperlyConfigured(
             f"TEMPORAL_UI_URL={settings.TEMPORAL_UI_URL!r} must start with http:// or https://."

@@ -49,6 +49,8 @@ _UNAVAILABLE = {
     RPCStatusCode.UNAUTHENTICATED,
 }
 START_TIMEOUT = 10.0
+# Django's own objects among its connection parameters; everything else is libpq's.
+_NOT_CONNINFO = {"cursor_factory", "context", "prepare_threshold"}
 
 
 class TemporalUnavailable(Exception):
@@ -95,6 +97,8 @@ class OutboxRelay:
         self._client: Client | None = None
         self._listener: psycopg.Connection | None = None
         self._backoff = Backoff()
+        self._listen_backoff = Backoff(initial=1.0, maximum=60.0)
+        self._listen_retry_at = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -259,16 +263,23 @@ class OutboxRelay:
                 self._close_listener()
 
     def _get_listener(self) -> psycopg.Connection | None:
-        if self._listener is None:
+        """The LISTEN connection, made with the same connection parameters as Django's
+        (TLS client certificates, ``options``, a service file…); while it cannot be made the
+        relay polls, and tries again after a back-off."""
+        if self._listener is None and time.monotonic() >= self._listen_retry_at:
             params = connection.get_connection_params()
-            keep = {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert"}
             try:
                 self._listener = psycopg.connect(
-                    **{k: v for k, v in params.items() if k in keep and v}, autocommit=True
+                    **{k: v for k, v in params.items() if k not in _NOT_CONNINFO and v},
+                    autocommit=True,
                 )
                 self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                self._listen_backoff.reset()
             except psycopg.Error as exc:
-                logger.warning("cannot LISTEN for outbox rows (%s); polling", exc)
+                delay = self._listen_backoff.next()
+                logger.warning("cannot LISTEN for outbox rows (%s); polling, retry in %.0fs",
+                               exc, delay)  # fmt: skip
+                self._listen_retry_at = time.monotonic() + delay
                 self._close_listener()
         return self._listener
 

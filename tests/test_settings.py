@@ -79,6 +79,21 @@ def test_database_url_forms():
         database_from_url("postgres://u@h:5432/")
 
 
+def test_data_converter_setting(settings):
+    from temporalio.converter import DataConverter
+
+    from orchestration.client import data_converter
+
+    settings.TEMPORAL_DATA_CONVERTER = ""
+    assert data_converter() is DataConverter.default
+    settings.TEMPORAL_DATA_CONVERTER = "temporalio.converter.DataConverter"  # a callable
+    assert isinstance(data_converter(), DataConverter)
+    for bad in ("no.such.module.Converter", "os.sep"):
+        settings.TEMPORAL_DATA_CONVERTER = bad
+        with pytest.raises(ImproperlyConfigured, match="TEMPORAL_DATA_CONVERTER="):
+            validate_settings()
+
+
 def test_mutual_tls_files_go_together(settings, tmp_path):
     cert = tmp_path / "client.pem"
     cert.write_text("x")

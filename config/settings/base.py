@@ -129,6 +129,8 @@ REST_FRAMEWORK = {
         "signup": env_rate("THROTTLE_SIGNUP", "20/hour"),
         "login": env_rate("THROTTLE_LOGIN", "30/minute"),
         "verify": env_rate("THROTTLE_VERIFY", "30/minute"),
+        # Per user: the status endpoint asks Temporal for progress while provisioning.
+        "tenant": env_rate("THROTTLE_TENANT", "120/minute"),
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
@@ -157,6 +159,9 @@ TEMPORAL_TLS_CERT_FILE = env_str("TEMPORAL_TLS_CERT_FILE", "") or None
 TEMPORAL_TLS_KEY_FILE = env_str("TEMPORAL_TLS_KEY_FILE", "") or None
 TEMPORAL_TLS_SERVER_NAME = env_str("TEMPORAL_TLS_SERVER_NAME", "") or None
 TEMPORAL_UI_URL = env_str("TEMPORAL_UI_URL", "http://localhost:8233").rstrip("/")
+# Dotted path to a temporalio DataConverter (or a callable returning one), e.g. one with a
+# payload codec that encrypts workflow arguments; empty: the SDK's default JSON converter.
+TEMPORAL_DATA_CONVERTER = env_str("TEMPORAL_DATA_CONVERTER", "")
 # Modules whose REGISTRY adds workflows/activities to this project's workers.
 TEMPORAL_WORKER_EXTENSIONS = env_list("TEMPORAL_WORKER_EXTENSIONS", [])
 # The outbox relay: started rows are deleted after this many days.

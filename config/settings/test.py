@@ -19,6 +19,11 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Low limits, so the throttling tests reach them; tests clear the cache between tests.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"signup": "8/minute", "login": "5/minute", "verify": "5/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "signup": "8/minute",
+        "login": "5/minute",
+        "verify": "5/minute",
+        "tenant": "20/minute",
+    },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.api.serializers import TenantSummarySerializer
@@ -50,6 +51,8 @@ class TenantStatusSerializer(TenantSummarySerializer):
 
 class TenantDetailView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "tenant"
 
     def _tenant_and_role(self, request, tenant_id):
         found = tenant_visible_to(user=request.user, tenant_id=tenant_id)

@@ -152,3 +152,10 @@ def test_owner_sees_why_provisioning_failed_after_the_saga_removed_the_membershi
     assert body["status"] == "failed"
     # The step, not the internal message (the admin shows that in full).
     assert body["last_error"] == "Provisioning failed at step create_schema."
+
+
+def test_status_polling_is_rate_limited_per_user(api, two_tenants):
+    a, b = two_tenants
+    codes = [api.get(a["status_url"], **bearer(a["token"])).status_code for _ in range(21)]
+    assert codes == [200] * 20 + [429]
+    assert api.get(b["status_url"], **bearer(b["token"])).status_code == 200  # another user

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from accounts.models import User
 from config.localservices import PROJECT_DIR
+from orchestration import client as temporal_client
 from orchestration.relay import OutboxRelay
 
 
@@ -23,7 +24,9 @@ def owner(transactional_db):
 
 
 def relay_for(address: str, **kwargs) -> OutboxRelay:
-    return OutboxRelay(connect=lambda: Client.connect(address), **kwargs)
+    """A relay that connects through the project's client (settings: namespace, TLS, API key,
+    data converter), to the test server at ``address``."""
+    return OutboxRelay(connect=lambda: temporal_client.connect(address=address), **kwargs)
 
 
 def run_async(coro):

@@ -363,3 +363,23 @@ def test_a_failing_prune_does_not_stop_the_relay(owner, temporal):
             relay.stop()
             thread.join(10)
     assert OutboxEntry.objects.get().status == OutboxStatus.STARTED
+
+
+def test_the_listen_connection_uses_all_of_djangos_connection_parameters(db, monkeypatch):
+    """TLS client certificates, ``options``, an application name…: whatever the deployment
+    configured for Django must reach the LISTEN connection too."""
+    from django.db import connection
+
+    from orchestration.relay import OutboxRelay
+
+    params = connection.get_connection_params()
+    monkeypatch.setattr(
+        connection, "get_connection_params", lambda: {**params, "application_name": "relay-t"}
+    )
+    relay = OutboxRelay()
+    try:
+        listener = relay._get_listener()
+        assert listener is not None
+        assert listener.execute("SHOW application_name").fetchone()[0] == "relay-t"
+    finally:
+        relay.close()
