@@ -1,17 +1,22 @@
 """Tenant schema creation: template snapshot vs migrations vs django-tenants' clone_schema.
 
-Creating the schema is the part of provisioning that grows with the app. Three ways, each
-timed around the call only, on a fresh connection opened off the clock, interleaved so
-machine noise hits all of them:
+Creating the schema is the part of provisioning that grows with the app. The provisioning
+workflow creates the schema and then always runs its migrate step, so each path is timed
+as create + ``tenants.schemas.migrate_schema`` together, around the two calls only, on a
+fresh connection opened off the clock, interleaved so machine noise hits all of them:
 
-* template  - ``tenants.schemas.create_schema`` with a current snapshot (the default path):
-              the template's dump replayed in one transaction;
-* migrations - the fallback: CREATE SCHEMA + every migration;
-* clone     - django-tenants' ``CloneSchema.clone_schema`` from the same template schema
-              (it re-creates its plpgsql helper functions on each call).
+* template   - ``create_schema`` with a current snapshot (the default path): the template's
+               dump replayed in one transaction; the migrate step finds nothing to apply;
+* migrations - the fallback: CREATE SCHEMA + every migration, then the migrate step;
+* clone      - django-tenants' ``CloneSchema.clone_schema`` from the same template schema
+               (it re-creates its plpgsql helper functions on each call), then the migrate step;
+* template + migrate_schemas - the template path with django-tenants' ``migrate_schemas``
+               as the migrate step, what ``migrate_schema`` ran before it learnt to skip a
+               schema that is already current.
 
-Then it keeps creating from the template until the database holds --scale tenant schemas,
-and compares the first creation with the last ones: does it slow down as schemas pile up?
+Then it keeps creating from the template (create + migrate) until the database holds
+--scale tenant schemas, and compares the first creation with the last ones: does it slow
+down as schemas pile up?
 
     .venv/bin/python bench/provisioning.py [--tenants 50] [--scale 200]
 """
@@ -73,12 +78,20 @@ def main() -> None:
 
         def from_template(name):
             assert schemas.create_schema(name) == schemas.FROM_TEMPLATE
+            schemas.migrate_schema(name)
 
         def by_migrations(name):  # the snapshot is deleted before the timer starts
             assert schemas.create_schema(name) == schemas.BY_MIGRATIONS
+            schemas.migrate_schema(name)
 
         def clone(name):
             CloneSchema().clone_schema(settings.TENANT_TEMPLATE_SCHEMA, name)
+            connection.set_schema_to_public()
+            schemas.migrate_schema(name)
+
+        def template_full_migrate(name):
+            assert schemas.create_schema(name) == schemas.FROM_TEMPLATE
+            call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
             connection.set_schema_to_public()
 
         # 1. Does creation slow down as schemas pile up? Tenant #1 .. #scale, template path,
@@ -88,31 +101,35 @@ def main() -> None:
             cursor.execute(f'DROP SCHEMA "{made.pop()}" CASCADE')
         growth = [timed(from_template) for _ in range(args.scale)]
 
-        # 2. The three paths side by side, interleaved.
-        times = {"template": [], "migrations": [], "clone": []}
+        # 2. The paths side by side, interleaved.
+        times = {"template": [], "migrations": [], "clone": [], "full": []}
         for _ in range(args.tenants):
             times["template"].append(timed(from_template))
             SchemaTemplate.objects.all().delete()
             times["migrations"].append(timed(by_migrations))
             template.save()  # the same snapshot back
             times["clone"].append(timed(clone))
+            times["full"].append(timed(template_full_migrate))
 
-        print(f"schema creation, {args.tenants} tenants per path, interleaved "
+        print(f"schema creation + migrate step, {args.tenants} tenants per path, interleaved "
               f"({len(template.migrations)} migrations in the project)")  # fmt: skip
-        print(f"{'path':<40}{'median ms':>10}{'p95 ms':>10}")
+        print(f"{'path (create + migrate)':<46}{'median ms':>10}{'p95 ms':>10}")
         labels = {"template": "template snapshot (default)", "migrations": "migrations (fallback)",
-                  "clone": "django-tenants clone_schema"}  # fmt: skip
+                  "clone": "django-tenants clone_schema",
+                  "full": "template, migrate step = migrate_schemas"}  # fmt: skip
         for key, label in labels.items():
             med, p95 = stats(times[key])
-            print(f"{label:<40}{med:>10.1f}{p95:>10.1f}")
-        t, m, c = (stats(times[k]) for k in ("template", "migrations", "clone"))
-        print(f"{'ratio migrations / template':<40}{m[0] / t[0]:>10.1f}{m[1] / t[1]:>10.1f}")
-        print(f"{'ratio clone_schema / template':<40}{c[0] / t[0]:>10.1f}{c[1] / t[1]:>10.1f}")
+            print(f"{label:<46}{med:>10.1f}{p95:>10.1f}")
+        t, m, c, f = (stats(times[k]) for k in ("template", "migrations", "clone", "full"))
+        for label, (med, p95) in [("migrations / template", m), ("clone_schema / template", c),
+                                  ("template+migrate_schemas / template", f)]:  # fmt: skip
+            print(f"{'ratio ' + label:<46}{med / t[0]:>10.1f}{p95 / t[1]:>10.1f}")
         head, tail = statistics.median(growth[:5]), statistics.median(growth[-5:])
         last = f"#{args.scale - 4}-{args.scale}"
-        print(f"template path as schemas accumulate: tenant #1 {growth[0]:.1f} ms, "
-              f"#{args.scale} {growth[-1]:.1f} ms; median of #1-5 {head:.1f} ms, "
-              f"of {last} {tail:.1f} ms (ratio {tail / head:.2f})")  # fmt: skip
+        print(f"template path (create + migrate) as schemas accumulate: "
+              f"tenant #1 {growth[0]:.1f} ms, #{args.scale} {growth[-1]:.1f} ms; "
+              f"median of #1-5 {head:.1f} ms, of {last} {tail:.1f} ms "
+              f"(ratio {tail / head:.2f})")  # fmt: skip
     finally:
         if made:
             from django.db import connection

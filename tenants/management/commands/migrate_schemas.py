@@ -32,5 +32,8 @@ class Command(MigrateSchemasCommand):
         call_command("createcachetable", verbosity=0)
         # Post-migrate: keep the template current, so new tenants are copies, not migrations.
         if sync_template() is None and options.get("verbosity", 1) >= 1:
-            self.stdout.write("No pg_dump found: new tenant schemas will be made by migrations.")
+            self.stdout.write(
+                "No template snapshot stored (no pg_dump, or an unsafe dump: see the log): "
+                "new tenant schemas will be made by migrations."
+            )
         return None

@@ -14,7 +14,8 @@ class Command(BaseCommand):
         template = sync_template()
         if template is None:
             raise CommandError(
-                "No pg_dump found (set PG_DUMP_PATH): the template schema is migrated, but new "
+                "No snapshot stored (no pg_dump found — set PG_DUMP_PATH — or the dump was not "
+                "safe to replay; the log says which): the template schema is migrated, but new "
                 "tenant schemas will be made by running migrations."
             )
         self.stdout.write(
