@@ -19,8 +19,9 @@ class UserManager(BaseUserManager):
         return user
 
     def get_by_natural_key(self, email):
-        # Emails are stored lower-cased: log in with the address in any letter case.
-        return self.get(email=self.normalize_email(email).strip().lower())
+        # Log in with the address in any letter case (the unique index is on lower(email);
+        # an address saved through a form may keep its capitals).
+        return self.alias(email_ci=Lower("email")).get(email_ci=(email or "").strip().lower())
 
     def create_user(self, email, password=None, **extra):
         extra.setdefault("is_staff", False)

@@ -48,7 +48,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
-_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+# DRF reads the count and the unit's first letter: 5/s, 30/min, 20/hour, 1000/days…
+_RATE = re.compile(r"^[1-9][0-9]*/[smhd][a-z]*$")
 
 
 def env_rate(name: str, default: str) -> str:
@@ -56,7 +57,7 @@ def env_rate(name: str, default: str) -> str:
     value = env_str(name, default).strip()
     if not _RATE.match(value):
         raise ImproperlyConfigured(
-            f"{name}={value!r} is not a rate like 20/hour (units: s, m, h, d or their names)."
+            f"{name}={value!r} is not a rate like 20/hour (count/second, minute, hour or day)."
         )
     return value
 

@@ -114,12 +114,11 @@ class OutboxRelay:
         try:
             while not self.stopping:
                 close_old_connections()
+                if time.monotonic() - last_prune >= self.prune_interval:
+                    last_prune = time.monotonic()
+                    self._prune()  # needs only the database: goes on while Temporal is down
                 try:
                     processed = self.relay_once()
-                    if time.monotonic() - last_prune >= self.prune_interval:
-                        last_prune = time.monotonic()
-                        if pruned := prune_started(older_than=self.retention):
-                            logger.info("pruned %d started outbox rows", pruned)
                 except TemporalUnavailable as exc:
                     delay = self._backoff.next()
                     logger.warning("Temporal unreachable (%s); retrying in %.1fs", exc, delay)
@@ -191,6 +190,15 @@ class OutboxRelay:
         return len(rows)
 
     # --- pieces ------------------------------------------------------------------------
+    def _prune(self) -> None:
+        """Delete started rows past the retention; a failure is logged, never fatal, and
+        never holds up starts (the next prune is an interval later)."""
+        try:
+            if pruned := prune_started(older_than=self.retention):
+                logger.info("pruned %d started outbox rows", pruned)
+        except Exception:
+            logger.exception("pruning started outbox rows failed; trying again later")
+
     def _start(self, client: Client, row: OutboxEntry) -> str:
         if row.kind == OutboxKind.SIGNAL:
             handle = client.get_workflow_handle(row.workflow_id)

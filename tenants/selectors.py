@@ -41,14 +41,17 @@ def existing_tenant_schemas() -> list[str]:
     return [name for name in names if name in present]
 
 
+_OWNER_SEES_WITHOUT_MEMBERSHIP = {TenantStatus.FAILED, TenantStatus.DELETING, TenantStatus.DELETED}
+
+
 def tenant_visible_to(*, user, tenant_id) -> tuple[Tenant, str] | None:
     """The tenant and the user's role in it, or None when, for this user, it does not exist
     (also for a malformed id).
 
-    The owner of record always sees their tenant, in every status: a ``failed`` one whose
-    owner membership the provisioning saga removed, and the tombstone of a ``deleted`` one,
-    so the signup's status URL can be followed to the end. Anyone else needs an active
-    membership of a tenant that is not deleted.
+    Access is an active membership of a tenant that is not deleted. Where the platform
+    itself took the membership away — a ``failed`` tenant whose owner membership the
+    provisioning saga removed, a ``deleting`` or ``deleted`` one — the owner of record still
+    sees it, so the signup's status URL can be followed to the end.
     """
     from accounts.models import Membership, Role
 
@@ -59,7 +62,7 @@ def tenant_visible_to(*, user, tenant_id) -> tuple[Tenant, str] | None:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return None
-    if tenant.owner_id == user.pk:
+    if tenant.owner_id == user.pk and tenant.status in _OWNER_SEES_WITHOUT_MEMBERSHIP:
         return tenant, Role.OWNER
     if tenant.status == TenantStatus.DELETED:
         return None

@@ -27,8 +27,17 @@ def start(settings_module: str, **env: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_production_starts_with_good_settings():
-    result = start("config.settings.production", **GOOD)
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"THROTTLE_SIGNUP": "5/s", "THROTTLE_LOGIN": "1000/days", "THROTTLE_VERIFY": "10/min"},
+        {"TENANT_BASE_DOMAIN": "example.com", "ALLOWED_HOSTS": "*"},
+        {"TENANT_BASE_DOMAIN": "example.com", "ALLOWED_HOSTS": ".example.com"},
+    ],
+)
+def test_production_starts_with_good_settings(extra):
+    result = start("config.settings.production", **GOOD, **extra)
     assert result.returncode == 0, result.stderr
 
 

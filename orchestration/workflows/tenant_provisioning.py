@@ -8,6 +8,10 @@ Each undo is registered *before* its step, so a step that half-happened is undon
 failure the undos run in reverse (drop the schema, delete the domain, remove the
 membership, mark the tenant failed with the reason), shielded from cancellation, and the
 run fails with an ``ApplicationError``.
+
+Cancelling a run (the ``wait-for-steps`` patch): the step that is running is let finish
+(``WAIT_CANCELLATION_COMPLETED``), then the run stops and undoes, so an undo never runs
+beside the step it undoes. Runs started before the patch keep ``TRY_CANCEL``.
 """
 
 import asyncio
@@ -49,12 +53,14 @@ STEPS = [
 # Versioning: new runs seed the tenant's default data; runs started before this change
 # (their histories have no such activity) replay the old path. See docs/versioning.md.
 SEED_DEFAULTS_PATCH = "seed-default-data"
+WAIT_FOR_STEPS_PATCH = "wait-for-steps"
 
 
 @workflow.defn
 class TenantProvisioningWorkflow:
     def __init__(self) -> None:
         self._progress = ProvisioningProgress(total=len(STEPS))
+        self._cancellation = workflow.ActivityCancellationType.TRY_CANCEL
 
     @workflow.query
     def progress(self) -> ProvisioningProgress:
@@ -63,6 +69,8 @@ class TenantProvisioningWorkflow:
     @workflow.run
     async def run(self, params: TenantProvisioningInput) -> ProvisioningProgress:
         tenant_id = params.tenant_id
+        if workflow.patched(WAIT_FOR_STEPS_PATCH):
+            self._cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
         undo: list[tuple[Callable, dict]] = [(steps.tenant_mark_failed, UNDO_SHORT)]
         try:
             await self._step("mark_provisioning", steps.tenant_mark_provisioning, tenant_id, SHORT)
@@ -80,12 +88,21 @@ class TenantProvisioningWorkflow:
                 "add_owner_membership", steps.tenant_add_owner_membership, tenant_id, SHORT
             )
             await self._step("mark_active", steps.tenant_mark_active, tenant_id, SHORT)
-        except BaseException as err:
+        except (Exception, asyncio.CancelledError) as err:
+            if isinstance(err, asyncio.CancelledError) and workflow.cancellation_reason() is None:
+                raise  # not a cancel request: the worker is evicting the run; nothing to undo
             failed_step = self._progress.current_step
             reason = f"{failed_step}: {_describe(err)}"
             self._progress.state, self._progress.error = "compensating", reason
-            # Shielded: a cancelled run still undoes what it did.
-            await asyncio.shield(asyncio.ensure_future(self._compensate(undo, tenant_id, reason)))
+            # Shielded: a cancelled run still undoes what it did, however often it is
+            # cancelled meanwhile (undos may be retrying through an outage).
+            undoing = asyncio.ensure_future(self._compensate(undo, tenant_id, reason))
+            while not undoing.done():
+                try:
+                    await asyncio.shield(undoing)
+                except asyncio.CancelledError:
+                    continue
+            undoing.result()
             self._progress.state, self._progress.current_step = "failed", None
             if isinstance(err, asyncio.CancelledError):
                 raise
@@ -99,8 +116,14 @@ class TenantProvisioningWorkflow:
 
     async def _step(self, name: str, activity: Callable, tenant_id: str, options: dict) -> None:
         self._progress.current_step = name
-        await workflow.execute_activity(activity, tenant_id, **options)
+        await workflow.execute_activity(
+            activity, tenant_id, cancellation_type=self._cancellation, **options
+        )
         self._progress.steps_done.append(name)
+        waited = self._cancellation == workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        if waited and workflow.cancellation_reason() is not None:
+            # Cancelled while this step ran; it was let finish. Stop here and undo.
+            raise asyncio.CancelledError()
 
     async def _compensate(self, undo: list, tenant_id: str, reason: str) -> None:
         """Run the undos in reverse. They retry until they succeed; one that meets an error

@@ -159,3 +159,16 @@ def test_status_polling_is_rate_limited_per_user(api, two_tenants):
     codes = [api.get(a["status_url"], **bearer(a["token"])).status_code for _ in range(21)]
     assert codes == [200] * 20 + [429]
     assert api.get(b["status_url"], **bearer(b["token"])).status_code == 200  # another user
+
+
+def test_an_owner_without_an_active_membership_does_not_see_an_active_tenant(api, two_tenants):
+    """The owner-of-record exception is only for what the platform took away (failed,
+    deleting, deleted): staff deactivating a membership of a live tenant takes access."""
+    from accounts.models import Membership
+
+    a, _ = two_tenants
+    Tenant.objects.filter(pk=a["tenant"]["id"]).update(status=TenantStatus.ACTIVE)
+    Membership.objects.filter(tenant_id=a["tenant"]["id"]).update(is_active=False)
+    for method in ("get", "delete"):
+        assert getattr(api, method)(a["status_url"], **bearer(a["token"])).status_code == 404
+    assert Tenant.objects.get(pk=a["tenant"]["id"]).status == TenantStatus.ACTIVE

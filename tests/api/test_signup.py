@@ -164,6 +164,11 @@ def test_login_token_and_me(api):
     assert good.status_code == 200
     as_typed = api.post("/api/v1/auth/token/", {"email": "Ada@EXAMPLE.com", "password": PASSWORD})
     assert as_typed.status_code == 200  # emails are matched in any letter case
+    # An address saved with capitals (through an admin form, say) logs in too.
+    User.objects.create_user("placeholder@example.com", PASSWORD)
+    User.objects.filter(email="placeholder@example.com").update(email="Bob@Example.com")
+    bob = api.post("/api/v1/auth/token/", {"email": "bob@example.com", "password": PASSWORD})
+    assert bob.status_code == 200
     me = api.get("/api/v1/me/", **bearer(good.json()["token"]))
     assert me.status_code == 200
     assert me.json()["email"] == "ada@example.com"

@@ -1,5 +1,6 @@
 """The provisioning saga's undos: they outlast an outage, and never tear down a live tenant."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -15,11 +16,14 @@ from orchestration.workflows.tenant_provisioning import TenantProvisioningInput
 
 class FakeSteps:
     """Every provisioning activity, by name, recording calls. ``create_domain`` fails for
-    good; ``drop_schema`` fails ``outage`` times with a retryable error before it works."""
+    good (or, with ``hold_domain``, waits for ``release`` and works); ``drop_schema`` fails
+    ``outage`` times with a retryable error before it works."""
 
-    def __init__(self, outage: int):
+    def __init__(self, outage: int, hold_domain: bool = False):
         self.calls: list[tuple] = []
         self.outage = outage
+        self.hold_domain = hold_domain
+        self.release = asyncio.Event()
 
     @property
     def activities(self) -> list:
@@ -27,6 +31,9 @@ class FakeSteps:
             @activity.defn(name=real.__name__)
             async def run(*args):
                 self.calls.append((real.__name__, *args[1:]))
+                if real is steps.tenant_create_domain and self.hold_domain:
+                    await self.release.wait()  # no heartbeat: a cancel cannot reach it
+                    return "acme.localhost"
                 if body is not None:
                     return body()
 
@@ -68,6 +75,49 @@ async def test_undos_outlast_an_outage_longer_than_forward_retries(time_skipping
         "tenant_mark_failed",
     ]  # fmt: skip
     assert fake.calls[-1] == ("tenant_mark_failed", "create_domain: no such domain table")
+
+
+def names(fake: FakeSteps) -> list[str]:
+    return [c[0].removeprefix("tenant_") for c in fake.calls]
+
+
+async def wait_for(predicate, what: str) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_cancel_lets_the_running_step_finish_then_undoes_even_if_cancelled_again(
+    time_skipping_env,
+):
+    fake = FakeSteps(outage=3, hold_domain=True)
+    queue = f"saga-{uuid.uuid4()}"
+    client = time_skipping_env.client
+    async with Worker(
+        client, task_queue=queue, workflows=[TenantProvisioningWorkflow],
+        activities=fake.activities,
+    ):  # fmt: skip
+        handle = await client.start_workflow(
+            TenantProvisioningWorkflow.run, TenantProvisioningInput(tenant_id=str(uuid.uuid4())),
+            id=f"saga-{uuid.uuid4()}", task_queue=queue,
+        )  # fmt: skip
+        await wait_for(lambda: "create_domain" in names(fake), "create_domain to start")
+        await handle.cancel()
+        await asyncio.sleep(0.5)
+        assert names(fake)[-1] == "create_domain"  # no undo beside the running step
+        fake.release.set()
+        await wait_for(lambda: "drop_schema" in names(fake), "the undos to start")
+        await handle.cancel()  # again, while drop_schema retries through an "outage"
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    assert type(failure.value.cause).__name__ == "CancelledError"
+    assert names(fake) == [
+        "mark_provisioning", "create_schema", "migrate_schema", "create_domain",
+        "delete_domains", *["drop_schema"] * 4, "mark_failed",
+    ]  # fmt: skip
+    assert fake.calls[-1][1] == "create_domain: cancelled"
 
 
 # --- the guard: an undo that comes too late never breaks a live tenant ---------------------

@@ -15,9 +15,10 @@ from temporalio.client import Client
 
 from orchestration.activities import tenants as steps
 from orchestration.receivers import provisioning_workflow_id
-from tenants.models import TenantStatus
+from tenants.models import Tenant, TenantStatus
+from tenants.schemas import schema_exists
 from tenants.services import tenant_create, tenant_request_deletion, tenant_request_provisioning
-from tests.orchestration.conftest import BackgroundWorker, _activity_name, run_async
+from tests.orchestration.conftest import BackgroundWorker, _activity_name, run_async, wait_until
 from tests.orchestration.test_tenant_lifecycle import fail_after, settled
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -89,3 +90,41 @@ def test_record_jobs(temporal, settings):
         cleanup_id = run_async(cleanup())
     run_async(_save(temporal, workflow_id, f"onboarding-verified-{label}"))
     run_async(_save(temporal, cleanup_id, f"token-cleanup-{label}"))
+
+
+def test_record_cancelled(owner, temporal):
+    """A provisioning run cancelled while ``create_domain`` runs (held for 2 s)."""
+    import time
+
+    from temporalio import activity
+
+    label = os.environ.get("RECORD_HISTORIES_LABEL", "v1")
+    real = steps.tenant_create_domain
+
+    @activity.defn(name=_activity_name(real))
+    def slow_domain(tenant_id):
+        time.sleep(2)
+        return real(tenant_id)
+
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    workflow_id = provisioning_workflow_id(tenant.pk, 1)
+
+    async def cancel() -> None:
+        client = await Client.connect(temporal)
+        await client.get_workflow_handle(workflow_id).cancel()
+
+    with BackgroundWorker(temporal, replace={_activity_name(real): slow_domain}):
+        wait_until(
+            lambda: (
+                Tenant.objects.get(pk=tenant.pk).status == TenantStatus.PROVISIONING
+                and schema_exists(Tenant.objects.get(pk=tenant.pk).schema_name)
+            ),
+            timeout=30,
+            what="the schema to exist",
+        )
+        time.sleep(0.5)  # inside create_domain now
+        run_async(cancel())
+        settled(tenant.pk, TenantStatus.FAILED)
+        time.sleep(3)  # let the held step end, so the history is complete
+    run_async(_save(temporal, workflow_id, f"provisioning-cancelled-{label}"))

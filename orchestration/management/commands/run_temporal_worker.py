@@ -61,8 +61,10 @@ class Command(TemporalCommand):
             "--max-concurrent-activities",
             type=int,
             default=20,
-            help="Activities run at once per queue. The activity thread pool has a thread for "
-            "every slot of every polled queue, so an accepted activity never waits for one.",
+            help="Activities run at once by this process, shared evenly by the queues it polls "
+            "(at least one each). It is also the size of the activity thread pool, so an "
+            "accepted activity never waits for a thread, and bounds the database connections "
+            "the activities hold.",
         )
         parser.add_argument(
             "--graceful-timeout",
@@ -178,8 +180,10 @@ class Command(TemporalCommand):
         if options["sync_schedules"]:
             for schedule_id, what in (await sync_schedules(client)).items():
                 logger.info("schedule %s %s", schedule_id, what)
-        max_activities = options["max_concurrent_activities"]
-        threads = max_activities * len(plan)  # one per slot: accepted work never queues
+        # One thread per slot, so accepted work never waits for a thread; the total is the
+        # option, so a process holds at most that many database connections for activities.
+        per_queue = max(1, options["max_concurrent_activities"] // len(plan))
+        threads = per_queue * len(plan)
         with ThreadPoolExecutor(threads, thread_name_prefix="activity") as executor:
             workers = [
                 Worker(
@@ -188,15 +192,16 @@ class Command(TemporalCommand):
                     workflows=list(registered.workflows),
                     activities=list(registered.activities),
                     activity_executor=executor,
-                    max_concurrent_activities=max_activities,
+                    max_concurrent_activities=per_queue,
                     graceful_shutdown_timeout=timedelta(seconds=options["graceful_timeout"]),
                 )
                 for queue, registered in plan
             ]
             logger.info(
-                "polling task queues: %s (namespace %s)",
+                "polling task queues: %s (namespace %s; %d activities at once per queue)",
                 ", ".join(queue for queue, _ in plan),
                 settings.TEMPORAL_NAMESPACE,
+                per_queue,
             )
             runs = [asyncio.create_task(worker.run()) for worker in workers]
             stopper = asyncio.create_task(stop.wait())

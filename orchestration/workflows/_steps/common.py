@@ -4,15 +4,11 @@ Workflows pass ``**SHORT`` / ``**MEDIUM`` / ``**LONG`` to ``workflow.execute_act
 ``**UNDO_SHORT`` / ``**UNDO_LONG`` for a saga's compensations. Long steps heartbeat, so a
 worker killed mid-step is noticed after the heartbeat timeout rather than after the whole
 start-to-close timeout.
-
-On cancellation a workflow waits for its running step to stop (or finish) before it goes
-on, so an undo never runs beside the step it undoes.
 """
 
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityCancellationType
 
 from orchestration.errors import INVALID_INPUT, INVALID_STATE, NON_RETRYABLE_ERROR_TYPES
 
@@ -39,15 +35,14 @@ _UNDO_RETRY = RetryPolicy(
     maximum_attempts=0,  # unlimited
     non_retryable_error_types=NON_RETRYABLE_ERROR_TYPES,
 )
-_WAIT = {"cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED}
 _QUICK = {"start_to_close_timeout": timedelta(seconds=15)}
 _DDL = {"start_to_close_timeout": timedelta(minutes=30), "heartbeat_timeout": timedelta(seconds=20)}
 
 # A quick database write: status changes, rows.
-SHORT = {**_QUICK, "retry_policy": _RETRY, **_WAIT}
+SHORT = {**_QUICK, "retry_policy": _RETRY}
 # Several statements or an email: still bounded, a little slower.
-MEDIUM = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": _RETRY, **_WAIT}
+MEDIUM = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": _RETRY}
 # DDL over a whole schema (create, migrate, drop): heartbeats while it works.
-LONG = {**_DDL, "retry_policy": _RETRY, **_WAIT}
-UNDO_SHORT = {**_QUICK, "retry_policy": _UNDO_RETRY, **_WAIT}
-UNDO_LONG = {**_DDL, "retry_policy": _UNDO_RETRY, **_WAIT}
+LONG = {**_DDL, "retry_policy": _RETRY}
+UNDO_SHORT = {**_QUICK, "retry_policy": _UNDO_RETRY}
+UNDO_LONG = {**_DDL, "retry_policy": _UNDO_RETRY}
