@@ -121,8 +121,9 @@ class TenantProvisioningWorkflow:
         )
         self._progress.steps_done.append(name)
         waited = self._cancellation == workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-        if waited and workflow.cancellation_reason() is not None:
-            # Cancelled while this step ran; it was let finish. Stop here and undo.
+        if waited and name != STEPS[-1] and workflow.cancellation_reason() is not None:
+            # Cancelled while this step ran; it was let finish. Stop here and undo (unless
+            # it was the last step: the tenant is active, there is nothing left to stop).
             raise asyncio.CancelledError()
 
     async def _compensate(self, undo: list, tenant_id: str, reason: str) -> None:
