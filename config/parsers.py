@@ -1,10 +1,10 @@
 """The project's JSON parser for Django REST framework."""
 
+from rest_framework import parsers
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 
 
-class JSONParser(JSONParser):
+class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, with a body nested too deeply for Python's decoder (``[[[[…``)
     answered 400 like any other malformed JSON; DRF's own lets ``RecursionError`` out as a
     500."""

@@ -28,6 +28,7 @@ from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from config.db import libpq_params
 from orchestration import client as temporal_client
 from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxStatus
 from orchestration.outbox import NOTIFY_CHANNEL, prune_started
@@ -49,8 +50,6 @@ _UNAVAILABLE = {
     RPCStatusCode.UNAUTHENTICATED,
 }
 START_TIMEOUT = 10.0
-# Django's own objects among its connection parameters; everything else is libpq's.
-_NOT_CONNINFO = {"cursor_factory", "context", "prepare_threshold"}
 
 
 class TemporalUnavailable(Exception):
@@ -275,12 +274,8 @@ class OutboxRelay:
         (TLS client certificates, ``options``, a service file…); while it cannot be made the
         relay polls, and tries again after a back-off."""
         if self._listener is None and time.monotonic() >= self._listen_retry_at:
-            params = connection.get_connection_params()
             try:
-                self._listener = psycopg.connect(
-                    **{k: v for k, v in params.items() if k not in _NOT_CONNINFO and v},
-                    autocommit=True,
-                )
+                self._listener = psycopg.connect(**libpq_params(), autocommit=True)
                 self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 self._listen_backoff.reset()
             except psycopg.Error as exc:

@@ -30,6 +30,7 @@ from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from config.db import libpq_params
 from tenants.models import SchemaTemplate
 from tenants.validators import validate_schema_name
 
@@ -230,9 +231,7 @@ def find_pg_dump() -> str | None:
 
 
 def _dump_script(pg_dump: str, schema: str) -> str:
-    params = connection.get_connection_params()
-    keep = {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert"}
-    conninfo = make_conninfo(**{k: str(v) for k, v in params.items() if k in keep and v})
+    conninfo = make_conninfo(**libpq_params())
     result = subprocess.run(  # noqa: S603 - fixed arguments, our own schema name
         [
             pg_dump, "--dbname", conninfo, "--schema", schema, "--no-owner",

@@ -60,7 +60,7 @@ WAIT_FOR_STEPS_PATCH = "wait-for-steps"
 class TenantProvisioningWorkflow:
     def __init__(self) -> None:
         self._progress = ProvisioningProgress(total=len(STEPS))
-        self._cancellation = workflow.ActivityCancellationType.TRY_CANCEL
+        self._wait_for_steps = False  # set by the wait-for-steps patch
 
     @workflow.query
     def progress(self) -> ProvisioningProgress:
@@ -69,8 +69,7 @@ class TenantProvisioningWorkflow:
     @workflow.run
     async def run(self, params: TenantProvisioningInput) -> ProvisioningProgress:
         tenant_id = params.tenant_id
-        if workflow.patched(WAIT_FOR_STEPS_PATCH):
-            self._cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        self._wait_for_steps = workflow.patched(WAIT_FOR_STEPS_PATCH)
         undo: list[tuple[Callable, dict]] = [(steps.tenant_mark_failed, UNDO_SHORT)]
         try:
             await self._step("mark_provisioning", steps.tenant_mark_provisioning, tenant_id, SHORT)
@@ -116,12 +115,15 @@ class TenantProvisioningWorkflow:
 
     async def _step(self, name: str, activity: Callable, tenant_id: str, options: dict) -> None:
         self._progress.current_step = name
+        cancellation = workflow.ActivityCancellationType.TRY_CANCEL
+        if self._wait_for_steps:
+            cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
         await workflow.execute_activity(
-            activity, tenant_id, cancellation_type=self._cancellation, **options
+            activity, tenant_id, cancellation_type=cancellation, **options
         )
         self._progress.steps_done.append(name)
-        waited = self._cancellation == workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-        if waited and name != STEPS[-1] and workflow.cancellation_reason() is not None:
+        cancelled = workflow.cancellation_reason() is not None
+        if self._wait_for_steps and cancelled and name != STEPS[-1]:
             # Cancelled while this step ran; it was let finish. Stop here and undo (unless
             # it was the last step: the tenant is active, there is nothing left to stop).
             raise asyncio.CancelledError()
@@ -131,9 +133,9 @@ class TenantProvisioningWorkflow:
         no retry can fix is logged and named in the reason ``mark_failed`` records last."""
         failed: list[str] = []
         for activity, options in reversed(undo):
-            args = [tenant_id] if activity is not steps.tenant_mark_failed else [
-                tenant_id, reason + (f" (undo failed: {', '.join(failed)})" if failed else "")
-            ]  # fmt: skip
+            args = [tenant_id]
+            if activity is steps.tenant_mark_failed:
+                args.append(reason + (f" (undo failed: {', '.join(failed)})" if failed else ""))
             try:
                 await workflow.execute_activity(activity, args=args, **options)
             except ActivityError as exc:

@@ -163,13 +163,12 @@ def test_worker_killed_mid_provisioning_then_a_new_worker_finishes_it(
 
     import psycopg
 
+    from config.db import libpq_params
+
     settings.TEMPORAL_QUEUE_PREFIX, settings.TEMPORAL_QUEUE_SHARDS = prefix, SHARDS
     tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
     tenant_request_provisioning(tenant_id=tenant.pk)
-    params = connection.get_connection_params()
-    blocker = psycopg.connect(
-        **{k: v for k, v in params.items() if k not in {"cursor_factory", "context"} and v}
-    )
+    blocker = psycopg.connect(**libpq_params())
     try:
         blocker.execute(f"LOCK TABLE {Domain._meta.db_table} IN SHARE MODE")  # INSERTs wait
         first, _log = start_worker()
