@@ -18,6 +18,7 @@ test: lint
 lint: venv
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/lint-imports --no-cache
 
 format: venv
 	@$(VENV)/bin/ruff check --fix .

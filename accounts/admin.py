@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import Membership, Token, User
+from accounts.models import Token, User
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -38,16 +38,9 @@ class UserAdmin(BaseUserAdmin):
     readonly_fields = ["date_joined"]
 
 
-@admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "tenant", "role", "is_active", "created_at"]
-    list_filter = ["role", "is_active"]
-    raw_id_fields = ["user", "tenant"]
-
-
 @admin.register(Token)
 class TokenAdmin(admin.ModelAdmin):
     list_display = ["prefix", "user", "purpose", "expires_at", "used_at", "revoked_at"]
     list_filter = ["purpose"]
     readonly_fields = ["key_hash", "prefix", "created_at"]
-    raw_id_fields = ["user", "tenant"]
+    raw_id_fields = ["user"]

@@ -1,3 +1,4 @@
+import hashlib
 import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -56,30 +57,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
-class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    MEMBER = "member", "Member"
-
-
-class Membership(models.Model):
-    """A user's role in one tenant. Deactivated (not deleted) when the tenant is deleted."""
-
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.CASCADE, related_name="memberships"
-    )
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "tenant"], name="membership_user_tenant_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} is {self.role} of {self.tenant}"
+def hash_token(raw: str) -> str:
+    """What a token's row stores of its raw value."""
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class TokenPurpose(models.TextChoices):
@@ -93,9 +73,6 @@ class Token(models.Model):
     staff tell tokens apart without being able to use them."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
-    tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="tokens"
-    )
     purpose = models.CharField(max_length=32, choices=TokenPurpose.choices)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=8, editable=False)

@@ -1,9 +1,8 @@
-"""Reads of users, memberships and tokens."""
+"""Reads of users and tokens."""
 
 from django.utils import timezone
 
-from accounts.models import Membership, Token
-from accounts.services import hash_token
+from accounts.models import Token, hash_token
 
 
 def token_find_usable(*, raw: str, purpose: str) -> Token | None:
@@ -15,7 +14,3 @@ def token_find_usable(*, raw: str, purpose: str) -> Token | None:
         .first()
     )
     return token
-
-
-def memberships_for_user(*, user):
-    return Membership.objects.filter(user=user, is_active=True).select_related("tenant")

@@ -1,7 +1,8 @@
-"""Writes to users, memberships and tokens. Each service is one transaction."""
+"""Writes to users and tokens. Each service is one transaction.
+
+This app knows nothing of tenants: ``tenants`` builds on it (see docs/architecture.md)."""
 
 import base64
-import hashlib
 import hmac
 import secrets
 from datetime import timedelta
@@ -9,76 +10,23 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import signals
-from accounts.models import Membership, Role, Token, TokenPurpose, User
+from accounts.models import Token, TokenPurpose, User, hash_token
 
 
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def membership_create(*, user: User, tenant, role: str = Role.MEMBER) -> Membership:
-    """Give ``user`` a role in ``tenant``; an existing membership is re-activated (idempotent)."""
-    membership, _ = Membership.objects.update_or_create(
-        user=user, tenant=tenant, defaults={"role": role, "is_active": True}
-    )
-    return membership
-
-
-def membership_create_owner(*, tenant_id) -> Membership:
-    """Make the tenant's owner a member with the owner role. Idempotent."""
-    from tenants.models import Tenant
-
-    tenant = Tenant.objects.select_related("owner").get(pk=tenant_id)
-    return membership_create(user=tenant.owner, tenant=tenant, role=Role.OWNER)
-
-
-def membership_remove_owner(*, tenant_id) -> int:
-    """Delete the owner's membership of the tenant, if any (undoes the one above). Refused
-    for an active tenant (``TenantIsActive``)."""
-    from tenants.models import Tenant, refuse_if_active
-
-    refuse_if_active(Tenant.objects.get(pk=tenant_id), "owner membership")
-    deleted, _ = Membership.objects.filter(
-        tenant_id=tenant_id, user_id=Subquery(_owner_of(tenant_id))
-    ).delete()
-    return deleted
-
-
-def _owner_of(tenant_id):
-    from tenants.models import Tenant
-
-    return Tenant.objects.filter(pk=tenant_id).values("owner_id")[:1]
-
-
-def tenant_access_revoke(*, tenant_id) -> tuple[int, int]:
-    """Deactivate every membership of the tenant and revoke its unused tokens.
-
-    Returns (memberships deactivated, tokens revoked); a second run returns (0, 0).
-    """
-    with transaction.atomic():
-        memberships = Membership.objects.filter(tenant_id=tenant_id, is_active=True).update(
-            is_active=False
-        )
-        tokens = Token.objects.filter(tenant_id=tenant_id, revoked_at=None).update(
-            revoked_at=timezone.now()
-        )
-    return memberships, tokens
-
-
-def token_issue(*, user: User, purpose: str, ttl: timedelta, tenant=None) -> tuple[Token, str]:
+def token_issue(*, user: User, purpose: str, ttl: timedelta) -> tuple[Token, str]:
     """Create a token and return it with its raw value, which is never stored or shown again."""
     if purpose not in TokenPurpose.values:
         raise ValueError(f"Unknown token purpose {purpose!r}.")
     raw = secrets.token_urlsafe(32)
     token = Token.objects.create(
         user=user,
-        tenant=tenant,
         purpose=purpose,
         key_hash=hash_token(raw),
         prefix=raw[:8],
@@ -135,9 +83,10 @@ EMAIL_UNAVAILABLE = (
 )
 
 
-def user_register(*, email: str, password: str) -> User:
-    """Create a user (email not yet verified) with an email-verification token, and send
-    ``user_registered`` (which starts onboarding: the verification email, a reminder…).
+def user_register(*, email: str, password: str) -> tuple[User, Token]:
+    """Create a user (email not yet verified) with an email-verification token; returns
+    both. The caller sends the token: signup does, through ``tenants.signals.signed_up``,
+    which starts onboarding (the verification email, a reminder…) on the new tenant's route.
 
     Raises ``ValidationError`` with field errors for a malformed email, a password that
     Django's validators refuse, or an email already registered (in any letter case).
@@ -172,8 +121,7 @@ def user_register(*, email: str, password: str) -> User:
             purpose=TokenPurpose.EMAIL_VERIFICATION,
             ttl=timedelta(seconds=settings.ONBOARDING_EXPIRE_AFTER),
         )
-        signals.user_registered.send(sender=User, user=user, verification_token=token)
-    return user
+    return user, token
 
 
 def user_verify_email(*, raw_token: str) -> User | None:
@@ -192,57 +140,10 @@ def user_verify_email(*, raw_token: str) -> User | None:
     return user
 
 
-def account_signup(*, email: str, password: str, organization_name: str, subdomain: str):
-    """Create a user, their organisation (a ``pending`` tenant), the owner membership, an
-    email-verification token and an API token — in one transaction — and ask for the
-    tenant to be provisioned. Returns ``(user, tenant, raw_api_token)``.
-
-    Nothing here waits for Temporal: the signals it sends record workflow starts (tenant
-    provisioning, user onboarding) that run after commit. Validation errors of every field
-    are collected into one ``ValidationError``; that an email already has an account is told
-    only when every other field is valid (see docs/api.md, "A taken email").
-    """
-    from tenants.selectors import tenant_subdomain_taken
-    from tenants.services import (
-        SUBDOMAIN_TAKEN,
-        tenant_check_fields,
-        tenant_create,
-        tenant_request_provisioning,
-    )
-
-    def as_signup_fields(errors: dict) -> dict:
-        return {"organization_name" if k == "name" else k: v for k, v in errors.items()}
-
-    with transaction.atomic():
-        errors = as_signup_fields(tenant_check_fields(name=organization_name, subdomain=subdomain))
-        if "subdomain" not in errors and tenant_subdomain_taken(subdomain=subdomain):
-            errors["subdomain"] = [SUBDOMAIN_TAKEN]
-        try:
-            user = user_register(email=email, password=password)
-        except ValidationError as exc:
-            if not (errors and exc.message_dict == {"email": [EMAIL_UNAVAILABLE]}):
-                errors.update(exc.message_dict)
-        if errors:
-            transaction.set_rollback(True)
-            raise ValidationError(errors)
-        try:
-            tenant = tenant_create(name=organization_name, subdomain=subdomain, owner=user)
-        except ValidationError as exc:
-            transaction.set_rollback(True)
-            raise ValidationError(as_signup_fields(exc.message_dict)) from exc
-        membership_create(user=user, tenant=tenant, role=Role.OWNER)
-        _, raw_api_token = token_issue(
-            user=user, purpose=TokenPurpose.API, ttl=timedelta(days=settings.API_TOKEN_TTL_DAYS)
-        )
-        tenant_request_provisioning(tenant_id=tenant.pk)
-    return user, tenant, raw_api_token
-
-
 def email_send_verification(*, token_id: int, reminder: bool = False) -> bool:
     """Email the user their verification token. Returns False (and sends nothing) when the
     token is no longer usable or the email is already verified. At-least-once: a retried
     activity may send the same email twice."""
-    from django.core.mail import send_mail
 
     token = Token.objects.select_related("user").get(pk=token_id)
     if token.user.email_verified_at is not None or not token.is_usable():
@@ -271,8 +172,6 @@ def email_verification_expire(*, token_id: int) -> bool:
 def tokens_delete_stale(*, retention: timedelta, batch_size: int) -> int:
     """Delete up to ``batch_size`` tokens that stopped being usable (used, revoked or
     expired) more than ``retention`` ago. Returns how many; call again until 0."""
-    from django.db.models import Q
-
     cutoff = timezone.now() - retention
     stale = Q(used_at__lt=cutoff) | Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff)
     with transaction.atomic():

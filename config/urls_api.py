@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from accounts.api.views import MeView, SignupView, TokenView, VerifyEmailView
-from tenants.api.views import TenantDetailView
+from accounts.api.views import TokenView, VerifyEmailView
+from tenants.api.views import MeView, SignupView, TenantDetailView
 
 app_name = "api"
 urlpatterns = [

@@ -36,7 +36,6 @@ class OutboxEntry(models.Model):
     workflow_id = models.CharField(max_length=255, db_index=True)
     # The workflow's single input, as JSON (the dataclass's fields).
     arguments = models.JSONField(default=dict, blank=True)
-    namespace = models.CharField(max_length=255)
     task_queue = models.CharField(max_length=255)
     priority_key = models.PositiveSmallIntegerField(null=True, blank=True)
     fairness_key = models.CharField(max_length=64, blank=True, default="")

@@ -1,5 +1,7 @@
 """Writing workflow starts to the outbox, inside the caller's transaction."""
 
+import dataclasses
+import typing
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -13,23 +15,50 @@ from orchestration.routing import Route
 NOTIFY_CHANNEL = "orchestration_outbox"
 
 
+def workflow_type(workflow: type) -> str:
+    """The type name a ``@workflow.defn`` class is registered under on the workers."""
+    definition = getattr(workflow, "__temporal_workflow_definition", None)
+    if definition is None:
+        raise TypeError(f"{workflow!r} is not a @workflow.defn class.")
+    return definition.name
+
+
+def workflow_input_type(workflow: type) -> type:
+    """The dataclass a workflow's ``run`` takes (its one parameter after ``self``)."""
+    hints = typing.get_type_hints(workflow.run)
+    hints.pop("return", None)
+    (input_type,) = hints.values()
+    return input_type
+
+
 def enqueue_start(
+    workflow: type,
+    params,
     *,
-    workflow_type: str,
     workflow_id: str,
-    arguments: dict,
     route: Route,
-    namespace: str,
     id_reuse_policy: str = IdReusePolicy.REJECT_DUPLICATE,
 ) -> OutboxEntry:
-    """Record that ``workflow_type`` must start with ``workflow_id`` once this transaction
-    commits. Must be called inside the transaction of the change that causes the start."""
+    """Record that ``workflow`` must start with input ``params`` and ``workflow_id`` once
+    this transaction commits. Must be called inside the transaction of the change that
+    causes the start.
+
+    The start contract is checked here, before anything is written: ``params`` must be an
+    instance of the input dataclass ``workflow.run`` takes, and valid (``validate()``, which
+    raises ``ApplicationError`` naming the field); the type name comes from the class. A
+    renamed field fails where the input is built, not on a worker later.
+    """
     _require_transaction("enqueue_start")
+    expected = workflow_input_type(workflow)
+    if not isinstance(params, expected):
+        raise TypeError(
+            f"{workflow.__name__} takes a {expected.__name__}, got {type(params).__name__}."
+        )
+    params.validate()
     entry = OutboxEntry.objects.create(
-        workflow_type=workflow_type,
+        workflow_type=workflow_type(workflow),
         workflow_id=workflow_id,
-        arguments=arguments,
-        namespace=namespace,
+        arguments=dataclasses.asdict(params),
         task_queue=route.task_queue,
         priority_key=route.priority.priority_key,
         fairness_key=route.priority.fairness_key or "",
@@ -39,7 +68,7 @@ def enqueue_start(
     return entry
 
 
-def enqueue_signal(*, workflow_id: str, signal: str, argument=None, namespace: str) -> OutboxEntry:
+def enqueue_signal(*, workflow_id: str, signal: str, argument=None) -> OutboxEntry:
     """Record that ``signal`` must be sent to workflow ``workflow_id`` once this transaction
     commits. A workflow that has already closed cannot take it: the row is then marked
     failed with the reason (nothing is retried forever)."""
@@ -49,7 +78,6 @@ def enqueue_signal(*, workflow_id: str, signal: str, argument=None, namespace: s
         workflow_type=signal,
         workflow_id=workflow_id,
         arguments=argument if argument is not None else {},
-        namespace=namespace,
     )
     _notify()
     return entry

@@ -1,22 +1,31 @@
 """Turn the apps' lifecycle signals into outbox rows (workflow starts after commit).
 
 Connected in ``OrchestrationConfig.ready()``. Each receiver runs inside the sender's
-transaction, so a rolled-back change starts nothing. Workflow ids are deterministic and
-carry only UUIDs, never an email or a name.
+transaction, so a rolled-back change starts nothing. Each builds the workflow's input
+dataclass, which validates itself before the row is written (a bad value raises here, in
+the caller's transaction, and nothing is written). Workflow ids are deterministic and carry
+only UUIDs, never an email or a name.
 """
 
 from django.conf import settings
 
-from accounts.signals import email_verified, user_registered
+from accounts.signals import email_verified
 from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
-from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
-from tenants.signals import tenant_deletion_requested, tenant_provisioning_requested
-
-# Workflow type names, as registered on the workers (the class names).
-TENANT_PROVISIONING = "TenantProvisioningWorkflow"
-TENANT_DELETION = "TenantDeletionWorkflow"
-USER_ONBOARDING = "UserOnboardingWorkflow"
+from orchestration.routing import Workload, deployment_tenant_route
+from orchestration.workflows.tenant_deletion import (
+    DELETION,
+    TenantDeletionInput,
+    TenantDeletionWorkflow,
+)
+from orchestration.workflows.tenant_provisioning import (
+    PROVISIONING,
+    TenantProvisioningInput,
+    TenantProvisioningWorkflow,
+)
+from orchestration.workflows.user_onboarding import UserOnboardingInput, UserOnboardingWorkflow
+from tenants.services import tenant_run_planned
+from tenants.signals import signed_up, tenant_deletion_requested, tenant_provisioning_requested
 
 
 def provisioning_workflow_id(tenant_id, attempt: int) -> str:
@@ -24,55 +33,58 @@ def provisioning_workflow_id(tenant_id, attempt: int) -> str:
     return base if attempt == 1 else f"{base}-attempt-{attempt}"
 
 
-def on_tenant_provisioning_requested(sender, *, tenant, attempt: int, **kwargs) -> None:
-    enqueue_start(
-        workflow_type=TENANT_PROVISIONING,
-        workflow_id=provisioning_workflow_id(tenant.pk, attempt),
-        arguments={"tenant_id": str(tenant.pk), "attempt": attempt},
-        route=deployment_tenant_route(tenant.pk, workload=Workload.INTERACTIVE),
-        namespace=settings.TEMPORAL_NAMESPACE,
-    )
-
-
-def on_tenant_deletion_requested(sender, *, tenant, **kwargs) -> None:
-    enqueue_start(
-        workflow_type=TENANT_DELETION,
-        workflow_id=f"tenant-delete-{tenant.pk}",
-        arguments={"tenant_id": str(tenant.pk)},
-        route=deployment_tenant_route(tenant.pk, workload=Workload.BACKGROUND),
-        namespace=settings.TEMPORAL_NAMESPACE,
-        # A deletion that failed may be requested again and must then run again.
-        id_reuse_policy=IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-    )
+def deletion_workflow_id(tenant_id) -> str:
+    return f"tenant-delete-{tenant_id}"
 
 
 def onboarding_workflow_id(user_id) -> str:
     return f"user-onboarding-{user_id}"
 
 
-def on_user_registered(sender, *, user, verification_token, **kwargs) -> None:
+def on_tenant_provisioning_requested(sender, *, tenant, attempt: int, **kwargs) -> None:
+    workflow_id = provisioning_workflow_id(tenant.pk, attempt)
     enqueue_start(
-        workflow_type=USER_ONBOARDING,
+        TenantProvisioningWorkflow,
+        TenantProvisioningInput(tenant_id=str(tenant.pk), attempt=attempt),
+        workflow_id=workflow_id,
+        route=deployment_tenant_route(tenant.pk, workload=Workload.INTERACTIVE),
+    )
+    tenant_run_planned(tenant_id=tenant.pk, workflow_id=workflow_id, steps=PROVISIONING.step_names)
+
+
+def on_tenant_deletion_requested(sender, *, tenant, **kwargs) -> None:
+    workflow_id = deletion_workflow_id(tenant.pk)
+    enqueue_start(
+        TenantDeletionWorkflow,
+        TenantDeletionInput(tenant_id=str(tenant.pk)),
+        workflow_id=workflow_id,
+        route=deployment_tenant_route(tenant.pk, workload=Workload.BACKGROUND),
+        # A deletion that failed may be requested again and must then run again.
+        id_reuse_policy=IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    )
+    tenant_run_planned(tenant_id=tenant.pk, workflow_id=workflow_id, steps=DELETION.step_names)
+
+
+def on_signed_up(sender, *, tenant, user, verification_token, **kwargs) -> None:
+    # The user belongs to the tenant made at signup: onboarding shares its route (its shard,
+    # with the tenant as fairness key).
+    enqueue_start(
+        UserOnboardingWorkflow,
+        UserOnboardingInput(
+            user_id=str(user.pk),
+            verification_token_id=verification_token.pk,
+            remind_after_seconds=settings.ONBOARDING_REMIND_AFTER,
+            expire_after_seconds=settings.ONBOARDING_EXPIRE_AFTER,
+        ),
         workflow_id=onboarding_workflow_id(user.pk),
-        arguments={
-            "user_id": str(user.pk),
-            "verification_token_id": verification_token.pk,
-            "remind_after_seconds": settings.ONBOARDING_REMIND_AFTER,
-            "expire_after_seconds": settings.ONBOARDING_EXPIRE_AFTER,
-        },
-        route=deployment_system_route(workload=Workload.INTERACTIVE),
-        namespace=settings.TEMPORAL_NAMESPACE,
+        route=deployment_tenant_route(tenant.pk, workload=Workload.INTERACTIVE),
     )
 
 
 def on_email_verified(sender, *, user, **kwargs) -> None:
     # Through the outbox, like starts: delivered after commit, retried while Temporal is
     # down, and never sent for a verification that rolled back.
-    enqueue_signal(
-        workflow_id=onboarding_workflow_id(user.pk),
-        signal="email_verified",
-        namespace=settings.TEMPORAL_NAMESPACE,
-    )
+    enqueue_signal(workflow_id=onboarding_workflow_id(user.pk), signal="email_verified")
 
 
 def connect() -> None:
@@ -81,5 +93,5 @@ def connect() -> None:
         on_tenant_provisioning_requested, dispatch_uid=f"{uid}.provisioning"
     )
     tenant_deletion_requested.connect(on_tenant_deletion_requested, dispatch_uid=f"{uid}.deletion")
-    user_registered.connect(on_user_registered, dispatch_uid=f"{uid}.user_registered")
+    signed_up.connect(on_signed_up, dispatch_uid=f"{uid}.signed_up")
     email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")

@@ -29,23 +29,31 @@ def project_registry() -> dict[QueueKind, Hosted]:
     """The project's own workflows and activities, by queue kind (imported on demand: the
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
-    from orchestration.activities import tenants as tenant_activities
     from orchestration.workflows import (
         TenantDeletionWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
         UserOnboardingWorkflow,
     )
+    from orchestration.workflows.tenant_deletion import DELETION
+    from orchestration.workflows.tenant_provisioning import PROVISIONING
 
+    onboarding = Hosted(
+        workflows=(UserOnboardingWorkflow,), activities=tuple(account_activities.ONBOARDING)
+    )
     return {
+        # Onboarding runs on the tenant's route (the user belongs to the tenant made at
+        # signup). The jobs workers keep hosting it so that runs started there before the
+        # move still finish; see docs/operations.md.
         QueueKind.TENANT: Hosted(
             workflows=(TenantProvisioningWorkflow, TenantDeletionWorkflow),
-            activities=tuple(tenant_activities.ALL),
-        ),
+            activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities)),
+        )
+        + onboarding,
         QueueKind.JOBS: Hosted(
-            workflows=(UserOnboardingWorkflow, TokenCleanupWorkflow),
-            activities=tuple(account_activities.ONBOARDING + account_activities.CLEANUP),
-        ),
+            workflows=(TokenCleanupWorkflow,), activities=tuple(account_activities.CLEANUP)
+        )
+        + onboarding,
     }
 
 

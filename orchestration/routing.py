@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from django.conf import settings
 from temporalio.common import Priority
 
 
@@ -56,18 +57,13 @@ def tenant_queues(*, prefix: str, shards: int, kind: QueueKind = QueueKind.TENAN
 def route_for_tenant(
     tenant_id: uuid.UUID | str,
     *,
-    namespace: str,
     prefix: str,
     shards: int,
     kind: QueueKind = QueueKind.TENANT,
     workload: Workload = Workload.DEFAULT,
 ) -> Route:
     """Route of work for one tenant: its shard's queue, with the tenant as fairness key.
-
-    ``namespace`` is part of the signature so a route is always computed for a given
-    deployment; queue names are namespace-local in Temporal, so it does not change the name.
-    """
-    del namespace
+    (Queue names are local to a namespace: the namespace plays no part in a route.)"""
     shard = None if shards == 1 else shard_for(tenant_id, shards)
     return Route(
         task_queue=queue_name(prefix=prefix, kind=kind, shard=shard),
@@ -77,12 +73,10 @@ def route_for_tenant(
 
 def route_for_system_job(
     *,
-    namespace: str,
     prefix: str,
     kind: QueueKind = QueueKind.JOBS,
     workload: Workload = Workload.BACKGROUND,
 ) -> Route:
-    del namespace
     return Route(
         task_queue=queue_name(prefix=prefix, kind=kind),
         priority=Priority(priority_key=int(workload)),
@@ -91,11 +85,8 @@ def route_for_system_job(
 
 def deployment_tenant_route(tenant_id, *, workload: Workload = Workload.DEFAULT) -> Route:
     """``route_for_tenant`` with this deployment's settings."""
-    from django.conf import settings
-
     return route_for_tenant(
         tenant_id,
-        namespace=settings.TEMPORAL_NAMESPACE,
         prefix=settings.TEMPORAL_QUEUE_PREFIX,
         shards=settings.TEMPORAL_QUEUE_SHARDS,
         workload=workload,
@@ -104,10 +95,7 @@ def deployment_tenant_route(tenant_id, *, workload: Workload = Workload.DEFAULT)
 
 def deployment_system_route(*, workload: Workload = Workload.BACKGROUND) -> Route:
     """``route_for_system_job`` with this deployment's settings."""
-    from django.conf import settings
-
     return route_for_system_job(
-        namespace=settings.TEMPORAL_NAMESPACE,
         prefix=settings.TEMPORAL_QUEUE_PREFIX,
         workload=workload,
     )

@@ -1,6 +1,10 @@
 """Tenant admin. Its actions go through the same services, signals and outbox as the API:
-nothing here creates or drops a schema, or talks to Temporal except to read progress."""
+nothing here creates or drops a schema, or talks to Temporal; progress is read from the
+tenant row, which the run's activities write."""
 
+from urllib.parse import quote
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import ActionLocation
@@ -10,9 +14,14 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from orchestration.progress import provisioning_progress, workflow_ui_url
-from orchestration.receivers import provisioning_workflow_id
-from tenants.models import ALLOWED_TRANSITIONS, Domain, InvalidTransition, Tenant, TenantStatus
+from tenants.models import (
+    ALLOWED_TRANSITIONS,
+    Domain,
+    InvalidTransition,
+    Membership,
+    Tenant,
+    TenantStatus,
+)
 from tenants.services import tenant_request_deletion, tenant_request_provisioning
 
 DELETE_ACTION = "delete_tenants"
@@ -22,6 +31,15 @@ DELETE_ACTION = "delete_tenants"
 DELETABLE = frozenset(
     s for s, moves in ALLOWED_TRANSITIONS.items() if TenantStatus.DELETING in moves
 ) | {TenantStatus.DELETING}
+
+
+def workflow_ui_url(workflow_id: str) -> str:
+    """The workflow's page in the Temporal Web UI (2.x), which opens its latest run:
+    ``/namespaces/<ns>/workflows/<id>`` redirects to ``.../<id>/<run id>``."""
+    namespace = quote(settings.TEMPORAL_NAMESPACE, safe="")
+    return (
+        f"{settings.TEMPORAL_UI_URL}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
+    )
 
 
 def _either(statuses) -> str:
@@ -103,33 +121,26 @@ class TenantAdmin(admin.ModelAdmin):
     def primary_domain(self, tenant):
         return next((d.domain for d in tenant.domains.all() if d.is_primary), "—")
 
-    @admin.display(description="provisioning workflow")
+    @admin.display(description="workflow")
     def workflow(self, tenant):
-        workflow_id = provisioning_workflow_id(tenant.pk, tenant.provisioning_attempt)
+        if not tenant.workflow_id:
+            return "—"
         return format_html(
             '<code>{}</code> · <a href="{}" target="_blank" rel="noopener">open in Temporal UI</a>',
-            workflow_id,
-            workflow_ui_url(workflow_id),
+            tenant.workflow_id,
+            workflow_ui_url(tenant.workflow_id),
         )
 
     @admin.display(description="progress")
     def progress(self, tenant):
-        # Only while provisioning is requested or running: a finished run's outcome is the
-        # status and last_error above, and querying a closed run needs a worker to replay it.
-        if tenant.status not in (TenantStatus.PENDING, TenantStatus.PROVISIONING):
+        if not tenant.workflow_id:
             return "—"
-        info = provisioning_progress(tenant)  # bounded (~2 s) and never raises
-        if not info["available"]:
-            return format_html("progress unavailable ({})", info["reason"])
-        done = format_html_join(", ", "{}", ((step,) for step in info["steps_done"] or ()))
-        text = format_html(
+        done = format_html_join(", ", "{}", ((step,) for step in tenant.steps_done))
+        return format_html(
             "{}: {} of {} steps done ({}); now: {}",
-            info["state"], len(info["steps_done"] or ()), info["total"], done or "none",
-            info["current_step"] or "—",
+            tenant.run_state, len(tenant.steps_done), tenant.steps_total, done or "none",
+            tenant.current_step or "—",
         )  # fmt: skip
-        if info["error"]:
-            text = format_html("{}; error: {}", text, info["error"])
-        return text
 
     # --- actions ---------------------------------------------------------------------------
     @admin.action(description="Provision selected pending tenants", permissions=["change"])
@@ -199,11 +210,6 @@ class TenantAdmin(admin.ModelAdmin):
                 active_members=Count(
                     "memberships", filter=Q(memberships__is_active=True), distinct=True
                 ),
-                open_tokens=Count(
-                    "tokens",
-                    filter=Q(tokens__used_at=None, tokens__revoked_at=None),
-                    distinct=True,
-                ),
             )
             .prefetch_related("domains")
         )
@@ -227,3 +233,10 @@ class TenantAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/tenants/tenant/delete_confirmation_workflow.html", context
         )
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "is_active", "created_at"]
+    list_filter = ["role", "is_active"]
+    raw_id_fields = ["user", "tenant"]

@@ -87,6 +87,14 @@ class Tenant(TenantMixin):
     updated_at = models.DateTimeField(auto_now=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Progress of the lifecycle run working on the tenant now (provisioning or deletion):
+    # planned when the run is requested, then written by its activities, each in its own
+    # transaction. The API and the admin read it here and never ask Temporal.
+    workflow_id = models.CharField(max_length=255, blank=True, default="")
+    steps_planned = models.JSONField(default=list, blank=True)
+    steps_done = models.JSONField(default=list, blank=True)
+    current_step = models.CharField(max_length=64, blank=True, default="")
+    compensating = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -105,6 +113,24 @@ class Tenant(TenantMixin):
         if not self.schema_name:
             self.schema_name = schema_name_for(self.id)
         super().save(*args, **kwargs)
+
+    @property
+    def steps_total(self) -> int:
+        return len(self.steps_planned)
+
+    @property
+    def run_state(self) -> str:
+        """``queued`` (no step begun yet), ``running``, ``compensating`` (undoing after a
+        failure), ``completed`` or ``failed``; ``""`` when no run was ever requested."""
+        if not self.workflow_id:
+            return ""
+        if self.status in (TenantStatus.ACTIVE, TenantStatus.DELETED):
+            return "completed"
+        if self.status == TenantStatus.FAILED:
+            return "failed"
+        if self.compensating:
+            return "compensating"
+        return "running" if (self.current_step or self.steps_done) else "queued"
 
     def can_transition_to(self, target: str) -> bool:
         return target in ALLOWED_TRANSITIONS[self.status]
@@ -143,3 +169,35 @@ class SchemaTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    """A user's role in one tenant. Deactivated (not deleted) when the tenant is deleted.
+
+    Lives here, not in ``accounts``: a membership is a tenant's list of people, and keeping
+    it beside ``Tenant`` lets ``accounts`` know nothing of tenants. Its table keeps the name
+    it was created with.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "accounts_membership"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_user_tenant_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.tenant}"

@@ -5,7 +5,7 @@ import uuid
 from django.db import connection
 from django.db.models.functions import Lower
 
-from tenants.models import Tenant, TenantStatus
+from tenants.models import Membership, Role, Tenant, TenantStatus
 
 
 def tenant_get(*, tenant_id) -> Tenant:
@@ -32,6 +32,10 @@ def tenant_subdomain_taken(*, subdomain: str) -> bool:
     )
 
 
+def memberships_for_user(*, user):
+    return Membership.objects.filter(user=user, is_active=True).select_related("tenant")
+
+
 def existing_tenant_schemas() -> list[str]:
     """Schema names of tenants whose schema exists in the database, in creation order."""
     with connection.cursor() as cursor:
@@ -53,8 +57,6 @@ def tenant_visible_to(*, user, tenant_id) -> tuple[Tenant, str] | None:
     provisioning saga removed, a ``deleting`` or ``deleted`` one — the owner of record still
     sees it, so the signup's status URL can be followed to the end.
     """
-    from accounts.models import Membership, Role
-
     try:
         tenant_id = uuid.UUID(str(tenant_id))
     except ValueError:

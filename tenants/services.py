@@ -1,4 +1,7 @@
-"""Writes to tenants. Each service is one transaction; callers pass keyword arguments."""
+"""Writes to tenants, their domains and memberships, and the signup that makes one. Each
+service is one transaction; callers pass keyword arguments."""
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -6,8 +9,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from accounts.models import TokenPurpose, User
+from accounts.services import EMAIL_UNAVAILABLE, token_issue, user_register
 from tenants import schemas, signals
-from tenants.models import Domain, InvalidTransition, Tenant, TenantStatus, refuse_if_active
+from tenants.models import (
+    Domain,
+    InvalidTransition,
+    Membership,
+    Role,
+    Tenant,
+    TenantStatus,
+    refuse_if_active,
+)
+from tenants.selectors import tenant_subdomain_taken
 from tenants.validators import validate_subdomain
 from tenants.workspace.defaults import seed_defaults
 
@@ -75,6 +89,47 @@ def tenant_set_status(*, tenant_id, status: str, error: str = "") -> Tenant:
             update_fields=["status", "last_error", "provisioned_at", "deleted_at", "updated_at"]
         )
     return tenant
+
+
+def tenant_run_planned(*, tenant_id, workflow_id: str, steps: list[str]) -> None:
+    """Record that run ``workflow_id`` will work on the tenant through ``steps``: its
+    progress starts empty. Planning the run already recorded again keeps its progress (a
+    repeated request names the same run). Meant for the transaction that requests the run."""
+    Tenant.objects.filter(pk=tenant_id).exclude(workflow_id=workflow_id).update(
+        workflow_id=workflow_id, steps_planned=list(steps), steps_done=[], current_step="",
+        compensating=False, updated_at=timezone.now(),
+    )  # fmt: skip
+
+
+def tenant_step_started(*, tenant_id, workflow_id: str, step: str) -> None:
+    """A step of the tenant's current run has begun: it is the ``current_step``; a step that
+    is not in the plan is an undo, and the run is then compensating. An activity of any
+    other run (a late one of an earlier attempt, a run started by hand) records nothing."""
+    with transaction.atomic():
+        tenant = _running(tenant_id, workflow_id)
+        if tenant is None:
+            return
+        if step in tenant.steps_planned:
+            tenant.current_step = step
+        else:
+            tenant.compensating = True
+        tenant.save(update_fields=["current_step", "compensating", "updated_at"])
+
+
+def tenant_step_done(*, tenant_id, workflow_id: str, step: str) -> None:
+    """A planned step of the tenant's current run has finished. Idempotent."""
+    with transaction.atomic():
+        tenant = _running(tenant_id, workflow_id)
+        if tenant is None or step not in tenant.steps_planned or step in tenant.steps_done:
+            return
+        tenant.steps_done = [*tenant.steps_done, step]
+        if tenant.current_step == step:
+            tenant.current_step = ""
+        tenant.save(update_fields=["steps_done", "current_step", "updated_at"])
+
+
+def _running(tenant_id, workflow_id: str) -> Tenant | None:
+    return Tenant.objects.select_for_update().filter(pk=tenant_id, workflow_id=workflow_id).first()
 
 
 def tenant_request_provisioning(*, tenant_id) -> Tenant:
@@ -167,3 +222,83 @@ def domain_delete_all(*, tenant_id) -> int:
     refuse_if_active(Tenant.objects.get(pk=tenant_id), "domains")
     deleted, _ = Domain.objects.filter(tenant_id=tenant_id).delete()
     return deleted
+
+
+# --- memberships ---------------------------------------------------------------------------
+
+
+def membership_create(*, user: User, tenant: Tenant, role: str = Role.MEMBER) -> Membership:
+    """Give ``user`` a role in ``tenant``; an existing membership is re-activated (idempotent)."""
+    membership, _ = Membership.objects.update_or_create(
+        user=user, tenant=tenant, defaults={"role": role, "is_active": True}
+    )
+    return membership
+
+
+def membership_create_owner(*, tenant_id) -> Membership:
+    """Make the tenant's owner a member with the owner role. Idempotent."""
+    tenant = Tenant.objects.select_related("owner").get(pk=tenant_id)
+    return membership_create(user=tenant.owner, tenant=tenant, role=Role.OWNER)
+
+
+def membership_remove_owner(*, tenant_id) -> int:
+    """Delete the owner's membership of the tenant, if any (undoes the one above). Refused
+    for an active tenant (``TenantIsActive``)."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    refuse_if_active(tenant, "owner membership")
+    deleted, _ = Membership.objects.filter(tenant=tenant, user_id=tenant.owner_id).delete()
+    return deleted
+
+
+def tenant_access_revoke(*, tenant_id) -> int:
+    """Deactivate every membership of the tenant; returns how many (0 on a second run).
+
+    That is all the access a tenant grants: API tokens belong to a user, not to a tenant,
+    and a token's holder reaches a tenant only through an active membership.
+    """
+    return Membership.objects.filter(tenant_id=tenant_id, is_active=True).update(is_active=False)
+
+
+# --- signup --------------------------------------------------------------------------------
+
+
+def account_signup(*, email: str, password: str, organization_name: str, subdomain: str):
+    """Create a user, their organisation (a ``pending`` tenant), the owner membership, an
+    email-verification token and an API token — in one transaction — and ask for the
+    tenant to be provisioned. Returns ``(user, tenant, raw_api_token)``.
+
+    Nothing here waits for Temporal: the signals it sends record workflow starts (tenant
+    provisioning, user onboarding) that run after commit. Validation errors of every field
+    are collected into one ``ValidationError``; that an email already has an account is told
+    only when every other field is valid (see docs/api.md, "A taken email").
+    """
+
+    def as_signup_fields(errors: dict) -> dict:
+        return {"organization_name" if k == "name" else k: v for k, v in errors.items()}
+
+    with transaction.atomic():
+        errors = as_signup_fields(tenant_check_fields(name=organization_name, subdomain=subdomain))
+        if "subdomain" not in errors and tenant_subdomain_taken(subdomain=subdomain):
+            errors["subdomain"] = [SUBDOMAIN_TAKEN]
+        try:
+            user, verification_token = user_register(email=email, password=password)
+        except ValidationError as exc:
+            if not (errors and exc.message_dict == {"email": [EMAIL_UNAVAILABLE]}):
+                errors.update(exc.message_dict)
+        if errors:
+            transaction.set_rollback(True)
+            raise ValidationError(errors)
+        try:
+            tenant = tenant_create(name=organization_name, subdomain=subdomain, owner=user)
+        except ValidationError as exc:
+            transaction.set_rollback(True)
+            raise ValidationError(as_signup_fields(exc.message_dict)) from exc
+        membership_create(user=user, tenant=tenant, role=Role.OWNER)
+        _, raw_api_token = token_issue(
+            user=user, purpose=TokenPurpose.API, ttl=timedelta(days=settings.API_TOKEN_TTL_DAYS)
+        )
+        tenant_request_provisioning(tenant_id=tenant.pk)
+        signals.signed_up.send(
+            sender=Tenant, tenant=tenant, user=user, verification_token=verification_token
+        )
+    return user, tenant, raw_api_token

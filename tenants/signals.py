@@ -1,16 +1,22 @@
 """Signals sent by ``tenants.services``, always inside the service's transaction.
 
 Receivers run in that transaction too: whatever they write commits or rolls back with the
-change. ``orchestration.receivers`` is the only listener; it records workflow starts.
+change. The project's own listeners record workflow starts (see docs/architecture.md).
 
 ``tenant_provisioning_requested``
     sender: ``Tenant``; ``tenant``: the Tenant; ``attempt``: 1 for the first provisioning,
     n for the n-th (a retry after failure).
 ``tenant_deletion_requested``
     sender: ``Tenant``; ``tenant``: the Tenant, already marked ``deleting``.
+``signed_up``
+    sender: ``Tenant``; ``tenant``: the new (``pending``) Tenant; ``user``: its owner, a new
+    User whose email is not verified yet; ``verification_token``: the email-verification
+    Token to send them (its raw value is recomputed by ``accounts.services.token_raw_value``).
+    Sent after ``tenant_provisioning_requested``, in the same transaction.
 """
 
 from django.dispatch import Signal
 
 tenant_provisioning_requested = Signal()
 tenant_deletion_requested = Signal()
+signed_up = Signal()

@@ -6,6 +6,9 @@ Every activity is declared with ``django_activity``, which gives it
   CONN_MAX_AGE, is dropped before and after the activity, on whichever pool thread runs it;
 * a clear failure for errors no retry can fix: a missing row, an invalid lifecycle move or
   invalid data become a non-retryable ``ApplicationError`` naming the problem.
+
+Tenant lifecycle activities are declared with ``tenant_step`` (in ``activities.tenants``),
+which also records the run's progress on the tenant.
 """
 
 import contextvars
@@ -27,6 +30,15 @@ _PERMANENT = {
     InvalidTransition: INVALID_STATE,
     TenantIsActive: INVALID_STATE,
 }
+
+
+STEP_PREFIX = "tenant_"
+
+
+def step_name(activity_name: str) -> str:
+    """A lifecycle step's name is its activity's, less the prefix: ``tenant_create_schema``
+    is step ``create_schema``. Sagas declare steps by activity; progress uses these names."""
+    return activity_name.removeprefix(STEP_PREFIX)
 
 
 def django_activity(

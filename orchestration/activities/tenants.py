@@ -1,90 +1,121 @@
-"""Tenant lifecycle activities. Each calls one service and is safe to run twice."""
+"""Tenant lifecycle activities. Each calls one service and is safe to run twice.
 
-from accounts import services as accounts
-from orchestration.activities import django_activity
+Each is declared with ``tenant_step``, which records the run's progress on the tenant, so
+that the API and the admin read one row and never ask Temporal.
+"""
+
+import functools
+from collections.abc import Callable
+
+from django.db import transaction
+from temporalio import activity
+
+from orchestration.activities import django_activity, step_name
 from tenants import services as tenants
 from tenants.models import TenantStatus
 
 
-@django_activity
+def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = None):
+    """``django_activity`` for a step of a tenant's lifecycle run (first argument: the
+    tenant id) that records itself on the tenant: ``current_step`` when it begins, then
+    ``steps_done`` in the same transaction as the step's own writes. Steps that commit as
+    they go (DDL, with ``heartbeat_every``) record right after. An undo marks the run
+    compensating. Activities of any other run than the tenant's current one record nothing.
+    """
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def recorded(tenant_id: str, *args):
+            info = activity.info()
+            where = {
+                "tenant_id": tenant_id,
+                "workflow_id": info.workflow_id,
+                "step": step_name(info.activity_type),
+            }
+            tenants.tenant_step_started(**where)
+            if heartbeat_every:
+                result = func(tenant_id, *args)
+                tenants.tenant_step_done(**where)
+                return result
+            with transaction.atomic():
+                result = func(tenant_id, *args)
+                tenants.tenant_step_done(**where)
+            return result
+
+        return django_activity(recorded, heartbeat_every=heartbeat_every)
+
+    return decorate(fn) if fn is not None else decorate
+
+
+@tenant_step
 def tenant_mark_provisioning(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.PROVISIONING)
 
 
-@django_activity
+@tenant_step
 def tenant_mark_active(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.ACTIVE)
 
 
-@django_activity
+@tenant_step
 def tenant_mark_failed(tenant_id: str, reason: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.FAILED, error=reason)
 
 
-@django_activity
+@tenant_step
 def tenant_mark_deleting(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.DELETING)
 
 
-@django_activity
+@tenant_step
 def tenant_mark_deleted(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.DELETED)
 
 
-@django_activity(heartbeat_every=5)
+@tenant_step(heartbeat_every=5)
 def tenant_create_schema(tenant_id: str) -> str:
     """Runs DDL in one transaction (template) or migration by migration."""
     return tenants.tenant_schema_create(tenant_id=tenant_id)
 
 
-@django_activity(heartbeat_every=5)
+@tenant_step(heartbeat_every=5)
 def tenant_migrate_schema(tenant_id: str) -> None:
     tenants.tenant_schema_migrate(tenant_id=tenant_id)
 
 
-@django_activity(heartbeat_every=5)
+@tenant_step(heartbeat_every=5)
 def tenant_drop_schema(tenant_id: str) -> bool:
     return tenants.tenant_schema_drop(tenant_id=tenant_id)
 
 
-@django_activity
+@tenant_step
 def tenant_seed_defaults(tenant_id: str) -> None:
     tenants.tenant_seed_defaults(tenant_id=tenant_id)
 
 
-@django_activity
+@tenant_step
 def tenant_create_domain(tenant_id: str) -> str:
     return tenants.domain_create_primary(tenant_id=tenant_id).domain
 
 
-@django_activity
+@tenant_step
 def tenant_delete_domains(tenant_id: str) -> int:
     return tenants.domain_delete_all(tenant_id=tenant_id)
 
 
-@django_activity
+@tenant_step
 def tenant_add_owner_membership(tenant_id: str) -> None:
-    accounts.membership_create_owner(tenant_id=tenant_id)
+    tenants.membership_create_owner(tenant_id=tenant_id)
 
 
-@django_activity
+@tenant_step
 def tenant_remove_owner_membership(tenant_id: str) -> None:
-    accounts.membership_remove_owner(tenant_id=tenant_id)
+    tenants.membership_remove_owner(tenant_id=tenant_id)
 
 
-@django_activity
-def tenant_revoke_access(tenant_id: str) -> list[int]:
-    """Deactivates memberships and revokes tokens; returns the two counts."""
-    return list(accounts.tenant_access_revoke(tenant_id=tenant_id))
-
-
-PROVISIONING = [
-    tenant_mark_provisioning, tenant_create_schema, tenant_migrate_schema, tenant_create_domain,
-    tenant_seed_defaults, tenant_add_owner_membership, tenant_mark_active,
-    tenant_drop_schema, tenant_delete_domains, tenant_remove_owner_membership, tenant_mark_failed,
-]  # fmt: skip
-DELETION = [
-    tenant_mark_deleting, tenant_revoke_access, tenant_drop_schema, tenant_delete_domains,
-    tenant_mark_deleted,
-]  # fmt: skip
-ALL = list(dict.fromkeys(PROVISIONING + DELETION))
+@tenant_step
+def tenant_revoke_access(tenant_id: str) -> int | list[int]:
+    """Deactivates the tenant's memberships; returns how many. (Runs recorded before
+    tokens stopped belonging to tenants got ``[memberships, tokens]``: the workflow decodes
+    results with this annotation, so it admits both.)"""
+    return tenants.tenant_access_revoke(tenant_id=tenant_id)

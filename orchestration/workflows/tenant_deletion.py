@@ -1,9 +1,9 @@
 """Tenant deletion: mark deleting -> revoke access -> drop the schema -> delete the domains
 -> mark deleted. The row stays as a tombstone with ``deleted_at``.
 
-Every step is idempotent, so a run that crashed can simply run again (the deletion is
-started with ``ALLOW_DUPLICATE_FAILED_ONLY``); there is nothing to compensate: a deletion
-only ever moves forward.
+The same shape as provisioning (a ``Saga`` walked by ``_steps.saga``), with no undos: a
+deletion only ever moves forward. Every step is idempotent, so a run that crashed can simply
+run again (the deletion is started with ``ALLOW_DUPLICATE_FAILED_ONLY``).
 """
 
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
     from orchestration.workflows._steps.common import LONG, SHORT
     from orchestration.workflows._steps.inputs import WorkflowInput, require_uuid
+    from orchestration.workflows._steps.saga import Saga, SagaRun, Step
 
 
 @dataclass
@@ -27,34 +28,37 @@ class TenantDeletionInput(WorkflowInput):
 @dataclass
 class DeletionResult:
     memberships_deactivated: int
-    tokens_revoked: int
     schema_dropped: bool
     domains_deleted: int
+
+
+DELETION = Saga(
+    steps=[
+        Step(steps.tenant_mark_deleting, SHORT),
+        Step(steps.tenant_revoke_access, SHORT),
+        Step(steps.tenant_drop_schema, LONG),
+        Step(steps.tenant_delete_domains, SHORT),
+        Step(steps.tenant_mark_deleted, SHORT),
+    ],
+)
 
 
 @workflow.defn
 class TenantDeletionWorkflow:
     def __init__(self) -> None:
-        self._current: str | None = None
+        self._run = SagaRun(DELETION)
 
     @workflow.query
     def current_step(self) -> str | None:
-        return self._current
+        return self._run.progress.current_step
 
     @workflow.run
     async def run(self, params: TenantDeletionInput) -> DeletionResult:
-        tenant_id = params.tenant_id
-        self._current = "mark_deleting"
-        await workflow.execute_activity(steps.tenant_mark_deleting, tenant_id, **SHORT)
-        self._current = "revoke_access"
-        memberships, tokens = await workflow.execute_activity(
-            steps.tenant_revoke_access, tenant_id, **SHORT
+        await self._run.run(params.tenant_id)
+        done = self._run.results
+        revoked = done["revoke_access"]  # [memberships, tokens] in runs recorded before
+        return DeletionResult(
+            memberships_deactivated=revoked[0] if isinstance(revoked, list) else revoked,
+            schema_dropped=done["drop_schema"],
+            domains_deleted=done["delete_domains"],
         )
-        self._current = "drop_schema"
-        dropped = await workflow.execute_activity(steps.tenant_drop_schema, tenant_id, **LONG)
-        self._current = "delete_domains"
-        domains = await workflow.execute_activity(steps.tenant_delete_domains, tenant_id, **SHORT)
-        self._current = "mark_deleted"
-        await workflow.execute_activity(steps.tenant_mark_deleted, tenant_id, **SHORT)
-        self._current = None
-        return DeletionResult(memberships, tokens, dropped, domains)

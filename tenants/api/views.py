@@ -1,7 +1,10 @@
-"""Tenant status and deletion for its owner and members (Bearer token). A tenant the caller
-may not see does not exist, as far as this API says: 404, never 403."""
+"""Tenant API: signup (a user and their organisation), the current user with their
+memberships, and a tenant's status and deletion for its owner and members (Bearer token).
+A tenant the caller may not see does not exist, as far as this API says: 404, never 403."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -9,12 +12,19 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.api.serializers import TenantSummarySerializer
-from accounts.models import Role
-from orchestration.progress import provisioning_progress
-from tenants.models import InvalidTransition, TenantStatus
-from tenants.selectors import tenant_visible_to
-from tenants.services import tenant_request_deletion
+from accounts.api.views import PublicEndpoint
+from tenants.api.serializers import (
+    MeSerializer,
+    SignupResponseSerializer,
+    SignupSerializer,
+    TenantSummarySerializer,
+)
+from tenants.models import InvalidTransition, Role, TenantStatus
+from tenants.selectors import memberships_for_user, tenant_visible_to
+from tenants.services import account_signup, tenant_request_deletion
+
+# A run is under way: the answer shows its progress.
+RUNNING = frozenset({TenantStatus.PENDING, TenantStatus.PROVISIONING, TenantStatus.DELETING})
 
 
 def public_error(reason: str) -> str:
@@ -40,13 +50,17 @@ class TenantStatusSerializer(TenantSummarySerializer):
         return public_error(tenant.last_error)
 
     def get_progress(self, tenant) -> dict | None:
-        if tenant.status not in (TenantStatus.PENDING, TenantStatus.PROVISIONING):
+        """The current run's progress, read from the tenant row (its activities write it):
+        a status request never waits on Temporal."""
+        if tenant.status not in RUNNING or not tenant.workflow_id:
             return None
-        progress = provisioning_progress(tenant)
-        if not progress["available"]:
-            # The reason can name internal hosts and ports: keep it for the admin only.
-            return {"available": False, "reason": "Progress is not available right now."}
-        return {**progress, "error": public_error(progress["error"] or "")}
+        return {
+            "steps_done": tenant.steps_done,
+            "current_step": tenant.current_step or None,
+            "total": tenant.steps_total,
+            "state": tenant.run_state,
+            "error": public_error(tenant.last_error),
+        }
 
 
 class TenantDetailView(APIView):
@@ -78,3 +92,40 @@ class TenantDetailView(APIView):
         except InvalidTransition as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(TenantStatusSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SignupView(PublicEndpoint):
+    throttle_scope = "signup"
+
+    @extend_schema(request=SignupSerializer, responses={202: SignupResponseSerializer})
+    def post(self, request):
+        data = SignupSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user, tenant, raw_token = account_signup(**data.validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        body = {
+            "user": {"id": user.pk, "email": user.email},
+            "tenant": tenant,
+            "token": raw_token,
+            "status_url": reverse("api:tenant-detail", kwargs={"tenant_id": tenant.pk}),
+        }
+        return Response(SignupResponseSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeSerializer})
+    def get(self, request):
+        user = request.user
+        body = {
+            "id": user.pk,
+            "email": user.email,
+            "email_verified": user.email_verified_at is not None,
+            "memberships": [
+                {"role": m.role, "tenant": m.tenant} for m in memberships_for_user(user=user)
+            ],
+        }
+        return Response(MeSerializer(body).data)

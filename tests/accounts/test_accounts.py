@@ -3,10 +3,11 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError
 
-from accounts.models import Membership, Role, Token, TokenPurpose, User
+from accounts.models import Token, TokenPurpose, User, hash_token
 from accounts.selectors import token_find_usable
-from accounts.services import hash_token, membership_create, token_consume, token_issue
-from tenants.services import tenant_create
+from accounts.services import token_consume, token_issue
+from tenants.models import Membership, Role
+from tenants.services import membership_create, tenant_create
 
 pytestmark = pytest.mark.django_db
 

@@ -4,11 +4,18 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from accounts.models import Membership, Role, Token, TokenPurpose, User
+from accounts.models import Token, TokenPurpose, User
 from orchestration.models import OutboxEntry
-from orchestration.receivers import TENANT_PROVISIONING, USER_ONBOARDING
-from tenants.models import Tenant, TenantStatus
+from orchestration.outbox import workflow_type
+from orchestration.workflows import (
+    TenantProvisioningWorkflow,
+    UserOnboardingWorkflow,
+)
+from tenants.models import Membership, Role, Tenant, TenantStatus
 from tests.api.conftest import PASSWORD, bearer, signup
+
+TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
+USER_ONBOARDING = workflow_type(UserOnboardingWorkflow)
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 from orchestration.activities import tenants as steps
 from orchestration.workflows import TenantProvisioningWorkflow
-from orchestration.workflows.tenant_provisioning import TenantProvisioningInput
+from orchestration.workflows.tenant_provisioning import PROVISIONING, TenantProvisioningInput
 
 
 class FakeSteps:
@@ -52,7 +52,7 @@ class FakeSteps:
         special = {steps.tenant_drop_schema: drop_fails_during_outage}
         if self.domain_fails:
             special[steps.tenant_create_domain] = domain_fails
-        return [fake(a, special.get(a)) for a in steps.PROVISIONING]
+        return [fake(a, special.get(a)) for a in PROVISIONING.activities]
 
 
 async def test_undos_outlast_an_outage_longer_than_forward_retries(time_skipping_env):
@@ -164,12 +164,12 @@ async def test_a_cancel_during_the_last_step_leaves_an_active_tenant(time_skippi
 def test_teardown_steps_refuse_an_active_tenant(owner):
     from django.db import connection
 
-    from accounts.models import Membership
-    from accounts.services import membership_create_owner, membership_remove_owner
-    from tenants.models import Domain, TenantIsActive, TenantStatus
+    from tenants.models import Domain, Membership, TenantIsActive, TenantStatus
     from tenants.services import (
         domain_create_primary,
         domain_delete_all,
+        membership_create_owner,
+        membership_remove_owner,
         tenant_create,
         tenant_schema_drop,
     )

@@ -10,12 +10,19 @@ from temporalio.worker import Worker
 
 from config.localservices import LOCAL_DIR, TemporalDevServer, free_port
 from orchestration.models import OutboxEntry, OutboxStatus
-from orchestration.receivers import TENANT_DELETION, TENANT_PROVISIONING
+from orchestration.outbox import workflow_type
 from orchestration.routing import Workload, deployment_tenant_route
+from orchestration.workflows import (
+    TenantDeletionWorkflow,
+    TenantProvisioningWorkflow,
+)
 from tenants.models import TenantStatus
 from tenants.services import tenant_create, tenant_request_deletion, tenant_request_provisioning
 from tests.orchestration.conftest import describe, relay_for, run_async, runs_of
 from tests.orchestration.worker_extension import EchoProvisioningWorkflow
+
+TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
+TENANT_DELETION = workflow_type(TenantDeletionWorkflow)
 
 
 def new_tenant(owner, subdomain=None):
@@ -76,11 +83,12 @@ def test_rolled_back_transaction_starts_nothing(owner, temporal):
 def test_enqueue_outside_a_transaction_is_refused():
     from orchestration.outbox import enqueue_start
     from orchestration.routing import deployment_system_route
+    from orchestration.workflows import TokenCleanupInput, TokenCleanupWorkflow
 
     with pytest.raises(RuntimeError, match="inside the transaction"):
         enqueue_start(
-            workflow_type="X", workflow_id="x", arguments={},
-            route=deployment_system_route(), namespace="default",
+            TokenCleanupWorkflow, TokenCleanupInput(), workflow_id="x",
+            route=deployment_system_route(),
         )  # fmt: skip
 
 

@@ -56,15 +56,13 @@ def test_record(owner, temporal):
 
 
 def test_record_jobs(temporal, settings):
-    from accounts.models import Token, TokenPurpose
     from accounts.services import token_raw_value, user_register, user_verify_email
     from orchestration.receivers import onboarding_workflow_id
     from orchestration.workflows import TokenCleanupInput, TokenCleanupWorkflow
     from tests.orchestration.conftest import wait_until
 
     label = os.environ.get("RECORD_HISTORIES_LABEL", "v1")
-    user = user_register(email="ada@example.com", password="a long passphrase 123")
-    token = Token.objects.get(user=user, purpose=TokenPurpose.EMAIL_VERIFICATION)
+    user, token = user_register(email="ada@example.com", password="a long passphrase 123")
 
     async def cleanup() -> str:
         client = await Client.connect(temporal)

@@ -30,7 +30,7 @@ CHILD = """
 import json, sys, uuid
 from orchestration.routing import route_for_tenant
 queues = [
-    route_for_tenant(uuid.UUID(a), namespace="default", prefix="tf", shards=8).task_queue
+    route_for_tenant(uuid.UUID(a), prefix="tf", shards=8).task_queue
     for a in sys.argv[1:]
 ]
 print(json.dumps({"queues": queues, "str_hash": hash(sys.argv[1])}))
@@ -38,7 +38,7 @@ print(json.dumps({"queues": queues, "str_hash": hash(sys.argv[1])}))
 
 
 def queues_in_this_process() -> list[str]:
-    return [route_for_tenant(i, namespace="default", prefix="tf", shards=8).task_queue for i in IDS]
+    return [route_for_tenant(i, prefix="tf", shards=8).task_queue for i in IDS]
 
 
 def fresh_interpreter(hashseed: str) -> dict:
@@ -70,7 +70,7 @@ def test_golden_shards_never_change():
     assert (shard_for(low, 8), shard_for(high, 8)) == (3, 1)
     assert (shard_for(low, 4), shard_for(high, 4)) == (3, 1)
     assert (shard_for(low, 1024), shard_for(high, 1024)) == (395, 33)
-    route = route_for_tenant(low, namespace="default", prefix="tenantflow", shards=4)
+    route = route_for_tenant(low, prefix="tenantflow", shards=4)
     assert route.task_queue == "tenantflow.tenant.3"
 
 
@@ -86,7 +86,7 @@ def test_ten_thousand_tenants_spread_evenly_over_eight_shards():
 
 def test_one_shard_is_one_unnumbered_queue():
     assert tenant_queues(prefix="tf", shards=1) == ["tf.tenant"]
-    routes = {route_for_tenant(i, namespace="d", prefix="tf", shards=1).task_queue for i in IDS}
+    routes = {route_for_tenant(i, prefix="tf", shards=1).task_queue for i in IDS}
     assert routes == {"tf.tenant"}
 
 
@@ -96,7 +96,7 @@ def test_eight_shards_are_eight_distinct_queues_covering_every_route():
     assert len(set(eight)) == 8
     assert set(queues_in_this_process()) <= set(eight)
     for tenant in IDS:
-        route = route_for_tenant(tenant, namespace="d", prefix="tf", shards=8)
+        route = route_for_tenant(tenant, prefix="tf", shards=8)
         assert route.task_queue == eight[shard_for(tenant, 8)]
 
 
@@ -107,24 +107,24 @@ def test_workload_priority_keys():
 @pytest.mark.parametrize("workload", list(Workload), ids=lambda w: w.name)
 def test_tenant_route_carries_priority_and_fairness(workload):
     tenant = IDS[0]
-    route = route_for_tenant(tenant, namespace="d", prefix="tf", shards=4, workload=workload)
+    route = route_for_tenant(tenant, prefix="tf", shards=4, workload=workload)
     assert isinstance(route.priority, Priority)
     assert route.priority.fairness_key == str(tenant)
     assert route.priority.priority_key == workload.value
 
 
 def test_tenant_route_default_workload():
-    route = route_for_tenant(IDS[0], namespace="d", prefix="tf", shards=4)
+    route = route_for_tenant(IDS[0], prefix="tf", shards=4)
     assert route.priority.priority_key == Workload.DEFAULT == 3
 
 
 def test_system_job_route_has_no_fairness_key():
-    job = route_for_system_job(namespace="d", prefix="tf")
+    job = route_for_system_job(prefix="tf")
     assert job.task_queue == "tf.jobs"
     assert isinstance(job.priority, Priority)
     assert job.priority.fairness_key is None
     assert job.priority.priority_key == Workload.BACKGROUND == 5
-    interactive = route_for_system_job(namespace="d", prefix="tf", workload=Workload.INTERACTIVE)
+    interactive = route_for_system_job(prefix="tf", workload=Workload.INTERACTIVE)
     assert interactive.task_queue == "tf.jobs"
     assert interactive.priority.priority_key == 1
 

@@ -7,10 +7,9 @@ from django_tenants.utils import schema_context
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from accounts.models import Membership, Role
 from orchestration.activities import tenants as steps
 from tenants import schemas
-from tenants.models import Domain, SchemaTemplate, Tenant, TenantStatus
+from tenants.models import Domain, Membership, Role, SchemaTemplate, Tenant, TenantStatus
 from tenants.schemas import migration_state, schema_exists, sync_template
 from tenants.services import tenant_create, tenant_request_deletion, tenant_request_provisioning
 from tenants.workspace.defaults import DEFAULT_SETTINGS, WELCOME_PROJECT

@@ -1,30 +1,36 @@
 """The tenant admin: actions through services -> signals -> outbox, per-tenant reports, the
 delete confirmation, and the change page's run link and live progress."""
 
-import asyncio
 import re
 import socket
-import threading
 import time
-import uuid
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
-from temporalio import workflow
-from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from accounts.models import Membership, Role, Token, TokenPurpose, User
-from accounts.services import membership_create, token_issue
+from accounts.models import Token, TokenPurpose, User
+from accounts.services import token_issue
 from orchestration.models import OutboxEntry
-from orchestration.progress import provisioning_progress, workflow_ui_url
-from orchestration.receivers import TENANT_DELETION, TENANT_PROVISIONING
-from tenants.models import Domain, Tenant, TenantStatus
-from tenants.services import tenant_create
+from orchestration.outbox import workflow_type
+from orchestration.workflows import (
+    TenantDeletionWorkflow,
+    TenantProvisioningWorkflow,
+)
+from tenants.admin import workflow_ui_url
+from tenants.models import Domain, Membership, Role, Tenant, TenantStatus
+from tenants.services import (
+    membership_create,
+    tenant_create,
+    tenant_request_provisioning,
+    tenant_step_done,
+    tenant_step_started,
+)
+
+TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
+TENANT_DELETION = workflow_type(TenantDeletionWorkflow)
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/tenants/tenant/"
@@ -161,7 +167,7 @@ def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner)
     gone = membership_create(user=members[1], tenant=alpha)
     Membership.objects.filter(pk=gone.pk).update(is_active=False)
     tokens = [
-        token_issue(user=owner, purpose=TokenPurpose.API, ttl=timedelta(days=1), tenant=alpha)[0]
+        token_issue(user=owner, purpose=TokenPurpose.API, ttl=timedelta(days=1))[0]
         for _ in range(5)
     ]
     Token.objects.filter(pk=tokens[0].pk).update(used_at=timezone.now())
@@ -183,10 +189,9 @@ def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner)
         "schema": alpha.schema_name,
         "domains": "alpha.localhost, alpha.example.org",
         "memberships": "2",  # owner and one member; the inactive one is not counted
-        "tokens": "3",  # five issued, one used, one revoked
     }
     assert plan_row(page, bravo) == {
-        "schema": bravo.schema_name, "domains": "none", "memberships": "0", "tokens": "0"
+        "schema": bravo.schema_name, "domains": "none", "memberships": "0"
     }  # fmt: skip
     assert f'data-tenant="{busy.pk}"' not in page
     assert "Charlie (charlie, provisioning)" in page  # listed as skipped, with its status
@@ -226,15 +231,19 @@ def test_delete_with_nothing_deletable_says_why_without_a_confirmation(admin_cli
 # --- the change page: run link and progress ------------------------------------------------
 
 
-def test_changelist_never_queries_temporal(admin_client, owner, monkeypatch):
-    def forbidden(tenant):
-        raise AssertionError("the changelist must not query Temporal")
-
-    monkeypatch.setattr("tenants.admin.provisioning_progress", forbidden)
-    tenant_in(owner, "alpha", TenantStatus.PROVISIONING)
+def test_changelist_and_change_page_never_talk_to_temporal(admin_client, owner, settings):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        settings.TEMPORAL_ADDRESS = f"127.0.0.1:{sock.getsockname()[1]}"
+    tenant = tenant_in(owner, "alpha", TenantStatus.PENDING)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    started = time.monotonic()
     page = admin_client.get(CHANGELIST, **HOST)
     assert page.status_code == 200
     assert "Alpha" in page.content.decode()
+    body = change_page(admin_client, tenant)
+    assert time.monotonic() - started < 2
+    assert "queued: 0 of 7 steps done (none); now: —" in body
 
 
 def test_workflow_ui_url_is_the_temporal_ui_workflow_page(settings):
@@ -245,111 +254,31 @@ def test_workflow_ui_url_is_the_temporal_ui_workflow_page(settings):
     )
 
 
-def test_change_page_links_the_run_and_reads_progress_gracefully(admin_client, owner, temporal):
+def test_change_page_links_the_run_of_the_current_attempt(admin_client, owner):
     tenant = tenant_in(owner, "alpha", TenantStatus.PENDING)
-    body = change_page(admin_client, tenant)
+    tenant_request_provisioning(tenant_id=tenant.pk)
     workflow_id = f"tenant-provision-{tenant.pk}"
+    body = change_page(admin_client, tenant)
     assert f"<code>{workflow_id}</code>" in body
     assert f'href="http://localhost:8233/namespaces/default/workflows/{workflow_id}"' in body
-    # No run was started: Temporal answers "not found", and the page still renders.
-    assert re.search(r"progress unavailable \(RPCError: [^)]*not found", body), body
+
+    Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.FAILED)
+    tenant_request_provisioning(tenant_id=tenant.pk)  # a retry: attempt 2
+    assert f"/workflows/{workflow_id}-attempt-2" in change_page(admin_client, tenant)
 
 
-async def test_progress_is_readable_from_inside_a_running_event_loop(temporal):
-    # asyncio.run() cannot be nested: the read then runs in a thread of its own.
-    tenant = SimpleNamespace(pk=uuid.uuid4(), provisioning_attempt=2)
-    info = provisioning_progress(tenant)
-    assert info["available"] is False
-    assert f"not found for ID: tenant-provision-{tenant.pk}-attempt-2" in info["reason"]
-
-
-def test_change_page_links_the_current_attempt(admin_client, owner):
-    tenant = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
-    Tenant.objects.filter(pk=tenant.pk).update(provisioning_attempt=3)
+def test_change_page_shows_the_progress_the_activities_recorded(admin_client, owner):
+    tenant = tenant_in(owner, "alpha", TenantStatus.PENDING)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    workflow_id = f"tenant-provision-{tenant.pk}"
+    for step in ("mark_provisioning", "create_schema"):
+        tenant_step_started(tenant_id=tenant.pk, workflow_id=workflow_id, step=step)
+        tenant_step_done(tenant_id=tenant.pk, workflow_id=workflow_id, step=step)
+    tenant_step_started(tenant_id=tenant.pk, workflow_id=workflow_id, step="migrate_schema")
     body = change_page(admin_client, tenant)
-    assert f"/workflows/tenant-provision-{tenant.pk}-attempt-3" in body
-
-
-def test_change_page_survives_temporal_being_down(admin_client, owner, settings):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        settings.TEMPORAL_ADDRESS = f"127.0.0.1:{sock.getsockname()[1]}"
-    tenant = tenant_in(owner, "alpha", TenantStatus.PROVISIONING)
-    started = time.monotonic()
-    body = change_page(admin_client, tenant)
-    assert time.monotonic() - started < 10
-    assert "progress unavailable (" in body
-
-
-@workflow.defn(name=TENANT_PROVISIONING)
-class StuckProvisioning:
-    """Stands in for the real workflow: same type name and query, parked mid-run."""
-
-    @workflow.run
-    async def run(self) -> None:
-        await workflow.wait_condition(lambda: False)
-
-    @workflow.query
-    def progress(self) -> dict:
-        return {"steps_done": ["mark_provisioning", "create_schema"], "total": 7,
-                "current_step": "migrate_schema", "state": "running", "error": ""}  # fmt: skip
-
-
-class RunningWorkflow:
-    """A StuckProvisioning run with id ``workflow_id`` and a worker answering its queries,
-    in a thread with its own event loop (the admin view calls asyncio.run itself)."""
-
-    def __init__(self, address: str, workflow_id: str):
-        self.address, self.workflow_id = address, workflow_id
-        self._ready, self._stop = threading.Event(), threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        if not self._ready.wait(30) or self._error:
-            raise RuntimeError(f"test workflow did not start: {self._error!r}")
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(30)
-
-    def _main(self):
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported by __enter__
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self):
-        client = await Client.connect(self.address)
-        queue = f"admin-test-{uuid.uuid4()}"
-        async with Worker(
-            client, task_queue=queue, workflows=[StuckProvisioning],
-            workflow_runner=UnsandboxedWorkflowRunner(),
-        ):  # fmt: skip
-            handle = await client.start_workflow(
-                TENANT_PROVISIONING, id=self.workflow_id, task_queue=queue
-            )
-            await handle.query("progress")  # answered once the worker has the run
-            self._ready.set()
-            await asyncio.to_thread(self._stop.wait)
-            await handle.terminate("test over")
-
-
-def test_change_page_shows_live_progress_of_the_current_run(admin_client, owner, temporal):
-    tenant = tenant_in(owner, "alpha", TenantStatus.PROVISIONING)
-    with RunningWorkflow(temporal, f"tenant-provision-{tenant.pk}"):
-        assert provisioning_progress(tenant) == {
-            "available": True, "steps_done": ["mark_provisioning", "create_schema"],
-            "current_step": "migrate_schema", "total": 7, "state": "running", "error": "",
-        }  # fmt: skip
-        body = change_page(admin_client, tenant)
     assert (
         "running: 2 of 7 steps done (mark_provisioning, create_schema); now: migrate_schema" in body
     )
-    assert "progress unavailable" not in body
 
 
 def test_a_stalled_deletion_can_be_queued_again(admin_client, owner):

@@ -6,9 +6,16 @@ import pytest
 
 from accounts.models import User
 from orchestration.models import OutboxEntry
-from orchestration.receivers import TENANT_DELETION, TENANT_PROVISIONING
+from orchestration.outbox import workflow_type
+from orchestration.workflows import (
+    TenantDeletionWorkflow,
+    TenantProvisioningWorkflow,
+)
 from tenants.models import Tenant, TenantStatus
 from tenants.services import tenant_create
+
+TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
+TENANT_DELETION = workflow_type(TenantDeletionWorkflow)
 
 ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",

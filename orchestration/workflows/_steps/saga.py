@@ -1,0 +1,178 @@
+"""A saga as data: the steps of a tenant's lifecycle run, each with its undo and options,
+declared once and walked by ``Saga.run``.
+
+A ``Step`` names its forward activity, the activity options, and (optionally) the undo that
+is registered *before* the step runs, so that a step that half-happened is undone too.
+``Saga.run`` executes the steps in order; when one fails, or the run is cancelled, it runs
+the registered undos in reverse, shielded from cancellation, then the saga's ``on_failure``
+activity with the reason, as an explicit final act. Adding a step is one ``Step`` entry plus
+its activity (and re-recorded histories).
+
+A step's name is its activity's name less the ``tenant_`` prefix
+(``orchestration.activities.step_name``); the activities record their progress on the tenant
+under that name, so the API and the admin read it from the database.
+
+The commands issued are exactly those the hand-written workflows issued before this module
+existed (patches included), so every recorded history still replays.
+"""
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from orchestration.activities import step_name
+
+
+def _name(activity: Callable) -> str:
+    return activity.__name__  # the activity's registered name (activities keep their own)
+
+
+@dataclass(frozen=True)
+class Step:
+    activity: Callable
+    options: dict
+    # (undo activity, its options): registered before the step runs.
+    undo: tuple[Callable, dict] | None = None
+    # The step runs only where ``workflow.patched(patch)`` is true (runs started before it
+    # replay without it); the check is made when the run reaches the step, as before.
+    patch: str | None = None
+
+    @property
+    def name(self) -> str:
+        return step_name(_name(self.activity))
+
+
+@dataclass(frozen=True)
+class Saga:
+    steps: Sequence[Step]
+    # The final act of a failed run, after the undos: called with the subject and the reason.
+    on_failure: tuple[Callable, dict] | None = None
+    # The run's own failure (non-retryable ApplicationError) once the undos are done.
+    failure_type: str = "SagaFailed"
+    failure_message: str = "{subject} failed at {reason}"
+
+    @property
+    def step_names(self) -> list[str]:
+        return [step.name for step in self.steps]
+
+    @property
+    def activities(self) -> list[Callable]:
+        """Every activity the saga can call (steps, undos, the final act), for the workers."""
+        found = [step.activity for step in self.steps]
+        found += [step.undo[0] for step in self.steps if step.undo is not None]
+        if self.on_failure is not None:
+            found.append(self.on_failure[0])
+        return list(dict.fromkeys(found))
+
+
+@dataclass
+class Progress:
+    """What the run has done, for its ``progress`` query (the API and the admin read the
+    same facts from the tenant row, written by the activities)."""
+
+    steps_done: list[str] = field(default_factory=list)
+    current_step: str | None = None
+    total: int = 0
+    state: str = "running"  # running | compensating | completed | failed
+    error: str = ""
+
+
+class SagaRun:
+    """One walk of a ``Saga`` for one subject (a tenant id), inside a workflow."""
+
+    def __init__(self, saga: Saga, *, wait_for_steps: bool = False) -> None:
+        self.saga = saga
+        # With WAIT_CANCELLATION_COMPLETED a cancel lets the running step finish before the
+        # undos run (an undo never runs beside the step it undoes).
+        self.wait_for_steps = wait_for_steps
+        self.progress = Progress(total=len(saga.steps))
+        self.results: dict[str, Any] = {}
+
+    async def run(self, subject: str) -> Progress:
+        undo: list[tuple[Callable, dict]] = []
+        try:
+            for index, step in enumerate(self.saga.steps):
+                if step.patch is not None and not workflow.patched(step.patch):
+                    self.progress.total -= 1
+                    continue
+                if step.undo is not None:
+                    undo.append(step.undo)
+                last = index == len(self.saga.steps) - 1
+                await self._step(step, subject, last=last)
+        except (Exception, asyncio.CancelledError) as err:
+            if isinstance(err, asyncio.CancelledError) and workflow.cancellation_reason() is None:
+                raise  # not a cancel request: the worker is evicting the run; nothing to undo
+            if self.saga.on_failure is None and not undo:
+                raise
+            reason = f"{self.progress.current_step}: {describe(err)}"
+            self.progress.state, self.progress.error = "compensating", reason
+            # Shielded: a cancelled run still undoes what it did, however often it is
+            # cancelled meanwhile (undos may be retrying through an outage).
+            undoing = asyncio.ensure_future(self._compensate(undo, subject, reason))
+            while not undoing.done():
+                try:
+                    await asyncio.shield(undoing)
+                except asyncio.CancelledError:
+                    continue
+            undoing.result()
+            self.progress.state, self.progress.current_step = "failed", None
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            raise ApplicationError(
+                self.saga.failure_message.format(subject=subject, reason=reason),
+                type=self.saga.failure_type,
+                non_retryable=True,
+            ) from err
+        self.progress.state, self.progress.current_step = "completed", None
+        return self.progress
+
+    async def _step(self, step: Step, subject: str, *, last: bool) -> None:
+        self.progress.current_step = step.name
+        cancellation = workflow.ActivityCancellationType.TRY_CANCEL
+        if self.wait_for_steps:
+            cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        self.results[step.name] = await workflow.execute_activity(
+            step.activity, subject, cancellation_type=cancellation, **step.options
+        )
+        self.progress.steps_done.append(step.name)
+        if self.wait_for_steps and workflow.cancellation_reason() is not None and not last:
+            # Cancelled while this step ran; it was let finish. Stop here and undo (unless
+            # it was the last step: the subject is done, there is nothing left to stop).
+            raise asyncio.CancelledError()
+
+    async def _compensate(self, undo: list, subject: str, reason: str) -> None:
+        """Run the undos in reverse, then ``on_failure``. Undos retry until they succeed; one
+        that meets an error no retry can fix is logged and named in the reason the final act
+        records."""
+        failed: list[str] = []
+        for activity, options in reversed(undo):
+            try:
+                await workflow.execute_activity(activity, subject, **options)
+            except ActivityError as exc:
+                # Keep undoing the rest; each undo is idempotent and can be re-run by hand.
+                workflow.logger.error("compensation %s failed: %s", _name(activity), exc)
+                failed.append(f"{_name(activity)}: {describe(exc)}")
+        if self.saga.on_failure is not None:
+            activity, options = self.saga.on_failure
+            note = f" (undo failed: {', '.join(failed)})" if failed else ""
+            await _final_act(activity, subject, reason + note, options)
+
+
+async def _final_act(activity: Callable, subject: str, reason: str, options: dict) -> None:
+    try:
+        await workflow.execute_activity(activity, args=[subject, reason], **options)
+    except ActivityError as exc:
+        workflow.logger.error("%s failed: %s", _name(activity), exc)
+
+
+def describe(err: BaseException) -> str:
+    """The innermost message of an activity failure, for people to read."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    if isinstance(err, asyncio.CancelledError):
+        return "cancelled"
+    return getattr(err, "message", None) or str(err) or type(err).__name__
