@@ -24,10 +24,13 @@ def workflow_type(workflow: type) -> str:
 
 
 def workflow_input_type(workflow: type) -> type:
-    """The dataclass a workflow's ``run`` takes (its one parameter after ``self``)."""
+    """The dataclass a workflow's ``run`` takes: its one parameter after ``self``, annotated
+    ``XInput | dict`` (see ``orchestration/workflows/_steps/inputs.py``)."""
     hints = typing.get_type_hints(workflow.run)
     hints.pop("return", None)
-    (input_type,) = hints.values()
+    (annotation,) = hints.values()
+    members = typing.get_args(annotation) or (annotation,)
+    (input_type,) = [m for m in members if dataclasses.is_dataclass(m)]
     return input_type
 
 

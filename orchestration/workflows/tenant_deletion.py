@@ -53,7 +53,8 @@ class TenantDeletionWorkflow:
         return self._run.progress.current_step
 
     @workflow.run
-    async def run(self, params: TenantDeletionInput) -> DeletionResult:
+    async def run(self, params: TenantDeletionInput | dict) -> DeletionResult:
+        params = TenantDeletionInput.parse(params)
         await self._run.run(params.tenant_id)
         done = self._run.results
         revoked = done["revoke_access"]  # [memberships, tokens] in runs recorded before

@@ -70,6 +70,7 @@ class TenantProvisioningWorkflow:
         return self._run.progress
 
     @workflow.run
-    async def run(self, params: TenantProvisioningInput) -> Progress:
+    async def run(self, params: TenantProvisioningInput | dict) -> Progress:
+        params = TenantProvisioningInput.parse(params)
         self._run.wait_for_steps = workflow.patched(WAIT_FOR_STEPS_PATCH)
         return await self._run.run(params.tenant_id)

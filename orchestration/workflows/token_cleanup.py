@@ -28,7 +28,8 @@ class TokenCleanupInput(WorkflowInput):
 @workflow.defn
 class TokenCleanupWorkflow:
     @workflow.run
-    async def run(self, params: TokenCleanupInput) -> int:
+    async def run(self, params: TokenCleanupInput | dict) -> int:
+        params = TokenCleanupInput.parse(params)
         total = 0
         for _ in range(MAX_BATCHES):
             deleted = await workflow.execute_activity(

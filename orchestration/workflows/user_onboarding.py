@@ -55,7 +55,8 @@ class UserOnboardingWorkflow:
         return self._state
 
     @workflow.run
-    async def run(self, params: UserOnboardingInput) -> OnboardingState:
+    async def run(self, params: UserOnboardingInput | dict) -> OnboardingState:
+        params = UserOnboardingInput.parse(params)
         token_id = params.verification_token_id
         await workflow.execute_activity(
             steps.onboarding_send_verification, args=[token_id, False], **MEDIUM

@@ -1,13 +1,19 @@
 """Self-validating workflow inputs.
 
 An input dataclass derives from ``WorkflowInput`` and checks its fields in ``validate()``,
-which runs on construction. The worker constructs it when it decodes a run's input, and an
-``ApplicationError`` raised there fails the *run* at once (non-retryable, naming the field)
-instead of failing its workflow task over and over. Required fields default to a value
-their check refuses, so an input that lacks one (written by older code, say) fails the
-same way rather than with a ``TypeError`` the worker would retry forever.
+which runs on construction: at the start site (``enqueue_start`` refuses to write a row for
+an invalid input) and again on the worker. Required fields default to a value their check
+refuses, so an input that lacks one (written by older code, say) fails like a wrong one.
+
+A workflow's ``run`` takes ``XInput | dict`` and begins with ``XInput.parse(params)``. The
+SDK decodes a well-typed input into the dataclass; one it cannot (``{"attempt": "2"}``: a
+string where an integer belongs) it would otherwise refuse with a ``TypeError`` that fails
+the run's first *task* over and over. Through the union it arrives as a dict instead, and
+``parse`` fails the *run* at once with a non-retryable ``InvalidInput`` naming the field.
 """
 
+import dataclasses
+import typing
 import uuid
 
 from temporalio.exceptions import ApplicationError
@@ -21,6 +27,32 @@ class WorkflowInput:
 
     def validate(self) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def parse(cls, value: "WorkflowInput | dict"):
+        """``value`` as this dataclass, or ``InvalidInput`` naming the first wrong field."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise invalid("input", f"must be an object, got {type(value).__name__}")
+        hints = typing.get_type_hints(cls)
+        known = {}
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if field.name not in value:
+                continue
+            expected, given = hints[field.name], value[field.name]
+            if expected in (int, str, float) and not _is(given, expected):
+                raise invalid(field.name, f"must be {expected.__name__}, got {given!r}")
+            known[field.name] = given
+        return cls(**known)
+
+
+def _is(value, expected: type) -> bool:
+    if isinstance(value, bool):  # JSON true is not an integer here
+        return False
+    if expected is float:
+        return isinstance(value, int | float)
+    return isinstance(value, expected)
 
 
 def invalid(field: str, problem: str) -> ApplicationError:
