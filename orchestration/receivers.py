@@ -45,7 +45,11 @@ def on_tenant_provisioning_requested(sender, *, tenant, attempt: int, **kwargs) 
     workflow_id = provisioning_workflow_id(tenant.pk, attempt)
     enqueue_start(
         TenantProvisioningWorkflow,
-        TenantProvisioningInput(tenant_id=str(tenant.pk), attempt=attempt),
+        TenantProvisioningInput(
+            tenant_id=str(tenant.pk),
+            attempt=attempt,
+            retry_window_seconds=settings.STEP_RETRY_WINDOW,
+        ),
         workflow_id=workflow_id,
         route=deployment_tenant_route(tenant.pk, workload=Workload.INTERACTIVE),
     )
@@ -56,7 +60,9 @@ def on_tenant_deletion_requested(sender, *, tenant, **kwargs) -> None:
     workflow_id = deletion_workflow_id(tenant.pk)
     enqueue_start(
         TenantDeletionWorkflow,
-        TenantDeletionInput(tenant_id=str(tenant.pk)),
+        TenantDeletionInput(
+            tenant_id=str(tenant.pk), retry_window_seconds=settings.STEP_RETRY_WINDOW
+        ),
         workflow_id=workflow_id,
         route=deployment_tenant_route(tenant.pk, workload=Workload.BACKGROUND),
         # A deletion that failed may be requested again and must then run again.
@@ -75,6 +81,7 @@ def on_signed_up(sender, *, tenant, user, verification_token, **kwargs) -> None:
             verification_token_id=verification_token.pk,
             remind_after_seconds=settings.ONBOARDING_REMIND_AFTER,
             expire_after_seconds=settings.ONBOARDING_EXPIRE_AFTER,
+            retry_window_seconds=settings.STEP_RETRY_WINDOW,
         ),
         workflow_id=onboarding_workflow_id(user.pk),
         route=deployment_tenant_route(tenant.pk, workload=Workload.INTERACTIVE),

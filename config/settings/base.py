@@ -170,6 +170,12 @@ OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
 
+# --- Durable steps (seconds) ------------------------------------------------------------
+# How long a provisioning or deletion step, or an email, keeps retrying through an outage
+# (database, SMTP, a failover) before the run gives up on it: capped exponential back-off,
+# one attempt a minute at most. Errors no retry can fix fail at once.
+STEP_RETRY_WINDOW = env_int("STEP_RETRY_WINDOW", 24 * 3600, minimum=60)
+
 # --- Onboarding (seconds) ----------------------------------------------------------------
 # A reminder goes out this long after signup if the email is still unverified…
 ONBOARDING_REMIND_AFTER = env_int("ONBOARDING_REMIND_AFTER", 24 * 3600, minimum=1)

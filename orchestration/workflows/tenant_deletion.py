@@ -13,16 +13,19 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
     from orchestration.workflows._steps.common import LONG, SHORT
-    from orchestration.workflows._steps.inputs import WorkflowInput, require_uuid
+    from orchestration.workflows._steps.inputs import WorkflowInput, require_positive, require_uuid
     from orchestration.workflows._steps.saga import Saga, SagaRun, Step
 
 
 @dataclass
 class TenantDeletionInput(WorkflowInput):
     tenant_id: str = ""  # required: the default fails validation
+    # How long each step (or email) keeps retrying through an outage: STEP_RETRY_WINDOW.
+    retry_window_seconds: int = 24 * 3600
 
     def validate(self) -> None:
         require_uuid("tenant_id", self.tenant_id)
+        require_positive("retry_window_seconds", self.retry_window_seconds)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class TenantDeletionWorkflow:
     @workflow.run
     async def run(self, params: TenantDeletionInput | dict) -> DeletionResult:
         params = TenantDeletionInput.parse(params)
+        self._run.retry_window = params.retry_window_seconds
         await self._run.run(params.tenant_id)
         done = self._run.results
         revoked = done["revoke_access"]  # [memberships, tokens] in runs recorded before

@@ -29,10 +29,13 @@ with workflow.unsafe.imports_passed_through():
 class TenantProvisioningInput(WorkflowInput):
     tenant_id: str = ""  # required: the default fails validation
     attempt: int = 1
+    # How long each step (or email) keeps retrying through an outage: STEP_RETRY_WINDOW.
+    retry_window_seconds: int = 24 * 3600
 
     def validate(self) -> None:
         require_uuid("tenant_id", self.tenant_id)
         require_positive("attempt", self.attempt)
+        require_positive("retry_window_seconds", self.retry_window_seconds)
 
 
 # Versioning: new runs seed the tenant's default data; runs started before this change
@@ -72,5 +75,6 @@ class TenantProvisioningWorkflow:
     @workflow.run
     async def run(self, params: TenantProvisioningInput | dict) -> Progress:
         params = TenantProvisioningInput.parse(params)
+        self._run.retry_window = params.retry_window_seconds
         self._run.wait_for_steps = workflow.patched(WAIT_FOR_STEPS_PATCH)
         return await self._run.run(params.tenant_id)

@@ -7,11 +7,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
-    from orchestration.workflows._steps.common import MEDIUM
+    from orchestration.workflows._steps.common import MEDIUM, within
     from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
 
 # Enough batches for millions of rows; past it the next scheduled run carries on.
 MAX_BATCHES = 1000
+# A batch retries through an outage for up to an hour; the next scheduled run carries on.
+BATCH = within(MEDIUM, 3600)
 
 
 @dataclass
@@ -35,7 +37,7 @@ class TokenCleanupWorkflow:
             deleted = await workflow.execute_activity(
                 steps.tokens_delete_stale,
                 args=[params.retention_seconds, params.batch_size],
-                **MEDIUM,
+                **BATCH,
             )
             total += deleted
             if deleted < params.batch_size:

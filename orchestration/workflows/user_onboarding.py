@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
-    from orchestration.workflows._steps.common import MEDIUM, SHORT
+    from orchestration.workflows._steps.common import MEDIUM, SHORT, within
     from orchestration.workflows._steps.inputs import (
         WorkflowInput,
         invalid,
@@ -24,6 +24,8 @@ class UserOnboardingInput(WorkflowInput):
     verification_token_id: int = 0  # required: the default fails validation
     remind_after_seconds: int = 24 * 3600
     expire_after_seconds: int = 7 * 24 * 3600
+    # How long each step (or email) keeps retrying through an outage: STEP_RETRY_WINDOW.
+    retry_window_seconds: int = 24 * 3600
 
     def validate(self) -> None:
         require_uuid("user_id", self.user_id)
@@ -32,6 +34,7 @@ class UserOnboardingInput(WorkflowInput):
         require_positive("expire_after_seconds", self.expire_after_seconds)
         if self.remind_after_seconds >= self.expire_after_seconds:
             raise invalid("remind_after_seconds", "must be less than expire_after_seconds")
+        require_positive("retry_window_seconds", self.retry_window_seconds)
 
 
 @dataclass
@@ -58,19 +61,25 @@ class UserOnboardingWorkflow:
     async def run(self, params: UserOnboardingInput | dict) -> OnboardingState:
         params = UserOnboardingInput.parse(params)
         token_id = params.verification_token_id
+        # Emails retry through an SMTP or database outage for the whole retry window.
+        email = within(MEDIUM, params.retry_window_seconds)
         await workflow.execute_activity(
-            steps.onboarding_send_verification, args=[token_id, False], **MEDIUM
+            steps.onboarding_send_verification, args=[token_id, False], **email
         )
         self._state.state = "waiting"
         if await self._wait_verified(params.remind_after_seconds):
             return self._finish("verified")
         await workflow.execute_activity(
-            steps.onboarding_send_verification, args=[token_id, True], **MEDIUM
+            steps.onboarding_send_verification, args=[token_id, True], **email
         )
         self._state.state, self._state.reminders_sent = "reminded", 1
         if await self._wait_verified(params.expire_after_seconds - params.remind_after_seconds):
             return self._finish("verified")
-        await workflow.execute_activity(steps.onboarding_expire_verification, token_id, **SHORT)
+        await workflow.execute_activity(
+            steps.onboarding_expire_verification,
+            token_id,
+            **within(SHORT, params.retry_window_seconds),
+        )
         return self._finish("expired")
 
     async def _wait_verified(self, seconds: int) -> bool:

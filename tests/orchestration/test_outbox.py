@@ -176,7 +176,11 @@ def test_replaying_a_row_after_its_workflow_completed_starts_no_second_run(owner
         async with Worker(client, task_queue=row.task_queue, workflows=[EchoProvisioningWorkflow]):
             return await client.get_workflow_handle(row.workflow_id).result()
 
-    assert run_async(complete()) == {"tenant_id": str(tenant.pk), "attempt": 1}
+    assert run_async(complete()) == {
+        "tenant_id": str(tenant.pk),
+        "attempt": 1,
+        "retry_window_seconds": 24 * 3600,
+    }
 
     # The same row again (a relay crashed after starting but before recording it).
     OutboxEntry.objects.filter(pk=row.pk).update(status=OutboxStatus.PENDING)

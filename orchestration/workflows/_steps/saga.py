@@ -25,6 +25,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from orchestration.activities import step_name
+from orchestration.workflows._steps.common import within
 
 
 def _name(activity: Callable) -> str:
@@ -86,6 +87,8 @@ class SagaRun:
 
     def __init__(self, saga: Saga, *, wait_for_steps: bool = False) -> None:
         self.saga = saga
+        # How long each forward step keeps retrying (the run's input says; see common.py).
+        self.retry_window = 24 * 3600
         # With WAIT_CANCELLATION_COMPLETED a cancel lets the running step finish before the
         # undos run (an undo never runs beside the step it undoes).
         self.wait_for_steps = wait_for_steps
@@ -135,8 +138,9 @@ class SagaRun:
         cancellation = workflow.ActivityCancellationType.TRY_CANCEL
         if self.wait_for_steps:
             cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        options = within(step.options, self.retry_window)
         self.results[step.name] = await workflow.execute_activity(
-            step.activity, subject, cancellation_type=cancellation, **step.options
+            step.activity, subject, cancellation_type=cancellation, **options
         )
         self.progress.steps_done.append(step.name)
         if self.wait_for_steps and workflow.cancellation_reason() is not None and not last:
