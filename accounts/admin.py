@@ -1,8 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.models import Token, User
+from accounts.services import verification_email_resend
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -36,6 +37,23 @@ class UserAdmin(BaseUserAdmin):
         )
     ]
     readonly_fields = ["date_joined"]
+    actions = ["resend_verification"]
+
+    @admin.action(description="Resend the verification email", permissions=["change"])
+    def resend_verification(self, request, queryset):
+        sent = []
+        for user in queryset.order_by("email"):
+            if verification_email_resend(email=user.email) is None:
+                reason = "inactive" if not user.is_active else "already verified"
+                self.message_user(request, f"Skipped {user.email}: {reason}.", messages.WARNING)
+            else:
+                sent.append(user.email)
+        if sent:
+            self.message_user(
+                request,
+                f"Verification email queued for {len(sent)}: {', '.join(sent)}.",
+                messages.SUCCESS,
+            )
 
 
 @admin.register(Token)

@@ -140,6 +140,34 @@ def user_verify_email(*, raw_token: str) -> User | None:
     return user
 
 
+def verification_email_resend(*, email: str) -> Token | None:
+    """Ask for the verification email to be sent again: to an active user whose email is
+    not verified yet, with their usable verification token (a new one when none is left).
+    Sends ``verification_email_requested`` and returns the token; None (and sends nothing)
+    for an unknown, inactive or already verified address. Callers answer the same either
+    way, so that the answer does not tell whether an address has an account."""
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    with transaction.atomic():
+        user = User.objects.filter(email=email, is_active=True).select_for_update().first()
+        if user is None or user.email_verified_at is not None:
+            return None
+        token = (
+            Token.objects.filter(
+                user=user, purpose=TokenPurpose.EMAIL_VERIFICATION, used_at=None,
+                revoked_at=None, expires_at__gt=timezone.now(),
+            )
+            .exclude(nonce="")
+            .order_by("-expires_at")
+            .first()
+        ) or token_issue_for_email(
+            user=user,
+            purpose=TokenPurpose.EMAIL_VERIFICATION,
+            ttl=timedelta(seconds=settings.ONBOARDING_EXPIRE_AFTER),
+        )  # fmt: skip
+        signals.verification_email_requested.send(sender=User, user=user, verification_token=token)
+    return token
+
+
 def email_send_verification(*, token_id: int, reminder: bool = False) -> bool:
     """Email the user their verification token. Returns False (and sends nothing) when the
     token is no longer usable or the email is already verified. At-least-once: a retried

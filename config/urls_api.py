@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts.api.views import TokenView, VerifyEmailView
+from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
 from tenants.api.views import MeView, SignupView, TenantDetailView
 
 app_name = "api"
@@ -10,6 +10,7 @@ urlpatterns = [
     path("signup/", SignupView.as_view(), name="signup"),
     path("auth/token/", TokenView.as_view(), name="token"),
     path("auth/verify-email/", VerifyEmailView.as_view(), name="verify-email"),
+    path("auth/verify-email/resend/", ResendVerificationView.as_view(), name="verify-email-resend"),
     path("me/", MeView.as_view(), name="me"),
     path("tenants/<str:tenant_id>/", TenantDetailView.as_view(), name="tenant-detail"),
 ]

@@ -7,12 +7,14 @@ the caller's transaction, and nothing is written). Workflow ids are deterministi
 only UUIDs, never an email or a name.
 """
 
+import uuid
+
 from django.conf import settings
 
-from accounts.signals import email_verified
+from accounts.signals import email_verified, verification_email_requested
 from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
-from orchestration.routing import Workload, deployment_tenant_route
+from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
 from orchestration.workflows.tenant_deletion import (
     DELETION,
     TenantDeletionInput,
@@ -24,6 +26,10 @@ from orchestration.workflows.tenant_provisioning import (
     TenantProvisioningWorkflow,
 )
 from orchestration.workflows.user_onboarding import UserOnboardingInput, UserOnboardingWorkflow
+from orchestration.workflows.verification_email import (
+    VerificationEmailInput,
+    VerificationEmailWorkflow,
+)
 from tenants.services import tenant_run_planned
 from tenants.signals import signed_up, tenant_deletion_requested, tenant_provisioning_requested
 
@@ -88,6 +94,20 @@ def on_signed_up(sender, *, tenant, user, verification_token, **kwargs) -> None:
     )
 
 
+def on_verification_email_requested(sender, *, user, verification_token, **kwargs) -> None:
+    # Each request is its own run (a fresh id: asking again sends again); the throttle on
+    # the endpoint bounds how often.
+    enqueue_start(
+        VerificationEmailWorkflow,
+        VerificationEmailInput(
+            verification_token_id=verification_token.pk,
+            retry_window_seconds=settings.STEP_RETRY_WINDOW,
+        ),
+        workflow_id=f"verification-email-{verification_token.pk}-{uuid.uuid4().hex[:12]}",
+        route=deployment_system_route(workload=Workload.INTERACTIVE),
+    )
+
+
 def on_email_verified(sender, *, user, **kwargs) -> None:
     # Through the outbox, like starts: delivered after commit, retried while Temporal is
     # down, and never sent for a verification that rolled back.
@@ -102,3 +122,6 @@ def connect() -> None:
     tenant_deletion_requested.connect(on_tenant_deletion_requested, dispatch_uid=f"{uid}.deletion")
     signed_up.connect(on_signed_up, dispatch_uid=f"{uid}.signed_up")
     email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")
+    verification_email_requested.connect(
+        on_verification_email_requested, dispatch_uid=f"{uid}.verification_email_requested"
+    )

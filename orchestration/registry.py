@@ -34,6 +34,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
         UserOnboardingWorkflow,
+        VerificationEmailWorkflow,
     )
     from orchestration.workflows.tenant_deletion import DELETION
     from orchestration.workflows.tenant_provisioning import PROVISIONING
@@ -51,7 +52,8 @@ def project_registry() -> dict[QueueKind, Hosted]:
         )
         + onboarding,
         QueueKind.JOBS: Hosted(
-            workflows=(TokenCleanupWorkflow,), activities=tuple(account_activities.CLEANUP)
+            workflows=(TokenCleanupWorkflow, VerificationEmailWorkflow),
+            activities=tuple(account_activities.CLEANUP),
         )
         + onboarding,
     }

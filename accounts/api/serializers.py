@@ -10,6 +10,10 @@ class VerifyEmailSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=200)
 
 
+class ResendVerificationSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField()
 

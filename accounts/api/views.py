@@ -6,15 +6,20 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.api.serializers import LoginSerializer, TokenSerializer, VerifyEmailSerializer
+from accounts.api.serializers import (
+    LoginSerializer,
+    ResendVerificationSerializer,
+    TokenSerializer,
+    VerifyEmailSerializer,
+)
 from accounts.models import TokenPurpose
-from accounts.services import token_issue, user_verify_email
+from accounts.services import token_issue, user_verify_email, verification_email_resend
 
 
 class PublicEndpoint(APIView):
@@ -58,3 +63,25 @@ class VerifyEmailView(PublicEndpoint):
         if user is None:
             raise serializers.ValidationError({"token": ["Invalid, used or expired token."]})
         return Response({"email_verified": True})
+
+
+RESEND_ANSWER = (
+    "If this address has an account whose email is not verified yet, a verification email "
+    "is on its way."
+)
+
+
+class ResendVerificationView(PublicEndpoint):
+    """The same answer whether or not the address has an account (no account oracle)."""
+
+    throttle_scope = "resend"
+
+    @extend_schema(
+        request=ResendVerificationSerializer,
+        responses={202: inline_serializer("ResendAccepted", {"detail": serializers.CharField()})},
+    )
+    def post(self, request):
+        data = ResendVerificationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        verification_email_resend(email=data.validated_data["email"])
+        return Response({"detail": RESEND_ANSWER}, status=status.HTTP_202_ACCEPTED)

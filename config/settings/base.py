@@ -129,7 +129,9 @@ REST_FRAMEWORK = {
         "signup": env_rate("THROTTLE_SIGNUP", "20/hour"),
         "login": env_rate("THROTTLE_LOGIN", "30/minute"),
         "verify": env_rate("THROTTLE_VERIFY", "30/minute"),
-        # Per user: the status endpoint asks Temporal for progress while provisioning.
+        # Asking for the verification email again: each answer may send an email.
+        "resend": env_rate("THROTTLE_RESEND", "5/hour"),
+        # Per user, on the tenant status endpoint (a client polls it while provisioning).
         "tenant": env_rate("THROTTLE_TENANT", "120/minute"),
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),

@@ -23,6 +23,7 @@ REST_FRAMEWORK = {
         "signup": "8/minute",
         "login": "5/minute",
         "verify": "5/minute",
+        "resend": "3/minute",
         "tenant": "20/minute",
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

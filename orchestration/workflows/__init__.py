@@ -7,6 +7,10 @@ from orchestration.workflows.tenant_provisioning import (
 )
 from orchestration.workflows.token_cleanup import TokenCleanupInput, TokenCleanupWorkflow
 from orchestration.workflows.user_onboarding import UserOnboardingInput, UserOnboardingWorkflow
+from orchestration.workflows.verification_email import (
+    VerificationEmailInput,
+    VerificationEmailWorkflow,
+)
 
 __all__ = [
     "TenantDeletionInput",
@@ -17,4 +21,6 @@ __all__ = [
     "TokenCleanupWorkflow",
     "UserOnboardingInput",
     "UserOnboardingWorkflow",
+    "VerificationEmailInput",
+    "VerificationEmailWorkflow",
 ]
