@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -106,6 +107,9 @@ def user_register(*, email: str, password: str) -> tuple[User, Token]:
     with transaction.atomic():
         # Emails are stored lower-cased (and unique on lower(email)): an indexed lookup.
         if User.objects.filter(email=email).exists():
+            # The password is hashed all the same: a taken email must cost what a new
+            # account costs, or the answer's timing would tell that the email has one.
+            make_password(password)
             # Deliberately the same words whatever the reason; see docs/api.md (taken emails).
             raise ValidationError({"email": [EMAIL_UNAVAILABLE]})
         try:

@@ -219,3 +219,24 @@ def test_openapi_schema_and_docs(api):
     assert "/api/v1/signup/" in text
     assert "/api/v1/tenants/{tenant_id}/" in text
     assert api.get("/api/schema/docs/").status_code == 200
+
+
+def test_a_taken_email_costs_a_password_hash_like_a_new_one(api, monkeypatch):
+    """No timing oracle: with a taken subdomain, a registered and an unregistered email both
+    hash the password once (the costly part), so the answers take the same time."""
+    from django.contrib.auth.hashers import MD5PasswordHasher
+
+    hashed = []
+    real_encode = MD5PasswordHasher.encode
+
+    def counting(self, password, salt):
+        hashed.append(password)
+        return real_encode(self, password, salt)
+
+    assert signup(api).status_code == 202
+    monkeypatch.setattr(MD5PasswordHasher, "encode", counting)
+    registered = signup(api, email="ada@example.com", subdomain="acme")
+    assert (registered.status_code, len(hashed)) == (400, 1)
+    unregistered = signup(api, email="bo@example.com", subdomain="acme")
+    assert (unregistered.status_code, len(hashed)) == (400, 2)
+    assert registered.json() == {"subdomain": ["This subdomain is taken."]} == unregistered.json()
