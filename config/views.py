@@ -3,8 +3,11 @@ import asyncio
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import JsonResponse
+from rest_framework.exceptions import AuthenticationFailed
 
+from accounts.api.authentication import BearerTokenAuthentication
 from orchestration.client import check_health as check_temporal
+from tenants.selectors import tenant_visible_to
 
 
 def _check_database() -> None:
@@ -36,11 +39,22 @@ async def healthz(request):
 
 
 def tenant_home(request):
-    """What a tenant host serves at ``/``: which tenant and schema answered the request."""
+    """What a tenant host serves at ``/``. To anyone: that the workspace answers, and nothing
+    that identifies its tenant beyond the host it was asked on (no id, organisation name or
+    schema, so tenants cannot be enumerated). To one of its members, signed in with an API
+    token: which tenant and schema answered the request."""
+    body: dict = {"status": "ok"}
     tenant = request.tenant
-    return JsonResponse(
-        {
-            "tenant": {"id": str(tenant.pk), "name": tenant.name, "subdomain": tenant.subdomain},
-            "schema": connection.schema_name,
-        }
-    )
+    user = _bearer_user(request)
+    if user is not None and tenant_visible_to(user=user, tenant_id=tenant.pk) is not None:
+        body["tenant"] = {"id": str(tenant.pk), "name": tenant.name, "subdomain": tenant.subdomain}
+        body["schema"] = connection.schema_name
+    return JsonResponse(body)
+
+
+def _bearer_user(request):
+    try:
+        found = BearerTokenAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        return None
+    return found[0] if found else None

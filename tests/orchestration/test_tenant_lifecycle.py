@@ -1,5 +1,7 @@
 """Provisioning and deletion end to end: real PostgreSQL, Temporal, worker and relay."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
@@ -7,6 +9,8 @@ from django_tenants.utils import schema_context
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from accounts.models import TokenPurpose, User
+from accounts.services import token_issue
 from orchestration.activities import tenants as steps
 from tenants import schemas
 from tenants.models import Domain, Membership, Role, SchemaTemplate, Tenant, TenantStatus
@@ -76,9 +80,17 @@ def test_tenant_goes_pending_to_active_and_is_served_from_its_schema(owner, temp
     ]
     assert Membership.objects.get(tenant=tenant, user=owner).role == Role.OWNER
 
-    response = client.get("/", HTTP_HOST="acme.localhost")
-    assert response.status_code == 200
-    assert response.json()["schema"] == schema
+    anonymous = client.get("/", HTTP_HOST="acme.localhost")
+    assert anonymous.status_code == 200
+    assert anonymous.json() == {"status": "ok"}  # nothing that identifies the tenant
+    _, token = token_issue(user=owner, purpose=TokenPurpose.API, ttl=timedelta(hours=1))
+    member = client.get("/", HTTP_HOST="acme.localhost", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert member.status_code == 200
+    assert member.json()["schema"] == schema
+    stranger = User.objects.create_user("eve@example.com", "a long passphrase 456")
+    _, token = token_issue(user=stranger, purpose=TokenPurpose.API, ttl=timedelta(hours=1))
+    other = client.get("/", HTTP_HOST="acme.localhost", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert other.json() == {"status": "ok"}
 
 
 def test_deletion_leaves_no_schema_no_domain_and_a_deleted_tombstone(owner, temporal, client):
