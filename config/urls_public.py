@@ -13,3 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(urlconf=__name__), name="schema"),
     path("api/schema/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler400 = "config.errors.bad_request"
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_error"

@@ -7,3 +7,7 @@ from config.views import tenant_home
 urlpatterns = [
     path("", tenant_home, name="tenant-home"),
 ]
+
+handler400 = "config.errors.bad_request"
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_error"

@@ -1,7 +1,9 @@
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import Http404
 from django_tenants.middleware.main import TenantMainMiddleware
 
+from config.errors import database_unavailable
 from tenants.selectors import tenant_active_for_host
 
 
@@ -12,6 +14,12 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
     other host, and the host of a tenant that is not active, is answered 404 — a pending
     tenant has no schema yet and a deleted one has none any more.
     """
+
+    def process_request(self, request):
+        try:
+            return super().process_request(request)
+        except DatabaseError:  # the tenant lookup met an outage: 503, not a debug page
+            return database_unavailable()
 
     def get_tenant(self, domain_model, hostname):
         if hostname.lower() in settings.PUBLIC_HOSTS:

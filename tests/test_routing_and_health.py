@@ -1,11 +1,13 @@
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.db import OperationalError, connection
 
-from accounts.models import User
-from tenants.models import Domain, Tenant, TenantStatus
-from tenants.services import tenant_create
+from accounts.models import TokenPurpose, User
+from accounts.services import token_issue
+from tenants.models import Domain, Role, Tenant, TenantStatus
+from tenants.services import membership_create, tenant_create
 
 
 @pytest.fixture
@@ -23,11 +25,18 @@ def tenant_with_schema(transactional_db):
 
 
 def test_active_tenant_host_is_served_in_its_schema(client, tenant_with_schema):
-    response = client.get("/", HTTP_HOST="acme.localhost:8000")
+    # A member sees which tenant and schema answered; anyone else, nothing that identifies it.
+    membership_create(user=tenant_with_schema.owner, tenant=tenant_with_schema, role=Role.OWNER)
+    _, token = token_issue(
+        user=tenant_with_schema.owner, purpose=TokenPurpose.API, ttl=timedelta(hours=1)
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    response = client.get("/", HTTP_HOST="acme.localhost:8000", **auth)
     assert response.status_code == 200
     body = response.json()
     assert body["schema"] == tenant_with_schema.schema_name
     assert body["tenant"]["subdomain"] == "acme"
+    assert client.get("/", HTTP_HOST="acme.localhost:8000").json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,94 @@
+"""Every error the API answers is JSON with the right status, also where Django itself
+answers: a body over the limit, the database down, an unknown path."""
+
+import json
+
+import pytest
+from django.db import OperationalError
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api():
+    # Answer as a server would, rather than re-raising the exception into the test.
+    return APIClient(HTTP_HOST="localhost", raise_request_exception=False)
+
+
+def test_a_body_over_the_limit_is_413_json(api, settings):
+    body = json.dumps({"email": "a@example.com", "password": "x" * (3 * 1024 * 1024)})
+    response = api.post("/api/v1/signup/", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert response.json() == {
+        "detail": f"The request body is larger than the limit of {limit} bytes."
+    }
+    assert len(response.content) < 200
+
+
+def test_the_database_down_is_503_json_with_retry_after(api, monkeypatch):
+    def unavailable(**kwargs):
+        raise OperationalError("connection to server failed: Connection refused")
+
+    monkeypatch.setattr("tenants.api.views.account_signup", unavailable)
+    response = api.post(
+        "/api/v1/signup/",
+        {"email": "ada@example.com", "password": "correct horse battery staple",
+         "organization_name": "Acme", "subdomain": "acme"},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {"detail": "The service is unavailable right now; try again shortly."}
+    assert "Connection refused" not in response.content.decode()  # no internals
+
+
+def test_an_unexpected_error_is_500_json_without_internals(api, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr("tenants.api.views.account_signup", broken)
+    response = api.post(
+        "/api/v1/signup/",
+        {"email": "ada@example.com", "password": "correct horse battery staple",
+         "organization_name": "Acme", "subdomain": "acme"},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error."}
+
+
+def test_an_unknown_path_is_404_json(api):
+    response = api.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    unknown_host = APIClient(HTTP_HOST="nobody.localhost", raise_request_exception=False)
+    assert unknown_host.get("/").json() == {"detail": "Not found."}
+
+
+def test_the_database_down_is_503_json_also_in_debug(api, monkeypatch, settings):
+    settings.DEBUG = True  # Django would show its debug page instead of calling handler500
+
+    def unavailable(**kwargs):
+        raise OperationalError("connection to server failed: Connection refused")
+
+    monkeypatch.setattr("tenants.api.views.account_signup", unavailable)
+    response = api.post("/api/v1/signup/", {"email": "x"}, format="json")
+    assert response.status_code in (400, 503)  # invalid input is refused before any SQL
+    valid = {"email": "ada@example.com", "password": "correct horse battery staple",
+             "organization_name": "Acme", "subdomain": "acme"}  # fmt: skip
+    response = api.post("/api/v1/signup/", valid, format="json")
+    assert (response.status_code, response["Retry-After"]) == (503, "5")
+
+
+def test_a_tenant_host_lookup_that_meets_an_outage_is_503(api, monkeypatch):
+    def unavailable(*, host):
+        raise OperationalError("the database system is shutting down")
+
+    monkeypatch.setattr("tenants.middleware.tenant_active_for_host", unavailable)
+    client = APIClient(HTTP_HOST="acme.localhost", raise_request_exception=False)
+    response = client.get("/")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("The service is unavailable")
