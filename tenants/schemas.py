@@ -15,6 +15,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import ProgrammingError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
@@ -31,7 +33,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from config.db import libpq_params
-from tenants.models import SchemaTemplate
+from tenants.models import SchemaTemplate, Tenant
 from tenants.validators import validate_schema_name
 
 logger = logging.getLogger(__name__)
@@ -175,6 +177,10 @@ def sync_template() -> SchemaTemplate | None:
     scratch: ``migrate`` never re-runs a migration it recorded.
     """
     name = settings.TENANT_TEMPLATE_SCHEMA
+    if Tenant.objects.filter(schema_name=name).exists():  # the start-up check is by name only
+        raise ImproperlyConfigured(
+            f"TENANT_TEMPLATE_SCHEMA={name!r} is the schema of a tenant: refusing to use it."
+        )
     stored = SchemaTemplate.objects.filter(name=name).first()
     with connection.cursor() as cursor:
         if stored is not None and (edited := _edited_since(stored.migrations)):
@@ -192,7 +198,7 @@ def sync_template() -> SchemaTemplate | None:
         SchemaTemplate.objects.filter(name=name).delete()
         return None
     try:
-        script = _dump_script(pg_dump, name)
+        script = dump_script(pg_dump, name)
     except UnsafeSnapshot as exc:
         logger.warning(
             "template snapshot not stored, new tenant schemas will be made by migrations: %s", exc
@@ -230,14 +236,18 @@ def find_pg_dump() -> str | None:
     return shutil.which("pg_dump")
 
 
-def _dump_script(pg_dump: str, schema: str) -> str:
-    conninfo = make_conninfo(**libpq_params())
+def dump_script(pg_dump: str, schema: str) -> str:
+    # The password goes by environment (PGPASSWORD, readable only by this user), never on
+    # the command line, where ``ps`` shows it to anyone on the host.
+    params = libpq_params()
+    password = params.pop("password", None)
+    env = {**os.environ, "PGPASSWORD": password} if password else None
     result = subprocess.run(  # noqa: S603 - fixed arguments, our own schema name
         [
-            pg_dump, "--dbname", conninfo, "--schema", schema, "--no-owner",
+            pg_dump, "--dbname", make_conninfo(**params), "--schema", schema, "--no-owner",
             "--no-privileges", "--no-comments", "--inserts", "--rows-per-insert=500",
         ],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"pg_dump of {schema} failed: {result.stderr.strip()}")

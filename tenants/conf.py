@@ -1,0 +1,35 @@
+"""Validation of the tenants settings, run once at start-up from ``AppConfig.ready()``."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django_tenants.utils import get_public_schema_name
+
+from tenants.validators import validate_schema_name
+
+# Every tenant's schema is ``t_<uuid hex>`` (``tenants.models.schema_name_for``).
+TENANT_SCHEMA_RE = re.compile(r"^t_[0-9a-f]{32}\Z")
+
+
+def template_schema_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the template schema, or None. The template is dropped and
+    rebuilt when a migration changes and its dump is copied into every new tenant: the
+    public schema (users, token hashes) or a tenant's schema would be destroyed or leaked."""
+    try:
+        validate_schema_name(name)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    if name == get_public_schema_name():
+        return "it is the public schema, which holds every tenant's users and tokens"
+    if TENANT_SCHEMA_RE.match(name):
+        return "it is named like a tenant's schema (t_<uuid hex>)"
+    return None
+
+
+def validate_settings() -> None:
+    name = settings.TENANT_TEMPLATE_SCHEMA
+    if problem := template_schema_problem(name):
+        raise ImproperlyConfigured(
+            f"TENANT_TEMPLATE_SCHEMA={name!r} cannot be the template schema: {problem}."
+        )
