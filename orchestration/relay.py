@@ -8,8 +8,9 @@ failure is wanted, ``ALLOW_DUPLICATE_FAILED_ONLY``) and ``USE_EXISTING``, and
 ``WorkflowAlreadyStartedError`` counts as started: replaying a row never makes a second run.
 
 The relay is woken by PostgreSQL ``NOTIFY`` (sent in the committing transaction) and polls
-every ``poll_interval`` seconds as a safety net. When Temporal is unreachable the rows wait
-and the relay backs off; nothing is dropped.
+every ``poll_interval`` seconds as a safety net; its ``listening`` event is set while its
+``LISTEN`` is in place. When Temporal is unreachable the rows wait and the relay backs off
+(up to ``max_backoff`` seconds); nothing is dropped.
 """
 
 import asyncio
@@ -75,7 +76,13 @@ def row_retry_delay(attempts: int) -> timedelta:
 
 
 class OutboxRelay:
-    """Runs in one thread (its own event loop and Temporal client); ``stop()`` from any."""
+    """Runs in one thread (its own event loop and Temporal client); ``stop()`` from any.
+
+    ``listening`` is a ``threading.Event`` set once ``LISTEN`` succeeded and cleared when
+    that connection is lost or closed: from then on a commit wakes the relay at once.
+    ``start_row`` is the one place a row reaches Temporal; wrap it to observe or refuse
+    starts.
+    """
 
     def __init__(
         self,
@@ -84,6 +91,7 @@ class OutboxRelay:
         poll_interval: float = 2.0,
         retention: timedelta = timedelta(days=7),
         prune_interval: float = 3600.0,
+        max_backoff: float = 30.0,
         connect: Callable[[], Awaitable[Client]] = temporal_client.connect,
     ):
         self.batch_size = batch_size
@@ -95,7 +103,8 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
         self._listener: psycopg.Connection | None = None
-        self._backoff = Backoff()
+        self.listening = threading.Event()
+        self._backoff = Backoff(maximum=max_backoff)
         self._listen_backoff = Backoff(initial=1.0, maximum=60.0)
         self._listen_retry_at = 0.0
 
@@ -156,7 +165,7 @@ class OutboxRelay:
             )
             for row in rows:
                 try:
-                    row.run_id = self._start(client, row)
+                    row.run_id = self.start_row(client, row)
                 except WorkflowAlreadyStartedError:
                     row.run_id = ""  # started before, by this row or an earlier one
                 except (RPCError, TimeoutError, OSError) as exc:
@@ -198,7 +207,9 @@ class OutboxRelay:
         except Exception:
             logger.exception("pruning started outbox rows failed; trying again later")
 
-    def _start(self, client: Client, row: OutboxEntry) -> str:
+    def start_row(self, client: Client, row: OutboxEntry) -> str:
+        """Start the row's workflow (or send its signal); returns the new run id, "" for a
+        signal. Raises what the SDK raises; ``relay_once`` decides what that means."""
         if row.kind == OutboxKind.SIGNAL:
             handle = client.get_workflow_handle(row.workflow_id)
             self._run(
@@ -258,7 +269,7 @@ class OutboxRelay:
         """Sleep until a NOTIFY arrives, ``poll_interval`` passes, or ``stop()``."""
         deadline = time.monotonic() + self.poll_interval
         while not self.stopping and (left := deadline - time.monotonic()) > 0:
-            listener = self._get_listener()
+            listener = self.listener()
             if listener is None:
                 self._stop.wait(min(left, 0.5))
                 continue
@@ -269,15 +280,16 @@ class OutboxRelay:
                 logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
                 self._close_listener()
 
-    def _get_listener(self) -> psycopg.Connection | None:
-        """The LISTEN connection, made with the same connection parameters as Django's
-        (TLS client certificates, ``options``, a service file…); while it cannot be made the
-        relay polls, and tries again after a back-off."""
+    def listener(self) -> psycopg.Connection | None:
+        """The LISTEN connection, made on first use with the same connection parameters as
+        Django's (TLS client certificates, ``options``, a service file…); None while it cannot
+        be made: the relay then polls, and tries again after a back-off."""
         if self._listener is None and time.monotonic() >= self._listen_retry_at:
             try:
                 self._listener = psycopg.connect(**libpq_params(), autocommit=True)
                 self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 self._listen_backoff.reset()
+                self.listening.set()
             except psycopg.Error as exc:
                 delay = self._listen_backoff.next()
                 logger.warning("cannot LISTEN for outbox rows (%s); polling, retry in %.0fs",
@@ -287,6 +299,7 @@ class OutboxRelay:
         return self._listener
 
     def _close_listener(self) -> None:
+        self.listening.clear()
         if self._listener is not None:
             with contextlib.suppress(psycopg.Error):
                 self._listener.close()

@@ -1,15 +1,43 @@
-"""Session-wide real services: PostgreSQL and the Temporal dev server.
+"""The test kit's fixtures, for every test.
 
-Each is started once per test session on a private socket / free port, unless the
-environment names one (DATABASE_URL, TEMPORAL_ADDRESS), and stopped at the end.
+Session-wide real services: PostgreSQL and the Temporal servers (the dev server, and the
+time-skipping test server). Each is started once per test session on a private socket /
+free port, unless the environment names one (DATABASE_URL, TEMPORAL_ADDRESS), and stopped
+at the end; a Temporal server is started only for a test that asks for it, and every such
+test is marked ``temporal`` (``pytest -m "not temporal"`` starts none).
+
+Then small fixtures to compose: ``owner`` (a user; the database mode is the test's own
+choice: ask for ``transactional_db`` when other threads or processes must see the rows),
+per-test queues, schema clean-up, and ``start_worker`` for the worker as a real process.
+Factories are in tests/factories.py; waiting is tests/kit.py's ``wait_until``.
 """
 
 import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from config.env import database_from_url
-from config.localservices import LOCAL_DIR, TemporalDevServer, start_postgres, venv_binary
+from config.localservices import (
+    LOCAL_DIR,
+    PROJECT_DIR,
+    TemporalDevServer,
+    start_postgres,
+    venv_binary,
+)
+
+# A test that uses one of these needs a Temporal server; it is marked ``temporal``.
+TEMPORAL_FIXTURES = {"temporal_address", "temporal", "time_skipping_env", "start_worker"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TEMPORAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.temporal)
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +120,89 @@ async def time_skipping_env():
         yield env
     finally:
         await env.shutdown()
+
+
+# --- small fixtures to compose ---------------------------------------------------------------
+
+
+@pytest.fixture
+def owner(db):
+    """A user to own tenants (logs in with ``tests.factories.PASSWORD``)."""
+    from tests.factories import UserFactory
+
+    return UserFactory(email="owner@example.com")
+
+
+@pytest.fixture
+def queue_prefix(settings) -> str:
+    """Queues of this test's own, one shard: the server keeps tasks of earlier tests."""
+    settings.TEMPORAL_QUEUE_PREFIX = f"q{uuid.uuid4().hex[:10]}"
+    settings.TEMPORAL_QUEUE_SHARDS = 1
+    return settings.TEMPORAL_QUEUE_PREFIX
+
+
+@pytest.fixture
+def drop_tenant_schemas(transactional_db):
+    """Drop the tenant schemas a test made (the database flush does not drop schemas)."""
+    yield
+    from django.db import connection
+
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(r"SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%'")
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+# --- the worker as a real process ------------------------------------------------------------
+
+
+def database_url() -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    host = db["HOST"]
+    if host.startswith("/"):
+        return f"postgresql://{quote(db['USER'])}@/{db['NAME']}?host={quote(host)}"
+    auth = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A queue prefix of this test's own: the server remembers recent pollers of a queue."""
+    return f"w{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def start_worker(transactional_db, temporal, tmp_path, prefix):
+    """``start_worker(*args)`` runs ``manage.py run_temporal_worker *args`` against this
+    test's database and Temporal, on ``prefix`` with ``tests.workers.SHARDS`` shards;
+    returns the process and its log file. Processes still running at the end are killed."""
+    from tests import workers
+
+    procs = []
+
+    def start(*args: str) -> tuple[subprocess.Popen, Path]:
+        log = tmp_path / f"worker-{len(procs)}.log"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url(),
+            "TEMPORAL_ADDRESS": temporal,
+            "TEMPORAL_QUEUE_SHARDS": str(workers.SHARDS),
+            "TEMPORAL_QUEUE_PREFIX": prefix,
+        }
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, str(PROJECT_DIR / "manage.py"), "run_temporal_worker", *args],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_DIR,
+            )  # fmt: skip
+        procs.append(proc)
+        return proc, log
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

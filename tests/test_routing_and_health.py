@@ -4,20 +4,19 @@ from unittest import mock
 import pytest
 from django.db import OperationalError, connection
 
-from accounts.models import TokenPurpose, User
+from accounts.models import TokenPurpose
 from accounts.services import token_issue
 from tenants.models import Domain, Role, Tenant, TenantStatus
-from tenants.services import membership_create, tenant_create
+from tenants.services import membership_create
+from tests.factories import TenantFactory
 
 
 @pytest.fixture
 def tenant_with_schema(transactional_db):
     """An active tenant whose schema exists, with its primary domain. Dropped afterwards."""
-    owner = User.objects.create_user("owner@example.com", "a long passphrase 123")
-    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant = TenantFactory(subdomain="acme", status=TenantStatus.ACTIVE)
     tenant.create_schema(check_if_exists=True)
     Domain.objects.create(tenant=tenant, domain="acme.localhost", is_primary=True)
-    Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.ACTIVE)
     yield tenant
     connection.set_schema_to_public()
     with connection.cursor() as cursor:

@@ -7,20 +7,21 @@ from accounts.models import Token, TokenPurpose, User, hash_token
 from accounts.selectors import token_find_usable
 from accounts.services import token_consume, token_issue
 from tenants.models import Membership, Role
-from tenants.services import membership_create, tenant_create
+from tenants.services import membership_create
+from tests.factories import PASSWORD, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def user():
-    return User.objects.create_user("Person@Example.COM", "a long passphrase 123")
+    return UserFactory(email="Person@Example.COM")  # through the manager's create_user
 
 
 def test_email_is_the_login_and_stored_lower_case(user):
     assert user.email == "person@example.com"
     assert User.USERNAME_FIELD == "email"
-    assert user.check_password("a long passphrase 123")
+    assert user.check_password(PASSWORD)
 
 
 def test_email_unique_case_insensitively(user):
@@ -61,7 +62,7 @@ def test_unknown_purpose_is_refused(user):
 
 
 def test_membership_create_is_idempotent(user):
-    tenant = tenant_create(name="Acme", subdomain="acme", owner=user)
+    tenant = TenantFactory(owner=user)
     first = membership_create(user=user, tenant=tenant, role=Role.OWNER)
     Membership.objects.filter(pk=first.pk).update(is_active=False)
     again = membership_create(user=user, tenant=tenant, role=Role.OWNER)

@@ -2,7 +2,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-PASSWORD = "correct horse battery staple"
+from tests.factories import PASSWORD
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,3 @@ def signup(api, *, email="ada@example.com", subdomain="acme", password=PASSWORD,
 
 def bearer(token: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-
-# Shared with the orchestration tests: per-test queues and schema clean-up.
-from tests.orchestration.conftest import drop_tenant_schemas, queue_prefix  # noqa: E402, F401

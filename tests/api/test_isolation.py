@@ -5,8 +5,10 @@ import uuid
 
 import pytest
 
-from tenants.models import Tenant, TenantStatus
+from accounts.models import TokenPurpose
+from tenants.models import Role, Tenant, TenantStatus
 from tests.api.conftest import bearer, signup
+from tests.factories import MembershipFactory, TokenFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -106,16 +108,9 @@ def test_status_reads_progress_from_the_database_with_temporal_down(api, two_ten
 
 
 def _colleague_token(tenant) -> str:
-    from datetime import timedelta
-
-    from accounts.models import User
-    from accounts.services import token_issue
-    from tenants.models import Role
-    from tenants.services import membership_create
-
-    colleague = User.objects.create_user("c@example.com", "another long passphrase")
-    membership_create(user=colleague, tenant=tenant, role=Role.MEMBER)
-    return token_issue(user=colleague, purpose="api", ttl=timedelta(hours=1))[1]
+    """The raw API token of a new plain member of ``tenant``."""
+    membership = MembershipFactory(user__email="c@example.com", tenant=tenant, role=Role.MEMBER)
+    return TokenFactory(user=membership.user, purpose=TokenPurpose.API).raw
 
 
 def test_owner_follows_the_status_url_to_deleted_and_members_lose_sight(api, two_tenants):

@@ -13,7 +13,8 @@ from orchestration.models import OutboxEntry
 from orchestration.outbox import workflow_type
 from orchestration.workflows import VerificationEmailWorkflow
 from tests.api.conftest import signup
-from tests.orchestration.conftest import BackgroundWorker, wait_until
+from tests.kit import wait_until
+from tests.workers import BackgroundWorker
 
 RESEND = "/api/v1/auth/verify-email/resend/"
 RESENDS = workflow_type(VerificationEmailWorkflow)
@@ -91,9 +92,11 @@ def test_staff_can_resend_from_the_admin(api, admin_client):
 def test_the_email_goes_out_through_the_worker(api, temporal, transactional_db):
     assert signup(api).status_code == 202
     with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
-        wait_until(lambda: len(mail.outbox) == 1, what="the signup's verification email")
+        wait_until(
+            lambda: len(mail.outbox) == 1, timeout=60, what="the signup's verification email"
+        )
         assert api.post(RESEND, {"email": "ada@example.com"}, format="json").status_code == 202
-        wait_until(lambda: len(mail.outbox) == 2, what="the resent verification email")
+        wait_until(lambda: len(mail.outbox) == 2, timeout=60, what="the resent verification email")
     token = Token.objects.get(purpose=TokenPurpose.EMAIL_VERIFICATION)
     assert token_raw_value(token) in mail.outbox[1].body
     assert mail.outbox[1].to == ["ada@example.com"]

@@ -12,7 +12,8 @@ from orchestration.workflows import (
     UserOnboardingWorkflow,
 )
 from tenants.models import Membership, Role, Tenant, TenantStatus
-from tests.api.conftest import PASSWORD, bearer, signup
+from tests.api.conftest import bearer, signup
+from tests.factories import PASSWORD, UserFactory
 
 TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
 USER_ONBOARDING = workflow_type(UserOnboardingWorkflow)
@@ -172,7 +173,7 @@ def test_login_token_and_me(api):
     as_typed = api.post("/api/v1/auth/token/", {"email": "Ada@EXAMPLE.com", "password": PASSWORD})
     assert as_typed.status_code == 200  # emails are matched in any letter case
     # An address saved with capitals (through an admin form, say) logs in too.
-    User.objects.create_user("placeholder@example.com", PASSWORD)
+    UserFactory(email="placeholder@example.com")  # password: PASSWORD
     User.objects.filter(email="placeholder@example.com").update(email="Bob@Example.com")
     bob = api.post("/api/v1/auth/token/", {"email": "bob@example.com", "password": PASSWORD})
     assert bob.status_code == 200

@@ -2,20 +2,15 @@
 
 import pytest
 from django.core import mail
-from temporalio.client import Client
 
 from accounts.models import User
 from orchestration.receivers import onboarding_workflow_id
 from tenants.models import TenantStatus
 from tests.api.conftest import bearer, signup
-from tests.orchestration.conftest import BackgroundWorker, run_async, wait_until
+from tests.kit import run_async, wait_until
+from tests.workers import BackgroundWorker, workflow_result
 
 pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
-
-
-async def _onboarding_result(address: str, workflow_id: str):
-    client = await Client.connect(address)
-    return await client.get_workflow_handle(workflow_id).result()
 
 
 def test_signup_then_active_tenant_welcome_email_and_verification(api, temporal):
@@ -38,7 +33,7 @@ def test_signup_then_active_tenant_welcome_email_and_verification(api, temporal)
         raw = welcome.body.split("\n\n")[1].strip()
         assert api.post("/api/v1/auth/verify-email/", {"token": raw}).status_code == 200
         user = User.objects.get()
-        result = run_async(_onboarding_result(temporal, onboarding_workflow_id(user.pk)))
+        result = run_async(workflow_result(temporal, onboarding_workflow_id(user.pk)))
     assert result["state"] == "verified"
     assert user.email_verified_at is not None
     assert api.get("/", HTTP_HOST="acme.localhost").status_code == 200

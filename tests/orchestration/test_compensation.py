@@ -12,6 +12,8 @@ from temporalio.worker import Worker
 from orchestration.activities import tenants as steps
 from orchestration.workflows import TenantProvisioningWorkflow
 from orchestration.workflows.tenant_provisioning import PROVISIONING, TenantProvisioningInput
+from tests.kit import wait_until_async
+from tests.workers import events_once_cancel_reached_the_step
 
 
 class FakeSteps:
@@ -82,14 +84,6 @@ def names(fake: FakeSteps) -> list[str]:
     return [c[0].removeprefix("tenant_") for c in fake.calls]
 
 
-async def wait_for(predicate, what: str) -> None:
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def run_until(fake: FakeSteps, client, *, started: str, then):
     """Start a provisioning run on fake steps; once ``started`` was called, ``await then(h)``;
     return the run's result, or the ``WorkflowFailureError`` it ended with."""
@@ -102,7 +96,9 @@ async def run_until(fake: FakeSteps, client, *, started: str, then):
             TenantProvisioningWorkflow.run, TenantProvisioningInput(tenant_id=str(uuid.uuid4())),
             id=f"saga-{uuid.uuid4()}", task_queue=queue,
         )  # fmt: skip
-        await wait_for(lambda: started in names(fake), f"{started} to be called")
+        await wait_until_async(
+            lambda: started in names(fake), timeout=5, what=f"{started} to be called"
+        )
         await then(handle)
         try:
             return await handle.result()
@@ -115,7 +111,12 @@ async def test_a_cancel_lets_the_running_step_finish_then_undoes(time_skipping_e
 
     async def cancel_while_held(handle):
         await handle.cancel()
-        await asyncio.sleep(0.5)
+        after = await wait_until_async(
+            lambda: events_once_cancel_reached_the_step(handle),
+            timeout=10,
+            what="the run to act on the cancel",
+        )
+        assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in after  # no undo was even scheduled
         assert names(fake)[-1] == "create_domain"  # no undo beside the running step
         fake.release.set()
 
@@ -147,7 +148,11 @@ async def test_a_cancel_during_the_last_step_leaves_an_active_tenant(time_skippi
         await handle.cancel()
         # Let the cancel request reach the step before it ends (the time-skipping server
         # mishandles the two crossing: ACTIVITY_UNKNOWN, and the run hangs).
-        await asyncio.sleep(0.5)
+        await wait_until_async(
+            lambda: events_once_cancel_reached_the_step(handle),
+            timeout=10,
+            what="the run to act on the cancel",
+        )
         fake.release.set()
 
     progress = await run_until(
@@ -160,7 +165,7 @@ async def test_a_cancel_during_the_last_step_leaves_an_active_tenant(time_skippi
 # --- the guard: an undo that comes too late never breaks a live tenant ---------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_teardown_steps_refuse_an_active_tenant(owner):
     from django.db import connection
 
@@ -170,11 +175,11 @@ def test_teardown_steps_refuse_an_active_tenant(owner):
         domain_delete_all,
         membership_create_owner,
         membership_remove_owner,
-        tenant_create,
         tenant_schema_drop,
     )
+    from tests.factories import TenantFactory
 
-    tenant = tenant_create(name="Acme", subdomain=f"t{uuid.uuid4().hex[:10]}", owner=owner)
+    tenant = TenantFactory(owner=owner)
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE SCHEMA "{tenant.schema_name}"')
     domain_create_primary(tenant_id=tenant.pk)

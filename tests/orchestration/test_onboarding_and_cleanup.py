@@ -1,6 +1,5 @@
 """User onboarding (time-skipping server) and the token-cleanup schedule."""
 
-import asyncio
 import uuid
 from datetime import timedelta
 
@@ -18,7 +17,7 @@ from temporalio.client import (
 from temporalio.worker import Worker
 
 from accounts.models import Token, TokenPurpose
-from accounts.services import token_issue, token_raw_value, user_register, user_verify_email
+from accounts.services import token_raw_value, user_register, user_verify_email
 from orchestration.activities import accounts as account_activities
 from orchestration.schedules import sync_schedules, token_cleanup_schedule_id
 from orchestration.workflows import (
@@ -26,7 +25,9 @@ from orchestration.workflows import (
     UserOnboardingInput,
     UserOnboardingWorkflow,
 )
-from tests.orchestration.conftest import run_async
+from tests.factories import TokenFactory, UserFactory
+from tests.kit import run_async, wait_until_async
+from tests.workers import BackgroundWorker
 
 DAY = 24 * 3600
 
@@ -189,20 +190,16 @@ def test_sync_schedules_twice_leaves_unrelated_schedules_alone(temporal, setting
 
 @pytest.mark.django_db(transaction=True)
 def test_a_triggered_cleanup_run_deletes_exactly_the_stale_tokens(temporal, settings):
-    from tests.orchestration.conftest import BackgroundWorker
-
     settings.TEMPORAL_QUEUE_PREFIX = f"c{uuid.uuid4().hex[:8]}"
     settings.TOKEN_RETENTION_DAYS = 1
-    user, _ = user_register(email="ada@example.com", password="a long passphrase 123")
-    Token.objects.all().delete()
+    user = UserFactory(email="ada@example.com")
     long_ago = timezone.now() - timedelta(days=3)
     keep = [
-        token_issue(user=user, purpose=TokenPurpose.API, ttl=timedelta(days=5))[0],
+        TokenFactory(user=user, ttl=timedelta(days=5)),
         # Expired, but only just: inside the retention.
-        token_issue(user=user, purpose=TokenPurpose.API, ttl=timedelta(hours=-1))[0],
+        TokenFactory(user=user, ttl=timedelta(hours=-1)),
     ]
-    stale = [token_issue(user=user, purpose=TokenPurpose.API, ttl=timedelta(days=5))[0]
-             for _ in range(5)]  # fmt: skip
+    stale = TokenFactory.create_batch(5, user=user, ttl=timedelta(days=5))
     Token.objects.filter(pk__in=[t.pk for t in stale[:2]]).update(expires_at=long_ago)
     Token.objects.filter(pk__in=[t.pk for t in stale[2:4]]).update(used_at=long_ago)
     Token.objects.filter(pk=stale[4].pk).update(revoked_at=long_ago)
@@ -212,17 +209,19 @@ def test_a_triggered_cleanup_run_deletes_exactly_the_stale_tokens(temporal, sett
         await sync_schedules(client)
         handle = client.get_schedule_handle(token_cleanup_schedule_id())
         await handle.trigger()
-        for _ in range(300):
-            desc = await handle.describe()
-            if desc.info.recent_actions:
-                run = desc.info.recent_actions[-1].action
-                result = await client.get_workflow_handle(
-                    run.workflow_id, run_id=run.first_execution_run_id
-                ).result()
-                await handle.delete()
-                return result
-            await asyncio.sleep(0.1)
-        raise AssertionError("the schedule did not start a run")
+
+        async def started_run():
+            actions = (await handle.describe()).info.recent_actions
+            return actions[-1].action if actions else None
+
+        run = await wait_until_async(
+            started_run, timeout=30, interval=0.1, what="the schedule to start a run"
+        )
+        result = await client.get_workflow_handle(
+            run.workflow_id, run_id=run.first_execution_run_id
+        ).result()
+        await handle.delete()
+        return result
 
     with BackgroundWorker(temporal, kinds=("jobs",)):
         deleted = run_async(trigger_and_wait())

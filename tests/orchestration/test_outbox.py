@@ -1,7 +1,11 @@
-"""Signals -> outbox -> relay -> Temporal, against the real dev server and PostgreSQL."""
+"""Signals -> outbox -> relay -> Temporal, against the real dev server and PostgreSQL.
 
+Tests whose relay runs in a thread of its own, or that close the relay (which closes the
+thread's database connection), need ``transactional_db``: the relay must see committed
+rows, and a commit is what sends the NOTIFY."""
+
+import logging
 import threading
-import uuid
 
 import pytest
 from django.db import transaction
@@ -17,23 +21,29 @@ from orchestration.workflows import (
     TenantProvisioningWorkflow,
 )
 from tenants.models import TenantStatus
-from tenants.services import tenant_create, tenant_request_deletion, tenant_request_provisioning
-from tests.orchestration.conftest import describe, relay_for, run_async, runs_of
+from tenants.services import tenant_request_deletion, tenant_request_provisioning
+from tests.factories import TenantFactory
+from tests.kit import run_async, wait_until
 from tests.orchestration.worker_extension import EchoProvisioningWorkflow
+from tests.workers import describe, relay_for, runs_of, workflow_exists
 
 TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
 TENANT_DELETION = workflow_type(TenantDeletionWorkflow)
 
 
-def new_tenant(owner, subdomain=None):
-    return tenant_create(
-        name="Acme", subdomain=subdomain or f"t{uuid.uuid4().hex[:12]}", owner=owner
-    )
+def none_pending() -> bool:
+    return not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists()
 
 
-def test_committed_change_starts_its_workflow_on_the_routed_queue(owner, temporal, settings):
+def some_started() -> bool:
+    return OutboxEntry.objects.filter(status=OutboxStatus.STARTED).exists()
+
+
+def test_committed_change_starts_its_workflow_on_the_routed_queue(
+    transactional_db, owner, temporal, settings
+):
     settings.TEMPORAL_QUEUE_SHARDS = 8
-    tenant = new_tenant(owner)
+    tenant = TenantFactory(owner=owner)
     tenant_request_provisioning(tenant_id=tenant.pk)
 
     row = OutboxEntry.objects.get()
@@ -60,8 +70,8 @@ def test_committed_change_starts_its_workflow_on_the_routed_queue(owner, tempora
     assert desc.run_id == row.run_id
 
 
-def test_rolled_back_transaction_starts_nothing(owner, temporal):
-    tenant = new_tenant(owner)
+def test_rolled_back_transaction_starts_nothing(transactional_db, owner, temporal):
+    tenant = TenantFactory(owner=owner)
 
     def change_then_fail():
         with transaction.atomic():
@@ -77,7 +87,7 @@ def test_rolled_back_transaction_starts_nothing(owner, temporal):
     relay = relay_for(temporal)
     assert relay.relay_once() == 0
     relay.close()
-    assert runs_of(temporal, f"tenant-delete-{tenant.pk}", wait=0.5) == []
+    assert not workflow_exists(temporal, f"tenant-delete-{tenant.pk}")
 
 
 def test_enqueue_outside_a_transaction_is_refused():
@@ -92,63 +102,65 @@ def test_enqueue_outside_a_transaction_is_refused():
         )  # fmt: skip
 
 
-def test_temporal_down_rows_wait_then_each_starts_exactly_once(owner, tmp_path):
+@pytest.mark.temporal  # starts a dev server of its own, late
+def test_temporal_down_rows_wait_then_each_starts_exactly_once(transactional_db, owner, caplog):
     port = free_port()
     server = TemporalDevServer(port=port, log_file=LOCAL_DIR / "temporal-outage.log")
-    tenants = [new_tenant(owner) for _ in range(5)]
+    tenants = TenantFactory.create_batch(5, owner=owner)
     for tenant in tenants:  # "signups" while Temporal is not running at all
         tenant_request_provisioning(tenant_id=tenant.pk)
     assert OutboxEntry.objects.filter(status=OutboxStatus.PENDING).count() == 5
 
-    relay = relay_for(server.address, poll_interval=0.2)
-    relay._backoff.maximum = 0.5  # keep the test quick; production backs off to 30 s
+    # max_backoff keeps the test quick; production backs off to 30 s.
+    relay = relay_for(server.address, poll_interval=0.2, max_backoff=0.5)
     thread = threading.Thread(target=relay.run)
+    caplog.set_level(logging.WARNING, logger="orchestration.relay")
     thread.start()
     try:
-        threading.Event().wait(1.5)  # the relay tries and fails meanwhile
+        wait_until(
+            lambda: caplog.text.count("Temporal unreachable") >= 3,
+            timeout=30,
+            what="the relay to try and fail three times",
+        )
         assert OutboxEntry.objects.filter(status=OutboxStatus.PENDING).count() == 5
         server.start()
-        for _ in range(100):
-            if not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists():
-                break
-            threading.Event().wait(0.1)
+        wait_until(none_pending, timeout=10, what="every row to be started")
     finally:
         relay.stop()
         thread.join(10)
         try:
-            assert not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists()
+            assert none_pending()
             for tenant in tenants:
                 assert len(runs_of(server.address, f"tenant-provision-{tenant.pk}")) == 1
         finally:
             server.stop()
 
 
-def test_two_relays_start_each_workflow_once(owner, temporal):
+def test_two_relays_start_each_workflow_once(transactional_db, owner, temporal):
     from collections import Counter
-    from unittest import mock
 
-    from orchestration.relay import OutboxRelay
-
-    tenants = [new_tenant(owner) for _ in range(40)]
-    for tenant in tenants:
+    for tenant in TenantFactory.create_batch(40, owner=owner):
         tenant_request_provisioning(tenant_id=tenant.pk)
     # Temporal's id policy would hide a doubled start; count the relays' own starts instead.
-    starts, lock, real_start = Counter(), threading.Lock(), OutboxRelay._start
+    starts, lock = Counter(), threading.Lock()
 
-    def counted_start(self, client, row):
-        with lock:
-            starts[row.pk] += 1
-        return real_start(self, client, row)
+    def counted(start_row):
+        def start(client, row):
+            with lock:
+                starts[row.pk] += 1
+            return start_row(client, row)
+
+        return start
 
     relays = [relay_for(temporal, batch_size=5, poll_interval=0.1) for _ in range(2)]
+    for relay in relays:
+        relay.start_row = counted(relay.start_row)
     threads = [threading.Thread(target=relay.run) for relay in relays]
-    with mock.patch.object(OutboxRelay, "_start", counted_start):
-        for thread in threads:
-            thread.start()
-        for _ in range(200):
-            if not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists():
-                break
-            threading.Event().wait(0.1)
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(none_pending, timeout=20, what="every row to be started")
+    finally:
         for relay in relays:
             relay.stop()
         for thread in threads:
@@ -162,8 +174,10 @@ def test_two_relays_start_each_workflow_once(owner, temporal):
         assert len(runs_of(temporal, row.workflow_id)) == 1
 
 
-def test_replaying_a_row_after_its_workflow_completed_starts_no_second_run(owner, temporal):
-    tenant = new_tenant(owner)
+def test_replaying_a_row_after_its_workflow_completed_starts_no_second_run(
+    transactional_db, owner, temporal
+):
+    tenant = TenantFactory(owner=owner)
     tenant_request_provisioning(tenant_id=tenant.pk)
     row = OutboxEntry.objects.get()
     relay = relay_for(temporal)
@@ -193,8 +207,10 @@ def test_replaying_a_row_after_its_workflow_completed_starts_no_second_run(owner
     assert [run.run_id for run in runs] == [first_run_id]
 
 
-def test_retry_after_failure_is_a_new_run_but_a_repeated_request_is_not(owner, temporal):
-    tenant = new_tenant(owner)
+def test_retry_after_failure_is_a_new_run_but_a_repeated_request_is_not(
+    transactional_db, owner, temporal
+):
+    tenant = TenantFactory(owner=owner)
     tenant_request_provisioning(tenant_id=tenant.pk)
     tenant_request_provisioning(tenant_id=tenant.pk)  # double click while pending
     from tenants.services import tenant_set_status
@@ -215,8 +231,8 @@ def test_retry_after_failure_is_a_new_run_but_a_repeated_request_is_not(owner, t
     assert len(runs_of(temporal, ids[2])) == 1
 
 
-def test_deletion_request_is_routed_as_background_work(owner, temporal):
-    tenant = new_tenant(owner)
+def test_deletion_request_is_routed_as_background_work(transactional_db, owner, temporal):
+    tenant = TenantFactory(owner=owner)
     tenant_request_deletion(tenant_id=tenant.pk)
     row = OutboxEntry.objects.get()
     assert row.workflow_type == TENANT_DELETION
@@ -224,28 +240,25 @@ def test_deletion_request_is_routed_as_background_work(owner, temporal):
     assert row.fairness_key == str(tenant.pk)
 
 
-def test_commit_wakes_the_relay_without_waiting_for_the_poll(owner, temporal):
+def test_commit_wakes_the_relay_without_waiting_for_the_poll(transactional_db, owner, temporal):
     relay = relay_for(temporal, poll_interval=60)  # polling alone would take a minute
     thread = threading.Thread(target=relay.run)
     thread.start()
     try:
-        threading.Event().wait(0.5)  # the relay is now waiting on LISTEN
-        tenant = new_tenant(owner)
+        assert relay.listening.wait(10), "the relay never listened"
+        tenant = TenantFactory(owner=owner)
         tenant_request_provisioning(tenant_id=tenant.pk)
-        for _ in range(100):
-            if OutboxEntry.objects.filter(status=OutboxStatus.STARTED).exists():
-                break
-            threading.Event().wait(0.1)
+        wait_until(some_started, timeout=10, what="the row to be started")
         assert OutboxEntry.objects.get().status == OutboxStatus.STARTED
     finally:
         relay.stop()
         thread.join(10)
 
 
-def test_admin_retries_failed_rows_but_not_started_ones(owner, admin_client):
+def test_admin_retries_failed_rows_but_not_started_ones(transactional_db, owner, admin_client):
     from django.utils import timezone
 
-    tenants = [new_tenant(owner) for _ in range(2)]
+    tenants = TenantFactory.create_batch(2, owner=owner)
     for tenant in tenants:
         tenant_request_deletion(tenant_id=tenant.pk)
     failed, started = OutboxEntry.objects.order_by("id")
@@ -269,15 +282,15 @@ def test_admin_retries_failed_rows_but_not_started_ones(owner, admin_client):
     assert "1 row(s) skipped: already started." in texts
 
 
-def test_started_rows_are_pruned_after_the_retention(owner):
+def test_started_rows_are_pruned_after_the_retention(transactional_db, owner):
     from datetime import timedelta
 
     from django.utils import timezone
 
     from orchestration.outbox import prune_started
 
-    for _ in range(3):
-        tenant_request_deletion(tenant_id=new_tenant(owner).pk)
+    for tenant in TenantFactory.create_batch(3, owner=owner):
+        tenant_request_deletion(tenant_id=tenant.pk)
     old, recent, waiting = OutboxEntry.objects.order_by("id")
     now = timezone.now()
     OutboxEntry.objects.filter(pk=old.pk).update(
@@ -290,27 +303,23 @@ def test_started_rows_are_pruned_after_the_retention(owner):
     assert set(OutboxEntry.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
 
 
-def test_a_row_that_cannot_be_sent_does_not_stop_the_others(owner, temporal):
-    from unittest import mock
-
+def test_a_row_that_cannot_be_sent_does_not_stop_the_others(transactional_db, owner, temporal):
     from django.utils import timezone
 
-    from orchestration.relay import OutboxRelay
-
-    bad, good = new_tenant(owner), new_tenant(owner)
+    bad, good = TenantFactory.create_batch(2, owner=owner)
     tenant_request_deletion(tenant_id=bad.pk)  # claimed first
     tenant_request_deletion(tenant_id=good.pk)
     poison_id = f"tenant-delete-{bad.pk}"
-    real_start = OutboxRelay._start
+    relay = relay_for(temporal)
+    real_start = relay.start_row
 
-    def start(self, client, row):
+    def start(client, row):
         if row.workflow_id == poison_id:
             raise ValueError("cannot encode these arguments")
-        return real_start(self, client, row)
+        return real_start(client, row)
 
-    relay = relay_for(temporal)
-    with mock.patch.object(OutboxRelay, "_start", start):
-        assert relay.relay_once() == 2
+    relay.start_row = start
+    assert relay.relay_once() == 2
     relay.close()
     rows = {r.workflow_id: r for r in OutboxEntry.objects.all()}
     assert rows[f"tenant-delete-{good.pk}"].status == OutboxStatus.STARTED
@@ -322,27 +331,26 @@ def test_a_row_that_cannot_be_sent_does_not_stop_the_others(owner, temporal):
 
 
 @pytest.mark.parametrize("status", ["UNAVAILABLE", "PERMISSION_DENIED", "UNAUTHENTICATED"])
-def test_deployment_wide_trouble_counts_against_no_row(owner, status):
+def test_deployment_wide_trouble_counts_against_no_row(transactional_db, owner, status):
     """An outage after the relay connected, or credentials Temporal refuses: the pass stops,
     no row is failed, charged an attempt or pushed back."""
-    from unittest import mock
-
     from temporalio.service import RPCError, RPCStatusCode
 
     from orchestration.relay import OutboxRelay, TemporalUnavailable
 
-    for _ in range(3):
-        tenant_request_provisioning(tenant_id=new_tenant(owner).pk)
+    for tenant in TenantFactory.create_batch(3, owner=owner):
+        tenant_request_provisioning(tenant_id=tenant.pk)
     before = {r.pk: r.available_at for r in OutboxEntry.objects.all()}
 
-    def refuse(self, client, row):
+    def refuse(client, row):
         raise RPCError("refused", getattr(RPCStatusCode, status), b"")
 
     async def connect():
         return object()
 
     relay = OutboxRelay(connect=connect)
-    with mock.patch.object(OutboxRelay, "_start", refuse), pytest.raises(TemporalUnavailable):
+    relay.start_row = refuse
+    with pytest.raises(TemporalUnavailable):
         relay.relay_once()
     relay.close()
     rows = list(OutboxEntry.objects.order_by("available_at", "id"))
@@ -351,25 +359,21 @@ def test_deployment_wide_trouble_counts_against_no_row(owner, status):
     assert rows[0].last_error == "RPCError: refused"
 
 
-def test_a_failing_prune_does_not_stop_the_relay(owner, temporal):
+def test_a_failing_prune_does_not_stop_the_relay(transactional_db, owner, temporal):
     from unittest import mock
 
     from django.db import OperationalError
 
-    relay = relay_for(temporal, poll_interval=0.1, prune_interval=0.0)
-    relay._backoff.maximum = 0.2
+    relay = relay_for(temporal, poll_interval=0.1, prune_interval=0.0, max_backoff=0.2)
     thread = threading.Thread(target=relay.run)
     with mock.patch(
         "orchestration.relay.prune_started", side_effect=OperationalError("database went away")
-    ):
+    ) as prune:
         thread.start()
         try:
-            threading.Event().wait(0.5)  # several passes, each failing to prune
-            tenant_request_provisioning(tenant_id=new_tenant(owner).pk)
-            for _ in range(100):
-                if OutboxEntry.objects.filter(status=OutboxStatus.STARTED).exists():
-                    break
-                threading.Event().wait(0.1)
+            wait_until(lambda: prune.call_count >= 3, timeout=10, what="three failed prunes")
+            tenant_request_provisioning(tenant_id=TenantFactory(owner=owner).pk)
+            wait_until(some_started, timeout=10, what="the row to be started")
             assert thread.is_alive()
         finally:
             relay.stop()
@@ -390,8 +394,9 @@ def test_the_listen_connection_uses_all_of_djangos_connection_parameters(db, mon
     )
     relay = OutboxRelay()
     try:
-        listener = relay._get_listener()
+        listener = relay.listener()
         assert listener is not None
+        assert relay.listening.is_set()
         assert listener.execute("SHOW application_name").fetchone()[0] == "relay-t"
     finally:
         relay.close()

@@ -29,7 +29,8 @@ from orchestration.workflows import (
 from orchestration.workflows.tenant_provisioning import PROVISIONING
 from tenants.models import Domain, Tenant, TenantStatus
 from tenants.services import account_signup, tenant_create, tenant_request_provisioning
-from tests.orchestration.conftest import BackgroundWorker, run_async, wait_until
+from tests.kit import run_async, wait_until
+from tests.workers import BackgroundWorker
 
 PASSWORD = "correct horse battery staple"
 
@@ -84,14 +85,16 @@ async def _outcome(address: str, workflow_id: str):
 
 
 @pytest.mark.usefixtures("queue_prefix")
-def test_a_row_whose_input_does_not_decode_fails_its_run_at_once(owner, temporal):
+def test_a_row_whose_input_does_not_decode_fails_its_run_at_once(owner, temporal, transactional_db):
     tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
     tenant_request_provisioning(tenant_id=tenant.pk)
     row = OutboxEntry.objects.get()
     row.arguments = {"tenant_id": str(tenant.pk), "attempt": "2"}  # written by hand, say
     row.save(update_fields=["arguments"])
     with BackgroundWorker(temporal):
-        wait_until(lambda: OutboxEntry.objects.get().status == "started", what="the start")
+        wait_until(
+            lambda: OutboxEntry.objects.get().status == "started", timeout=60, what="the start"
+        )
         status, cause = run_async(_outcome(temporal, row.workflow_id))
     assert status == WorkflowExecutionStatus.FAILED
     assert isinstance(cause, ApplicationError)
@@ -120,12 +123,13 @@ def test_onboarding_is_routed_like_the_tenant_made_at_signup():
 
 
 @pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
-def test_the_activities_record_each_step_on_the_tenant(owner, temporal):
+def test_the_activities_record_each_step_on_the_tenant(owner, temporal, transactional_db):
     tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
     tenant_request_provisioning(tenant_id=tenant.pk)
     with BackgroundWorker(temporal):
         tenant = wait_until(
             lambda: Tenant.objects.filter(pk=tenant.pk, status=TenantStatus.ACTIVE).first(),
+            timeout=60,
             what="the tenant to be active",
         )
     assert tenant.workflow_id == f"tenant-provision-{tenant.pk}"
@@ -134,7 +138,9 @@ def test_the_activities_record_each_step_on_the_tenant(owner, temporal):
 
 
 @pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
-def test_a_failed_step_stays_current_and_the_run_is_seen_compensating(owner, temporal):
+def test_a_failed_step_stays_current_and_the_run_is_seen_compensating(
+    owner, temporal, transactional_db
+):
     @tenant_step
     def tenant_create_domain(tenant_id: str) -> str:  # records itself like the real one
         raise ValidationError("no domain table")
@@ -144,6 +150,7 @@ def test_a_failed_step_stays_current_and_the_run_is_seen_compensating(owner, tem
     with BackgroundWorker(temporal, replace={"tenant_create_domain": tenant_create_domain}):
         tenant = wait_until(
             lambda: Tenant.objects.filter(pk=tenant.pk, status=TenantStatus.FAILED).first(),
+            timeout=60,
             what="the tenant to be failed",
         )
     # The step that failed is still the current one; the undos marked the run compensating
@@ -155,8 +162,11 @@ def test_a_failed_step_stays_current_and_the_run_is_seen_compensating(owner, tem
     assert "no domain table" in tenant.last_error
 
 
+@pytest.mark.temporal  # starts a dev server of its own, to freeze it
 @pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
-def test_status_answers_from_the_database_while_temporal_is_frozen(owner, settings):
+def test_status_answers_from_the_database_while_temporal_is_frozen(
+    owner, settings, transactional_db
+):
     """``kill -STOP`` on the Temporal server while a step runs: the status API still answers
     at once, with the current step."""
     server = TemporalDevServer(port=free_port(), log_file=LOCAL_DIR / "temporal-frozen.log")
@@ -173,6 +183,7 @@ def test_status_answers_from_the_database_while_temporal_is_frozen(owner, settin
         with BackgroundWorker(server.address):
             wait_until(
                 lambda: Tenant.objects.get(pk=tenant.pk).current_step == "create_domain",
+                timeout=60,
                 what="create_domain to begin",
             )
             os.kill(server.proc.pid, signal.SIGSTOP)
@@ -187,6 +198,7 @@ def test_status_answers_from_the_database_while_temporal_is_frozen(owner, settin
             blocker.rollback()
             wait_until(
                 lambda: Tenant.objects.filter(pk=tenant.pk, status=TenantStatus.ACTIVE).exists(),
+                timeout=60,
                 what="the tenant to be active",
             )
     finally:

@@ -6,8 +6,6 @@ import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django_tenants.utils import schema_context
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from accounts.models import TokenPurpose, User
 from accounts.services import token_issue
@@ -15,37 +13,27 @@ from orchestration.activities import tenants as steps
 from tenants import schemas
 from tenants.models import Domain, Membership, Role, SchemaTemplate, Tenant, TenantStatus
 from tenants.schemas import migration_state, schema_exists, sync_template
-from tenants.services import tenant_create, tenant_request_deletion, tenant_request_provisioning
+from tenants.services import tenant_request_deletion, tenant_request_provisioning
 from tenants.workspace.defaults import DEFAULT_SETTINGS, WELCOME_PROJECT
 from tenants.workspace.models import Project, Setting
-from tests.orchestration.conftest import SHARDS, BackgroundWorker, _activity_name, wait_until
+from tests.factories import TenantFactory
+from tests.kit import wait_until
+from tests.workers import (
+    SHARDS,
+    BackgroundWorker,
+    fail_after,
+    fail_instead,
+    recording,
+    settled,
+)
 
 pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
-
-
-def settled(tenant_id, *statuses):
-    def check():
-        tenant = Tenant.objects.get(pk=tenant_id)
-        return tenant if tenant.status in statuses else None
-
-    return wait_until(check, timeout=60, what=f"tenant to be {'/'.join(statuses)}")
 
 
 def tenant_tables(schema: str) -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [schema])
         return {row[0] for row in cursor.fetchall()}
-
-
-def recording(real, results: list):
-    """A stand-in for ``real`` under its name: does the real work and keeps its result."""
-
-    @activity.defn(name=_activity_name(real))
-    def spy(*args):
-        results.append(real(*args))
-        return results[-1]
-
-    return spy
 
 
 @pytest.mark.parametrize(
@@ -58,9 +46,9 @@ def test_tenant_goes_pending_to_active_and_is_served_from_its_schema(owner, temp
         SchemaTemplate.objects.all().delete()
     created = []
     create = recording(steps.tenant_create_schema, created)
-    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant = TenantFactory(owner=owner, subdomain="acme")
     tenant_request_provisioning(tenant_id=tenant.pk)
-    with BackgroundWorker(temporal, replace={_activity_name(create): create}):
+    with BackgroundWorker(temporal, replace={steps.tenant_create_schema.__name__: create}):
         tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
     assert tenant.status == TenantStatus.ACTIVE, tenant.last_error
     assert created == [path]
@@ -94,7 +82,7 @@ def test_tenant_goes_pending_to_active_and_is_served_from_its_schema(owner, temp
 
 
 def test_deletion_leaves_no_schema_no_domain_and_a_deleted_tombstone(owner, temporal, client):
-    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant = TenantFactory(owner=owner, subdomain="acme")
     tenant_request_provisioning(tenant_id=tenant.pk)
     with BackgroundWorker(temporal):
         settled(tenant.pk, TenantStatus.ACTIVE)
@@ -105,30 +93,6 @@ def test_deletion_leaves_no_schema_no_domain_and_a_deleted_tombstone(owner, temp
     assert not Domain.objects.filter(tenant=tenant).exists()
     assert not Membership.objects.filter(tenant=tenant, is_active=True).exists()
     assert client.get("/", HTTP_HOST="acme.localhost").status_code == 404
-
-
-def fail_after(real):
-    """A stand-in for ``real`` under its name: does the real work, then fails for good —
-    the worst case for a saga: the step half-happened."""
-    name = _activity_name(real)
-
-    @activity.defn(name=name)
-    def injected(*args):
-        real(*args)
-        raise ApplicationError(f"injected failure in {name}", non_retryable=True)
-
-    return injected
-
-
-def fail_instead(real):
-    """A stand-in that fails for good without doing anything."""
-    name = _activity_name(real)
-
-    @activity.defn(name=name)
-    def injected(*args):
-        raise ApplicationError(f"injected failure in {name}", non_retryable=True)
-
-    return injected
 
 
 @pytest.mark.parametrize(
@@ -146,11 +110,11 @@ def fail_instead(real):
     ids=lambda s: getattr(s, "__name__", ""),
 )
 def test_failure_at_each_step_is_undone_and_retry_succeeds(owner, temporal, step, inject):
-    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant = TenantFactory(owner=owner, subdomain="acme")
     tenant_request_provisioning(tenant_id=tenant.pk)
-    with BackgroundWorker(temporal, replace={_activity_name(step): inject(step)}):
+    with BackgroundWorker(temporal, replace={step.__name__: inject(step)}):
         tenant = settled(tenant.pk, TenantStatus.FAILED)
-    assert f"injected failure in {_activity_name(step)}" in tenant.last_error
+    assert f"injected failure in {step.__name__}" in tenant.last_error
     assert not schema_exists(tenant.schema_name)
     assert not Domain.objects.filter(tenant=tenant).exists()
     assert not Membership.objects.filter(tenant=tenant).exists()
@@ -177,7 +141,7 @@ def test_worker_killed_mid_provisioning_then_a_new_worker_finishes_it(
     from config.db import libpq_params
 
     settings.TEMPORAL_QUEUE_PREFIX, settings.TEMPORAL_QUEUE_SHARDS = prefix, SHARDS
-    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant = TenantFactory(owner=owner, subdomain="acme")
     tenant_request_provisioning(tenant_id=tenant.pk)
     blocker = psycopg.connect(**libpq_params())
     try:

@@ -11,8 +11,9 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from orchestration.routing import tenant_queues
-from tests.orchestration.conftest import SHARDS, run_async, wait_until
+from tests.kit import run_async, wait_until
 from tests.orchestration.worker_extension import SlowStepInput, SlowStepWorkflow
+from tests.workers import SHARDS
 
 
 async def _pollers(address: str, queue: str) -> int:
@@ -98,4 +99,4 @@ def test_the_worker_stops_with_an_error_when_its_relay_dies():
 
     options = {"max_concurrent_activities": 1, "graceful_timeout": 1.0, "sync_schedules": False}
     with pytest.raises(CommandError, match="outbox relay stopped unexpectedly"):
-        run_async(Command()._serve([], options, DyingRelay()))
+        run_async(Command().serve([], options, DyingRelay()))

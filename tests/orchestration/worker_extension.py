@@ -25,6 +25,8 @@ def slow_step(params: SlowStepInput) -> str:
     """Writes ``started`` at once and ``finished`` after ``seconds``, heartbeating."""
     marker = Path(params.marker_dir)
     (marker / "started").write_text(activity.info().task_queue)
+    # Deliberately timed: it stands for work that takes ``seconds`` (the SIGTERM test needs
+    # an activity still running when the signal comes); there is no condition to wait for.
     deadline = time.monotonic() + params.seconds
     while time.monotonic() < deadline:
         activity.heartbeat()

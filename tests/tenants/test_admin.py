@@ -11,8 +11,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Token, TokenPurpose, User
-from accounts.services import token_issue
+from accounts.models import Token, User
 from orchestration.models import OutboxEntry
 from orchestration.outbox import workflow_type
 from orchestration.workflows import (
@@ -21,13 +20,8 @@ from orchestration.workflows import (
 )
 from tenants.admin import workflow_ui_url
 from tenants.models import Domain, Membership, Role, Tenant, TenantStatus
-from tenants.services import (
-    membership_create,
-    tenant_create,
-    tenant_request_provisioning,
-    tenant_step_done,
-    tenant_step_started,
-)
+from tenants.services import tenant_request_provisioning, tenant_step_done, tenant_step_started
+from tests.factories import MembershipFactory, TenantFactory, TokenFactory, UserFactory
 
 TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
 TENANT_DELETION = workflow_type(TenantDeletionWorkflow)
@@ -36,22 +30,10 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/tenants/tenant/"
 PUBLIC = "config.urls_public"
 HOST = {"HTTP_HOST": "localhost"}
-PASSWORD = "a long passphrase 123"
-
-
-@pytest.fixture
-def owner():
-    return User.objects.create_user("owner@example.com", PASSWORD)
-
-
-def tenant_in(owner, subdomain, status):
-    tenant = tenant_create(name=subdomain.title(), subdomain=subdomain, owner=owner)
-    Tenant.objects.filter(pk=tenant.pk).update(status=status)
-    return Tenant.objects.get(pk=tenant.pk)
 
 
 def staff(*codenames: str) -> User:
-    user = User.objects.create_user("staff@example.com", PASSWORD, is_staff=True)
+    user = UserFactory(email="staff@example.com", is_staff=True)
     for codename in codenames:
         user.user_permissions.add(Permission.objects.get(codename=codename))
     return user
@@ -87,9 +69,9 @@ def status_of(tenant) -> str:
 
 
 def test_provision_queues_pending_and_reports_skipped_with_reasons(admin_client, owner):
-    pending = tenant_in(owner, "alpha", TenantStatus.PENDING)
-    active = tenant_in(owner, "bravo", TenantStatus.ACTIVE)
-    failed = tenant_in(owner, "charlie", TenantStatus.FAILED)
+    pending = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.PENDING)
+    active = TenantFactory(owner=owner, subdomain="bravo", status=TenantStatus.ACTIVE)
+    failed = TenantFactory(owner=owner, subdomain="charlie", status=TenantStatus.FAILED)
     response = run_action(admin_client, "provision", [pending, active, failed])
     assert response.status_code == 200
     assert texts(response) == [
@@ -103,8 +85,8 @@ def test_provision_queues_pending_and_reports_skipped_with_reasons(admin_client,
 
 
 def test_retry_moves_failed_to_provisioning_with_a_new_attempt(admin_client, owner):
-    failed = tenant_in(owner, "alpha", TenantStatus.FAILED)
-    pending = tenant_in(owner, "bravo", TenantStatus.PENDING)
+    failed = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.FAILED)
+    pending = TenantFactory(owner=owner, subdomain="bravo", status=TenantStatus.PENDING)
     response = run_action(admin_client, "retry_provisioning", [failed, pending])
     failed.refresh_from_db()
     assert failed.status == TenantStatus.PROVISIONING
@@ -121,7 +103,7 @@ def test_retry_moves_failed_to_provisioning_with_a_new_attempt(admin_client, own
 
 
 def test_stock_bulk_delete_and_object_delete_are_gone(admin_client, owner):
-    tenant = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
+    tenant = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.ACTIVE)
     actions = offered_actions(admin_client)
     assert "delete_selected" not in actions
     assert "delete_tenants" in actions  # a superuser has the delete permission
@@ -137,7 +119,7 @@ def test_stock_bulk_delete_and_object_delete_are_gone(admin_client, owner):
 
 
 def test_delete_needs_the_delete_permission(client, owner):
-    tenant = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
+    tenant = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.ACTIVE)
     client.force_login(staff("view_tenant", "change_tenant"))
     actions = offered_actions(client)
     assert "provision" in actions
@@ -158,22 +140,19 @@ def plan_row(page: str, tenant) -> dict[str, str]:
 
 
 def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner):
-    alpha = tenant_in(owner, "alpha", TenantStatus.ACTIVE)
+    alpha = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.ACTIVE)
     Domain.objects.create(tenant=alpha, domain="alpha.localhost", is_primary=True)
     Domain.objects.create(tenant=alpha, domain="alpha.example.org", is_primary=False)
-    members = [User.objects.create_user(f"m{i}@example.com", PASSWORD) for i in range(3)]
-    membership_create(user=owner, tenant=alpha, role=Role.OWNER)
-    membership_create(user=members[0], tenant=alpha)
-    gone = membership_create(user=members[1], tenant=alpha)
-    Membership.objects.filter(pk=gone.pk).update(is_active=False)
-    tokens = [
-        token_issue(user=owner, purpose=TokenPurpose.API, ttl=timedelta(days=1))[0]
-        for _ in range(5)
-    ]
+    members = UserFactory.create_batch(3)
+    MembershipFactory(user=owner, tenant=alpha, role=Role.OWNER)
+    MembershipFactory(user=members[0], tenant=alpha)
+    MembershipFactory(user=members[1], tenant=alpha, is_active=False)
+    tokens = TokenFactory.create_batch(5, user=owner, ttl=timedelta(days=1))
     Token.objects.filter(pk=tokens[0].pk).update(used_at=timezone.now())
     Token.objects.filter(pk=tokens[1].pk).update(revoked_at=timezone.now())
-    bravo = tenant_in(owner, "bravo", TenantStatus.FAILED)  # no domain, member or token
-    busy = tenant_in(owner, "charlie", TenantStatus.PROVISIONING)
+    # No domain, member or token:
+    bravo = TenantFactory(owner=owner, subdomain="bravo", status=TenantStatus.FAILED)
+    busy = TenantFactory(owner=owner, subdomain="charlie", status=TenantStatus.PROVISIONING)
     client.force_login(staff("view_tenant", "change_tenant", "delete_tenant"))
     assert "delete_tenants" in offered_actions(client)
 
@@ -217,7 +196,7 @@ def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner)
 
 
 def test_delete_with_nothing_deletable_says_why_without_a_confirmation(admin_client, owner):
-    busy = tenant_in(owner, "alpha", TenantStatus.DELETED)
+    busy = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.DELETED)
     response = run_action(admin_client, "delete_tenants", [busy])
     assert response.redirect_chain, "no confirmation page, back to the list"
     assert response.redirect_chain[-1][0].startswith(CHANGELIST)
@@ -235,7 +214,7 @@ def test_changelist_and_change_page_never_talk_to_temporal(admin_client, owner, 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         settings.TEMPORAL_ADDRESS = f"127.0.0.1:{sock.getsockname()[1]}"
-    tenant = tenant_in(owner, "alpha", TenantStatus.PENDING)
+    tenant = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.PENDING)
     tenant_request_provisioning(tenant_id=tenant.pk)
     started = time.monotonic()
     page = admin_client.get(CHANGELIST, **HOST)
@@ -255,7 +234,7 @@ def test_workflow_ui_url_is_the_temporal_ui_workflow_page(settings):
 
 
 def test_change_page_links_the_run_of_the_current_attempt(admin_client, owner):
-    tenant = tenant_in(owner, "alpha", TenantStatus.PENDING)
+    tenant = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.PENDING)
     tenant_request_provisioning(tenant_id=tenant.pk)
     workflow_id = f"tenant-provision-{tenant.pk}"
     body = change_page(admin_client, tenant)
@@ -268,7 +247,7 @@ def test_change_page_links_the_run_of_the_current_attempt(admin_client, owner):
 
 
 def test_change_page_shows_the_progress_the_activities_recorded(admin_client, owner):
-    tenant = tenant_in(owner, "alpha", TenantStatus.PENDING)
+    tenant = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.PENDING)
     tenant_request_provisioning(tenant_id=tenant.pk)
     workflow_id = f"tenant-provision-{tenant.pk}"
     for step in ("mark_provisioning", "create_schema"):
@@ -284,7 +263,7 @@ def test_change_page_shows_the_progress_the_activities_recorded(admin_client, ow
 def test_a_stalled_deletion_can_be_queued_again(admin_client, owner):
     """A deletion whose workflow gave up leaves the tenant ``deleting``: Delete re-queues it
     (same workflow id, so a run still going is not doubled)."""
-    stalled = tenant_in(owner, "alpha", TenantStatus.DELETING)
+    stalled = TenantFactory(owner=owner, subdomain="alpha", status=TenantStatus.DELETING)
     done = run_action(admin_client, "delete_tenants", [stalled], confirm="yes")
     assert texts(done) == ["1 queued for deletion: Alpha (alpha)."]
     assert set(OutboxEntry.objects.values_list("workflow_type", "workflow_id")) == {

@@ -4,7 +4,6 @@ import re
 
 import pytest
 
-from accounts.models import User
 from orchestration.models import OutboxEntry
 from orchestration.outbox import workflow_type
 from orchestration.workflows import (
@@ -12,7 +11,7 @@ from orchestration.workflows import (
     TenantProvisioningWorkflow,
 )
 from tenants.models import Tenant, TenantStatus
-from tenants.services import tenant_create
+from tests.factories import PASSWORD, TenantFactory, UserFactory
 
 TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
 TENANT_DELETION = workflow_type(TenantDeletionWorkflow)
@@ -21,7 +20,6 @@ ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
-PASSWORD = "a long passphrase 123"
 
 
 # live_server serves from another thread: the data must be committed to be seen there.
@@ -29,11 +27,10 @@ PASSWORD = "a long passphrase 123"
 def test_provision_and_delete_from_the_admin(live_server, chromium_path, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    User.objects.create_superuser("root@example.com", PASSWORD)
-    owner = User.objects.create_user("owner@example.com", PASSWORD)
-    pending = tenant_create(name="Alpha", subdomain="alpha", owner=owner)
-    active = tenant_create(name="Bravo", subdomain="bravo", owner=owner)
-    Tenant.objects.filter(pk=active.pk).update(status=TenantStatus.ACTIVE)
+    UserFactory(email="root@example.com", superuser=True)
+    owner = UserFactory(email="owner@example.com")
+    pending = TenantFactory(owner=owner, subdomain="alpha")
+    active = TenantFactory(owner=owner, subdomain="bravo", status=TenantStatus.ACTIVE)
     # "localhost" is a public host (PUBLIC_HOSTS); 127.0.0.1 is too, but say it by name.
     base = live_server.url.replace("127.0.0.1", "localhost")
 

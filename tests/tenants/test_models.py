@@ -7,25 +7,13 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 from tenants.models import ALLOWED_TRANSITIONS, InvalidTransition, Tenant, TenantStatus
 from tenants.services import tenant_create, tenant_set_status
+from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def owner():
-    return User.objects.create_user("owner@example.com", "a long passphrase 123")
-
-
-def make_tenant(owner, subdomain="acme", status=None):
-    tenant = tenant_create(name="Acme", subdomain=subdomain, owner=owner)
-    if status:
-        Tenant.objects.filter(pk=tenant.pk).update(status=status)
-        tenant.refresh_from_db()
-    return tenant
-
-
 def test_new_tenant_is_pending_with_schema_from_its_id(owner):
-    tenant = make_tenant(owner)
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
     assert tenant.status == TenantStatus.PENDING
     assert tenant.schema_name == f"t_{tenant.pk.hex}"
     with connection.cursor() as cursor:
@@ -38,7 +26,7 @@ def test_new_tenant_is_pending_with_schema_from_its_id(owner):
     [(c, t) for c in TenantStatus.values for t in TenantStatus.values if c != t],
 )
 def test_status_transitions_follow_the_table(owner, current, target):
-    tenant = make_tenant(owner, status=current)
+    tenant = TenantFactory(owner=owner, status=current)
     if target in ALLOWED_TRANSITIONS[current]:
         tenant = tenant_set_status(tenant_id=tenant.pk, status=target, error="boom")
         assert Tenant.objects.get(pk=tenant.pk).status == target
@@ -49,7 +37,7 @@ def test_status_transitions_follow_the_table(owner, current, target):
 
 
 def test_lifecycle_timestamps_and_error(owner):
-    tenant = make_tenant(owner)
+    tenant = TenantFactory(owner=owner)
     tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.PROVISIONING)
     failed = tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.FAILED, error="disk full")
     assert failed.last_error == "disk full"
@@ -63,21 +51,21 @@ def test_lifecycle_timestamps_and_error(owner):
 
 
 def test_setting_the_same_status_again_is_a_no_op(owner):
-    tenant = make_tenant(owner, status=TenantStatus.ACTIVE)
+    tenant = TenantFactory(owner=owner, status=TenantStatus.ACTIVE)
     again = tenant_set_status(tenant_id=tenant.pk, status=TenantStatus.ACTIVE)
     assert again.status == TenantStatus.ACTIVE
 
 
 def test_schema_name_unique_case_insensitively(owner):
-    first = make_tenant(owner, "one")
-    second = make_tenant(owner, "two")
+    first = TenantFactory(owner=owner)
+    second = TenantFactory(owner=owner)
     second.schema_name = first.schema_name.upper().replace("T_", "t_")
     with pytest.raises(IntegrityError, match="tenant_schema_name_ci_unique"):
         second.save()
 
 
 def test_subdomain_taken_in_any_case_is_a_field_error(owner):
-    make_tenant(owner, "acme")
+    TenantFactory(owner=owner, subdomain="acme")
     with pytest.raises(ValidationError) as exc:
         tenant_create(name="Other", subdomain="acme", owner=owner)
     assert exc.value.message_dict == {"subdomain": ["This subdomain is taken."]}
@@ -103,12 +91,12 @@ def test_hostile_or_reserved_subdomain_rejected_before_any_sql(owner, subdomain)
 
 
 def test_longest_valid_subdomain_accepted(owner):
-    tenant = make_tenant(owner, "a" * 63)
+    tenant = tenant_create(name="Acme", subdomain="a" * 63, owner=owner)
     assert tenant.subdomain == "a" * 63
 
 
 def test_deleting_a_user_who_owns_a_tenant_is_refused(owner):
-    make_tenant(owner)
+    TenantFactory(owner=owner)
     with pytest.raises(ProtectedError):
         owner.delete()
     assert User.objects.filter(pk=owner.pk).exists()

@@ -96,7 +96,7 @@ class Command(TemporalCommand):
                 poll_interval=settings.OUTBOX_POLL_INTERVAL,
                 retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS),
             )
-        asyncio.run(self._serve(plan, options, relay))
+        asyncio.run(self.serve(plan, options, relay))
         logger.info("worker stopped")
 
     def _plan(self, options) -> list[tuple[str, Hosted]]:
@@ -133,7 +133,10 @@ class Command(TemporalCommand):
             plan.extend((queue, registered) for queue in chosen)
         return plan
 
-    async def _serve(self, plan, options, relay: OutboxRelay | None) -> None:
+    async def serve(self, plan, options, relay: OutboxRelay | None) -> None:
+        """Poll the planned queues and run ``relay`` (when given) in a thread, until
+        SIGTERM/SIGINT. A relay thread that ends on its own stops the worker with a
+        ``CommandError``: a worker must not go on without the relay it was asked to run."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

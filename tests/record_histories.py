@@ -1,0 +1,202 @@
+"""Records workflow histories for the replay tests (tests/histories/<scenario>-<label>.json).
+
+Run it against the code whose histories you want to keep — before changing a workflow:
+
+    .venv/bin/python -m tests.record_histories --label v4
+
+Each ``record_*`` scenario below runs against the embedded PostgreSQL and a Temporal dev
+server, started by the test suite's own fixtures (pytest runs this file with them; being
+no ``test_*`` file, it is never collected by the suite itself). ``--out DIR`` writes
+elsewhere, ``-k NAME`` records only the matching scenarios. See docs/versioning.md.
+"""
+
+import argparse
+import contextlib
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowFailureError
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+HOLD_TIMEOUT = 60  # seconds a held step waits for its release, at the most
+
+
+# --- the scenarios (collected only by main(), below) -----------------------------------------
+
+pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+
+
+def record_provisioning_ok_failed_and_deletion(owner, temporal, save):
+    """A provisioning that succeeds, then its tenant's deletion; and one whose owner
+    membership step fails after doing its work, so that every undo runs."""
+    from orchestration.activities import tenants as steps
+    from orchestration.receivers import deletion_workflow_id, provisioning_workflow_id
+    from tenants.models import TenantStatus
+    from tenants.services import tenant_request_deletion, tenant_request_provisioning
+    from tests.factories import TenantFactory
+    from tests.workers import BackgroundWorker, fail_after, settled
+
+    ok = TenantFactory(owner=owner, subdomain="acme")
+    bad = TenantFactory(owner=owner, subdomain="broken")
+    tenant_request_provisioning(tenant_id=ok.pk)
+    with BackgroundWorker(temporal):
+        settled(ok.pk, TenantStatus.ACTIVE)
+        tenant_request_deletion(tenant_id=ok.pk)
+        settled(ok.pk, TenantStatus.DELETED)
+    failing = steps.tenant_add_owner_membership
+    tenant_request_provisioning(tenant_id=bad.pk)
+    with BackgroundWorker(temporal, replace={failing.__name__: fail_after(failing)}):
+        settled(bad.pk, TenantStatus.FAILED)
+    save(provisioning_workflow_id(ok.pk, 1), "provisioning-ok")
+    save(provisioning_workflow_id(bad.pk, 1), "provisioning-failed")
+    save(deletion_workflow_id(ok.pk), "deletion-ok")
+
+
+def record_provisioning_cancelled(owner, temporal, save):
+    """A provisioning run cancelled while ``create_domain`` runs: the step is held until
+    the run has taken the cancel, then let finish, and the undos run."""
+    from orchestration.activities import tenants as steps
+    from orchestration.receivers import provisioning_workflow_id
+    from tenants.models import TenantStatus
+    from tenants.services import tenant_request_provisioning
+    from tests.factories import TenantFactory
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, events_once_cancel_reached_the_step, settled
+
+    real = steps.tenant_create_domain
+    entered, release = threading.Event(), threading.Event()
+
+    @activity.defn(name=real.__name__)
+    def held_domain(tenant_id):
+        entered.set()
+        release.wait(HOLD_TIMEOUT)
+        return real(tenant_id)
+
+    tenant = TenantFactory(owner=owner, subdomain="acme")
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    workflow_id = provisioning_workflow_id(tenant.pk, 1)
+
+    async def cancel() -> None:
+        client = await Client.connect(temporal)
+        await client.get_workflow_handle(workflow_id).cancel()
+
+    async def cancel_taken():
+        client = await Client.connect(temporal)
+        return await events_once_cancel_reached_the_step(client.get_workflow_handle(workflow_id))
+
+    with BackgroundWorker(temporal, replace={real.__name__: held_domain}):
+        wait_until(entered.is_set, timeout=30, what="create_domain to start")
+        run_async(cancel())
+        wait_until(
+            lambda: run_async(cancel_taken()),
+            timeout=30,
+            what="the run to act on the cancel",
+        )
+        release.set()
+        settled(tenant.pk, TenantStatus.FAILED)
+        run_async(_closed(temporal, workflow_id))  # the history is complete
+    save(workflow_id, "provisioning-cancelled")
+
+
+def record_onboarding_verified_and_token_cleanup(temporal, settings, save):
+    """A signup's onboarding (it starts on the new tenant's route, so the tenant queues are
+    polled too) that ends with the email verified; then a token clean-up run."""
+    from django.core import mail
+
+    from accounts.models import Token, TokenPurpose
+    from accounts.services import token_raw_value, user_verify_email
+    from orchestration.receivers import onboarding_workflow_id
+    from orchestration.routing import QueueKind, queue_name
+    from orchestration.workflows import TokenCleanupInput, TokenCleanupWorkflow
+    from tenants.models import TenantStatus
+    from tenants.services import account_signup
+    from tests.factories import PASSWORD
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, settled, workflow_result
+
+    user, tenant, _ = account_signup(
+        email="ada@example.com", password=PASSWORD, organization_name="Acme", subdomain="acme"
+    )
+    token = Token.objects.get(user=user, purpose=TokenPurpose.EMAIL_VERIFICATION)
+    workflow_id = onboarding_workflow_id(user.pk)
+    jobs = queue_name(prefix=settings.TEMPORAL_QUEUE_PREFIX, kind=QueueKind.JOBS)
+
+    async def cleanup() -> str:
+        client = await Client.connect(temporal)
+        handle = await client.start_workflow(
+            TokenCleanupWorkflow.run, TokenCleanupInput(retention_seconds=0, batch_size=2),
+            id=f"token-cleanup-{user.pk}", task_queue=jobs,
+        )  # fmt: skip
+        await handle.result()
+        return handle.id
+
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        wait_until(lambda: mail.outbox, timeout=30, what="the verification email")
+        user_verify_email(raw_token=token_raw_value(token))
+        run_async(workflow_result(temporal, workflow_id))
+        settled(tenant.pk, TenantStatus.ACTIVE)  # the signup's provisioning, left complete
+        cleanup_id = run_async(cleanup())
+    save(workflow_id, "onboarding-verified")
+    save(cleanup_id, "token-cleanup")
+
+
+async def _closed(address: str, workflow_id: str) -> None:
+    client = await Client.connect(address)
+    with contextlib.suppress(WorkflowFailureError):
+        await client.get_workflow_handle(workflow_id).result()
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+class Destination:
+    """A pytest plugin: the ``save`` fixture writes a run's history as
+    ``<out>/<name>-<label>.json``."""
+
+    def __init__(self, label: str, out: Path):
+        self.label, self.out = label, out
+
+    @pytest.fixture
+    def save(self, temporal):
+        from tests.kit import run_async
+
+        async def fetch(workflow_id: str) -> str:
+            client = await Client.connect(temporal)
+            return (await client.get_workflow_handle(workflow_id).fetch_history()).to_json()
+
+        def save(workflow_id: str, name: str) -> None:
+            path = self.out / f"{name}-{self.label}.json"
+            path.write_text(run_async(fetch(workflow_id)))
+            print(f"wrote {path}")
+
+        return save
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.record_histories", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--label", required=True, help="suffix of the files, e.g. v4")
+    parser.add_argument("--out", type=Path, default=HISTORIES, help=f"default {HISTORIES}")
+    parser.add_argument("-k", dest="only", help="record only scenarios matching (pytest -k)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    pytest_args = [
+        __file__,
+        "-q",
+        "-s",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "python_functions=record_*",
+    ]
+    if args.only:
+        pytest_args += ["-k", args.only]
+    return pytest.main(pytest_args, plugins=[Destination(args.label, args.out.resolve())])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

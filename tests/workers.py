@@ -1,0 +1,209 @@
+"""Temporal in tests: the project's workers and relay in threads, activity stand-ins
+registered under the real names, and questions to the server."""
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from orchestration import client as temporal_client
+from orchestration.relay import OutboxRelay
+from tenants.models import Tenant
+from tests.kit import run_async, wait_until
+
+SHARDS = 4  # tenant queues of a worker process started by the ``start_worker`` fixture
+
+
+def relay_for(address: str, **kwargs) -> OutboxRelay:
+    """A relay that connects through the project's client (settings: namespace, TLS, API key,
+    data converter), to the test server at ``address``."""
+    return OutboxRelay(connect=lambda: temporal_client.connect(address=address), **kwargs)
+
+
+# --- asking the server ----------------------------------------------------------------------
+
+
+async def _runs(address: str, workflow_id: str) -> list:
+    client = await Client.connect(address)
+    return [wf async for wf in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+
+
+def runs_of(address: str, workflow_id: str, *, timeout: float = 10) -> list:
+    """Every run of ``workflow_id``, once visibility lists one (it lags a little)."""
+    return wait_until(
+        lambda: run_async(_runs(address, workflow_id)),
+        timeout=timeout,
+        what=f"a run of {workflow_id} to be listed",
+    )
+
+
+async def _describe(address: str, workflow_id: str):
+    client = await Client.connect(address)
+    return await client.get_workflow_handle(workflow_id).describe()
+
+
+def describe(address: str, workflow_id: str):
+    return run_async(_describe(address, workflow_id))
+
+
+def workflow_exists(address: str, workflow_id: str) -> bool:
+    """Whether the server has any run of ``workflow_id`` (read from the run itself, not
+    from visibility, so a "no" needs no waiting)."""
+    try:
+        describe(address, workflow_id)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def workflow_result(address: str, workflow_id: str):
+    client = await Client.connect(address)
+    return await client.get_workflow_handle(workflow_id).result()
+
+
+async def events_once_cancel_reached_the_step(handle: WorkflowHandle) -> list[str] | None:
+    """The run's history events (type names) after its cancel request, once it acted on the
+    request by asking its running activity to stop (as it does with a step it lets
+    finish); None before that."""
+    history = await handle.fetch_history()
+    types = [EventType.Name(event.event_type) for event in history.events]
+    requested = "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED"
+    after = types[types.index(requested) + 1 :] if requested in types else []
+    return after if "EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED" in after else None
+
+
+def settled(tenant_id, *statuses, timeout: float = 60) -> Tenant:
+    """The tenant, once its status is one of ``statuses``."""
+
+    def check():
+        tenant = Tenant.objects.get(pk=tenant_id)
+        return tenant if tenant.status in statuses else None
+
+    return wait_until(check, timeout=timeout, what=f"tenant to be {'/'.join(statuses)}")
+
+
+# --- activity stand-ins, registered under the real activity's name --------------------------
+
+
+def recording(real, results: list):
+    """Does the real work and keeps its result."""
+
+    @activity.defn(name=real.__name__)
+    def spy(*args):
+        results.append(real(*args))
+        return results[-1]
+
+    return spy
+
+
+def fail_after(real):
+    """Does the real work, then fails for good — the worst case for a saga: the step
+    half-happened."""
+
+    @activity.defn(name=real.__name__)
+    def injected(*args):
+        real(*args)
+        raise ApplicationError(f"injected failure in {real.__name__}", non_retryable=True)
+
+    return injected
+
+
+def fail_instead(real):
+    """Fails for good without doing anything."""
+
+    @activity.defn(name=real.__name__)
+    def injected(*args):
+        raise ApplicationError(f"injected failure in {real.__name__}", non_retryable=True)
+
+    return injected
+
+
+# --- the project's workers, in this process --------------------------------------------------
+
+
+class BackgroundWorker:
+    """The project's workers for ``kinds`` plus the outbox relay, in threads of this process
+    (one event loop, as in ``run_temporal_worker``).
+
+    ``replace`` swaps activities by name (stand-ins registered under the real names), for
+    injecting failures without any hook in production code. Activities keep their
+    function's name, so a stand-in for ``steps.tenant_create_schema`` is keyed
+    ``steps.tenant_create_schema.__name__``; a name no hosted activity has is refused.
+    """
+
+    def __init__(self, address: str, *, replace: dict | None = None, kinds=("tenant",)):
+        self.address = address
+        self.kinds = kinds
+        self.swaps = replace or {}
+        self.relay = relay_for(address, poll_interval=0.2)
+        self._threads: list[threading.Thread] = []
+        self._loop = None
+        self._stop = None
+
+    def _plan(self) -> list[tuple[str, list, list]]:
+        from orchestration.registry import hosted
+        from orchestration.routing import QueueKind, queue_name, tenant_queues
+
+        prefix, plan, names = settings.TEMPORAL_QUEUE_PREFIX, [], set()
+        for kind in map(QueueKind, self.kinds):
+            registered = hosted(kind)
+            names |= {a.__name__ for a in registered.activities}
+            activities = [self.swaps.get(a.__name__, a) for a in registered.activities]
+            if kind == QueueKind.TENANT:
+                queues = tenant_queues(prefix=prefix, shards=settings.TEMPORAL_QUEUE_SHARDS)
+            else:
+                queues = [queue_name(prefix=prefix, kind=kind)]
+            plan += [(q, list(registered.workflows), activities) for q in queues]
+        if unknown := set(self.swaps) - names:
+            raise ValueError(f"no hosted activity is named {sorted(unknown)}")
+        return plan
+
+    def __enter__(self):
+        started = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._serve, args=(self._plan(), started), daemon=True),
+            threading.Thread(target=self.relay.run, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        assert started.wait(30), "worker did not start"
+        return self
+
+    def _serve(self, plan, started):
+        async def main():
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            client = await Client.connect(self.address)
+            with ThreadPoolExecutor(8) as pool:
+                workers = [
+                    Worker(
+                        client,
+                        task_queue=queue,
+                        workflows=workflows,
+                        activities=activities,
+                        activity_executor=pool,
+                    )
+                    for queue, workflows, activities in plan
+                ]
+                runs = [asyncio.create_task(w.run()) for w in workers]
+                started.set()
+                await self._stop.wait()
+                await asyncio.gather(*(w.shutdown() for w in workers))
+                await asyncio.gather(*runs, return_exceptions=True)
+
+        asyncio.run(main())
+
+    def __exit__(self, *exc):
+        self.relay.stop()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        for thread in self._threads:
+            thread.join(30)
