@@ -3,7 +3,11 @@
 Starts PostgreSQL (embedded, data in .local/postgres, unless DATABASE_URL is set) and the
 Temporal dev server (Web UI on, fairness on, state in .local/temporal.db, unless
 TEMPORAL_ADDRESS is set), migrates, then runs the Temporal worker and the web server.
-Ctrl-C or SIGTERM stops every process it started.
+
+It keeps them running: a worker, web server or Temporal dev server that exits is started
+again after a back-off (1 s, doubling to 30 s, back to 1 s after 30 s of health), and so is
+the embedded PostgreSQL when its postmaster is gone. Ctrl-C or SIGTERM stops every process
+it started, including those it restarted.
 """
 
 import os
@@ -20,19 +24,15 @@ from config.localservices import (
     ensure_database,
     free_port,
     port_is_free,
+    postgres_running,
+    restart_postgres,
     start_postgres,
-    stop_process_group,
+    stop_postgres,
+    wait_for_port,
 )
+from config.supervisor import Backoff, Supervised
 
 WEB_PORT = int(os.environ.get("DEV_WEB_PORT", "8000"))
-
-
-class Shutdown(Exception):
-    pass
-
-
-def _raise_shutdown(signum, frame):
-    raise Shutdown(signal.Signals(signum).name)
 
 
 def _say(message: str) -> None:
@@ -43,32 +43,100 @@ def _manage(*args: str) -> list[str]:
     return [sys.executable, str(PROJECT_DIR / "manage.py"), *args]
 
 
+class Stop:
+    """Set by SIGINT/SIGTERM. A flag, not an exception: an exception raised between a
+    child's start and its registration would leave that child running after we exit."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def __call__(self, signum, frame) -> None:
+        self.reason = signal.Signals(signum).name
+
+    def __bool__(self) -> bool:
+        return self.reason is not None
+
+
+class PostgresKeeper:
+    """Starts the embedded PostgreSQL again, with back-off, when its postmaster is gone."""
+
+    def __init__(self, server, *, clock=time.monotonic):
+        self.server = server
+        self.clock = clock
+        self.backoff = Backoff()
+        self.restart_at: float | None = None
+
+    def check(self) -> None:
+        now = self.clock()
+        if self.restart_at is None:
+            if postgres_running(self.server):
+                return
+            delay = self.backoff.next()
+            _say(f"PostgreSQL is not running; restarting it in {delay:g} s")
+            self.restart_at = now + delay
+            return
+        if now < self.restart_at:
+            return
+        try:
+            restart_postgres(self.server)
+        except Exception as exc:  # it may refuse while the old one's processes exit
+            delay = self.backoff.next()
+            _say(f"PostgreSQL did not start ({type(exc).__name__}); retrying in {delay:g} s")
+            self.restart_at = self.clock() + delay
+            return
+        _say("PostgreSQL is up again")
+        self.restart_at = None
+        self.backoff.reset()
+
+
+def supervise(children: list, stop: Stop, *, postgres: PostgresKeeper | None = None,
+              interval: float = 0.25) -> None:  # fmt: skip
+    """Keep ``children`` (and PostgreSQL) running until ``stop`` is set or whoever started
+    us is gone."""
+    parent = os.getppid()
+    while not stop:
+        if os.getppid() != parent:
+            stop.reason = "parent exited"
+            break
+        if postgres is not None:
+            postgres.check()
+        for child in children:
+            child.check()
+        time.sleep(interval)
+
+
 def main() -> int:
-    signal.signal(signal.SIGTERM, _raise_shutdown)
-    signal.signal(signal.SIGINT, _raise_shutdown)
+    stop = Stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     if not port_is_free(WEB_PORT):
         _say(f"port {WEB_PORT} is in use; stop what runs there or set DEV_WEB_PORT.")
         return 2
     LOCAL_DIR.mkdir(exist_ok=True)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local", "PYTHONUNBUFFERED": "1"}
-    postgres = temporal = None
-    children: list[tuple[str, subprocess.Popen]] = []
+    postgres = None
+    children: list[Supervised] = []
     try:
         if not env.get("DATABASE_URL"):
             postgres = start_postgres(LOCAL_DIR / "postgres")
             env["DATABASE_URL"] = ensure_database(postgres, "tenantflow")
             _say(f"PostgreSQL (embedded, data in {LOCAL_DIR / 'postgres'}) is up")
-        if not env.get("TEMPORAL_ADDRESS"):
-            temporal = TemporalDevServer(
+        if not env.get("TEMPORAL_ADDRESS") and not stop:
+            server = TemporalDevServer(
                 port=7233 if port_is_free(7233) else free_port(),
                 ui_port=8233 if port_is_free(8233) else free_port(),
                 db_file=LOCAL_DIR / "temporal.db",
                 headless=False,
                 log_file=LOCAL_DIR / "temporal.log",
-            ).start()
-            env["TEMPORAL_ADDRESS"] = temporal.address
-            env["TEMPORAL_UI_URL"] = temporal.ui_url
-            _say(f"Temporal dev server is up on {temporal.address}")
+            )
+            temporal = Supervised("Temporal dev server", [], say=_say,
+                                  spawn=lambda _command: server.spawn())  # fmt: skip
+            children.append(temporal)
+            temporal.start()
+            wait_for_port("127.0.0.1", server.port, timeout=30, proc=temporal.proc)
+            env["TEMPORAL_ADDRESS"] = server.address
+            env["TEMPORAL_UI_URL"] = server.ui_url
+            _say(f"Temporal dev server is up on {server.address} (log in {server.log_file})")
         DEV_ENV_FILE.write_text(
             "# Written by `make dev`; read by config/settings/local.py.\n"
             + "".join(
@@ -77,46 +145,43 @@ def main() -> int:
                 if env.get(key)
             )
         )
-        subprocess.run(_manage("migrate", "--noinput"), env=env, check=True)  # noqa: S603
+        if not stop:
+            subprocess.run(_manage("migrate", "--noinput"), env=env, check=True)  # noqa: S603
         for name, cmd in (
             ("worker", _manage("run_temporal_worker", "--sync-schedules")),
             ("web", _manage("runserver", f"127.0.0.1:{WEB_PORT}")),
         ):
-            proc = subprocess.Popen(cmd, env=env, start_new_session=True)  # noqa: S603
-            children.append((name, proc))
-        ui = env.get("TEMPORAL_UI_URL", "http://localhost:8233")
-        _say("ready:")
-        _say(f"  app          http://localhost:{WEB_PORT}/")
-        _say(f"  tenants      http://<subdomain>.localhost:{WEB_PORT}/")
-        _say(f"  health       http://localhost:{WEB_PORT}/healthz")
-        _say(f"  admin        http://localhost:{WEB_PORT}/admin/")
-        _say("               (a login: .venv/bin/python manage.py createsuperuser)")
-        _say(f"  Temporal UI  {ui}")
-        _say("Ctrl-C stops everything.")
-        parent = os.getppid()
-        while True:
-            if os.getppid() != parent:  # whoever started us is gone: do not linger
-                raise Shutdown("parent exited")
-            for name, proc in children:
-                if proc.poll() is not None:
-                    _say(f"{name} exited with {proc.returncode}; stopping the rest.")
-                    return 1
-            time.sleep(0.5)
-    except Shutdown as stop:
-        _say(f"{stop}: stopping")
+            if stop:
+                break
+            child = Supervised(name, cmd, say=_say, env=env)
+            children.append(child)
+            child.start()
+        if not stop:
+            ui = env.get("TEMPORAL_UI_URL", "http://localhost:8233")
+            _say("ready:")
+            _say(f"  app          http://localhost:{WEB_PORT}/")
+            _say(f"  tenants      http://<subdomain>.localhost:{WEB_PORT}/")
+            _say(f"  health       http://localhost:{WEB_PORT}/healthz")
+            _say(f"  admin        http://localhost:{WEB_PORT}/admin/")
+            _say("               (a login: .venv/bin/python manage.py createsuperuser)")
+            _say(f"  Temporal UI  {ui}")
+            _say("A process that exits is restarted; Ctrl-C stops everything.")
+        supervise(children, stop, postgres=PostgresKeeper(postgres) if postgres else None)
+        _say(f"{stop.reason}: stopping")
         return 0
     except subprocess.CalledProcessError as exc:
         _say(f"{' '.join(exc.cmd[1:3])} failed with exit code {exc.returncode}")
+        return 0 if stop else 1
+    except (RuntimeError, TimeoutError) as exc:
+        _say(f"{exc}; stopping")
         return 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for _name, proc in reversed(children):
-            stop_process_group(proc, timeout=15)
-        if temporal is not None:
-            temporal.stop()
+        for child in reversed(children):
+            child.stop(timeout=15)
         if postgres is not None:
-            postgres.cleanup()
+            stop_postgres(postgres)
         DEV_ENV_FILE.unlink(missing_ok=True)
         _say("stopped")
 

@@ -4,6 +4,7 @@ Every reader raises ``ImproperlyConfigured`` naming the variable when its value 
 used, so a misconfiguration stops the process at start-up instead of at the first request.
 """
 
+import math
 import os
 import re
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -48,6 +49,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a number of at least {minimum}.")
+    return value
+
+
 # DRF reads the count and the unit's first letter: 5/s, 30/min, 20/hour, 1000/days…
 _RATE = re.compile(r"^[1-9][0-9]*/[smhd][a-z]*$")
 
@@ -76,8 +90,31 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def database_from_url(url: str, *, name: str = "DATABASE_URL") -> dict:
+def database_pool_from_env() -> dict:
+    """Options of Django's psycopg connection pool (one pool per process), from
+    DATABASE_POOL_MIN_SIZE / _MAX_SIZE / _TIMEOUT.
+
+    The pool bounds what one process can hold: threads that come and go (runserver's one per
+    request, the worker's activity threads) borrow a connection and give it back, instead
+    of each keeping its own until PostgreSQL runs out of connections. A thread that finds
+    every connection lent waits up to the timeout (seconds), then fails with a database error.
+    """
+    min_size = env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0)
+    max_size = env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
+    if max_size < min_size:
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL_MAX_SIZE={max_size} must be at least DATABASE_POOL_MIN_SIZE={min_size}."
+        )
+    timeout = env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1)
+    return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
+
+
+def database_from_url(url: str, *, name: str = "DATABASE_URL", pool: dict | None = None) -> dict:
     """Django DATABASES entry for a ``postgres://`` URL, using django-tenants' backend.
+
+    With ``pool`` (see ``database_pool_from_env``) connections come from Django's psycopg
+    pool and go back to it when Django closes them (CONN_MAX_AGE is then 0, as the pool
+    requires); without it each connection is kept for 60 s by the thread that opened it.
 
     ``postgresql://user:pass@host:5432/db`` and the socket form
     ``postgresql://user@/db?host=/path/to/socket-dir`` are both accepted; other query
@@ -102,7 +139,7 @@ def database_from_url(url: str, *, name: str = "DATABASE_URL") -> dict:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": host,
         "PORT": str(port or ""),
-        "OPTIONS": options,
-        "CONN_MAX_AGE": 60,
+        "OPTIONS": {**options, "pool": pool} if pool else options,
+        "CONN_MAX_AGE": 0 if pool else 60,
         "CONN_HEALTH_CHECKS": True,
     }

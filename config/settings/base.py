@@ -4,6 +4,7 @@ from pathlib import Path
 
 from config.env import (
     database_from_url,
+    database_pool_from_env,
     env_bool,
     env_choice,
     env_int,
@@ -18,9 +19,12 @@ SECRET_KEY = env_str("SECRET_KEY", "django-insecure-dev-only-key")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1"])
 
+# Pooled in every environment (DATABASE_POOL_*): each process holds at most
+# DATABASE_POOL_MAX_SIZE connections however many threads it runs.
 DATABASES = {
     "default": database_from_url(
-        env_str("DATABASE_URL", "postgres://postgres@localhost:5432/tenantflow")
+        env_str("DATABASE_URL", "postgres://postgres@localhost:5432/tenantflow"),
+        pool=database_pool_from_env(),
     )
 }
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]

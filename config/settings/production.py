@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 
-from config.env import env_bool, env_int, env_str
+from config.env import database_pool_from_env, env_bool, env_int, env_str
 
 from .base import *
 
@@ -18,7 +18,7 @@ if DEBUG:
     raise ImproperlyConfigured(
         "DEBUG must be false in production (unset DEBUG or set it to false)."
     )
-DATABASES = {"default": database_from_url(env_str("DATABASE_URL"))}
+DATABASES = {"default": database_from_url(env_str("DATABASE_URL"), pool=database_pool_from_env())}
 # Every request goes to the base domain or a tenant's subdomain of it: ALLOWED_HOSTS must
 # admit both, or the site would start and then answer 400 to everything.
 for _host in (TENANT_BASE_DOMAIN, f"tenant.{TENANT_BASE_DOMAIN}"):

@@ -14,8 +14,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TEMPORAL_HEALTH_TIMEOUT = 2
 # Test-only workflows hosted by the project's workers (see tests/orchestration/).
 TEMPORAL_WORKER_EXTENSIONS = ["tests.orchestration.worker_extension"]
-# Worker threads in tests come and go: close their connections after each activity.
-DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Low limits, so the throttling tests reach them; tests clear the cache between tests.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,

@@ -1,0 +1,99 @@
+"""Connections come from a bounded pool, carry no tenant schema to their next user, and
+let the development server answer 100 concurrent clients."""
+
+import copy
+import os
+import subprocess
+import sys
+from urllib.parse import quote, urlencode
+
+import pytest
+from django.db import connection
+from django_tenants.postgresql_backend.base import DatabaseWrapper
+
+from bench.concurrent_get import failures, fire
+from config.localservices import PROJECT_DIR, free_port, stop_process_group, wait_for_port
+
+
+def _pooled_wrapper(alias: str, size: int) -> DatabaseWrapper:
+    settings_dict = copy.deepcopy(connection.settings_dict)
+    settings_dict["OPTIONS"]["pool"] = {"min_size": size, "max_size": size, "timeout": 5}
+    return DatabaseWrapper(settings_dict, alias)
+
+
+def _show(wrapper: DatabaseWrapper) -> tuple[int, str]:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid(), current_setting('search_path')")
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db
+def test_a_pooled_connection_carries_no_schema_to_its_next_user():
+    """django-tenants sets search_path on the first cursor after each connect; a pooled
+    connection keeps the session's search_path, so that must hold for a reused one too."""
+    tenant_side, public_side = _pooled_wrapper("pool_probe", 1), _pooled_wrapper("pool_probe", 1)
+    try:
+        tenant_side.set_schema("some_tenant")
+        pid, path = _show(tenant_side)
+        assert path.startswith("some_tenant")
+        with tenant_side.cursor() as cursor:  # a change django-tenants does not know about
+            cursor.execute("SELECT set_config('search_path', 'pg_catalog', false)")
+        tenant_side.close()  # back to the pool (of one)
+
+        assert _show(public_side) == (pid, "public")  # the same server process, reset
+        public_side.close()
+        assert _show(tenant_side)[0] == pid
+        assert _show(tenant_side)[1].startswith("some_tenant")  # set again, not cached
+    finally:
+        tenant_side.close()
+        public_side.close()
+        public_side.close_pool()
+
+
+def _database_url(db: dict, **query: str) -> str:
+    """A DATABASE_URL for the settings dict ``db`` (TCP or unix socket)."""
+    auth = f"{quote(db['USER'])}:{quote(db['PASSWORD'])}@"
+    if db["HOST"].startswith("/"):
+        netloc, query = auth, {"host": db["HOST"], **query}
+    else:
+        netloc = f"{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
+    return f"postgresql://{netloc}/{quote(db['NAME'])}?{urlencode(query)}"
+
+
+def _server_connections(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [name])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_runserver_answers_100_concurrent_clients_within_its_pool(temporal_address, tmp_path):
+    """`make dev`'s web server (local settings, runserver) against the test database: three
+    bursts of 100 concurrent GET /healthz (a query and a Temporal check each) all get 200,
+    and the server never holds more connections than DATABASE_POOL_MAX_SIZE."""
+    app = f"load-test-{os.getpid()}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": _database_url(connection.settings_dict, application_name=app),
+        "TEMPORAL_ADDRESS": temporal_address,
+        "DATABASE_POOL_MIN_SIZE": "2",
+        "DATABASE_POOL_MAX_SIZE": "8",
+    }
+    log = tmp_path / "runserver.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, str(PROJECT_DIR / "manage.py"), "runserver", "--noreload",
+             "--skip-checks", f"127.0.0.1:{port}"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_for_port("127.0.0.1", port, timeout=20, proc=server)
+        for burst in range(3):
+            counts = fire(f"http://127.0.0.1:{port}/healthz", 100)
+            assert counts == {"200": 100}, (burst, counts, log.read_text()[-3000:])
+            assert failures(counts) == 0
+            assert _server_connections(app) <= 8
+    finally:
+        stop_process_group(server)
