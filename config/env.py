@@ -100,7 +100,7 @@ def database_pool_from_env() -> dict:
     every connection lent waits up to the timeout (seconds), then fails with a database error.
     """
     min_size = env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0)
-    max_size = env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
+    max_size = env_int("DATABASE_POOL_MAX_SIZE", 25, minimum=1)
     if max_size < min_size:
         raise ImproperlyConfigured(
             f"DATABASE_POOL_MAX_SIZE={max_size} must be at least DATABASE_POOL_MIN_SIZE={min_size}."

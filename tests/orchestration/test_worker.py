@@ -77,10 +77,15 @@ def test_sigterm_during_an_activity_lets_it_finish_and_exits_0(
         (["--shards", "a,b"], "--shards takes shard numbers"),
         (["--kind", "jobs", "--shards", "1"], "--shards applies to --kind tenant only"),
         (["--queue-shards", "0"], "--queue-shards must be at least 1"),
+        (["--shards", "-1"], "shard numbers are 0 or more"),  # polled shard 3 before
+        (["--shards=-4,0"], "shard numbers are 0 or more"),  # two workers on one queue
+        (["--shards", "-5"], "shard numbers are 0 or more"),  # a traceback before
+        (["--max-concurrent-activities", "40"], "needs DATABASE_POOL_MAX_SIZE >= 41"),
     ],
 )
 def test_bad_options_are_command_errors(settings, args, message):
     settings.TEMPORAL_QUEUE_SHARDS = 4
+    settings.DATABASES["default"]["OPTIONS"]["pool"] = {"max_size": 25}
     with pytest.raises(CommandError, match=message):
         call_command("run_temporal_worker", *args)
 
@@ -100,3 +105,13 @@ def test_the_worker_stops_with_an_error_when_its_relay_dies():
     options = {"max_concurrent_activities": 1, "graceful_timeout": 1.0, "sync_schedules": False}
     with pytest.raises(CommandError, match="outbox relay stopped unexpectedly"):
         run_async(Command().serve([], options, DyingRelay()))
+
+
+def test_a_kind_named_twice_is_polled_once(settings):
+    from orchestration.management.commands.run_temporal_worker import Command
+
+    settings.TEMPORAL_QUEUE_SHARDS = 2
+    options = {"kind": ["jobs", "jobs", "tenant"], "queue_shards": None, "shards": None,
+               "max_concurrent_activities": 4}  # fmt: skip
+    queues = [queue for queue, _ in Command().plan(options)]
+    assert len(queues) == len(set(queues)) == 3

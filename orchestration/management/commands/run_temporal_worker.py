@@ -28,6 +28,8 @@ def _shard_list(value: str) -> list[int]:
         raise CommandError(f"--shards takes shard numbers like 0,2,5; got {value!r}.") from None
     if not shards:
         raise CommandError("--shards names no shard.")
+    if shards[0] < 0:
+        raise CommandError(f"--shards {value}: shard numbers are 0 or more.")
     return shards
 
 
@@ -84,7 +86,7 @@ class Command(TemporalCommand):
         )
 
     def handle(self, *args, **options):
-        plan = self._plan(options)
+        plan = self.plan(options)
         if not plan and options["no_relay"]:
             raise CommandError(
                 "Nothing to run: no workflows or activities are registered for the chosen "
@@ -99,8 +101,9 @@ class Command(TemporalCommand):
         asyncio.run(self.serve(plan, options, relay))
         logger.info("worker stopped")
 
-    def _plan(self, options) -> list[tuple[str, Hosted]]:
-        kinds = [QueueKind(k) for k in (options["kind"] or [k.value for k in QueueKind])]
+    def plan(self, options) -> list[tuple[str, Hosted]]:
+        # A kind named twice is polled once.
+        kinds = list(dict.fromkeys(QueueKind(k) for k in options["kind"] or QueueKind))
         shard_count = options["queue_shards"]
         if shard_count is None:
             shard_count = settings.TEMPORAL_QUEUE_SHARDS
@@ -108,6 +111,16 @@ class Command(TemporalCommand):
             raise CommandError("--queue-shards must be at least 1.")
         if options["max_concurrent_activities"] < 1:
             raise CommandError("--max-concurrent-activities must be at least 1.")
+        # Each running activity holds a database connection, the relay one more: a pool
+        # smaller than that would leave activities waiting for a connection, then failing.
+        needed = options["max_concurrent_activities"] + 1
+        pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+        if isinstance(pool, dict) and pool.get("max_size", needed) < needed:
+            raise CommandError(
+                f"--max-concurrent-activities {options['max_concurrent_activities']} needs "
+                f"DATABASE_POOL_MAX_SIZE >= {needed} (it is {pool['max_size']}): each running "
+                "activity holds a database connection, the relay one more."
+            )
         if options["shards"] is not None and QueueKind.TENANT not in kinds:
             raise CommandError("--shards applies to --kind tenant only.")
         prefix = settings.TEMPORAL_QUEUE_PREFIX
