@@ -30,6 +30,7 @@ from orchestration.workflows.verification_email import (
     VerificationEmailInput,
     VerificationEmailWorkflow,
 )
+from tenants.models import TenantStatus
 from tenants.services import tenant_run_planned
 from tenants.signals import signed_up, tenant_deletion_requested, tenant_provisioning_requested
 
@@ -64,10 +65,15 @@ def on_tenant_provisioning_requested(sender, *, tenant, attempt: int, **kwargs) 
 
 def on_tenant_deletion_requested(sender, *, tenant, **kwargs) -> None:
     workflow_id = deletion_workflow_id(tenant.pk)
+    provisioning = ""
+    if tenant.status == TenantStatus.PROVISIONING:  # stop that run first
+        provisioning = provisioning_workflow_id(tenant.pk, tenant.provisioning_attempt)
     enqueue_start(
         TenantDeletionWorkflow,
         TenantDeletionInput(
-            tenant_id=str(tenant.pk), retry_window_seconds=settings.STEP_RETRY_WINDOW
+            tenant_id=str(tenant.pk),
+            provisioning_workflow_id=provisioning,
+            retry_window_seconds=settings.STEP_RETRY_WINDOW,
         ),
         workflow_id=workflow_id,
         route=deployment_tenant_route(tenant.pk, workload=Workload.BACKGROUND),

@@ -1,6 +1,7 @@
 """Writes to tenants, their domains and memberships, and the signup that makes one. Each
 service is one transaction; callers pass keyword arguments."""
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -161,12 +162,13 @@ def tenant_request_deletion(*, tenant_id) -> Tenant:
     """Mark a tenant ``deleting`` and send ``tenant_deletion_requested``.
 
     A tenant already ``deleting`` is left as it is and the signal is sent again (the
-    deletion workflow id is fixed, so this cannot start a second run); ``deleted`` and
-    ``provisioning`` tenants cannot be deleted.
+    deletion workflow id is fixed, so this cannot start a second run). A tenant being
+    provisioned keeps its status: the deletion stops the provisioning run first, then
+    deletes. ``deleted`` tenants cannot be deleted (``InvalidTransition``).
     """
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
-        if tenant.status != TenantStatus.DELETING:
+        if tenant.status not in (TenantStatus.DELETING, TenantStatus.PROVISIONING):
             tenant.check_transition(TenantStatus.DELETING)
             tenant.status = TenantStatus.DELETING
             tenant.save(update_fields=["status", "updated_at"])
@@ -175,6 +177,15 @@ def tenant_request_deletion(*, tenant_id) -> Tenant:
 
 
 # --- steps of provisioning and deletion (each idempotent: safe to run twice) -------------
+
+
+def tenant_wait_settled(*, tenant_id, poll_every: float) -> str:
+    """Wait while the tenant is ``provisioning``; returns the status it settles in."""
+    while True:
+        status = Tenant.objects.values_list("status", flat=True).get(pk=tenant_id)
+        if status != TenantStatus.PROVISIONING:
+            return status
+        time.sleep(poll_every)
 
 
 def tenant_schema_create(*, tenant_id) -> str:

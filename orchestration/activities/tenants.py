@@ -62,6 +62,14 @@ def tenant_mark_failed(tenant_id: str, reason: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.FAILED, error=reason)
 
 
+@tenant_step(heartbeat_every=5)
+def tenant_wait_provisioning_settled(tenant_id: str) -> str:
+    """Waits (heartbeating) while the tenant is being provisioned: a deletion asked for
+    meanwhile has cancelled that run, which undoes what it built and marks the tenant
+    failed (or completes, when the cancel came during its last step). Returns the status."""
+    return tenants.tenant_wait_settled(tenant_id=tenant_id, poll_every=0.5)
+
+
 @tenant_step
 def tenant_mark_deleting(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.DELETING)

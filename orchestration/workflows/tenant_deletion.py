@@ -1,5 +1,10 @@
-"""Tenant deletion: mark deleting -> revoke access -> drop the schema -> delete the domains
--> mark deleted. The row stays as a tombstone with ``deleted_at``.
+"""Tenant deletion: (stop provisioning) -> mark deleting -> revoke access -> drop the schema
+-> delete the domains -> mark deleted. The row stays as a tombstone with ``deleted_at``.
+
+A deletion asked for while the tenant is being provisioned (the ``stop-provisioning-first``
+patch) first cancels the provisioning run, which lets its running step finish and undoes
+what it built, then waits until the tenant is settled (failed, or active when the cancel came
+during the last step) before deleting. Runs started before the patch go straight on.
 
 The same shape as provisioning (a ``Saga`` walked by ``_steps.saga``), with no undos: a
 deletion only ever moves forward. Every step is idempotent, so a run that crashed can simply
@@ -9,6 +14,7 @@ run again (the deletion is started with ``ALLOW_DUPLICATE_FAILED_ONLY``).
 from dataclasses import dataclass
 
 from temporalio import workflow
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
@@ -20,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
 @dataclass
 class TenantDeletionInput(WorkflowInput):
     tenant_id: str = ""  # required: the default fails validation
+    # The provisioning run to stop first, when the deletion was asked for during it.
+    provisioning_workflow_id: str = ""
     # How long each step (or email) keeps retrying through an outage: STEP_RETRY_WINDOW.
     retry_window_seconds: int = 24 * 3600
 
@@ -35,8 +43,11 @@ class DeletionResult:
     domains_deleted: int
 
 
+STOP_PROVISIONING_PATCH = "stop-provisioning-first"
+
 DELETION = Saga(
     steps=[
+        Step(steps.tenant_wait_provisioning_settled, LONG, patch=STOP_PROVISIONING_PATCH),
         Step(steps.tenant_mark_deleting, SHORT),
         Step(steps.tenant_revoke_access, SHORT),
         Step(steps.tenant_drop_schema, LONG),
@@ -59,6 +70,12 @@ class TenantDeletionWorkflow:
     async def run(self, params: TenantDeletionInput | dict) -> DeletionResult:
         params = TenantDeletionInput.parse(params)
         self._run.retry_window = params.retry_window_seconds
+        if params.provisioning_workflow_id and workflow.patched(STOP_PROVISIONING_PATCH):
+            handle = workflow.get_external_workflow_handle(params.provisioning_workflow_id)
+            try:
+                await handle.cancel()
+            except FailureError as exc:  # already closed, or never started: nothing to stop
+                workflow.logger.info("provisioning run not cancelled: %s", exc)
         await self._run.run(params.tenant_id)
         done = self._run.results
         revoked = done["revoke_access"]  # [memberships, tokens] in runs recorded before

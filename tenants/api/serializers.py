@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
 from accounts.models import User
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantStatus
 from tenants.services import tenant_host
 from tenants.validators import validate_subdomain
 
@@ -39,8 +39,9 @@ class TenantSummarySerializer(serializers.ModelSerializer):
         model = Tenant
         fields = ["id", "name", "subdomain", "status", "domain"]
 
-    def get_domain(self, tenant) -> str:
-        return tenant_host(tenant)
+    def get_domain(self, tenant) -> str | None:
+        """The host the tenant is (or will be) served at; none once it is deleted."""
+        return None if tenant.status == TenantStatus.DELETED else tenant_host(tenant)
 
 
 class SignupResponseSerializer(serializers.Serializer):

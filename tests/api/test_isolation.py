@@ -129,6 +129,7 @@ def test_owner_follows_the_status_url_to_deleted_and_members_lose_sight(api, two
     body = api.get(url, **bearer(a["token"])).json()
     assert body["status"] == "deleted"
     assert body["deleted_at"]
+    assert body["domain"] is None  # the host is released
     assert api.delete(url, **bearer(a["token"])).status_code == 409
     for method in ("get", "delete"):
         assert getattr(api, method)(url, **bearer(colleague)).status_code == 404

@@ -85,6 +85,11 @@ class Progress:
 class SagaRun:
     """One walk of a ``Saga`` for one subject (a tenant id), inside a workflow."""
 
+    # A run that was asked to cancel ends cancelled once it has undone what it did, also
+    # when the cancel reached its running step as an activity failure; runs started before
+    # this patch ended failed in that case.
+    CANCELLED_ENDS_CANCELLED = "cancelled-ends-cancelled"
+
     def __init__(self, saga: Saga, *, wait_for_steps: bool = False) -> None:
         self.saga = saga
         # How long each forward step keeps retrying (the run's input says; see common.py).
@@ -111,6 +116,8 @@ class SagaRun:
                 raise  # not a cancel request: the worker is evicting the run; nothing to undo
             if self.saga.on_failure is None and not undo:
                 raise
+            # A cancel that had been asked for when the step failed is why it failed.
+            cancel_requested = workflow.cancellation_reason() is not None
             reason = f"{self.progress.current_step}: {describe(err)}"
             self.progress.state, self.progress.error = "compensating", reason
             # Shielded: a cancelled run still undoes what it did, however often it is
@@ -125,6 +132,8 @@ class SagaRun:
             self.progress.state, self.progress.current_step = "failed", None
             if isinstance(err, asyncio.CancelledError):
                 raise
+            if cancel_requested and workflow.patched(self.CANCELLED_ENDS_CANCELLED):
+                raise asyncio.CancelledError() from err
             raise ApplicationError(
                 self.saga.failure_message.format(subject=subject, reason=reason),
                 type=self.saga.failure_type,

@@ -1,0 +1,91 @@
+"""Deleting a tenant while it is being provisioned, and cancelling a provisioning run whose
+step heartbeats: real PostgreSQL, Temporal, worker and relay. A table lock holds a step
+after it has begun, so each test knows exactly where the run is."""
+
+import contextlib
+
+import psycopg
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from config.db import libpq_params
+from tenants.models import Domain, Membership, SchemaTemplate, Tenant, TenantStatus
+from tenants.schemas import schema_exists
+from tenants.services import account_signup
+from tests.factories import PASSWORD
+from tests.kit import run_async, wait_until
+from tests.workers import BackgroundWorker, describe, settled
+
+pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+
+
+@contextlib.contextmanager
+def table_locked(model):
+    """Writes to ``model``'s table (and, in ACCESS EXCLUSIVE mode, reads) wait meanwhile."""
+    blocker = psycopg.connect(**libpq_params())
+    try:
+        blocker.execute(f"LOCK TABLE {model._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+def at_step(tenant_id, step: str):
+    return wait_until(
+        lambda: Tenant.objects.get(pk=tenant_id).current_step == step,
+        timeout=60,
+        what=f"{step} to begin",
+    )
+
+
+def signup():
+    _, tenant, token = account_signup(
+        email="ada@example.com", password=PASSWORD, organization_name="Acme", subdomain="acme"
+    )
+    return tenant, token
+
+
+def test_delete_during_provisioning_is_accepted_and_leaves_nothing(temporal, transactional_db):
+    from rest_framework.test import APIClient
+
+    tenant, token = signup()
+    api = APIClient(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {token}")
+    with BackgroundWorker(temporal):
+        with table_locked(Domain):
+            at_step(tenant.pk, "create_domain")
+            response = api.delete(f"/api/v1/tenants/{tenant.pk}/")
+            assert response.status_code == 202, response.json()
+            assert response.json()["status"] == "provisioning"  # deletion comes next
+        tenant = settled(tenant.pk, TenantStatus.DELETED, timeout=90)
+    assert not schema_exists(tenant.schema_name)
+    assert not Domain.objects.filter(tenant=tenant).exists()
+    assert not Membership.objects.filter(tenant=tenant, is_active=True).exists()
+    body = api.get(f"/api/v1/tenants/{tenant.pk}/").json()
+    assert (body["status"], body["domain"]) == ("deleted", None)
+    provisioning = describe(temporal, f"tenant-provision-{tenant.pk}")
+    assert provisioning.status == WorkflowExecutionStatus.CANCELED
+
+
+def test_cancelling_during_a_heartbeating_step_ends_the_run_cancelled(temporal, transactional_db):
+    """As docs/operations.md says: the running step (create_schema, which heartbeats) is let
+    finish, the undos run, the tenant ends ``failed``, and the run ends *cancelled*."""
+    tenant, _ = signup()
+    workflow_id = f"tenant-provision-{tenant.pk}"
+
+    async def cancel():
+        from orchestration import client as temporal_client
+
+        client = await temporal_client.connect(address=temporal)
+        await client.get_workflow_handle(workflow_id).cancel()
+
+    with BackgroundWorker(temporal):
+        with table_locked(SchemaTemplate):  # create_schema reads the stored template first
+            at_step(tenant.pk, "create_schema")
+            run_async(cancel())
+        tenant = settled(tenant.pk, TenantStatus.FAILED, timeout=90)
+        outcome = describe(temporal, workflow_id)
+    assert outcome.status == WorkflowExecutionStatus.CANCELED
+    assert tenant.steps_done == ["mark_provisioning", "create_schema"]  # it was let finish
+    assert tenant.compensating
+    assert not schema_exists(tenant.schema_name)  # and undone
