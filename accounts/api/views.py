@@ -35,8 +35,12 @@ class TokenView(PublicEndpoint):
     def post(self, request):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # Django's request, so that a lockout (django-axes) marks it and the middleware
+        # answers 429 with the lockout message.
         user = authenticate(
-            request, email=data.validated_data["email"], password=data.validated_data["password"]
+            request._request,
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
         )
         if user is None:
             # One answer for unknown emails and wrong passwords alike.

@@ -47,6 +47,7 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "accounts",
     "orchestration",
+    "axes",
 ]
 # Apps whose tables exist once per tenant schema.
 TENANT_APPS = [
@@ -82,7 +83,27 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.errors.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Login lockout (django-axes; see config/lockout.py) --------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses logins while locked out; first
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = LOGIN_COOLOFF_MINUTES / 60  # hours
+# Each on its own: one account from any address, and any account from one address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "config.lockout.login_username"
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# The client address behind NUM_PROXIES proxies, as the API's throttling sees it.
+AXES_IPWARE_PROXY_COUNT = env_int("NUM_PROXIES", 0, minimum=0) or None
 
 TEMPLATES = [
     {

@@ -26,3 +26,5 @@ REST_FRAMEWORK = {
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Login lockout above the API throttle, so each is tested on its own (tests lower it).
+AXES_FAILURE_LIMIT = 10
