@@ -26,7 +26,19 @@ async def _probe(check) -> str | None:
 
 
 async def healthz(request):
-    """``{"database": "ok", "temporal": "ok"}``; 503 with the errors when either is down."""
+    """Liveness: the process answers and reaches its database. ``{"database": "ok"}``, or 503
+    with the error. Temporal plays no part: the web tier works without it (requests never
+    call it), so an orchestrator must not restart web servers because Temporal is away."""
+    db_error = await _probe(sync_to_async(_check_database, thread_sensitive=True))
+    if db_error is None:
+        return JsonResponse({"database": "ok"})
+    return JsonResponse({"database": "error", "errors": {"database": db_error}}, status=503)
+
+
+async def readyz(request):
+    """Readiness: ``{"database": "ok", "temporal": "ok"}``; 503 when the database is down.
+    Temporal is shown as a field, not a condition: with it unreachable signups still
+    answer (their workflow starts wait in the outbox), so the server stays in rotation."""
     db_error, temporal_error = await asyncio.gather(
         _probe(sync_to_async(_check_database, thread_sensitive=True)), _probe(check_temporal)
     )
@@ -35,7 +47,7 @@ async def healthz(request):
     errors = {k: v for k, v in (("database", db_error), ("temporal", temporal_error)) if v}
     if errors:
         body["errors"] = errors
-    return JsonResponse(body, status=503 if errors else 200)
+    return JsonResponse(body, status=503 if db_error else 200)
 
 
 def tenant_home(request):

@@ -1,6 +1,7 @@
 """The one place that builds a Temporal client from settings."""
 
 import asyncio
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,11 +60,27 @@ async def connect(*, address: str | None = None, namespace: str | None = None) -
     )
 
 
+_shared: dict[tuple[str, str], Client] = {}
+_shared_lock = threading.Lock()
+
+
+async def shared() -> Client:
+    """This process's one client for this deployment (made on first use, then reused from
+    any thread or event loop; it reconnects by itself after an outage). A failed connect is
+    not remembered: the next call tries again."""
+    key = (settings.TEMPORAL_ADDRESS, settings.TEMPORAL_NAMESPACE)
+    if (client := _shared.get(key)) is not None:
+        return client
+    client = await connect()
+    with _shared_lock:
+        return _shared.setdefault(key, client)
+
+
 async def check_health(within: float | None = None) -> None:
     """Raise if Temporal's frontend cannot be reached or is not serving within ``within`` s."""
     timeout = within or settings.TEMPORAL_HEALTH_TIMEOUT
     async with asyncio.timeout(timeout):
-        client = await connect()
+        client = await shared()
         serving = await client.service_client.check_health(timeout=timedelta(seconds=timeout))
     if not serving:
         raise RuntimeError("Temporal frontend answered but is not serving.")

@@ -69,7 +69,7 @@ def _server_connections(name: str) -> int:
 @pytest.mark.django_db
 def test_runserver_answers_100_concurrent_clients_within_its_pool(temporal_address, tmp_path):
     """`make dev`'s web server (local settings, runserver) against the test database: three
-    bursts of 100 concurrent GET /healthz (a query and a Temporal check each) all get 200,
+    bursts of 100 concurrent GET /healthz (a query each) all get 200,
     and the server never holds more connections than DATABASE_POOL_MAX_SIZE."""
     app = f"load-test-{os.getpid()}"
     port = free_port()

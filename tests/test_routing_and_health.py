@@ -9,6 +9,7 @@ from accounts.services import token_issue
 from tenants.models import Domain, Role, Tenant, TenantStatus
 from tenants.services import membership_create
 from tests.factories import TenantFactory
+from tests.kit import run_async
 
 
 @pytest.fixture
@@ -60,34 +61,44 @@ def test_public_host_does_not_serve_tenant_urls(client):
 
 
 @pytest.mark.django_db
-def test_healthz_ok_with_database_and_temporal_up(client, temporal):
-    response = client.get("/healthz", HTTP_HOST="localhost")
+def test_readyz_ok_with_database_and_temporal_up(client, temporal):
+    response = client.get("/readyz", HTTP_HOST="localhost")
     assert response.status_code == 200
     assert response.json() == {"database": "ok", "temporal": "ok"}
 
 
 @pytest.mark.django_db
-def test_healthz_503_when_temporal_is_down(client, settings):
+def test_temporal_down_is_a_field_of_readyz_and_no_concern_of_healthz(client, settings):
     from config.localservices import free_port
 
     settings.TEMPORAL_ADDRESS = f"127.0.0.1:{free_port()}"  # nothing listens there
-    response = client.get("/healthz", HTTP_HOST="localhost")
-    assert response.status_code == 503
+    response = client.get("/readyz", HTTP_HOST="localhost")
+    assert response.status_code == 200  # the web tier works without Temporal
     body = response.json()
     assert body["database"] == "ok"
     assert body["temporal"] == "error"
     assert body["errors"]["temporal"]
+    live = client.get("/healthz", HTTP_HOST="localhost")
+    assert (live.status_code, live.json()) == (200, {"database": "ok"})
 
 
 @pytest.mark.django_db
-def test_healthz_503_when_database_is_down(client, temporal):
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_the_database_down_is_503_on_both(client, temporal, path):
     broken = mock.patch(
         "django.db.backends.base.base.BaseDatabaseWrapper.cursor",
         side_effect=OperationalError("db gone"),
     )
     with broken:
-        response = client.get("/healthz", HTTP_HOST="localhost")
+        response = client.get(path, HTTP_HOST="localhost")
     assert response.status_code == 503
     assert response.json()["database"] == "error"
     assert response.json()["errors"] == {"database": "OperationalError: db gone"}
-    assert response.json()["temporal"] == "ok"
+
+
+def test_one_temporal_client_per_process(temporal):
+    from orchestration import client as temporal_client
+
+    first = run_async(temporal_client.shared())
+    again = run_async(temporal_client.shared())  # another event loop, the same client
+    assert first is again
