@@ -59,6 +59,10 @@ def on_tenant_provisioning_requested(sender, *, tenant, attempt: int, **kwargs) 
         ),
         workflow_id=workflow_id,
         route=deployment_tenant_route(tenant.pk, workload=Workload.INTERACTIVE),
+        # Asking again for a pending tenant whose run ended without marking it (terminated
+        # by hand, say) starts that attempt again; a run still going is not doubled, and a
+        # completed one is not repeated.
+        id_reuse_policy=IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
     )
     tenant_run_planned(tenant_id=tenant.pk, workflow_id=workflow_id, steps=PROVISIONING.step_names)
 

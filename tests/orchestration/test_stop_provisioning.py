@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 from config.db import libpq_params
 from tenants.models import Domain, Membership, SchemaTemplate, Tenant, TenantStatus
 from tenants.schemas import schema_exists
-from tenants.services import account_signup
+from tenants.services import account_signup, tenant_request_provisioning
 from tests.factories import PASSWORD
 from tests.kit import run_async, wait_until
 from tests.workers import BackgroundWorker, describe, settled
@@ -89,3 +89,36 @@ def test_cancelling_during_a_heartbeating_step_ends_the_run_cancelled(temporal, 
     assert tenant.steps_done == ["mark_provisioning", "create_schema"]  # it was let finish
     assert tenant.compensating
     assert not schema_exists(tenant.schema_name)  # and undone
+
+
+def test_provision_again_after_a_run_ended_without_a_step_starts_it_again(
+    temporal, transactional_db, admin_client
+):
+    """A pending tenant whose run was terminated before its first step: the admin's
+    *Provision* starts that attempt again, and the tenant becomes active."""
+    from orchestration import client as temporal_client
+    from tests.factories import TenantFactory
+    from tests.workers import relay_for
+
+    tenant = TenantFactory(subdomain="acme")
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    relay = relay_for(temporal)
+    assert relay.relay_once() == 1  # started, but no worker polls its queue yet
+    relay.close()
+    workflow_id = f"tenant-provision-{tenant.pk}"
+
+    async def terminate():
+        client = await temporal_client.connect(address=temporal)
+        await client.get_workflow_handle(workflow_id).terminate("by hand")
+
+    run_async(terminate())
+    response = admin_client.post(
+        "/admin/tenants/tenant/",
+        {"action": "provision", "_selected_action": [str(tenant.pk)]},
+        HTTP_HOST="localhost", follow=True,
+    )  # fmt: skip
+    assert "1 queued for provisioning" in " ".join(str(m) for m in response.context["messages"])
+    with BackgroundWorker(temporal):
+        tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED, timeout=90)
+    assert tenant.status == TenantStatus.ACTIVE
+    assert describe(temporal, workflow_id).status == WorkflowExecutionStatus.COMPLETED
