@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import psycopg
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, Error, close_old_connections, connection
 from django.db.models import F
 from django.db.models.functions import Now
 from temporalio.client import Client
@@ -374,7 +374,7 @@ class OutboxRelay:
         the database leaves them to expire), the LISTEN connection, this thread's database
         connection and the loop."""
         self._close_listener()
-        with contextlib.suppress(DatabaseError):
+        with contextlib.suppress(Error):  # a lost connection is an InterfaceError
             OutboxEntry.objects.filter(lease_owner=self.relay_id).update(
                 lease_owner="", lease_expires_at=None
             )
