@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from orchestration.models import OutboxEntry, OutboxStatus
 
@@ -25,8 +25,12 @@ class OutboxEntryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry now (failed or waiting rows)", permissions=["change"])
     def retry_now(self, request, queryset):
+        # Rows are never held locked while a relay starts them, so this does not wait on a
+        # running relay. A lease is cleared: the row is due now for any relay (one that was
+        # starting it finds its lease gone and leaves the row to the next claim; Temporal's
+        # id policy keeps that second start from making a second run).
         updated = queryset.exclude(status=OutboxStatus.STARTED).update(
-            status=OutboxStatus.PENDING, available_at=timezone.now()
+            status=OutboxStatus.PENDING, available_at=Now(), lease_owner="", lease_expires_at=None
         )
         skipped = queryset.count() - updated
         self.message_user(request, f"{updated} row(s) will be retried by the relay.")

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models.functions import Now
 
 
 class OutboxStatus(models.TextChoices):
@@ -28,6 +29,10 @@ class OutboxEntry(models.Model):
     The relay starts it on Temporal after commit; a rolled-back change leaves no row.
     Workflow ids are deterministic (``tenant-provision-<uuid>``) and never carry personal
     data: Temporal does not encode ids.
+
+    Every time here that the relay compares is the database's clock (``now()``), never a
+    process's: writers and relays on machines whose clocks disagree still agree on what is
+    due and whose lease has expired.
     """
 
     kind = models.CharField(max_length=8, choices=OutboxKind.choices, default=OutboxKind.START)
@@ -49,8 +54,13 @@ class OutboxEntry(models.Model):
     last_error = models.TextField(blank=True, default="")
     run_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
-    available_at = models.DateTimeField(auto_now_add=True)
+    # Due from this time on; set by the database when the row is written.
+    available_at = models.DateTimeField(db_default=Now())
     started_at = models.DateTimeField(null=True, blank=True)
+    # The relay that claimed the row and until when; a lease past its expiry (its relay
+    # died or stalled) is free for any relay to take. Empty / null: not claimed.
+    lease_owner = models.CharField(max_length=100, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "outbox entries"

@@ -5,7 +5,7 @@ import typing
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxStatus
 from orchestration.routing import Route
@@ -97,10 +97,10 @@ def _notify() -> None:
 
 
 def prune_started(*, older_than: timedelta) -> int:
-    """Delete started rows older than ``older_than``; returns how many."""
-    cutoff = timezone.now() - older_than
+    """Delete started rows older than ``older_than`` (by the database's clock, which
+    stamped ``started_at``); returns how many."""
     with transaction.atomic():
         deleted, _ = OutboxEntry.objects.filter(
-            status=OutboxStatus.STARTED, started_at__lt=cutoff
+            status=OutboxStatus.STARTED, started_at__lt=Now() - older_than
         ).delete()
     return deleted

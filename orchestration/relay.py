@@ -1,29 +1,49 @@
 """The outbox relay: starts recorded workflows on Temporal, each exactly once.
 
-Rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED``, so any number of relays can run
-side by side without starting a row twice; the claim's transaction stays open while the
-batch is started, and a relay that dies mid-batch leaves its rows pending for another.
-Starts use deterministic workflow ids with ``REJECT_DUPLICATE`` (or, where a retry after
-failure is wanted, ``ALLOW_DUPLICATE_FAILED_ONLY``) and ``USE_EXISTING``, and
-``WorkflowAlreadyStartedError`` counts as started: replaying a row never makes a second run.
+Rows are leased, never held locked across a call to Temporal. A pass claims up to
+``batch_size`` due rows in one short statement (``UPDATE … WHERE id IN (SELECT … FOR UPDATE
+SKIP LOCKED) RETURNING``) that stamps them with this relay's id and a lease expiry, then
+starts them with no transaction open, and records each outcome in a statement of its own
+that applies only while the row's lease is still this relay's. Any number of relays can run
+side by side; a relay that dies leaves leases that expire after ``lease`` seconds, and
+another relay takes the rows. Due times and leases are read and written with the database's
+clock (``now()``), so clock skew between machines changes nothing.
+
+Exactly once is Temporal's to guarantee, not the lease's: starts use deterministic workflow
+ids with ``REJECT_DUPLICATE`` (or, where a retry after failure is wanted,
+``ALLOW_DUPLICATE_FAILED_ONLY``) and ``USE_EXISTING``, and ``WorkflowAlreadyStartedError``
+counts as started: replaying a row (its relay died after the start, before recording it)
+never makes a second run. The lease only keeps live relays from doing the same work twice:
+a row is started only while its lease has at least ``start_timeout`` left.
+
+Errors are sorted by whom they concern. Deployment-wide trouble (Temporal unreachable,
+``RESOURCE_EXHAUSTED``, credentials or permissions refused) charges no row: the pass stops,
+its remaining leases are released, and the relay backs off (up to ``max_backoff`` seconds)
+and then retries them at once. Anything else is the row's: it is charged an attempt and
+retried later with a growing delay (a start that times out included, so one row that never
+answers cannot hold up the rows behind it), or failed for good when Temporal refuses it
+as it is.
 
 The relay is woken by PostgreSQL ``NOTIFY`` (sent in the committing transaction) and polls
 every ``poll_interval`` seconds as a safety net; its ``listening`` event is set while its
-``LISTEN`` is in place. When Temporal is unreachable the rows wait and the relay backs off
-(up to ``max_backoff`` seconds); nothing is dropped.
+``LISTEN`` is in place.
 """
 
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import psycopg
-from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.utils import timezone
+from django.db import DatabaseError, Error, close_old_connections, connection
+from django.db.models import F
+from django.db.models.functions import Now
 from temporalio.client import Client
 from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -42,15 +62,18 @@ _REUSE = {
 }
 # The server can never accept these rows as they are; retrying would not help.
 _PERMANENT = {RPCStatusCode.INVALID_ARGUMENT}
-# Deployment-wide trouble (an outage, a rotated API key, a namespace permission): every row
-# would fail alike, so the relay stops its pass and backs off; no row is failed for it.
-_UNAVAILABLE = {
+# Deployment-wide trouble (an outage, an overloaded or rate-limiting server, a rotated API
+# key, a namespace permission): every row would fail alike, so the relay stops its pass and
+# backs off; no row is charged for it. A timeout is not among them: it is one row's (that
+# start may be the slow one), and the rows after it go on.
+_DEPLOYMENT_WIDE = {
     RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.PERMISSION_DENIED,
     RPCStatusCode.UNAUTHENTICATED,
 }
 START_TIMEOUT = 10.0
+LEASE = 60.0
 
 
 class TemporalUnavailable(Exception):
@@ -81,7 +104,7 @@ class OutboxRelay:
     ``listening`` is a ``threading.Event`` set once ``LISTEN`` succeeded and cleared when
     that connection is lost or closed: from then on a commit wakes the relay at once.
     ``start_row`` is the one place a row reaches Temporal; wrap it to observe or refuse
-    starts.
+    starts. ``relay_id`` is what this relay writes as its rows' ``lease_owner``.
     """
 
     def __init__(
@@ -92,12 +115,19 @@ class OutboxRelay:
         retention: timedelta = timedelta(days=7),
         prune_interval: float = 3600.0,
         max_backoff: float = 30.0,
+        lease: float = LEASE,
+        start_timeout: float = START_TIMEOUT,
         connect: Callable[[], Awaitable[Client]] = temporal_client.connect,
     ):
+        if lease <= start_timeout:
+            raise ValueError("lease must be longer than start_timeout (a start must fit in it).")
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retention = retention
         self.prune_interval = prune_interval
+        self.lease = lease
+        self.start_timeout = start_timeout
+        self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[-100:]
         self._connect = connect
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,52 +180,64 @@ class OutboxRelay:
             self.close()
 
     def relay_once(self) -> int:
-        """Claim due rows and start their workflows. Returns how many rows were handled.
+        """Lease due rows, start their workflows with no transaction open, record each
+        outcome. Returns how many rows were claimed.
 
-        Raises ``TemporalUnavailable`` when Temporal cannot be reached; rows already
-        started in this batch are recorded, the rest stay pending.
+        Raises ``TemporalUnavailable`` on deployment-wide trouble; rows started before it
+        are recorded, the rest are released uncharged for the next pass.
         """
         client = self._get_client()
-        unavailable: Exception | None = None
-        with transaction.atomic():
-            rows = list(
-                OutboxEntry.objects.select_for_update(skip_locked=True)
-                .filter(status=OutboxStatus.PENDING, available_at__lte=timezone.now())
-                .order_by("available_at", "id")[: self.batch_size]
-            )
-            for row in rows:
-                try:
-                    row.run_id = self.start_row(client, row)
-                except WorkflowAlreadyStartedError:
-                    row.run_id = ""  # started before, by this row or an earlier one
-                except (RPCError, TimeoutError, OSError) as exc:
-                    if self._is_unavailable(exc):
-                        # Not this row's fault: no attempt is counted and it is not pushed
-                        # back; the relay backs off and the rows go in order once it is over.
-                        row.last_error = _describe(exc)
-                        row.save(update_fields=["last_error"])
-                        unavailable = exc
-                        break
-                    self._record_failure(row, exc)
-                    continue
-                except Exception as exc:  # e.g. arguments the SDK cannot send: this row only
+        # The lease runs from the claim's now(), which is later than this: a row is started
+        # only while at least start_timeout of its lease is left.
+        last_start = time.monotonic() + self.lease - self.start_timeout
+        rows = self.claim()
+        for i, row in enumerate(rows):
+            if time.monotonic() > last_start:
+                logger.info("outbox lease running out; %d row(s) left for later", len(rows) - i)
+                self._release(rows[i:])
+                break
+            try:
+                run_id = self.start_row(client, row)
+            except WorkflowAlreadyStartedError:
+                run_id = ""  # started before, by this row or an earlier one
+            except Exception as exc:
+                if _deployment_wide(exc):
+                    # Not this row's fault: no attempt is counted and it is not pushed back;
+                    # the relay backs off and the rows go in order once it is over.
+                    self._release(rows[i:], error=exc)
+                    raise TemporalUnavailable(_describe(exc)) from exc
+                if not isinstance(exc, (RPCError, TimeoutError)):
                     logger.exception("outbox row %s could not be sent", row.pk)
-                    self._record_failure(row, exc)
-                    continue
-                row.status = OutboxStatus.STARTED
-                row.started_at = timezone.now()
-                row.attempts += 1
-                row.last_error = ""
-                row.save(update_fields=["status", "started_at", "attempts", "last_error", "run_id"])
-                if row.kind == OutboxKind.SIGNAL:
-                    logger.info("signalled %s to %s", row.workflow_type, row.workflow_id)
-                else:
-                    logger.info(
-                        "started %s %s on %s", row.workflow_type, row.workflow_id, row.task_queue
-                    )
-        if unavailable is not None:
-            raise TemporalUnavailable(str(unavailable)) from unavailable
+                self._record_failure(row, exc)
+                continue
+            self._record_started(row, run_id)
         return len(rows)
+
+    def claim(self) -> list[OutboxEntry]:
+        """Lease up to ``batch_size`` due pending rows to this relay, oldest first, in one
+        statement (its own short transaction): rows whose lease is live elsewhere, or that
+        another relay is claiming at this instant, are skipped."""
+        table = connection.ops.quote_name(OutboxEntry._meta.db_table)
+        # One round trip, where the ORM would need a transaction and three; the only name
+        # put into the text is the model's own table, quoted.
+        rows = OutboxEntry.objects.raw(
+            f"""
+            UPDATE {table} SET lease_owner = %s,
+                               lease_expires_at = now() + make_interval(secs => %s)
+            WHERE id IN (
+                SELECT id FROM {table}
+                WHERE status = %s AND available_at <= now()
+                  AND (lease_expires_at IS NULL OR lease_expires_at <= now()
+                       OR lease_owner = %s)
+                ORDER BY available_at, id
+                LIMIT %s
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING *
+            """,  # noqa: S608
+            [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id, self.batch_size],
+        )
+        return sorted(rows, key=lambda row: (row.available_at, row.pk))
 
     # --- pieces ------------------------------------------------------------------------
     def _prune(self) -> None:
@@ -212,9 +254,8 @@ class OutboxRelay:
         signal. Raises what the SDK raises; ``relay_once`` decides what that means."""
         if row.kind == OutboxKind.SIGNAL:
             handle = client.get_workflow_handle(row.workflow_id)
-            self._run(
-                asyncio.wait_for(handle.signal(row.workflow_type, row.arguments), START_TIMEOUT)
-            )
+            signal = handle.signal(row.workflow_type, row.arguments)
+            self._run(asyncio.wait_for(signal, self.start_timeout))
             return ""
         priority = Priority(
             priority_key=row.priority_key or None, fairness_key=row.fairness_key or None
@@ -228,33 +269,56 @@ class OutboxRelay:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             priority=priority,
         )
-        handle = self._run(asyncio.wait_for(start, START_TIMEOUT))
+        handle = self._run(asyncio.wait_for(start, self.start_timeout))
         return handle.result_run_id or ""
 
-    @staticmethod
-    def _is_unavailable(exc: Exception) -> bool:
-        if isinstance(exc, RPCError):
-            return exc.status in _UNAVAILABLE
-        return True  # timeouts and socket errors
+    def _mine(self, *rows: OutboxEntry):
+        """``rows``, as long as this relay still holds their lease (no other relay took it
+        after expiry, and no admin retry cleared it)."""
+        pks = [row.pk for row in rows]
+        return OutboxEntry.objects.filter(pk__in=pks, lease_owner=self.relay_id)
+
+    def _record_started(self, row: OutboxEntry, run_id: str) -> None:
+        if not self._mine(row).update(
+            status=OutboxStatus.STARTED, started_at=Now(), attempts=F("attempts") + 1,
+            last_error="", run_id=run_id, lease_owner="", lease_expires_at=None,
+        ):  # fmt: skip
+            # Whoever holds the row now will start it again and be told it already runs.
+            logger.info("outbox row %s was started, but its lease was lost", row.pk)
+        elif row.kind == OutboxKind.SIGNAL:
+            logger.info("signalled %s to %s", row.workflow_type, row.workflow_id)
+        else:
+            logger.info("started %s %s on %s", row.workflow_type, row.workflow_id, row.task_queue)
 
     def _record_failure(self, row: OutboxEntry, exc: Exception) -> None:
-        row.attempts += 1
-        row.last_error = _describe(exc)
+        """Charge ``row`` an attempt: retried after a growing delay, or failed for good when
+        Temporal can never accept it as it is."""
+        error = _describe(exc)
         status = exc.status if isinstance(exc, RPCError) else None
         # A signal to a workflow that has closed (or never ran) can never be delivered.
         gone = row.kind == OutboxKind.SIGNAL and status == RPCStatusCode.NOT_FOUND
-        permanent = status in _PERMANENT or gone
-        if permanent:
-            row.status = OutboxStatus.FAILED
-            logger.error("outbox row %s refused by Temporal: %s", row.pk, row.last_error)
+        if status in _PERMANENT or gone:
+            outcome = {"status": OutboxStatus.FAILED}
+            logger.error("outbox row %s refused by Temporal: %s", row.pk, error)
         else:
-            row.available_at = timezone.now() + row_retry_delay(row.attempts)
-        row.save(update_fields=["attempts", "last_error", "status", "available_at"])
+            outcome = {"available_at": Now() + row_retry_delay(row.attempts + 1)}
+            logger.warning("outbox row %s not started (%s); retried later", row.pk, error)
+        self._mine(row).update(
+            attempts=F("attempts") + 1, last_error=error, lease_owner="", lease_expires_at=None,
+            **outcome,
+        )  # fmt: skip
+
+    def _release(self, rows: list[OutboxEntry], *, error: Exception | None = None) -> None:
+        """Give up the lease of ``rows`` uncharged, due as before; ``error`` is noted on the
+        first (the row that met it)."""
+        if error is not None and rows:
+            self._mine(rows[0]).update(last_error=_describe(error))
+        self._mine(*rows).update(lease_owner="", lease_expires_at=None)
 
     def _get_client(self) -> Client:
         if self._client is None:
             try:
-                self._client = self._run(asyncio.wait_for(self._connect(), START_TIMEOUT))
+                self._client = self._run(asyncio.wait_for(self._connect(), self.start_timeout))
             except Exception as exc:
                 raise TemporalUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return self._client
@@ -306,13 +370,27 @@ class OutboxRelay:
             self._listener = None
 
     def close(self) -> None:
-        """Release the LISTEN connection, this thread's database connection and the loop."""
+        """Release the leases this relay still holds (best effort: a relay that cannot reach
+        the database leaves them to expire), the LISTEN connection, this thread's database
+        connection and the loop."""
         self._close_listener()
+        with contextlib.suppress(Error):  # a lost connection is an InterfaceError
+            OutboxEntry.objects.filter(lease_owner=self.relay_id).update(
+                lease_owner="", lease_expires_at=None
+            )
         connection.close()
         if self._loop is not None:
             self._loop.close()
             self._loop = None
         self._client = None
+
+
+def _deployment_wide(exc: Exception) -> bool:
+    """Whether ``exc`` would meet every row alike (see ``_DEPLOYMENT_WIDE``)."""
+    if isinstance(exc, RPCError):
+        return exc.status in _DEPLOYMENT_WIDE
+    # A timeout is a kind of OSError, but only this start's.
+    return isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
 
 
 def _describe(exc: Exception) -> str:

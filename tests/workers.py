@@ -44,6 +44,21 @@ def runs_of(address: str, workflow_id: str, *, timeout: float = 10) -> list:
     )
 
 
+async def _runs_on(address: str, task_queue: str) -> list:
+    client = await Client.connect(address)
+    return [wf async for wf in client.list_workflows(f'TaskQueue = "{task_queue}"')]
+
+
+def runs_on_queue(address: str, task_queue: str, *, count: int, timeout: float = 30) -> list:
+    """Every run on ``task_queue``, once visibility lists at least ``count`` of them."""
+
+    def listed():
+        runs = run_async(_runs_on(address, task_queue))
+        return runs if len(runs) >= count else None
+
+    return wait_until(listed, timeout=timeout, what=f"{count} runs on {task_queue} to be listed")
+
+
 async def _describe(address: str, workflow_id: str):
     client = await Client.connect(address)
     return await client.get_workflow_handle(workflow_id).describe()

@@ -330,10 +330,13 @@ def test_a_row_that_cannot_be_sent_does_not_stop_the_others(transactional_db, ow
     assert poison.available_at > timezone.now()
 
 
-@pytest.mark.parametrize("status", ["UNAVAILABLE", "PERMISSION_DENIED", "UNAUTHENTICATED"])
+@pytest.mark.parametrize(
+    "status", ["UNAVAILABLE", "RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "UNAUTHENTICATED"]
+)
 def test_deployment_wide_trouble_counts_against_no_row(transactional_db, owner, status):
-    """An outage after the relay connected, or credentials Temporal refuses: the pass stops,
-    no row is failed, charged an attempt or pushed back."""
+    """An outage after the relay connected, a server shedding load, or credentials Temporal
+    refuses: the pass stops, no row is failed, charged an attempt or pushed back, and no
+    lease is kept (the rows are due again at once)."""
     from temporalio.service import RPCError, RPCStatusCode
 
     from orchestration.relay import OutboxRelay, TemporalUnavailable
@@ -354,7 +357,7 @@ def test_deployment_wide_trouble_counts_against_no_row(transactional_db, owner, 
         relay.relay_once()
     relay.close()
     rows = list(OutboxEntry.objects.order_by("available_at", "id"))
-    assert {(r.status, r.attempts) for r in rows} == {(OutboxStatus.PENDING, 0)}
+    assert {(r.status, r.attempts, r.lease_owner) for r in rows} == {(OutboxStatus.PENDING, 0, "")}
     assert {r.pk: r.available_at for r in rows} == before
     assert rows[0].last_error == "RPCError: refused"
 

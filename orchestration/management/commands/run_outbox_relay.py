@@ -19,9 +19,7 @@ class Command(TemporalCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--batch-size", type=int, default=100, help="Rows claimed per transaction."
-        )
+        parser.add_argument("--batch-size", type=int, default=100, help="Rows leased per pass.")
         parser.add_argument(
             "--poll-interval",
             type=float,

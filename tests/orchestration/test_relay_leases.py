@@ -1,0 +1,295 @@
+"""The relay's leases, against the real PostgreSQL and Temporal dev server: no transaction
+is held open across a call to Temporal, a dead relay's rows go to another relay, an admin's
+retry never waits on a relay, errors are charged to whom they concern, and every time
+compared is the database's.
+
+The relays run in threads or close their connection: ``transactional_db`` throughout."""
+
+import logging
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.models.functions import Now
+from django.utils import timezone
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestration.models import OutboxEntry, OutboxStatus
+from tenants.services import tenant_request_provisioning
+from tests.factories import TenantFactory
+from tests.kit import wait_until
+from tests.workers import relay_for, runs_of, runs_on_queue
+
+
+def none_pending() -> bool:
+    return not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists()
+
+
+def wait_until_none_pending(*, timeout: float) -> None:
+    wait_until(none_pending, timeout=timeout, what="every row to be started")
+
+
+def database_now():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        return cursor.fetchone()[0]
+
+
+def request_provisioning(owner, count: int) -> list[OutboxEntry]:
+    for tenant in TenantFactory.create_batch(count, owner=owner):
+        tenant_request_provisioning(tenant_id=tenant.pk)
+    return list(OutboxEntry.objects.order_by("id"))
+
+
+def run_in_thread(relay) -> threading.Thread:
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    return thread
+
+
+def stop(relay, thread: threading.Thread) -> None:
+    relay.stop()
+    thread.join(30)
+    assert not thread.is_alive(), "the relay did not stop"
+
+
+@pytest.fixture
+def idle_in_transaction_timeout(transactional_db):
+    """``idle_in_transaction_session_timeout = 500ms`` for every new connection to the test
+    database, as managed PostgreSQL services often set it; the pool is emptied so that
+    every connection from here on (the relay's too) is a new one."""
+    name = connection.settings_dict["NAME"]
+
+    def set_and_reconnect(clause: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{name}" {clause}')
+        connection.close()
+        connection.close_pool()
+
+    set_and_reconnect("SET idle_in_transaction_session_timeout = '500ms'")
+    try:
+        yield "500ms"
+    finally:
+        set_and_reconnect("RESET idle_in_transaction_session_timeout")
+
+
+def test_idle_in_transaction_timeout_every_row_started_exactly_once(
+    idle_in_transaction_timeout, owner, temporal, queue_prefix
+):
+    """The relay used to hold its claim's transaction open while it called Temporal: a start
+    slower than the server's idle-in-transaction timeout got the session killed, the batch's
+    records were rolled back, and the next pass started the same rows again (and again: a
+    livelock once starts are slow). This test failed on that relay: rows started two and
+    three times. Leases keep no transaction open across a call to Temporal."""
+    rows = request_provisioning(owner, 200)
+    # One start in forty is slower than the timeout, the first time: Temporal under load.
+    slow = {row.pk for row in rows[39::40]}
+    starts, lock, seen_settings = Counter(), threading.Lock(), []
+    relay = relay_for(temporal, poll_interval=0.2, max_backoff=0.5)
+    real_start = relay.start_row
+
+    def start(client, row):
+        if not seen_settings:  # what the relay's own connection runs under
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW idle_in_transaction_session_timeout")
+                seen_settings.append(cursor.fetchone()[0])
+        with lock:
+            starts[row.pk] += 1
+            first = starts[row.pk] == 1
+        if first and row.pk in slow:
+            time.sleep(0.7)  # a slow answer from Temporal, longer than the timeout
+        return real_start(client, row)
+
+    relay.start_row = start
+    thread = run_in_thread(relay)
+    try:
+        wait_until_none_pending(timeout=90)
+    finally:
+        stop(relay, thread)
+
+    assert seen_settings == [idle_in_transaction_timeout]
+    assert starts == Counter({row.pk: 1 for row in rows})
+    stored = list(OutboxEntry.objects.all())
+    assert {(r.status, r.attempts, r.lease_owner) for r in stored} == {
+        (OutboxStatus.STARTED, 1, "")
+    }
+    runs = runs_on_queue(temporal, rows[0].task_queue, count=200)
+    assert Counter(run.id for run in runs) == Counter({row.workflow_id: 1 for row in rows})
+
+
+def test_a_dead_relays_leases_expire_and_another_relay_starts_its_rows(
+    transactional_db, owner, temporal, monkeypatch
+):
+    rows = request_provisioning(owner, 3)
+    dead = relay_for(temporal, lease=1.5, start_timeout=0.5)
+
+    def die(client, row):
+        raise SystemExit("the relay's process is killed mid-batch")
+
+    dead.start_row = die
+    with pytest.raises(SystemExit):
+        dead.relay_once()
+    leased = list(OutboxEntry.objects.all())
+    assert {(r.status, r.lease_owner) for r in leased} == {(OutboxStatus.PENDING, dead.relay_id)}
+    assert all(r.lease_expires_at > database_now() for r in leased)
+
+    heir = relay_for(temporal)
+    real_now = timezone.now
+    # A live lease is left alone, even by a relay whose clock runs two hours ahead.
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=2))
+    assert heir.relay_once() == 0
+    monkeypatch.undo()
+
+    # All three were leased in one statement, so they expire together.
+    assert wait_until(heir.relay_once, timeout=15, what="the dead relay's leases to expire") == 3
+    assert none_pending()
+    heir.close()
+    dead.close()
+    stored = list(OutboxEntry.objects.all())
+    assert {(r.status, r.attempts, r.lease_owner) for r in stored} == {
+        (OutboxStatus.STARTED, 1, "")
+    }
+    for row in rows:
+        assert len(runs_of(temporal, row.workflow_id)) == 1
+
+
+def test_admin_retry_of_a_row_a_relay_is_starting_does_not_wait(
+    transactional_db, owner, temporal, admin_client
+):
+    (row,) = request_provisioning(owner, 1)
+    relay = relay_for(temporal, poll_interval=0.2)
+    real_start = relay.start_row
+    in_start, go_on = threading.Event(), threading.Event()
+
+    def held(client, row):
+        if not in_start.is_set():  # the first start hangs until the test lets it go on
+            in_start.set()
+            assert go_on.wait(30)
+        return real_start(client, row)
+
+    relay.start_row = held
+    thread = run_in_thread(relay)
+    try:
+        assert in_start.wait(10), "the relay never started the row"
+        assert OutboxEntry.objects.get().lease_owner == relay.relay_id
+        # The relay used to hold the row locked here: the admin's UPDATE would have waited
+        # for the whole batch. lock_timeout turns such a wait into an error.
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        try:
+            response = admin_client.post(
+                "/admin/orchestration/outboxentry/",
+                {"action": "retry_now", "_selected_action": [row.pk]},
+                HTTP_HOST="localhost",
+                follow=True,
+            )
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        assert response.status_code == 200
+        assert "1 row(s) will be retried by the relay." in [
+            str(m) for m in response.context["messages"]
+        ]
+        retried = OutboxEntry.objects.get()
+        assert (retried.status, retried.lease_owner, retried.lease_expires_at) == (
+            OutboxStatus.PENDING, "", None
+        )  # fmt: skip
+        assert retried.available_at <= database_now()
+        go_on.set()
+        wait_until_none_pending(timeout=15)
+    finally:
+        go_on.set()
+        stop(relay, thread)
+    # Started by the held start and again after the retry: still one run.
+    assert len(runs_of(temporal, row.workflow_id)) == 1
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [TimeoutError(), RPCError("deadline exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b"")],
+    ids=["asyncio", "DEADLINE_EXCEEDED"],
+)
+def test_a_row_whose_start_always_times_out_does_not_hold_up_the_others(
+    transactional_db, owner, temporal, timeout
+):
+    stuck, *others = request_provisioning(owner, 4)
+    relay = relay_for(temporal)
+    real_start = relay.start_row
+
+    def start(client, row):
+        if row.pk == stuck.pk:
+            raise timeout
+        return real_start(client, row)
+
+    relay.start_row = start
+    try:
+        assert relay.relay_once() == 4  # the stuck row first, then the rest of the batch
+        stuck.refresh_from_db()
+        assert (stuck.status, stuck.attempts, stuck.lease_owner) == (OutboxStatus.PENDING, 1, "")
+        assert stuck.last_error.startswith(type(timeout).__name__)
+        assert stuck.available_at > database_now()  # charged: retried after a delay
+        assert not OutboxEntry.objects.filter(
+            pk__in=[r.pk for r in others], status=OutboxStatus.PENDING
+        ).exists()
+
+        # Due again, and ahead of new rows: a later pass is not held up either.
+        OutboxEntry.objects.filter(pk=stuck.pk).update(available_at=Now() - timedelta(minutes=1))
+        later = request_provisioning(owner, 3)[-3:]
+        assert relay.relay_once() == 4
+    finally:
+        relay.close()
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.attempts) == (OutboxStatus.PENDING, 2)
+    assert set(
+        OutboxEntry.objects.filter(pk__in=[r.pk for r in later]).values_list("status", flat=True)
+    ) == {OutboxStatus.STARTED}
+
+
+def test_resource_exhausted_charges_no_row_and_backs_off(transactional_db, owner, temporal, caplog):
+    rows = request_provisioning(owner, 3)
+    relay = relay_for(temporal, poll_interval=0.2, max_backoff=0.2)
+    real_start, refusals = relay.start_row, []
+
+    def start(client, row):
+        if len(refusals) < 3:  # the server sheds load for a while
+            refusals.append(row.pk)
+            raise RPCError("namespace rate limit exceeded", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+        return real_start(client, row)
+
+    relay.start_row = start
+    caplog.set_level(logging.WARNING, logger="orchestration.relay")
+    thread = run_in_thread(relay)
+    try:
+        wait_until_none_pending(timeout=15)
+    finally:
+        stop(relay, thread)
+    assert refusals == [rows[0].pk] * 3  # each pass stopped at the first refusal
+    assert caplog.text.count("Temporal unreachable") == 3  # and the relay backed off
+    stored = list(OutboxEntry.objects.all())
+    assert {(r.status, r.attempts, r.lease_owner) for r in stored} == {
+        (OutboxStatus.STARTED, 1, "")
+    }
+
+
+def test_due_times_are_the_databases_clock_not_the_writers(
+    transactional_db, owner, temporal, monkeypatch
+):
+    tenant = TenantFactory(owner=owner)
+    real_now = timezone.now
+    # Written by a machine whose clock runs an hour ahead of the relay's.
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=1))
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    monkeypatch.undo()
+
+    row = OutboxEntry.objects.get()
+    assert row.available_at <= database_now()
+    relay = relay_for(temporal)
+    try:
+        assert relay.relay_once() == 1  # the writer's clock used to make it wait an hour
+    finally:
+        relay.close()
+    row.refresh_from_db()
+    assert row.status == OutboxStatus.STARTED
