@@ -15,3 +15,14 @@ os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 from .base import *  # noqa: E402
+
+# `make dev` serves with gunicorn, which does not serve static files as runserver does:
+# WhiteNoise serves them straight from the apps (no collectstatic), re-read on change.
+_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
+MIDDLEWARE = [
+    *MIDDLEWARE[: _security + 1],
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *MIDDLEWARE[_security + 1 :],
+]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
