@@ -43,15 +43,19 @@ def _manage(*args: str) -> list[str]:
     return [sys.executable, str(PROJECT_DIR / "manage.py"), *args]
 
 
-def _web_server() -> list[str]:
+WEB_WORKERS, WEB_THREADS = 2, 8
+
+
+def web_server_command(port: int, *, reload: bool = True) -> list[str]:
     """gunicorn, not ``runserver``: a bounded set of threads (each holding at most one pooled
     connection) behind a real listen backlog, so a burst of clients queues instead of being
     reset (``runserver`` listens with a backlog of 10 and a thread per connection). It
     reloads on code changes, and DEBUG pages work as with ``runserver``."""
     return [
         sys.executable, "-m", "gunicorn", "config.wsgi:application",
-        "--bind", f"127.0.0.1:{WEB_PORT}", "--workers", "2", "--threads", "8",
-        "--backlog", "2048", "--timeout", "120", "--reload", "--access-logfile", "-",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_WORKERS),
+        "--threads", str(WEB_THREADS), "--backlog", "2048", "--timeout", "120",
+        "--access-logfile", "-", *(["--reload"] if reload else []),
     ]  # fmt: skip
 
 
@@ -161,7 +165,7 @@ def main() -> int:
             subprocess.run(_manage("migrate", "--noinput"), env=env, check=True)  # noqa: S603
         for name, cmd in (
             ("worker", _manage("run_temporal_worker", "--sync-schedules")),
-            ("web", _web_server()),
+            ("web", web_server_command(WEB_PORT)),
         ):
             if stop:
                 break
