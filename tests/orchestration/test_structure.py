@@ -171,13 +171,14 @@ def test_status_answers_from_the_database_while_temporal_is_frozen(
     at once, with the current step."""
     server = TemporalDevServer(port=free_port(), log_file=LOCAL_DIR / "temporal-frozen.log")
     server.start()
-    settings.TEMPORAL_ADDRESS = server.address
-    _, tenant, token = account_signup(
-        email="ada@example.com", password=PASSWORD, organization_name="Acme", subdomain="acme"
-    )
-    api = APIClient(HTTP_HOST="localhost")
-    blocker = psycopg.connect(**libpq_params())
+    blocker = None
     try:
+        settings.TEMPORAL_ADDRESS = server.address
+        _, tenant, token = account_signup(
+            email="ada@example.com", password=PASSWORD, organization_name="Acme", subdomain="acme"
+        )
+        api = APIClient(HTTP_HOST="localhost")
+        blocker = psycopg.connect(**libpq_params())
         # Inserts into the domain table wait: create_domain is held after it has begun.
         blocker.execute(f"LOCK TABLE {Domain._meta.db_table} IN SHARE MODE")
         with BackgroundWorker(server.address):
@@ -202,7 +203,8 @@ def test_status_answers_from_the_database_while_temporal_is_frozen(
                 what="the tenant to be active",
             )
     finally:
-        blocker.close()
+        if blocker is not None:
+            blocker.close()
         server.stop()
     assert response.status_code == 200
     progress = response.json()["progress"]
