@@ -9,6 +9,6 @@ PUBLIC_SCHEMA_URLCONF = "bench.urls"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": [], "DEFAULT_THROTTLE_RATES": {  # noqa: F405
     "signup": "1000000/minute", "login": "1000000/minute", "verify": "1000000/minute",
-    "tenant": "1000000/minute"}}  # fmt: skip
+    "tenant": "1000000/minute", "resend": "1000000/minute"}}  # fmt: skip
 if os.environ.get("BENCH_FAST_HASHER"):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
