@@ -12,9 +12,7 @@ rounds, 20 client threads each. Prints median, p95 and p99 (ms) and the ratios.
 import argparse
 import http.client
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -24,14 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config.localservices import (  # noqa: E402
-    LOCAL_DIR,
-    ensure_database,
-    free_port,
-    start_postgres,
-    stop_process_group,
-    wait_for_port,
-)  # fmt: skip
+from bench.server import served  # noqa: E402
 
 PASSWORD = "correct horse battery staple"  # noqa: S105
 
@@ -80,25 +71,8 @@ def main() -> None:
         help="hash passwords with MD5 (tests' hasher) to show what is not password hashing",
     )
     args = parser.parse_args()
-    server = gunicorn = None
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT)}
-    if args.fast_hasher:
-        env["BENCH_FAST_HASHER"] = "1"
-    try:
-        if not env.get("DATABASE_URL"):
-            server = start_postgres(LOCAL_DIR / "pg-bench")
-            env["DATABASE_URL"] = ensure_database(server, "bench_signup", fresh=True)
-        env.setdefault("TEMPORAL_ADDRESS", "127.0.0.1:1")  # signup must never need it
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
-        port = free_port()
-        gunicorn = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-             f"127.0.0.1:{port}", "--workers", "2", "--threads", "10", "--log-level", "warning"],
-            env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}, cwd=ROOT,
-            start_new_session=True,
-        )  # fmt: skip
-        wait_for_port("127.0.0.1", port, timeout=30, proc=gunicorn)
+    extra = {"BENCH_FAST_HASHER": "1"} if args.fast_hasher else {}
+    with served("bench_signup", workers=2, threads=10, **extra) as port:
         run_round(port, "baseline", 40, args.clients)  # warm-up: connections, imports
         run_round(port, "signup", 40, args.clients)
         times = {"baseline": [], "signup": []}
@@ -121,11 +95,6 @@ def main() -> None:
         s, b = summary(times["signup"]), summary(times["baseline"])
         ratios = "".join(f"{x / y:>10.2f}" for x, y in zip(s, b, strict=True))
         print(f"{'ratio signup / baseline':<34}{ratios}")
-    finally:
-        if gunicorn is not None:
-            stop_process_group(gunicorn)
-        if server is not None:
-            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ oracle). Django's default password hasher (PBKDF2), as in production.
 """
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -17,37 +15,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.server import served  # noqa: E402
 from bench.signup import PASSWORD, post  # noqa: E402
-from config.localservices import (  # noqa: E402
-    LOCAL_DIR,
-    ensure_database,
-    free_port,
-    start_postgres,
-    stop_process_group,
-    wait_for_port,
-)  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="per kind")
     args = parser.parse_args()
-    server = gunicorn = None
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT)}
-    try:
-        if not env.get("DATABASE_URL"):
-            server = start_postgres(LOCAL_DIR / "pg-bench")
-            env["DATABASE_URL"] = ensure_database(server, "bench_oracle", fresh=True)
-        env.setdefault("TEMPORAL_ADDRESS", "127.0.0.1:1")
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
-        port = free_port()
-        gunicorn = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-             f"127.0.0.1:{port}", "--workers", "1", "--threads", "2", "--log-level", "warning"],
-            env=env, cwd=ROOT, start_new_session=True,
-        )  # fmt: skip
-        wait_for_port("127.0.0.1", port, timeout=30, proc=gunicorn)
+    with served("bench_oracle", workers=1, threads=2) as port:
         taken = {"email": "taken@example.com", "password": PASSWORD,
                  "organization_name": "Taken", "subdomain": "taken"}  # fmt: skip
         assert post(port, "/api/v1/signup/", taken)[1] == 202
@@ -65,11 +41,6 @@ def main() -> None:
             print(f"{kind:<22}median {median:7.1f} ms")
         ratio = medians["registered email"] / medians["unregistered email"]
         print(f"ratio registered / unregistered: {ratio:.2f}")
-    finally:
-        if gunicorn is not None:
-            stop_process_group(gunicorn)
-        if server is not None:
-            server.cleanup()
 
 
 if __name__ == "__main__":
