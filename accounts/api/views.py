@@ -20,6 +20,10 @@ from accounts.api.serializers import (
 )
 from accounts.models import TokenPurpose
 from accounts.services import token_issue, user_verify_email, verification_email_resend
+from config.openapi import error_responses, field_errors
+
+# Every public endpoint reads a JSON body, is throttled per client IP and reads the database.
+PUBLIC_ERRORS = (400, 413, 429, 503)
 
 
 class PublicEndpoint(APIView):
@@ -31,7 +35,13 @@ class PublicEndpoint(APIView):
 class TokenView(PublicEndpoint):
     throttle_scope = "login"
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenSerializer})
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: TokenSerializer,
+            **error_responses(*PUBLIC_ERRORS, fields=field_errors("LoginError", LoginSerializer)),
+        },
+    )
     def post(self, request):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -57,7 +67,10 @@ class VerifyEmailView(PublicEndpoint):
     @extend_schema(
         request=VerifyEmailSerializer,
         responses={
-            200: inline_serializer("EmailVerified", {"email_verified": serializers.BooleanField()})
+            200: inline_serializer("EmailVerified", {"email_verified": serializers.BooleanField()}),
+            **error_responses(
+                *PUBLIC_ERRORS, fields=field_errors("VerifyEmailError", VerifyEmailSerializer)
+            ),
         },
     )
     def post(self, request):
@@ -82,7 +95,13 @@ class ResendVerificationView(PublicEndpoint):
 
     @extend_schema(
         request=ResendVerificationSerializer,
-        responses={202: inline_serializer("ResendAccepted", {"detail": serializers.CharField()})},
+        responses={
+            202: inline_serializer("ResendAccepted", {"detail": serializers.CharField()}),
+            **error_responses(
+                *PUBLIC_ERRORS,
+                fields=field_errors("ResendVerificationError", ResendVerificationSerializer),
+            ),
+        },
     )
     def post(self, request):
         data = ResendVerificationSerializer(data=request.data)

@@ -2,27 +2,64 @@
 current user's memberships."""
 
 from django.contrib.auth.password_validation import validate_password
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.serializers import UserSerializer
+from accounts.api.serializers import TextField, UserSerializer
 from accounts.models import User
-from tenants.models import Tenant, TenantStatus
+from tenants.models import Role, Tenant, TenantStatus
 from tenants.services import tenant_host
-from tenants.validators import validate_subdomain
+from tenants.validators import RESERVED_SUBDOMAINS, validate_subdomain
+
+
+# The schema of what signup accepts, as far as a schema can say it; the rest (taken, reserved,
+# Django's password validators) is in the descriptions and answered 400.
+@extend_schema_field(
+    {
+        "type": "string",
+        # One DNS label, in any letter case, surrounding whitespace ignored (DRF trims it).
+        "pattern": r"^\s*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\s*$",
+        "description": "One DNS label: 1-63 letters, digits and inner hyphens, stored lower "
+        "case. Refused when taken in any letter case, reserved ("
+        + ", ".join(sorted(RESERVED_SUBDOMAINS))
+        + ") or starting with `pg-` or `xn--`.",
+    },
+    # A $ref: no maxLength for the raw string (whitespace around the label is trimmed).
+    component_name="Subdomain",
+)
+class SubdomainField(TextField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 8,
+        "maxLength": 256,
+        # No NUL character, and not digits only.
+        "pattern": r"^[^\u0000]*[^0-9\u0000][^\u0000]*$",
+        "description": "At least 8 characters, not all digits, not a common password and "
+        "not too similar to the email (Django's password validators).",
+    }
+)
+class NewPasswordField(TextField):
+    pass
 
 
 class SignupSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=256, trim_whitespace=False, write_only=True)
-    organization_name = serializers.CharField(max_length=200)
+    password = NewPasswordField(max_length=256, trim_whitespace=False, write_only=True)
+    organization_name = TextField(max_length=200)
     # Lower-cased here for convenience; the service still refuses anything that is not a
     # lower-case DNS label (and compares case-insensitively in the database).
-    subdomain = serializers.CharField(max_length=63)
+    subdomain = SubdomainField(max_length=63)
 
     # Field checks here report every field's errors in one answer; the service checks the
     # same rules again (and the database has the last word on uniqueness).
     def validate_subdomain(self, value: str) -> str:
-        value = value.strip().lower()
+        value = value.strip()
+        # Only ASCII is lower-cased: "\u212a" (the Kelvin sign) would become "k".
+        value = value.lower() if value.isascii() else value
         validate_subdomain(value)
         return value
 
@@ -51,8 +88,18 @@ class SignupResponseSerializer(serializers.Serializer):
     status_url = serializers.CharField()
 
 
+class ProgressSerializer(serializers.Serializer):
+    steps_done = serializers.ListField(child=serializers.CharField())
+    current_step = serializers.CharField(allow_null=True)
+    total = serializers.IntegerField()
+    state = serializers.ChoiceField(
+        choices=["queued", "running", "compensating", "completed", "failed"]
+    )
+    error = serializers.CharField()
+
+
 class MembershipSerializer(serializers.Serializer):
-    role = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
     tenant = TenantSummarySerializer()
 
 

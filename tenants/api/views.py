@@ -5,16 +5,19 @@ A tenant the caller may not see does not exist, as far as this API says: 404, ne
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.api.views import PublicEndpoint
+from accounts.api.views import PUBLIC_ERRORS, PublicEndpoint
+from config.openapi import error_responses, field_errors
 from tenants.api.serializers import (
     MeSerializer,
+    ProgressSerializer,
     SignupResponseSerializer,
     SignupSerializer,
     TenantSummarySerializer,
@@ -49,6 +52,7 @@ class TenantStatusSerializer(TenantSummarySerializer):
     def get_last_error(self, tenant) -> str:
         return public_error(tenant.last_error)
 
+    @extend_schema_field(ProgressSerializer(allow_null=True))
     def get_progress(self, tenant) -> dict | None:
         """The current run's progress, read from the tenant row (its activities write it):
         a status request never waits on Temporal."""
@@ -63,6 +67,10 @@ class TenantStatusSerializer(TenantSummarySerializer):
         }
 
 
+# The path takes any string; one that is not a tenant's UUID answers 404 like an unknown one.
+TENANT_ID = OpenApiParameter("tenant_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
 class TenantDetailView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [ScopedRateThrottle]
@@ -74,12 +82,21 @@ class TenantDetailView(APIView):
             raise Http404
         return found
 
-    @extend_schema(responses={200: TenantStatusSerializer})
+    @extend_schema(
+        parameters=[TENANT_ID],
+        responses={200: TenantStatusSerializer, **error_responses(401, 404, 429, 503)},
+    )
     def get(self, request, tenant_id):
         tenant, _ = self._tenant_and_role(request, tenant_id)
         return Response(TenantStatusSerializer(tenant).data)
 
-    @extend_schema(responses={202: TenantStatusSerializer})
+    @extend_schema(
+        parameters=[TENANT_ID],
+        responses={
+            202: TenantStatusSerializer,
+            **error_responses(401, 403, 404, 409, 429, 503),
+        },
+    )
     def delete(self, request, tenant_id):
         tenant, role = self._tenant_and_role(request, tenant_id)
         if role != Role.OWNER:
@@ -97,7 +114,13 @@ class TenantDetailView(APIView):
 class SignupView(PublicEndpoint):
     throttle_scope = "signup"
 
-    @extend_schema(request=SignupSerializer, responses={202: SignupResponseSerializer})
+    @extend_schema(
+        request=SignupSerializer,
+        responses={
+            202: SignupResponseSerializer,
+            **error_responses(*PUBLIC_ERRORS, fields=field_errors("SignupError", SignupSerializer)),
+        },
+    )
     def post(self, request):
         data = SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -117,7 +140,7 @@ class SignupView(PublicEndpoint):
 class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: MeSerializer})
+    @extend_schema(responses={200: MeSerializer, **error_responses(401, 503)})
     def get(self, request):
         user = request.user
         body = {

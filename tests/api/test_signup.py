@@ -241,3 +241,21 @@ def test_a_taken_email_costs_a_password_hash_like_a_new_one(api, monkeypatch):
     unregistered = signup(api, email="bo@example.com", subdomain="acme")
     assert (unregistered.status_code, len(hashed)) == (400, 2)
     assert registered.json() == {"subdomain": ["This subdomain is taken."]} == unregistered.json()
+
+
+@pytest.mark.parametrize("field", ["organization_name", "subdomain", "password"])
+def test_a_number_is_not_text(api, field):
+    """The schema says string; DRF's CharField would have turned 12345678 into "12345678"."""
+    response = signup(api, **{field: 12345678})
+    assert response.status_code == 400
+    assert response.json()[field] == ["Not a valid string."]
+    assert not Tenant.objects.exists()
+
+
+def test_only_ascii_is_lower_cased_in_a_subdomain(api):
+    """The Kelvin sign (U+212A) lower-cases to an ASCII "k"; it is not a letter of a DNS
+    label, so it is refused, as the schema's pattern says."""
+    response = signup(api, subdomain="\u212acme")
+    assert response.status_code == 400
+    assert "subdomain" in response.json()
+    assert signup(api, subdomain="ACME").json()["tenant"]["subdomain"] == "acme"

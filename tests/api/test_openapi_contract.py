@@ -1,0 +1,109 @@
+"""The OpenAPI schema is the API's contract: it is valid OpenAPI 3, and requests generated
+from it (schemathesis, every check) get the answers it documents — valid data accepted,
+invalid data refused, every status and body shape described.
+
+In process, through the WSGI app, against the test database; each generated request runs in
+a savepoint rolled back afterwards, so every request meets the same data (one user, their
+token and their tenant) and the run is deterministic. Throttling is raised out of the way
+(429 is documented, and tested in tests/api/test_signup.py).
+"""
+
+import tomllib
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, transaction
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.validation import validate_schema
+from hypothesis import HealthCheck, settings
+from rest_framework.throttling import ScopedRateThrottle
+
+from config.localservices import PROJECT_DIR
+from config.wsgi import application
+from tenants.models import Role
+from tests.factories import MembershipFactory, TenantFactory, TokenFactory
+
+SCHEMATHESIS_TOML = PROJECT_DIR / "schemathesis.toml"
+
+
+def contract_config() -> schemathesis.Config:
+    """The project's schemathesis.toml with every check on, less its signup exception: here
+    every request meets a fresh database, where no email or subdomain is taken."""
+    settings = tomllib.loads(SCHEMATHESIS_TOML.read_text())
+    settings["operations"] = [
+        entry
+        for entry in settings["operations"]
+        if entry["include-operation-id"] != "v1_signup_create"
+    ]
+    return schemathesis.Config.from_dict({**settings, "checks": {"enabled": True}})
+
+
+def test_the_schema_is_valid_openapi_3_and_documents_every_error_answer():
+    schema = SchemaGenerator(urlconf="config.urls_public").get_schema(request=None, public=True)
+    validate_schema(schema)
+    operations = {
+        f"{method.upper()} {path}": set(operation["responses"])
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert operations == {
+        "POST /api/v1/signup/": {"202", "400", "413", "429", "503"},
+        "POST /api/v1/auth/token/": {"200", "400", "413", "429", "503"},
+        "POST /api/v1/auth/verify-email/": {"200", "400", "413", "429", "503"},
+        "POST /api/v1/auth/verify-email/resend/": {"202", "400", "413", "429", "503"},
+        "GET /api/v1/me/": {"200", "401", "503"},
+        "GET /api/v1/tenants/{tenant_id}/": {"200", "401", "404", "429", "503"},
+        "DELETE /api/v1/tenants/{tenant_id}/": {
+            "202", "401", "403", "404", "409", "429", "503",
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture
+def in_test_transaction():
+    """Requests through the WSGI app stay in the test's transaction: like Django's test
+    client, do not close the connection (which would roll the test's data back) around each
+    request."""
+    signals = (request_started, request_finished)
+    for signal in signals:
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in signals:
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def caller(db, in_test_transaction, monkeypatch):
+    monkeypatch.setattr(
+        ScopedRateThrottle,
+        "THROTTLE_RATES",
+        dict.fromkeys(ScopedRateThrottle.THROTTLE_RATES, "100000/minute"),
+    )
+    token = TokenFactory()
+    MembershipFactory(user=token.user, tenant=TenantFactory(owner=token.user), role=Role.OWNER)
+    return {"Authorization": f"Bearer {token.raw}"}
+
+
+# Loaded when the module is (the schema view reads no database); schemathesis's lazy loader
+# (``from_fixture``) does not run under pytest 9.
+contract = schemathesis.openapi.from_wsgi("/api/schema/", application, config=contract_config())
+
+
+@contract.parametrize()
+@settings(
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    # The fixture is meant to be shared: each input runs in its own savepoint.
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+def test_requests_generated_from_the_schema_get_the_answers_it_documents(case, caller):
+    with transaction.atomic():
+        response = case.call(headers=caller)
+        transaction.set_rollback(True)
+    case.validate_response(response, headers=caller)
