@@ -76,8 +76,9 @@ def env_rate(name: str, default: str) -> str:
     return value
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env_str(name, default).strip().upper()
+def env_choice(name: str, default: str, choices: tuple[str, ...], *, upper: bool = True) -> str:
+    value = env_str(name, default).strip()
+    value = value.upper() if upper else value.lower()
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of {', '.join(choices)}.")
     return value

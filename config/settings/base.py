@@ -12,6 +12,8 @@ from config.env import (
     env_rate,
     env_str,
 )
+from config.logs import FORMATS as LOG_FORMATS
+from config.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -74,6 +76,8 @@ PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenants"
 
 MIDDLEWARE = [
+    # First: every line a request logs, by any middleware or view, carries its request_id.
+    "config.logs.RequestIdMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -234,12 +238,7 @@ MAILERS = {
 del EMAIL_BACKEND  # configured through MAILERS only (the EMAIL_* settings are deprecated)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@localhost")
 
+# Logs (config/logs.py): readable lines by default, one JSON object per line in production.
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"temporalio": {"level": "WARNING"}},
-}
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", LOG_FORMATS, upper=False)
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)

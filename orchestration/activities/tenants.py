@@ -21,6 +21,7 @@ def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = N
     ``steps_done`` in the same transaction as the step's own writes. Steps that commit as
     they go (DDL, with ``heartbeat_every``) record right after. An undo marks the run
     compensating. Activities of any other run than the tenant's current one record nothing.
+    Every line it logs carries ``tenant_id``.
     """
 
     def decorate(func: Callable) -> Callable:
@@ -42,7 +43,7 @@ def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = N
                 tenants.tenant_step_done(**where)
             return result
 
-        return django_activity(recorded, heartbeat_every=heartbeat_every)
+        return django_activity(recorded, heartbeat_every=heartbeat_every, tenant=True)
 
     return decorate(fn) if fn is not None else decorate
 
