@@ -5,10 +5,12 @@ from pathlib import Path
 from config.env import (
     database_from_url,
     database_pool_from_env,
+    env_address,
     env_bool,
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_rate,
     env_str,
 )
@@ -78,6 +80,7 @@ ROOT_URLCONF = "config.urls_tenants"
 MIDDLEWARE = [
     # First: every line a request logs, by any middleware or view, carries its request_id.
     "config.logs.RequestIdMiddleware",
+    "config.metrics.RequestMetricsMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -201,6 +204,12 @@ OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
 OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
+
+# --- Metrics (docs/operations.md "Metrics") --------------------------------------------------
+# The worker serves Prometheus metrics (the Temporal SDK's and ours) here; empty: off.
+WORKER_METRICS_ADDRESS = env_address("WORKER_METRICS_ADDRESS")
+# Addresses (or networks) the web server's /metrics answers; others get a 404.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 
 # --- Durable steps (seconds) ------------------------------------------------------------
 # How long a provisioning or deletion step, or an email, keeps retrying through an outage

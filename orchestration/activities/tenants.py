@@ -10,6 +10,7 @@ from collections.abc import Callable
 from django.db import transaction
 from temporalio import activity
 
+from orchestration import metrics
 from orchestration.activities import django_activity, step_name
 from tenants import services as tenants
 from tenants.models import TenantStatus
@@ -56,6 +57,7 @@ def tenant_mark_provisioning(tenant_id: str) -> None:
 @tenant_step
 def tenant_mark_active(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.ACTIVE)
+    metrics.run_finished_on_commit("provisioning", activity.info().workflow_id)
 
 
 @tenant_step
@@ -79,6 +81,7 @@ def tenant_mark_deleting(tenant_id: str) -> None:
 @tenant_step
 def tenant_mark_deleted(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.DELETED)
+    metrics.run_finished_on_commit("deletion", activity.info().workflow_id)
 
 
 @tenant_step(heartbeat_every=5)
