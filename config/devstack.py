@@ -11,6 +11,7 @@ it started, including those it restarted.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,17 @@ def web_server_command(port: int, *, reload: bool = True) -> list[str]:
         "--threads", str(WEB_THREADS), "--backlog", "2048", "--timeout", "120",
         "--access-logfile", "-", *(["--reload"] if reload else []),
     ]  # fmt: skip
+
+
+def web_env(env: dict[str, str]) -> dict[str, str]:
+    """The web server's environment: gunicorn's worker processes sum their request metrics
+    through an emptied PROMETHEUS_MULTIPROC_DIR (unless one is set already)."""
+    if env.get("PROMETHEUS_MULTIPROC_DIR"):
+        return env
+    metrics_dir = LOCAL_DIR / "prometheus-web"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    return {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
 
 
 class Stop:
@@ -163,13 +175,13 @@ def main() -> int:
         )
         if not stop:
             subprocess.run(_manage("migrate", "--noinput"), env=env, check=True)  # noqa: S603
-        for name, cmd in (
-            ("worker", _manage("run_temporal_worker", "--sync-schedules")),
-            ("web", web_server_command(WEB_PORT)),
+        for name, cmd, child_env in (
+            ("worker", _manage("run_temporal_worker", "--sync-schedules"), env),
+            ("web", web_server_command(WEB_PORT), web_env(env)),
         ):
             if stop:
                 break
-            child = Supervised(name, cmd, say=_say, env=env)
+            child = Supervised(name, cmd, say=_say, env=child_env)
             children.append(child)
             child.start()
         if not stop:

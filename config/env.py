@@ -4,6 +4,7 @@ Every reader raises ``ImproperlyConfigured`` naming the variable when its value 
 used, so a misconfiguration stops the process at start-up instead of at the first request.
 """
 
+import ipaddress
 import math
 import os
 import re
@@ -76,8 +77,9 @@ def env_rate(name: str, default: str) -> str:
     return value
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env_str(name, default).strip().upper()
+def env_choice(name: str, default: str, choices: tuple[str, ...], *, upper: bool = True) -> str:
+    value = env_str(name, default).strip()
+    value = value.upper() if upper else value.lower()
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of {', '.join(choices)}.")
     return value
@@ -143,3 +145,38 @@ def database_from_url(url: str, *, name: str = "DATABASE_URL", pool: dict | None
         "CONN_MAX_AGE": 0 if pool else 60,
         "CONN_HEALTH_CHECKS": True,
     }
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) -> (host, port); ValueError when it is not."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port")
+    return host, int(port)
+
+
+def env_address(name: str) -> str:
+    """An optional ``host:port`` to listen on ("" when unset or empty)."""
+    value = env_str(name, "").strip()
+    if value:
+        try:
+            split_host_port(value)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}={value!r} must be host:port, e.g. 127.0.0.1:9464 (port 1-65535)."
+            ) from None
+    return value
+
+
+def env_networks(name: str, default: list[str]) -> list:
+    """Comma-separated IP addresses or networks (``10.0.0.0/8``, ``::1``)."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)."
+            ) from None
+    return networks

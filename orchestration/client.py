@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from temporalio.client import Client
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 
@@ -48,15 +49,19 @@ def data_converter() -> DataConverter:
     return converter
 
 
-async def connect(*, address: str | None = None, namespace: str | None = None) -> Client:
+async def connect(
+    *, address: str | None = None, namespace: str | None = None, runtime: Runtime | None = None
+) -> Client:
     """A client for this deployment's Temporal (address, namespace, TLS, API key, data
-    converter)."""
+    converter). ``runtime``: the SDK runtime whose telemetry the client reports to (the
+    worker's, when it serves metrics); the SDK's default otherwise."""
     return await Client.connect(
         address or settings.TEMPORAL_ADDRESS,
         namespace=namespace or settings.TEMPORAL_NAMESPACE,
         api_key=settings.TEMPORAL_API_KEY,
         tls=tls_config(),
         data_converter=data_converter(),
+        runtime=runtime,
     )
 
 

@@ -10,8 +10,10 @@ only UUIDs, never an email or a name.
 import uuid
 
 from django.conf import settings
+from django.db import transaction
 
 from accounts.signals import email_verified, verification_email_requested
+from orchestration import metrics
 from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
@@ -122,6 +124,7 @@ def on_email_verified(sender, *, user, **kwargs) -> None:
     # Through the outbox, like starts: delivered after commit, retried while Temporal is
     # down, and never sent for a verification that rolled back.
     enqueue_signal(workflow_id=onboarding_workflow_id(user.pk), signal="email_verified")
+    transaction.on_commit(lambda: metrics.onboarding_outcome("verified"))
 
 
 def connect() -> None:

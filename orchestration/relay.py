@@ -51,6 +51,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from config.db import libpq_params
 from orchestration import client as temporal_client
+from orchestration import metrics
 from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxStatus
 from orchestration.outbox import NOTIFY_CHANNEL, prune_started
 
@@ -205,6 +206,7 @@ class OutboxRelay:
                     # Not this row's fault: no attempt is counted and it is not pushed back;
                     # the relay backs off and the rows go in order once it is over.
                     self._release(rows[i:], error=exc)
+                    metrics.relay_error("deployment_wide")
                     raise TemporalUnavailable(_describe(exc)) from exc
                 if not isinstance(exc, (RPCError, TimeoutError)):
                     logger.exception("outbox row %s could not be sent", row.pk)
@@ -289,6 +291,7 @@ class OutboxRelay:
             logger.info("signalled %s to %s", row.workflow_type, row.workflow_id)
         else:
             logger.info("started %s %s on %s", row.workflow_type, row.workflow_id, row.task_queue)
+            metrics.relay_started(row.pk)
 
     def _record_failure(self, row: OutboxEntry, exc: Exception) -> None:
         """Charge ``row`` an attempt: retried after a growing delay, or failed for good when
@@ -299,9 +302,11 @@ class OutboxRelay:
         gone = row.kind == OutboxKind.SIGNAL and status == RPCStatusCode.NOT_FOUND
         if status in _PERMANENT or gone:
             outcome = {"status": OutboxStatus.FAILED}
+            metrics.relay_error("permanent")
             logger.error("outbox row %s refused by Temporal: %s", row.pk, error)
         else:
             outcome = {"available_at": Now() + row_retry_delay(row.attempts + 1)}
+            metrics.relay_error("timeout" if isinstance(exc, TimeoutError) else "row")
             logger.warning("outbox row %s not started (%s); retried later", row.pk, error)
         self._mine(row).update(
             attempts=F("attempts") + 1, last_error=error, lease_owner="", lease_expires_at=None,

@@ -59,6 +59,10 @@ def test_production_starts_with_good_settings(extra):
         ({**GOOD, "TEMPORAL_UI_URL": "localhost:8233"}, "TEMPORAL_UI_URL="),
         ({**GOOD, "THROTTLE_SIGNUP": "20/fortnight"}, "THROTTLE_SIGNUP='20/fortnight' is not"),
         ({**GOOD, "LOG_LEVEL": "verbose"}, "LOG_LEVEL='VERBOSE' must be one of"),
+        ({**GOOD, "LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' must be one of json, text"),
+        ({**GOOD, "WORKER_METRICS_ADDRESS": "9464"}, "WORKER_METRICS_ADDRESS='9464' must be"),
+        ({**GOOD, "WORKER_METRICS_ADDRESS": "h:99999"}, "WORKER_METRICS_ADDRESS='h:99999' must"),
+        ({**GOOD, "METRICS_ALLOWED_IPS": "127.0.0.1,local"}, "METRICS_ALLOWED_IPS: 'local' is"),
         ({**GOOD, "TENANT_BASE_DOMAIN": "example.com"}, "does not admit 'example.com'"),
         (
             {**GOOD, "TENANT_BASE_DOMAIN": "example.com", "ALLOWED_HOSTS": "example.com"},

@@ -5,13 +5,17 @@ from pathlib import Path
 from config.env import (
     database_from_url,
     database_pool_from_env,
+    env_address,
     env_bool,
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_rate,
     env_str,
 )
+from config.logs import FORMATS as LOG_FORMATS
+from config.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -74,6 +78,9 @@ PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenants"
 
 MIDDLEWARE = [
+    # First: every line a request logs, by any middleware or view, carries its request_id.
+    "config.logs.RequestIdMiddleware",
+    "config.metrics.RequestMetricsMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -202,6 +209,12 @@ OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
 
+# --- Metrics (docs/operations.md "Metrics") --------------------------------------------------
+# The worker serves Prometheus metrics (the Temporal SDK's and ours) here; empty: off.
+WORKER_METRICS_ADDRESS = env_address("WORKER_METRICS_ADDRESS")
+# Addresses (or networks) the web server's /metrics answers; others get a 404.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+
 # --- Durable steps (seconds) ------------------------------------------------------------
 # How long a provisioning or deletion step, or an email, keeps retrying through an outage
 # (database, SMTP, a failover) before the run gives up on it: capped exponential back-off,
@@ -238,12 +251,7 @@ MAILERS = {
 del EMAIL_BACKEND  # configured through MAILERS only (the EMAIL_* settings are deprecated)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@localhost")
 
+# Logs (config/logs.py): readable lines by default, one JSON object per line in production.
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"temporalio": {"level": "WARNING"}},
-}
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", LOG_FORMATS, upper=False)
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)

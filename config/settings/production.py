@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 
-from config.env import database_pool_from_env, env_bool, env_int, env_str
+from config.env import database_pool_from_env, env_bool, env_choice, env_int, env_str
 
 from .base import *
 
@@ -18,6 +18,9 @@ if DEBUG:
     raise ImproperlyConfigured(
         "DEBUG must be false in production (unset DEBUG or set it to false)."
     )
+# One JSON object per line, for the log collector (LOG_FORMAT=text to read them by eye).
+LOG_FORMAT = env_choice("LOG_FORMAT", "json", LOG_FORMATS, upper=False)
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
 DATABASES = {"default": database_from_url(env_str("DATABASE_URL"), pool=database_pool_from_env())}
 # Every request goes to the base domain or a tenant's subdomain of it: ALLOWED_HOSTS must
 # admit both, or the site would start and then answer 400 to everything.

@@ -5,7 +5,9 @@ Every activity is declared with ``django_activity``, which gives it
 * Django's connection hygiene: a connection broken by a database restart, or past
   CONN_MAX_AGE, is dropped before and after the activity, on whichever pool thread runs it;
 * a clear failure for errors no retry can fix: a missing row, an invalid lifecycle move or
-  invalid data become a non-retryable ``ApplicationError`` naming the problem.
+  invalid data become a non-retryable ``ApplicationError`` naming the problem;
+* its run in every log line it writes, through any logger: ``workflow_id``, ``run_id`` and
+  ``activity`` (``config.logs.log_context``), and a line when it completes or fails.
 
 Tenant lifecycle activities are declared with ``tenant_step`` (in ``activities.tenants``),
 which also records the run's progress on the tenant.
@@ -13,7 +15,9 @@ which also records the run's progress on the tenant.
 
 import contextvars
 import functools
+import logging
 import threading
+import time
 from collections.abc import Callable
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
@@ -21,6 +25,7 @@ from django.db import close_old_connections
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from config.logs import log_context
 from orchestration.errors import INVALID_INPUT, INVALID_STATE
 from tenants.models import InvalidTransition, TenantIsActive
 
@@ -33,6 +38,7 @@ _PERMANENT = {
 
 
 STEP_PREFIX = "tenant_"
+logger = logging.getLogger(__name__)
 
 
 def step_name(activity_name: str) -> str:
@@ -42,29 +48,50 @@ def step_name(activity_name: str) -> str:
 
 
 def django_activity(
-    fn: Callable | None = None, *, name: str | None = None, heartbeat_every: float | None = None
+    fn: Callable | None = None,
+    *,
+    name: str | None = None,
+    heartbeat_every: float | None = None,
+    tenant: bool = False,
 ):
     """``@activity.defn`` for a sync activity that uses the Django ORM.
 
     ``heartbeat_every`` (seconds): heartbeat from a side thread while the activity runs, for
     long single calls (DDL, migrations) under a heartbeat timeout: a killed worker is then
     noticed within the heartbeat timeout instead of the whole start-to-close timeout.
+
+    ``tenant``: the first argument is a tenant id, logged as ``tenant_id`` on every line.
     """
 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
+            info = activity.info()
+            with log_context(
+                workflow_id=info.workflow_id, run_id=info.workflow_run_id,
+                activity=info.activity_type, tenant_id=args[0] if tenant and args else None,
+            ):  # fmt: skip
+                return run(*args, **kwargs)
+
+        def run(*args, **kwargs):
             close_old_connections()
             beating = _heartbeat_in_background(heartbeat_every) if heartbeat_every else None
+            started = time.monotonic()
             try:
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
             except tuple(_PERMANENT) as exc:
                 kind = next(t for cls, t in _PERMANENT.items() if isinstance(exc, cls))
+                logger.warning("activity failed for good: %s: %s", kind, exc)
                 raise ApplicationError(str(exc), type=kind, non_retryable=True) from exc
+            except Exception as exc:
+                logger.warning("activity failed (%s: %s); retried", type(exc).__name__, exc)
+                raise
             finally:
                 if beating is not None:
                     beating.set()
                 close_old_connections()
+            logger.info("activity done in %.3fs", time.monotonic() - started)
+            return result
 
         return activity.defn(name=name or func.__name__)(wrapper)
 

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from accounts import services as accounts
+from orchestration import metrics
 from orchestration.activities import django_activity
 
 
@@ -14,7 +15,10 @@ def onboarding_send_verification(token_id: int, reminder: bool) -> bool:
 
 @django_activity
 def onboarding_expire_verification(token_id: int) -> bool:
-    return accounts.email_verification_expire(token_id=token_id)
+    expired = accounts.email_verification_expire(token_id=token_id)
+    if expired:
+        metrics.onboarding_outcome("expired")
+    return expired
 
 
 @django_activity

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from django.db import transaction
 from temporalio import activity
 
+from orchestration import metrics
 from orchestration.activities import django_activity, step_name
 from tenants import services as tenants
 from tenants.models import TenantStatus
@@ -21,6 +22,7 @@ def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = N
     ``steps_done`` in the same transaction as the step's own writes. Steps that commit as
     they go (DDL, with ``heartbeat_every``) record right after. An undo marks the run
     compensating. Activities of any other run than the tenant's current one record nothing.
+    Every line it logs carries ``tenant_id``.
     """
 
     def decorate(func: Callable) -> Callable:
@@ -42,7 +44,7 @@ def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = N
                 tenants.tenant_step_done(**where)
             return result
 
-        return django_activity(recorded, heartbeat_every=heartbeat_every)
+        return django_activity(recorded, heartbeat_every=heartbeat_every, tenant=True)
 
     return decorate(fn) if fn is not None else decorate
 
@@ -55,6 +57,7 @@ def tenant_mark_provisioning(tenant_id: str) -> None:
 @tenant_step
 def tenant_mark_active(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.ACTIVE)
+    metrics.run_finished_on_commit("provisioning", activity.info().workflow_id)
 
 
 @tenant_step
@@ -78,6 +81,7 @@ def tenant_mark_deleting(tenant_id: str) -> None:
 @tenant_step
 def tenant_mark_deleted(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.DELETED)
+    metrics.run_finished_on_commit("deletion", activity.info().workflow_id)
 
 
 @tenant_step(heartbeat_every=5)

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core import mail
+from prometheus_client import REGISTRY
 
 from accounts.models import User
 from orchestration.receivers import onboarding_workflow_id
@@ -11,6 +12,7 @@ from tests.kit import run_async, wait_until
 from tests.workers import BackgroundWorker, workflow_result
 
 pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+VERIFIED = ("tenantflow_onboarding_outcomes_total", {"outcome": "verified"})
 
 
 def test_signup_then_active_tenant_welcome_email_and_verification(api, temporal):
@@ -31,9 +33,11 @@ def test_signup_then_active_tenant_welcome_email_and_verification(api, temporal)
         welcome = mail.outbox[0]
         assert welcome.to == ["ada@example.com"]
         raw = welcome.body.split("\n\n")[1].strip()
+        verified_before = REGISTRY.get_sample_value(*VERIFIED)
         assert api.post("/api/v1/auth/verify-email/", {"token": raw}).status_code == 200
         user = User.objects.get()
         result = run_async(workflow_result(temporal, onboarding_workflow_id(user.pk)))
     assert result["state"] == "verified"
+    assert REGISTRY.get_sample_value(*VERIFIED) == verified_before + 1
     assert user.email_verified_at is not None
     assert api.get("/", HTTP_HOST="acme.localhost").status_code == 200

@@ -303,6 +303,16 @@ def test_started_rows_are_pruned_after_the_retention(transactional_db, owner):
     assert set(OutboxEntry.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
 
 
+ERRORS, STARTS = "tenantflow_relay_errors_total", "tenantflow_relay_start_latency_seconds_count"
+
+
+def relay_metric(name: str, **labels: str) -> float:
+    """A sample of this process's metrics registry, now (0 when absent)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_a_row_that_cannot_be_sent_does_not_stop_the_others(transactional_db, owner, temporal):
     from django.utils import timezone
 
@@ -319,8 +329,11 @@ def test_a_row_that_cannot_be_sent_does_not_stop_the_others(transactional_db, ow
         return real_start(client, row)
 
     relay.start_row = start
+    errors, started = relay_metric(ERRORS, kind="row"), relay_metric(STARTS)
     assert relay.relay_once() == 2
     relay.close()
+    assert relay_metric(ERRORS, kind="row") == errors + 1
+    assert relay_metric(STARTS) == started + 1
     rows = {r.workflow_id: r for r in OutboxEntry.objects.all()}
     assert rows[f"tenant-delete-{good.pk}"].status == OutboxStatus.STARTED
     poison = rows[poison_id]
@@ -353,9 +366,11 @@ def test_deployment_wide_trouble_counts_against_no_row(transactional_db, owner, 
 
     relay = OutboxRelay(connect=connect)
     relay.start_row = refuse
+    errors = relay_metric(ERRORS, kind="deployment_wide")
     with pytest.raises(TemporalUnavailable):
         relay.relay_once()
     relay.close()
+    assert relay_metric(ERRORS, kind="deployment_wide") == errors + 1
     rows = list(OutboxEntry.objects.order_by("available_at", "id"))
     assert {(r.status, r.attempts, r.lease_owner) for r in rows} == {(OutboxStatus.PENDING, 0, "")}
     assert {r.pk: r.available_at for r in rows} == before

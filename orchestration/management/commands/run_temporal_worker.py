@@ -41,6 +41,9 @@ class Command(TemporalCommand):
         "--graceful-timeout) and exit 0."
     )
 
+    # The Temporal runtime whose metrics this process serves (WORKER_METRICS_ADDRESS), if any.
+    runtime = None
+
     def add_arguments(self, parser):
         parser.add_argument(
             "--kind",
@@ -98,6 +101,16 @@ class Command(TemporalCommand):
                 poll_interval=settings.OUTBOX_POLL_INTERVAL,
                 retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS),
             )
+        # Before any client exists: the worker's client must be made with this runtime.
+        if settings.WORKER_METRICS_ADDRESS:
+            from orchestration.sdk_metrics import serve as serve_metrics
+
+            try:
+                self.runtime = serve_metrics(settings.WORKER_METRICS_ADDRESS)
+            except OSError as exc:  # the address is taken or not this machine's
+                raise CommandError(
+                    f"WORKER_METRICS_ADDRESS={settings.WORKER_METRICS_ADDRESS}: {exc}"
+                ) from exc
         asyncio.run(self.serve(plan, options, relay))
         logger.info("worker stopped")
 
@@ -235,7 +248,7 @@ class Command(TemporalCommand):
         backoff = Backoff(maximum=10.0)
         while not stop.is_set():
             try:
-                return await temporal_client.connect()
+                return await temporal_client.connect(runtime=self.runtime)
             except Exception as exc:  # any connect failure is retried
                 delay = backoff.next()
                 logger.warning(

@@ -1,0 +1,83 @@
+"""The web server's ``/metrics``: request counts and latencies, and the product's gauges.
+
+Only addresses in ``METRICS_ALLOWED_IPS`` (the connecting address, ``REMOTE_ADDR``) get it;
+anyone else gets the same 404 as an unknown URL.
+
+Under gunicorn each worker process has its own counters. With ``PROMETHEUS_MULTIPROC_DIR``
+set (an empty directory, before the server starts), prometheus-client keeps them in files
+there and every worker answers with the sum; without it a scrape sees the one worker that
+answered it.
+"""
+
+import ipaddress
+import os
+import time
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from orchestration.metrics import DatabaseGauges
+
+REQUESTS = Counter(
+    "tenantflow_http_requests",
+    "HTTP requests answered, by method, route (URL pattern name) and status.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "tenantflow_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route (URL pattern name).",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+_gauges = CollectorRegistry()
+_gauges.register(DatabaseGauges())
+
+
+def route_of(request) -> str:
+    """The matched URL pattern's name (bounded label values), never the raw path."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return "<unmatched>"
+    return match.view_name or match.route or "<unnamed>"
+
+
+class RequestMetricsMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        route = route_of(request)
+        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        return response
+
+
+def allowed(remote_addr: str) -> bool:
+    try:
+        address = ipaddress.ip_address(remote_addr)
+    except ValueError:
+        return False
+    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
+def metrics(request):
+    if not allowed(request.META.get("REMOTE_ADDR", "")):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    body = generate_latest(registry) + generate_latest(_gauges)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

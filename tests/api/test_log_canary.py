@@ -1,0 +1,53 @@
+"""A canary signup, provisioned by a worker, leaves its email, password and tokens in no log
+line; lines from its activities carry their run and tenant, lines from its requests their
+request id."""
+
+import pytest
+from django.core import mail
+
+from tenants.models import Tenant, TenantStatus
+from tests.api.conftest import bearer, signup
+from tests.kit import wait_until
+from tests.test_logs import Captured
+from tests.workers import BackgroundWorker
+
+CANARY_EMAIL = "canary.q7zx@canary-mail.example"
+CANARY_PASSWORD = "Canary pass phrase 9Z7Q"
+
+
+@pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+def test_no_secret_in_any_line_and_each_line_knows_its_run_or_request(api, temporal):
+    with Captured() as logs:
+        api.credentials(HTTP_X_REQUEST_ID="canary-req-1")
+        response = signup(api, email=CANARY_EMAIL, password=CANARY_PASSWORD)
+        api.credentials()
+        assert response.status_code == 202, response.content
+        assert response["X-Request-ID"] == "canary-req-1"
+        body = response.json()
+        api_token = body["token"]
+        tenant_id = str(Tenant.objects.get().pk)
+        with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+
+            def active():
+                status = api.get(body["status_url"], **bearer(api_token)).json()
+                return status["status"] == TenantStatus.ACTIVE
+
+            wait_until(active, timeout=60, what="the tenant to be active")
+            wait_until(lambda: mail.outbox, timeout=30, what="the welcome email")
+            verification = mail.outbox[0].body.split("\n\n")[1].strip()
+            verified = api.post("/api/v1/auth/verify-email/", {"token": verification})
+            assert verified.status_code == 200
+    text = logs.text
+    for secret in (CANARY_EMAIL, CANARY_PASSWORD, api_token, verification):
+        assert secret not in text
+    entries = logs.entries()  # every line is one JSON object
+    steps = [e for e in entries if e.get("activity", "").startswith("tenant_")]
+    assert steps, "no line logged inside a tenant activity"
+    assert all(e.get("workflow_id") and e.get("run_id") for e in steps)
+    assert {e.get("tenant_id") for e in steps} == {tenant_id}
+    mine = [e for e in entries if e.get("request_id") == "canary-req-1"]
+    assert any(
+        e["logger"] == "tenantflow.access" and "/api/v1/signup/" in e["message"] for e in mine
+    )
+    access = [e for e in entries if e["logger"] == "tenantflow.access"]
+    assert all(e.get("request_id") for e in access)
