@@ -2,8 +2,9 @@
 
 Every activity is declared with ``django_activity``, which gives it
 
-* Django's connection hygiene: a connection broken by a database restart, or past
-  CONN_MAX_AGE, is dropped before and after the activity, on whichever pool thread runs it;
+* Django's connection hygiene: before and after the activity, on whichever thread runs it,
+  a connection broken by a database restart is dropped and a healthy one goes back to the
+  pool;
 * a clear failure for errors no retry can fix: a missing row, an invalid lifecycle move or
   invalid data become a non-retryable ``ApplicationError`` naming the problem;
 * its run in every log line it writes, through any logger: ``workflow_id``, ``run_id`` and

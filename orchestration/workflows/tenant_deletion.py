@@ -18,7 +18,7 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
-    from orchestration.workflows._steps.common import LONG, SHORT
+    from orchestration.workflows._steps.common import DEFAULT_RETRY_WINDOW, LONG, SHORT
     from orchestration.workflows._steps.inputs import WorkflowInput, require_positive, require_uuid
     from orchestration.workflows._steps.saga import Saga, SagaRun, Step
 
@@ -29,7 +29,7 @@ class TenantDeletionInput(WorkflowInput):
     # The provisioning run to stop first, when the deletion was asked for during it.
     provisioning_workflow_id: str = ""
     # How long each step (or email) keeps retrying through an outage: STEP_RETRY_WINDOW.
-    retry_window_seconds: int = 24 * 3600
+    retry_window_seconds: int = DEFAULT_RETRY_WINDOW
 
     def validate(self) -> None:
         require_uuid("tenant_id", self.tenant_id)

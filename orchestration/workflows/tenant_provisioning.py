@@ -20,7 +20,14 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
-    from orchestration.workflows._steps.common import LONG, MEDIUM, SHORT, UNDO_LONG, UNDO_SHORT
+    from orchestration.workflows._steps.common import (
+        DEFAULT_RETRY_WINDOW,
+        LONG,
+        MEDIUM,
+        SHORT,
+        UNDO_LONG,
+        UNDO_SHORT,
+    )
     from orchestration.workflows._steps.inputs import WorkflowInput, require_positive, require_uuid
     from orchestration.workflows._steps.saga import Progress, Saga, SagaRun, Step
 
@@ -30,7 +37,7 @@ class TenantProvisioningInput(WorkflowInput):
     tenant_id: str = ""  # required: the default fails validation
     attempt: int = 1
     # How long each step (or email) keeps retrying through an outage: STEP_RETRY_WINDOW.
-    retry_window_seconds: int = 24 * 3600
+    retry_window_seconds: int = DEFAULT_RETRY_WINDOW
 
     def validate(self) -> None:
         require_uuid("tenant_id", self.tenant_id)

@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
-    from orchestration.workflows._steps.common import MEDIUM, SHORT, within
+    from orchestration.workflows._steps.common import DEFAULT_RETRY_WINDOW, MEDIUM, SHORT, within
     from orchestration.workflows._steps.inputs import (
         WorkflowInput,
         invalid,
@@ -25,7 +25,7 @@ class UserOnboardingInput(WorkflowInput):
     remind_after_seconds: int = 24 * 3600
     expire_after_seconds: int = 7 * 24 * 3600
     # How long each step (or email) keeps retrying through an outage: STEP_RETRY_WINDOW.
-    retry_window_seconds: int = 24 * 3600
+    retry_window_seconds: int = DEFAULT_RETRY_WINDOW
 
     def validate(self) -> None:
         require_uuid("user_id", self.user_id)

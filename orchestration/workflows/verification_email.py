@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
-    from orchestration.workflows._steps.common import MEDIUM, within
+    from orchestration.workflows._steps.common import DEFAULT_RETRY_WINDOW, MEDIUM, within
     from orchestration.workflows._steps.inputs import WorkflowInput, require_positive
 
 
@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
 class VerificationEmailInput(WorkflowInput):
     verification_token_id: int = 0  # required: the default fails validation
     # How long the email keeps retrying through an outage: STEP_RETRY_WINDOW.
-    retry_window_seconds: int = 24 * 3600
+    retry_window_seconds: int = DEFAULT_RETRY_WINDOW
 
     def validate(self) -> None:
         require_positive("verification_token_id", self.verification_token_id)

@@ -8,6 +8,8 @@ from django.db import OperationalError
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
+VALID = {"email": "ada@example.com", "password": "correct horse battery staple",
+         "organization_name": "Acme", "subdomain": "acme"}  # fmt: skip
 
 
 @pytest.fixture
@@ -33,12 +35,7 @@ def test_the_database_down_is_503_json_with_retry_after(api, monkeypatch):
         raise OperationalError("connection to server failed: Connection refused")
 
     monkeypatch.setattr("tenants.api.views.account_signup", unavailable)
-    response = api.post(
-        "/api/v1/signup/",
-        {"email": "ada@example.com", "password": "correct horse battery staple",
-         "organization_name": "Acme", "subdomain": "acme"},
-        format="json",
-    )  # fmt: skip
+    response = api.post("/api/v1/signup/", VALID, format="json")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response.json() == {"detail": "The service is unavailable right now; try again shortly."}
@@ -50,12 +47,7 @@ def test_an_unexpected_error_is_500_json_without_internals(api, monkeypatch):
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr("tenants.api.views.account_signup", broken)
-    response = api.post(
-        "/api/v1/signup/",
-        {"email": "ada@example.com", "password": "correct horse battery staple",
-         "organization_name": "Acme", "subdomain": "acme"},
-        format="json",
-    )  # fmt: skip
+    response = api.post("/api/v1/signup/", VALID, format="json")
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error."}
 
@@ -77,9 +69,7 @@ def test_the_database_down_is_503_json_also_in_debug(api, monkeypatch, settings)
     monkeypatch.setattr("tenants.api.views.account_signup", unavailable)
     response = api.post("/api/v1/signup/", {"email": "x"}, format="json")
     assert response.status_code in (400, 503)  # invalid input is refused before any SQL
-    valid = {"email": "ada@example.com", "password": "correct horse battery staple",
-             "organization_name": "Acme", "subdomain": "acme"}  # fmt: skip
-    response = api.post("/api/v1/signup/", valid, format="json")
+    response = api.post("/api/v1/signup/", VALID, format="json")
     assert (response.status_code, response["Retry-After"]) == (503, "5")
 
 

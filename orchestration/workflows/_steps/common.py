@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 from orchestration.errors import INVALID_INPUT, INVALID_STATE, NON_RETRYABLE_ERROR_TYPES
 
 __all__ = [
-    "INVALID_INPUT", "INVALID_STATE", "LONG", "MEDIUM",
+    "DEFAULT_RETRY_WINDOW", "INVALID_INPUT", "INVALID_STATE", "LONG", "MEDIUM",
     "NON_RETRYABLE_ERROR_TYPES", "SHORT", "UNDO_LONG", "UNDO_SHORT", "within",
 ]  # fmt: skip
 
@@ -45,6 +45,11 @@ MEDIUM = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": _RETRY
 LONG = {**_DDL, "retry_policy": _RETRY}
 UNDO_SHORT = {**_QUICK, "retry_policy": _RETRY}
 UNDO_LONG = {**_DDL, "retry_policy": _RETRY}
+
+
+# How long a forward step keeps retrying unless its run's input says otherwise (the inputs'
+# ``retry_window_seconds`` default; the receivers pass STEP_RETRY_WINDOW).
+DEFAULT_RETRY_WINDOW = 24 * 3600
 
 
 def within(options: dict, window_seconds: int) -> dict:

@@ -25,7 +25,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from orchestration.activities import step_name
-from orchestration.workflows._steps.common import within
+from orchestration.workflows._steps.common import DEFAULT_RETRY_WINDOW, within
 
 
 def _name(activity: Callable) -> str:
@@ -93,7 +93,7 @@ class SagaRun:
     def __init__(self, saga: Saga, *, wait_for_steps: bool = False) -> None:
         self.saga = saga
         # How long each forward step keeps retrying (the run's input says; see common.py).
-        self.retry_window = 24 * 3600
+        self.retry_window = DEFAULT_RETRY_WINDOW
         # With WAIT_CANCELLATION_COMPLETED a cancel lets the running step finish before the
         # undos run (an undo never runs beside the step it undoes).
         self.wait_for_steps = wait_for_steps
