@@ -4,9 +4,10 @@
   ``request_id``…) to every line logged in the block, by any logger, on this thread or task
   (a ``contextvars.ContextVar``: activities on pool threads and requests on gunicorn threads
   each see their own).
-* ``ContextFilter`` copies them onto each record, with ``trace_id`` when an OpenTelemetry
-  span is current; ``RedactFilter`` masks email addresses, bearer tokens, ``password=…`` /
-  ``token=…`` pairs and API-token-shaped strings in the message and its arguments.
+* ``ContextFilter`` copies them onto each record, with ``trace_id`` and ``span_id`` when an
+  OpenTelemetry span is current (config/tracing.py); ``RedactFilter`` masks email
+  addresses, bearer tokens, ``password=…`` / ``token=…`` pairs and API-token-shaped strings
+  in the message and its arguments.
 * ``JsonFormatter``: one JSON object per line (production); ``TextFormatter``: a readable
   line with the same fields (development). Both redact the whole line once more, so a
   traceback or an ``extra`` field cannot leak what the filter did not see.
@@ -26,7 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-FIELDS = ("tenant_id", "workflow_id", "run_id", "activity", "request_id", "trace_id")
+FIELDS = ("tenant_id", "workflow_id", "run_id", "activity", "request_id", "trace_id", "span_id")
 FORMATS = ("json", "text")
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -49,14 +50,17 @@ def current_context() -> dict[str, str]:
     return dict(_context.get() or {})
 
 
-def _trace_id() -> str:
-    """The current OpenTelemetry trace id (32 hex digits), or "" without an active span."""
+def _trace_ids() -> tuple[str, str]:
+    """The current OpenTelemetry span's trace id (32 hex digits) and span id (16), or two
+    empty strings without a valid span (always so with tracing off: no span is ever made)."""
     try:
         from opentelemetry import trace
     except ImportError:
-        return ""
+        return "", ""
     span_context = trace.get_current_span().get_span_context()
-    return format(span_context.trace_id, "032x") if span_context.is_valid else ""
+    if not span_context.is_valid:
+        return "", ""
+    return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
 
 
 class ContextFilter(logging.Filter):
@@ -68,7 +72,7 @@ class ContextFilter(logging.Filter):
             if not getattr(record, field, ""):
                 setattr(record, field, bound.get(field, ""))
         if not record.trace_id:
-            record.trace_id = _trace_id()
+            record.trace_id, record.span_id = _trace_ids()
         return True
 
 

@@ -13,6 +13,8 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from config import tracing
+
 
 def _read(path: str | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
@@ -54,7 +56,9 @@ async def connect(
 ) -> Client:
     """A client for this deployment's Temporal (address, namespace, TLS, API key, data
     converter). ``runtime``: the SDK runtime whose telemetry the client reports to (the
-    worker's, when it serves metrics); the SDK's default otherwise."""
+    worker's, when it serves metrics); the SDK's default otherwise. With tracing on it
+    carries the tracing interceptor, and so do the workers made from it (the SDK hands a
+    client's worker interceptors to its workers)."""
     return await Client.connect(
         address or settings.TEMPORAL_ADDRESS,
         namespace=namespace or settings.TEMPORAL_NAMESPACE,
@@ -62,6 +66,7 @@ async def connect(
         tls=tls_config(),
         data_converter=data_converter(),
         runtime=runtime,
+        interceptors=tracing.temporal_interceptors(),
     )
 
 

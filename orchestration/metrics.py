@@ -14,6 +14,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from config import tracing
 from orchestration.models import OutboxEntry, OutboxKind, OutboxStatus
 from tenants.models import TenantStatus
 from tenants.selectors import tenant_counts_by_status
@@ -111,7 +112,9 @@ class DatabaseGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            pending, oldest, by_status = self._read()
+            # Scrapes are housekeeping: their statements would make a trace every few seconds.
+            with tracing.untraced():
+                pending, oldest, by_status = self._read()
         except DatabaseError as exc:
             logger.warning("metrics: database gauges skipped (%s)", exc)
             return

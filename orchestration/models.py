@@ -61,6 +61,9 @@ class OutboxEntry(models.Model):
     # died or stalled) is free for any relay to take. Empty / null: not claimed.
     lease_owner = models.CharField(max_length=100, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The W3C trace context (``traceparent``...) current when the row was written, so that the
+    # relay's start continues the trace of the request that caused it; {} with tracing off.
+    trace_context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "outbox entries"

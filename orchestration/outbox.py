@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
+from config import tracing
 from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxStatus
 from orchestration.routing import Route
 
@@ -50,6 +51,9 @@ def enqueue_start(
     instance of the input dataclass ``workflow.run`` takes, and valid (``validate()``, which
     raises ``ApplicationError`` naming the field); the type name comes from the class. A
     renamed field fails where the input is built, not on a worker later.
+
+    With tracing on, the row keeps the current trace context: the relay's start continues
+    the trace of the request (or command) that wrote it.
     """
     _require_transaction("enqueue_start")
     expected = workflow_input_type(workflow)
@@ -66,6 +70,7 @@ def enqueue_start(
         priority_key=route.priority.priority_key,
         fairness_key=route.priority.fairness_key or "",
         id_reuse_policy=id_reuse_policy,
+        trace_context=tracing.carrier(),
     )
     _notify()
     return entry
@@ -81,6 +86,7 @@ def enqueue_signal(*, workflow_id: str, signal: str, argument=None) -> OutboxEnt
         workflow_type=signal,
         workflow_id=workflow_id,
         arguments=argument if argument is not None else {},
+        trace_context=tracing.carrier(),
     )
     _notify()
     return entry

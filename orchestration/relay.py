@@ -49,6 +49,7 @@ from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from config import tracing
 from config.db import libpq_params
 from orchestration import client as temporal_client
 from orchestration import metrics
@@ -148,7 +149,13 @@ class OutboxRelay:
 
     # --- the loop ----------------------------------------------------------------------
     def run(self) -> None:
-        """Relay until ``stop()``. Blocking; run it in a thread of its own."""
+        """Relay until ``stop()``. Blocking; run it in a thread of its own. Its own
+        statements are not traced (each poll would be a trace of its own); each start is, in
+        the trace of the transaction that wrote the row (``start_row``)."""
+        with tracing.untraced():
+            self._run_loop()
+
+    def _run_loop(self) -> None:
         last_prune = float("-inf")
         try:
             while not self.stopping:
@@ -253,7 +260,16 @@ class OutboxRelay:
 
     def start_row(self, client: Client, row: OutboxEntry) -> str:
         """Start the row's workflow (or send its signal); returns the new run id, "" for a
-        signal. Raises what the SDK raises; ``relay_once`` decides what that means."""
+        signal. Raises what the SDK raises; ``relay_once`` decides what that means.
+
+        With tracing on this is a span in the trace of the transaction that wrote the row,
+        and the Temporal client's interceptor carries it into the workflow."""
+        span = f"outbox {row.kind} {row.workflow_type}"
+        attributes = {"outbox.id": row.pk, "temporalWorkflowID": row.workflow_id}
+        with tracing.continued(row.trace_context, span, attributes):
+            return self._start(client, row)
+
+    def _start(self, client: Client, row: OutboxEntry) -> str:
         if row.kind == OutboxKind.SIGNAL:
             handle = client.get_workflow_handle(row.workflow_id)
             signal = handle.signal(row.workflow_type, row.arguments)

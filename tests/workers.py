@@ -196,7 +196,8 @@ class BackgroundWorker:
     def _serve(self, plan, started):
         async def main():
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-            client = await Client.connect(self.address)
+            # The project's client: its interceptors (tracing, when on) reach the workers.
+            client = await temporal_client.connect(address=self.address)
             with ThreadPoolExecutor(8) as pool:
                 workers = [
                     Worker(

@@ -5,8 +5,11 @@ import os
 import sys
 import traceback
 
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+
+from config import tracing
 
 
 class TemporalCommand(BaseCommand):
@@ -17,7 +20,21 @@ class TemporalCommand(BaseCommand):
     worker's exit 0 into -11 for the supervisor. Everything is done by then: connections
     are closed and output flushed first. Only the ``manage.py`` entry point does this;
     ``call_command`` returns as usual.
+
+    A command that names its ``trace_service`` turns tracing on as ``OTEL_*`` asks before
+    anything else runs (no client or database connection may predate the instrumentation),
+    and exports the spans still batched before that exit.
     """
+
+    trace_service: str | None = None
+
+    def execute(self, *args, **options):
+        if self.trace_service:
+            try:
+                tracing.configure(self.trace_service)
+            except ImproperlyConfigured as exc:
+                raise CommandError(str(exc)) from exc
+        return super().execute(*args, **options)
 
     def run_from_argv(self, argv):
         code = 0
@@ -31,6 +48,7 @@ class TemporalCommand(BaseCommand):
             traceback.print_exc()
             code = 1
         connections.close_all()
+        tracing.shutdown()
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

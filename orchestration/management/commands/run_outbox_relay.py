@@ -17,6 +17,7 @@ class Command(TemporalCommand):
         "run_temporal_worker runs the same relay unless given --no-relay; this command is for "
         "running it on its own. Several relays may run at once."
     )
+    trace_service = "tenantflow-relay"
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=100, help="Rows leased per pass.")

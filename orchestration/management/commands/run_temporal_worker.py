@@ -40,6 +40,7 @@ class Command(TemporalCommand):
         "SIGTERM/SIGINT stop polling, let running activities finish (up to "
         "--graceful-timeout) and exit 0."
     )
+    trace_service = "tenantflow-worker"
 
     # The Temporal runtime whose metrics this process serves (WORKER_METRICS_ADDRESS), if any.
     runtime = None

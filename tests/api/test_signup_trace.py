@@ -1,0 +1,108 @@
+"""One signup is one trace: the request, its database statements, the outbox row, the relay's
+start, the workflow and every provisioning activity (with their statements) share a trace id.
+"""
+
+import pytest
+from django.db import connection
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from config import tracing
+from orchestration.models import OutboxEntry
+from tenants.models import TenantStatus
+from tests.api.conftest import signup
+from tests.kit import wait_until
+from tests.workers import BackgroundWorker, settled
+
+pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+
+
+def _fresh_connections() -> None:
+    """Connections opened before (or while) tracing was installed keep what they had: the
+    pool is emptied so the next statements use connections made now."""
+    connection.close()
+    connection.close_pool()
+
+
+@pytest.fixture
+def spans():
+    """Tracing on, exporting to memory as each span ends; off again afterwards."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    _fresh_connections()
+    tracing.install(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.uninstall()
+        _fresh_connections()
+        provider.shutdown()
+
+
+def _named(spans, name: str):
+    found = [span for span in spans if span.name == name]
+    assert found, f"no span {name!r} among {sorted({span.name for span in spans})}"
+    return found[0]
+
+
+def _children(spans, parent):
+    return [s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id]
+
+
+def test_one_signup_is_one_trace_from_request_to_every_activity(api, temporal, spans):
+    response = signup(api)
+    assert response.status_code == 202
+    request = next(s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER)
+    assert request.attributes["http.route"] == "api/v1/signup/"
+    trace_id = request.context.trace_id
+    # The row carries the request's context; the transaction's statements are its children.
+    row = OutboxEntry.objects.get(workflow_type="TenantProvisioningWorkflow")
+    assert row.trace_context["traceparent"].split("-")[1] == format(trace_id, "032x")
+    assert any(
+        s.attributes.get("db.system") == "postgresql"
+        for s in _children(spans.get_finished_spans(), request)
+    )
+
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        settled(response.json()["tenant"]["id"], TenantStatus.ACTIVE, TenantStatus.FAILED)
+        # The last activity's span ends a moment after the status it wrote.
+        finished = wait_until(
+            lambda: (
+                (s := spans.get_finished_spans())
+                and any(x.name == "RunActivity:tenant_mark_active" for x in s)
+                and s
+            ),
+            timeout=30,
+            what="the span of the provisioning run's last activity",
+        )
+
+    relay = _named(finished, "outbox start TenantProvisioningWorkflow")
+    assert relay.parent.span_id == request.context.span_id
+    start = _named(finished, "StartWorkflow:TenantProvisioningWorkflow")
+    assert start.parent.span_id == relay.context.span_id
+    create_schema = _named(finished, "RunActivity:tenant_create_schema")
+    provisioning = [
+        _named(finished, name)
+        for name in (
+            "RunWorkflow:TenantProvisioningWorkflow",
+            "StartActivity:tenant_create_schema",
+            "RunActivity:tenant_mark_active",
+        )
+    ]
+    for span in (relay, start, create_schema, *provisioning):
+        assert span.context.trace_id == trace_id, span.name
+    # Database statements inside an activity are children of its span.
+    statements = _children(finished, create_schema)
+    assert any(s.attributes.get("db.system") == "postgresql" for s in statements)
+
+
+def test_tracing_off_stores_no_trace_context_and_adds_no_interceptor(api, db):
+    assert not tracing.enabled()
+    assert tracing.temporal_interceptors() == []
+    assert signup(api).status_code == 202
+    rows = list(OutboxEntry.objects.values_list("trace_context", flat=True))
+    assert rows
+    assert rows == [{}] * len(rows)
