@@ -32,6 +32,7 @@ from config.localservices import (
     wait_for_port,
 )
 from config.supervisor import Backoff, Supervised
+from config.tracing import exporter_names
 
 WEB_PORT = int(os.environ.get("DEV_WEB_PORT", "8000"))
 
@@ -193,6 +194,9 @@ def main() -> int:
             _say(f"  admin        http://localhost:{WEB_PORT}/admin/")
             _say("               (a login: .venv/bin/python manage.py createsuperuser)")
             _say(f"  Temporal UI  {ui}")
+            if exporter_names(env):  # the worker and the web server inherit OTEL_*
+                where = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+                _say(f"  traces       OTEL_TRACES_EXPORTER={env['OTEL_TRACES_EXPORTER']} {where}")
             _say("A process that exits is restarted; Ctrl-C stops everything.")
         supervise(children, stop, postgres=PostgresKeeper(postgres) if postgres else None)
         _say(f"{stop.reason}: stopping")
