@@ -1,4 +1,5 @@
 from django.core.management import call_command
+from django.db import connection
 from django_tenants.management.commands.migrate_schemas import (
     GET_EXECUTOR_FUNCTION,
     MigrateSchemasCommand,
@@ -27,6 +28,10 @@ class Command(MigrateSchemasCommand):
         super(MigrateSchemasCommand, self).handle(*args, **{**options, "tenant": True})
         schemas = [s for s in existing_tenant_schemas() if s != get_public_schema_name()]
         if schemas:
+            if self.executor == "multiprocessing":
+                # Forked children would share the parent's pooled sockets (and fail with
+                # "the last operation didn't produce records"): each makes its own pool.
+                connection.close_pool()
             executor = GET_EXECUTOR_FUNCTION(codename=self.executor)(self.args, self.options)
             executor.run_migrations(tenants=schemas)
         self.after_migrate(options)
