@@ -47,7 +47,7 @@ ADD_FIELD = """from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [("workspace", "0001_initial")]
     operations = [
-        migrations.AddField("project", "bench_note", models.CharField(default="", max_length=40)),
+        migrations.AddField("project", "bench_note", models.CharField(max_length=40, null=True)),
     ]
 """
 
