@@ -12,3 +12,8 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": [], "DEFAULT_THR
     "tenant": "1000000/minute", "resend": "1000000/minute"}}  # fmt: skip
 if os.environ.get("BENCH_FAST_HASHER"):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# bench/fleet.py: django-tenants' multiprocessing executor with the fleet run's parallelism,
+# and a workspace app with one more migration (an AddField) for its second case.
+TENANT_MULTIPROCESSING_MAX_PROCESSES = int(os.environ.get("BENCH_TENANT_PROCESSES", "2"))
+if os.environ.get("BENCH_WORKSPACE_MIGRATIONS"):
+    MIGRATION_MODULES = {"workspace": os.environ["BENCH_WORKSPACE_MIGRATIONS"]}

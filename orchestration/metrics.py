@@ -16,8 +16,11 @@ from prometheus_client.registry import Collector
 
 from config import tracing
 from orchestration.models import OutboxEntry, OutboxKind, OutboxStatus
+from tenants.fleet import fleet_run_latest, fleet_run_summary
 from tenants.models import TenantStatus
 from tenants.selectors import tenant_counts_by_status
+
+FLEET_COUNTS = ("total", "migrated", "current", "skipped", "failed")
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +118,7 @@ class DatabaseGauges(Collector):
             # Scrapes are housekeeping: their statements would make a trace every few seconds.
             with tracing.untraced():
                 pending, oldest, by_status = self._read()
+                fleet = self._fleet()
         except DatabaseError as exc:
             logger.warning("metrics: database gauges skipped (%s)", exc)
             return
@@ -134,6 +138,29 @@ class DatabaseGauges(Collector):
         for status in TenantStatus.values:
             tenants.add_metric([status], by_status.get(status, 0))
         yield tenants
+        if fleet is not None:
+            yield from fleet
+
+    def _fleet(self) -> list[GaugeMetricFamily] | None:
+        """The latest fleet run's progress: tenants by outcome, and whether it is open."""
+        run = fleet_run_latest()
+        if run is None:
+            return None
+        summary = fleet_run_summary(run)
+        tenants = GaugeMetricFamily(
+            "tenantflow_fleet_run_tenants",
+            "The latest fleet migration run: tenants it covers (total) and its outcomes so far.",
+            labels=["run", "outcome"],
+        )
+        for outcome in FLEET_COUNTS:
+            tenants.add_metric([run.pk, outcome], summary[outcome])
+        running = GaugeMetricFamily(
+            "tenantflow_fleet_run_open",
+            "1 while the latest fleet migration run is pending, running, paused or cancelling.",
+            labels=["run", "status"],
+        )
+        running.add_metric([run.pk, run.status], 1 if run.is_open else 0)
+        return [tenants, running]
 
     def _read(self) -> tuple[int, float, dict[str, int]]:
         table = connection.ops.quote_name(OutboxEntry._meta.db_table)

@@ -17,6 +17,7 @@ from orchestration import metrics
 from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
+from orchestration.workflows.fleet_migration import FleetMigrationInput, FleetMigrationWorkflow
 from orchestration.workflows.tenant_deletion import (
     DELETION,
     TenantDeletionInput,
@@ -34,7 +35,13 @@ from orchestration.workflows.verification_email import (
 )
 from tenants.models import TenantStatus
 from tenants.services import tenant_run_planned
-from tenants.signals import signed_up, tenant_deletion_requested, tenant_provisioning_requested
+from tenants.signals import (
+    fleet_run_control_requested,
+    fleet_run_requested,
+    signed_up,
+    tenant_deletion_requested,
+    tenant_provisioning_requested,
+)
 
 
 def provisioning_workflow_id(tenant_id, attempt: int) -> str:
@@ -127,6 +134,26 @@ def on_email_verified(sender, *, user, **kwargs) -> None:
     transaction.on_commit(lambda: metrics.onboarding_outcome("verified"))
 
 
+def on_fleet_run_requested(sender, *, run, **kwargs) -> None:
+    # One run per id: a second request for the same deploy's run is not a second run (and a
+    # retry attempt has its own id).
+    enqueue_start(
+        FleetMigrationWorkflow,
+        FleetMigrationInput(
+            run_id=run.pk,
+            concurrency=run.concurrency,
+            batch_size=settings.FLEET_MIGRATION_BATCH_SIZE,
+            continue_after=settings.FLEET_MIGRATION_CONTINUE_AFTER,
+        ),
+        workflow_id=run.workflow_id,
+        route=deployment_system_route(workload=Workload.BACKGROUND),
+    )
+
+
+def on_fleet_run_control_requested(sender, *, run, action: str, **kwargs) -> None:
+    enqueue_signal(workflow_id=run.workflow_id, signal=action)
+
+
 def connect() -> None:
     uid = "orchestration.receivers"
     tenant_provisioning_requested.connect(
@@ -137,4 +164,8 @@ def connect() -> None:
     email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")
     verification_email_requested.connect(
         on_verification_email_requested, dispatch_uid=f"{uid}.verification_email_requested"
+    )
+    fleet_run_requested.connect(on_fleet_run_requested, dispatch_uid=f"{uid}.fleet_run")
+    fleet_run_control_requested.connect(
+        on_fleet_run_control_requested, dispatch_uid=f"{uid}.fleet_run_control"
     )

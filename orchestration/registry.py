@@ -29,7 +29,9 @@ def project_registry() -> dict[QueueKind, Hosted]:
     """The project's own workflows and activities, by queue kind (imported on demand: the
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
+    from orchestration.activities import fleet as fleet_activities
     from orchestration.workflows import (
+        FleetMigrationWorkflow,
         TenantDeletionWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
@@ -48,12 +50,13 @@ def project_registry() -> dict[QueueKind, Hosted]:
         # move still finish; see docs/operations.md.
         QueueKind.TENANT: Hosted(
             workflows=(TenantProvisioningWorkflow, TenantDeletionWorkflow),
-            activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities)),
+            activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities))
+            + tuple(fleet_activities.ON_TENANT_QUEUES),
         )
         + onboarding,
         QueueKind.JOBS: Hosted(
-            workflows=(TokenCleanupWorkflow, VerificationEmailWorkflow),
-            activities=tuple(account_activities.CLEANUP),
+            workflows=(TokenCleanupWorkflow, VerificationEmailWorkflow, FleetMigrationWorkflow),
+            activities=tuple(account_activities.CLEANUP) + tuple(fleet_activities.ON_JOBS_QUEUE),
         )
         + onboarding,
     }

@@ -240,3 +240,7 @@ class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "tenant", "role", "is_active", "created_at"]
     list_filter = ["role", "is_active"]
     raw_id_fields = ["user", "tenant"]
+
+
+# Fleet runs have their own module; importing it registers them.
+from tenants import fleet_admin  # noqa: E402, F401

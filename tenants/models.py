@@ -201,3 +201,84 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} is {self.role} of {self.tenant}"
+
+
+class FleetStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # requested; its workflow has not begun
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    CANCELLING = "cancelling", "Cancelling"
+    COMPLETED = "completed", "Completed"  # every tenant it reached is current
+    FAILED = "failed", "Completed with failures"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FLEET_RUN_OPEN = (FleetStatus.PENDING, FleetStatus.RUNNING, FleetStatus.PAUSED,
+                  FleetStatus.CANCELLING)  # fmt: skip
+
+
+class FleetRun(models.Model):
+    """One migration of every tenant schema to a set of migrations (one per deploy: the id
+    is derived from the migrations), by ``FleetMigrationWorkflow``.
+
+    The workflow writes its progress here, batch by batch; the command, the admin and the
+    metrics read it here and never ask Temporal. ``cursor`` is the last schema a recorded
+    batch reached: recording a batch is a compare-and-set on it, so a retried recording
+    never counts a batch twice. A "retry failed" is a further attempt of the same run over
+    its failures only, under a ``workflow_id`` of its own.
+    """
+
+    id = models.CharField(max_length=64, primary_key=True)
+    migrations = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=16, choices=FleetStatus.choices, default=FleetStatus.PENDING, db_index=True
+    )
+    workflow_id = models.CharField(max_length=96)
+    attempt = models.PositiveIntegerField(default=1)
+    concurrency = models.PositiveIntegerField()
+    retry_failed = models.BooleanField(default=False)  # the current attempt's scope
+    total = models.PositiveIntegerField(default=0)  # tenants the current attempt covers
+    migrated = models.PositiveIntegerField(default=0)
+    current = models.PositiveIntegerField(default=0)  # already current when reached
+    skipped = models.PositiveIntegerField(default=0)  # provisioning/deleting when reached
+    cursor = models.CharField(max_length=63, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=FleetStatus.values), name="fleet_status_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in FLEET_RUN_OPEN
+
+
+class FleetFailure(models.Model):
+    """A tenant schema a fleet run could not migrate: which migration failed, and why. Removed
+    when a later attempt migrates it."""
+
+    run = models.ForeignKey(FleetRun, on_delete=models.CASCADE, related_name="failures")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    schema_name = models.CharField(max_length=63)
+    migration = models.CharField(max_length=255, blank=True, default="")
+    error = models.TextField()
+    failed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["schema_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "tenant"], name="fleet_failure_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schema_name}: {self.migration}"

@@ -20,10 +20,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -52,11 +54,17 @@ def schema_exists(name: str) -> bool:
 @functools.cache
 def _migration_digests() -> dict[str, str]:
     """``app.name`` -> sha256 (16 hex digits) of its file, for every migration the code
-    defines. Cached per process: the code (and so its migrations) does not change while it
-    runs."""
+    defines, in the order ``migrate`` applies them. Cached per process: the code (and so its
+    migrations) does not change while it runs."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
+    plan = dict.fromkeys(
+        node
+        for leaf in sorted(loader.graph.leaf_nodes())
+        for node in loader.graph.forwards_plan(leaf)
+    )
     digests = {}
-    for (app, name), migration in loader.graph.nodes.items():
+    for app, name in plan:
+        migration = loader.graph.nodes[app, name]
         path = getattr(sys.modules[type(migration).__module__], "__file__", None)
         content = Path(path).read_bytes() if path else b""
         digests[f"{app}.{name}"] = hashlib.sha256(content).hexdigest()[:16]
@@ -91,8 +99,9 @@ def recorded_migrations(name: str) -> set[str] | None:
         return None
 
 
-def migrate_schema(name: str) -> None:
-    """Apply outstanding migrations to schema ``name``. Idempotent, safe to retry.
+def migrate_schema(name: str) -> bool:
+    """Apply outstanding migrations to schema ``name``; returns whether there were any.
+    Idempotent, safe to retry, and never run twice at once on one schema (``schema_lock``).
 
     A schema that records every migration the code defines costs one SELECT: django-tenants'
     ``migrate_schemas`` takes 30-150 ms even when it has nothing to apply, and provisioning
@@ -101,10 +110,83 @@ def migrate_schema(name: str) -> None:
     """
     if name != settings.TENANT_TEMPLATE_SCHEMA:
         validate_schema_name(name)
+    if _is_current(name):
+        return False
+    with schema_lock(name):
+        if _is_current(name):  # migrated by another process while this one waited
+            return False
+        _run_migrations(name)
+    return True
+
+
+def _is_current(name: str) -> bool:
     recorded = recorded_migrations(name)
-    if recorded is not None and recorded.issuperset(migration_state()):
+    return recorded is not None and recorded.issuperset(migration_state())
+
+
+def first_unapplied(name: str) -> str:
+    """The first migration (in ``migrate``'s order) schema ``name`` does not record: the one a
+    failed migration run stopped at. ``""`` when it records them all."""
+    recorded = recorded_migrations(name) or set()
+    return next((key for key in _migration_digests() if key not in recorded), "")
+
+
+# Advisory locks of this project's schema DDL live under this first key (the second is the
+# schema name's hash): distinct from any other use of advisory locks in the database.
+_SCHEMA_LOCKS = 7301
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def schema_lock(name: str) -> Iterator[None]:
+    """Hold schema ``name``'s lock: migrating and dropping one schema are serialised across
+    every process (a fleet run, provisioning, deletion). Re-entrant in one thread.
+
+    A session lock on a connection of its own: Django's connection cannot hold it, since
+    ``migrate_schemas`` closes that connection midway (with the pool, the lock would stay
+    with a pooled connection another thread borrows next). Released when the block ends,
+    or by PostgreSQL when a killed worker's connection goes.
+    """
+    held = _held.__dict__.setdefault("names", set())
+    if name in held:
+        yield
         return
-    _run_migrations(name)
+    with psycopg.connect(**libpq_params(), autocommit=True) as side:
+        side.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [_SCHEMA_LOCKS, name])
+        held.add(name)
+        try:
+            yield
+        finally:
+            held.discard(name)
+
+
+def schemas_behind(names: list[str]) -> set[str]:
+    """Those of ``names`` that do not record every migration the code defines (a missing
+    schema or ``django_migrations`` table included). Two queries however many names: one
+    finds which have the table, one counts their current rows in a single UNION ALL."""
+    if not names:
+        return set()
+    state = migration_state()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+            "WHERE c.relname = 'django_migrations' AND c.relkind IN ('r', 'p') "
+            "AND n.nspname = ANY(%s)",
+            [list(names)],
+        )
+        with_table = [row[0] for row in cursor.fetchall()]
+        current = set()
+        if with_table:
+            count = sql.SQL(
+                "SELECT {}, count(DISTINCT app || '.' || name) FROM {}.django_migrations "
+                "WHERE app || '.' || name = ANY(%(state)s)"
+            )
+            query = sql.SQL(" UNION ALL ").join(
+                count.format(sql.Literal(n), sql.Identifier(n)) for n in with_table
+            )
+            cursor.execute(query, {"state": state})
+            current = {name for name, n in cursor.fetchall() if n >= len(state)}
+    return set(names) - current
 
 
 def _run_migrations(name: str) -> None:
@@ -148,9 +230,10 @@ def usable_template() -> SchemaTemplate | None:
 def drop_schema(name: str) -> bool:
     """Drop schema ``name`` and everything in it, if present. Returns whether it was there."""
     validate_schema_name(name)
-    existed = schema_exists(name)
-    with connection.cursor() as cursor:
-        cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with schema_lock(name):  # never under a migration that is running
+        existed = schema_exists(name)
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
     return existed
 
 

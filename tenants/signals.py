@@ -13,6 +13,13 @@ change. The project's own listeners record workflow starts (see docs/architectur
     User whose email is not verified yet; ``verification_token``: the email-verification
     Token to send them (its raw value is recomputed by ``accounts.services.token_raw_value``).
     Sent after ``tenant_provisioning_requested``, in the same transaction.
+``fleet_run_requested``
+    sender: ``FleetRun``; ``run``: the FleetRun to (re)start: a new run (``attempt`` 1), or
+    a "retry failed" attempt over its failures (``run.retry_failed``), under
+    ``run.workflow_id``.
+``fleet_run_control_requested``
+    sender: ``FleetRun``; ``run``: an open FleetRun, its status already changed;
+    ``action``: ``"pause"``, ``"resume"`` or ``"cancel"``.
 """
 
 from django.dispatch import Signal
@@ -20,3 +27,5 @@ from django.dispatch import Signal
 tenant_provisioning_requested = Signal()
 tenant_deletion_requested = Signal()
 signed_up = Signal()
+fleet_run_requested = Signal()
+fleet_run_control_requested = Signal()

@@ -101,6 +101,34 @@ def record_provisioning_cancelled(owner, temporal, save):
     save(workflow_id, "provisioning-cancelled")
 
 
+def record_fleet_failed(owner, temporal, settings, save):
+    """A fleet run over three tenants in batches of two: one schema migrated, one broken
+    (its migration fails and is recorded), one already current."""
+    from django.db import transaction
+
+    from tenants import fleet
+    from tenants.models import TenantStatus
+    from tenants.schemas import create_schema, sync_template
+    from tests.factories import TenantFactory
+    from tests.kit import wait_until
+    from tests.orchestration.test_fleet import forget_workspace
+    from tests.workers import BackgroundWorker
+
+    settings.FLEET_MIGRATION_BATCH_SIZE = 2
+    sync_template()
+    tenants = [TenantFactory(owner=owner, status=TenantStatus.ACTIVE) for _ in range(3)]
+    for tenant in tenants:
+        create_schema(tenant.schema_name)
+    forget_workspace(tenants[0].schema_name)
+    forget_workspace(tenants[1].schema_name, drop_tables=False)
+    with transaction.atomic():
+        run, _ = fleet.fleet_run_request(concurrency=2)
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        wait_until(lambda: not type(run).objects.get(pk=run.pk).is_open, timeout=120,
+                   what="the fleet run to end")  # fmt: skip
+    save(run.workflow_id, "fleet-failed")
+
+
 def record_onboarding_verified_and_token_cleanup(temporal, settings, save):
     """A signup's onboarding (it starts on the new tenant's route, so the tenant queues are
     polled too) that ends with the email verified; then a token clean-up run."""

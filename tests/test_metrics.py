@@ -48,3 +48,21 @@ def test_metrics_allowed_networks_are_configurable(web, settings):
     settings.METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network("10.0.0.0/8")]
     assert web.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
     assert web.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 404
+
+
+@pytest.mark.django_db
+def test_metrics_show_the_latest_fleet_run(web):
+    from django.db import transaction
+
+    from tenants import fleet
+    from tenants.models import FleetRun
+
+    assert "tenantflow_fleet_run_tenants" not in web.get("/metrics").content.decode()
+    with transaction.atomic():
+        run, _ = fleet.fleet_run_request()
+    FleetRun.objects.filter(pk=run.pk).update(total=10, migrated=3, current=2)
+    found = samples(web.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode())
+    tenants = found["tenantflow_fleet_run_tenants"]
+    assert tenants[(("outcome", "total"), ("run", run.pk))] == 10
+    assert tenants[(("outcome", "migrated"), ("run", run.pk))] == 3
+    assert found["tenantflow_fleet_run_open"][(("run", run.pk), ("status", "pending"))] == 1

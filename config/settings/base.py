@@ -221,6 +221,15 @@ METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::
 # one attempt a minute at most. Errors no retry can fix fail at once.
 STEP_RETRY_WINDOW = env_int("STEP_RETRY_WINDOW", 24 * 3600, minimum=60)
 
+# --- Fleet migration (tenants/fleet.py, orchestration/workflows/fleet_migration.py) ---------
+# `migrate` migrates the shared schema and the template, then starts one fleet run per set of
+# migrations: every tenant schema that is behind is migrated by the workers, this many at once.
+FLEET_MIGRATION_CONCURRENCY = env_int("FLEET_MIGRATION_CONCURRENCY", 8, minimum=1)
+# Tenants read (and checked for being current) per batch; a run continues as new after
+# this many tenants, so its history stays small for any fleet.
+FLEET_MIGRATION_BATCH_SIZE = env_int("FLEET_MIGRATION_BATCH_SIZE", 200, minimum=1)
+FLEET_MIGRATION_CONTINUE_AFTER = env_int("FLEET_MIGRATION_CONTINUE_AFTER", 2000, minimum=1)
+
 # --- Onboarding (seconds) ----------------------------------------------------------------
 # A reminder goes out this long after signup if the email is still unverified…
 ONBOARDING_REMIND_AFTER = env_int("ONBOARDING_REMIND_AFTER", 24 * 3600, minimum=1)

@@ -8,6 +8,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from orchestration.workflows import (
+    FleetMigrationWorkflow,
     TenantDeletionWorkflow,
     TenantProvisioningWorkflow,
     TokenCleanupWorkflow,
@@ -26,7 +27,7 @@ def test_there_are_histories_of_every_workflow():
     names = {p.stem.rsplit("-", 1)[0] for p in HISTORIES}
     assert {
         "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
-        "token-cleanup",
+        "token-cleanup", "fleet-failed",
     } <= names  # fmt: skip
 
 
@@ -44,7 +45,7 @@ async def test_history_replays_against_current_code(path):
     replayer = Replayer(
         workflows=[
             TenantProvisioningWorkflow, TenantDeletionWorkflow, UserOnboardingWorkflow,
-            TokenCleanupWorkflow,
+            TokenCleanupWorkflow, FleetMigrationWorkflow,
         ]
     )  # fmt: skip
     result = await replayer.replay_workflow(load(path))

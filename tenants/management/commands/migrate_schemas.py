@@ -1,4 +1,5 @@
 from django.core.management import call_command
+from django.db import connection
 from django_tenants.management.commands.migrate_schemas import (
     GET_EXECUTOR_FUNCTION,
     MigrateSchemasCommand,
@@ -11,7 +12,8 @@ from tenants.selectors import existing_tenant_schemas
 
 class Command(MigrateSchemasCommand):
     """django-tenants' ``migrate_schemas``, over the tenant schemas that exist, then the
-    template schema new tenants are copied from.
+    template schema new tenants are copied from: every schema, here and now, one after the
+    other (``manage.py migrate`` leaves the tenant schemas to a fleet run instead).
 
     A tenant row whose schema is not made yet (pending, or failed before the schema step)
     would otherwise stop the whole run; the provisioning workflow migrates a schema when it
@@ -19,21 +21,37 @@ class Command(MigrateSchemasCommand):
     """
 
     def handle(self, *args, **options):
-        if options.get("schema_name") or (options.get("shared") and not options.get("tenant")):
+        if self.upstream_only(options):
             return super().handle(*args, **options)
         if not options.get("tenant"):
-            super().handle(*args, **{**options, "shared": True})
+            self.migrate_shared(*args, **options)
         super(MigrateSchemasCommand, self).handle(*args, **{**options, "tenant": True})
         schemas = [s for s in existing_tenant_schemas() if s != get_public_schema_name()]
         if schemas:
+            if self.executor == "multiprocessing":
+                # Forked children would share the parent's pooled sockets (and fail with
+                # "the last operation didn't produce records"): each makes its own pool.
+                connection.close_pool()
             executor = GET_EXECUTOR_FUNCTION(codename=self.executor)(self.args, self.options)
             executor.run_migrations(tenants=schemas)
+        self.after_migrate(options)
+        return None
+
+    @staticmethod
+    def upstream_only(options) -> bool:
+        return bool(options.get("schema_name")) or (
+            bool(options.get("shared")) and not options.get("tenant")
+        )
+
+    def migrate_shared(self, *args, **options) -> None:
+        super().handle(*args, **{**options, "shared": True, "tenant": False})
+
+    def after_migrate(self, options) -> None:
         # A database cache (production without Redis) needs its table.
         call_command("createcachetable", verbosity=0)
-        # Post-migrate: keep the template current, so new tenants are copies, not migrations.
+        # Keep the template current, so new tenants are copies, not migrations.
         if sync_template() is None and options.get("verbosity", 1) >= 1:
             self.stdout.write(
                 "No template snapshot stored (no pg_dump, or an unsafe dump: see the log): "
                 "new tenant schemas will be made by migrations."
             )
-        return None

@@ -1,0 +1,293 @@
+"""Fleet migration: every tenant schema brought to the code's migrations, one run per deploy.
+
+Writes (``fleet_run_*`` for people and commands; the rest for the workflow's activities)
+and reads of ``FleetRun``. A run is requested here and sends ``fleet_run_requested``; the
+orchestration app turns that into a ``FleetMigrationWorkflow`` start through the outbox, and
+pause / resume / cancel into signals the same way. The workflow then walks the tenants in
+schema-name order, a batch at a time: which schemas of a batch are behind costs a constant
+number of queries (``schemas.schemas_behind``), and only those are migrated, each under its
+schema's lock.
+"""
+
+import hashlib
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tenants import schemas
+from tenants.models import (
+    FLEET_RUN_OPEN,
+    FleetFailure,
+    FleetRun,
+    FleetStatus,
+    Tenant,
+    TenantStatus,
+)
+from tenants.signals import fleet_run_control_requested, fleet_run_requested
+
+logger = logging.getLogger(__name__)
+
+MIGRATED, CURRENT, SKIPPED, FAILED = "migrated", "current", "skipped", "failed"
+
+
+class FleetRequestRefused(Exception):
+    """A fleet action that cannot apply to the run in its present state (the message says
+    which run and why)."""
+
+
+def fleet_run_id() -> str:
+    """``fleet-<digest>`` of the code's migrations and their files: the same for every
+    process of one deploy, different for the next deploy that changes a migration."""
+    digest = hashlib.sha256("\n".join(schemas.migration_fingerprint()).encode()).hexdigest()
+    return f"fleet-{digest[:16]}"
+
+
+# --- people and commands ------------------------------------------------------------------
+
+
+def fleet_run_request(*, concurrency: int | None = None) -> tuple[FleetRun, bool]:
+    """The fleet run for the code's migrations, requested unless it exists. Returns it and
+    whether it is new. A new run cancels older runs still open (they migrate towards
+    migrations this code no longer has)."""
+    concurrency = concurrency or settings.FLEET_MIGRATION_CONCURRENCY
+    if concurrency < 1:
+        raise FleetRequestRefused(f"concurrency must be at least 1, got {concurrency}.")
+    run_id = fleet_run_id()
+    with transaction.atomic():
+        run, created = FleetRun.objects.get_or_create(
+            pk=run_id,
+            defaults={
+                "migrations": schemas.migration_state(),
+                "workflow_id": _workflow_id(run_id, 1),
+                "concurrency": concurrency,
+            },
+        )
+        if created:
+            for older in FleetRun.objects.filter(status__in=FLEET_RUN_OPEN).exclude(pk=run_id):
+                _control(older, "cancel")
+            fleet_run_requested.send(sender=FleetRun, run=run)
+    return run, created
+
+
+def _workflow_id(run_id: str, attempt: int) -> str:
+    # Unique per attempt, not only per run: a database restored or rebuilt at the same
+    # migrations makes a new FleetRun row with the same id, and Temporal (which remembers
+    # closed runs) must still start its workflow.
+    return f"{run_id}-{attempt}-{uuid.uuid4().hex[:8]}"
+
+
+def fleet_run_retry_failed(*, run_id: str | None = None) -> FleetRun:
+    """A further attempt of a finished run over the tenants it failed to migrate, and only
+    those. ``run_id`` defaults to the latest run."""
+    with transaction.atomic():
+        run = _locked(run_id)
+        if run.is_open:
+            raise FleetRequestRefused(f"Fleet run {run.pk} is still {run.status}: wait for it.")
+        failures = run.failures.count()
+        if not failures:
+            raise FleetRequestRefused(f"Fleet run {run.pk} has no failed tenants to retry.")
+        run.attempt += 1
+        run.workflow_id = _workflow_id(run.pk, run.attempt)
+        run.status, run.retry_failed, run.cursor = FleetStatus.PENDING, True, ""
+        run.finished_at = None
+        run.save()
+        fleet_run_requested.send(sender=FleetRun, run=run)
+    return run
+
+
+_CONTROLS = {
+    "pause": ({FleetStatus.PENDING, FleetStatus.RUNNING}, FleetStatus.PAUSED),
+    "resume": ({FleetStatus.PAUSED}, FleetStatus.RUNNING),
+    "cancel": (set(FLEET_RUN_OPEN) - {FleetStatus.CANCELLING}, FleetStatus.CANCELLING),
+}
+
+
+def fleet_run_control(*, action: str, run_id: str | None = None) -> FleetRun:
+    """Pause, resume or cancel a run (the latest by default): its status changes now, and
+    its workflow gets the signal after commit. Pausing lets the migrations under way finish
+    and starts no more; cancelling does the same, then ends the run."""
+    if action not in _CONTROLS:
+        raise FleetRequestRefused(f"Unknown action {action!r}: pause, resume or cancel.")
+    with transaction.atomic():
+        run = _locked(run_id)
+        _control(run, action)
+    return run
+
+
+def _control(run: FleetRun, action: str) -> None:
+    allowed, target = _CONTROLS[action]
+    if run.status not in allowed:
+        raise FleetRequestRefused(f"Fleet run {run.pk} is {run.status}: it cannot {action}.")
+    run.status = target
+    run.save(update_fields=["status", "updated_at"])
+    fleet_run_control_requested.send(sender=FleetRun, run=run, action=action)
+
+
+def _locked(run_id: str | None) -> FleetRun:
+    runs = FleetRun.objects.select_for_update()
+    run = runs.filter(pk=run_id).first() if run_id else runs.order_by("-created_at").first()
+    if run is None:
+        raise FleetRequestRefused(f"No fleet run {run_id}." if run_id else "No fleet run yet.")
+    return run
+
+
+# --- the workflow's activities ------------------------------------------------------------
+
+
+def fleet_run_started(*, run_id: str) -> int:
+    """Mark the attempt running (unless paused or cancelled meanwhile) and count what it
+    covers: the active tenants, or the run's failures for a "retry failed". Returns it."""
+    with transaction.atomic():
+        run = FleetRun.objects.select_for_update().get(pk=run_id)
+        if run.retry_failed:
+            covered = run.failures.count()
+        else:
+            covered = Tenant.objects.filter(status=TenantStatus.ACTIVE).count()
+            run.total = covered
+        if run.status == FleetStatus.PENDING:
+            run.status = FleetStatus.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.save()
+    return covered
+
+
+def fleet_batch(*, run_id: str, after: str, size: int) -> dict:
+    """The next ``size`` tenants of the run after schema ``after``, split into those behind
+    and those already current: four queries, whatever ``size``. ``last`` is the batch's last
+    schema (``""``: nothing left)."""
+    run = FleetRun.objects.only("retry_failed").get(pk=run_id)
+    if run.retry_failed:
+        rows = run.failures.filter(schema_name__gt=after).values_list("tenant_id", "schema_name")
+    else:
+        rows = Tenant.objects.filter(status=TenantStatus.ACTIVE, schema_name__gt=after)
+        rows = rows.values_list("id", "schema_name")
+    rows = list(rows.order_by("schema_name")[:size])
+    behind = schemas.schemas_behind([schema for _, schema in rows])
+    return {
+        "last": rows[-1][1] if rows else "",
+        "behind": [str(tenant) for tenant, schema in rows if schema in behind],
+        "current": [str(tenant) for tenant, schema in rows if schema not in behind],
+    }
+
+
+def fleet_tenant_migrate(*, tenant_id: str) -> dict:
+    """Migrate one tenant's schema for a fleet run: ``{"outcome", "migration", "error"}``.
+
+    Under the schema's lock, and only while the tenant is active: one being provisioned
+    (its run migrates its schema) or deleted is left alone. A migration that fails is
+    reported with the migration it stopped at, so that one broken schema fails alone; a
+    lost database connection raises instead, and the activity retries.
+    """
+    tenant = Tenant.objects.filter(pk=tenant_id).only("schema_name").first()
+    if tenant is None:
+        return {"outcome": SKIPPED}
+    with schemas.schema_lock(tenant.schema_name):
+        if not Tenant.objects.filter(pk=tenant_id, status=TenantStatus.ACTIVE).exists():
+            return {"outcome": SKIPPED}
+        try:
+            ran = schemas.migrate_schema(tenant.schema_name)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:  # the migration's own error: reported, not retried
+            migration = schemas.first_unapplied(tenant.schema_name)
+            logger.warning("fleet: %s failed at %s: %s", tenant.schema_name, migration, exc)
+            error = f"{type(exc).__name__}: {exc}"[:4000]
+            return {"outcome": FAILED, "migration": migration, "error": error}
+    return {"outcome": MIGRATED if ran else CURRENT}
+
+
+def fleet_batch_recorded(*, run_id: str, after: str, last: str, results: dict) -> bool:
+    """Add a batch's outcomes to the run: ``results`` maps tenant id -> outcome dict (tenants
+    found current count as ``current``). A compare-and-set on the cursor: recording the same
+    batch twice (a retried activity) changes nothing; returns whether this call recorded it.
+    """
+    with transaction.atomic():
+        run = FleetRun.objects.select_for_update().get(pk=run_id)
+        if run.cursor != after:
+            return False
+        outcomes = {tenant: result["outcome"] for tenant, result in results.items()}
+        failed = {tenant: results[tenant] for tenant, o in outcomes.items() if o == FAILED}
+        fine = [tenant for tenant, outcome in outcomes.items() if outcome != FAILED]
+        run.failures.filter(tenant_id__in=fine).delete()
+        schema_of = {
+            str(tenant): schema
+            for tenant, schema in Tenant.objects.filter(pk__in=failed).values_list(
+                "id", "schema_name"
+            )
+        }
+        for tenant, result in failed.items():
+            FleetFailure.objects.update_or_create(
+                run=run,
+                tenant_id=tenant,
+                defaults={
+                    "schema_name": schema_of.get(tenant, ""),
+                    "migration": result.get("migration", ""),
+                    "error": result.get("error", ""),
+                },
+            )
+        counts = {
+            o: sum(1 for v in outcomes.values() if v == o) for o in (MIGRATED, CURRENT, SKIPPED)
+        }
+        FleetRun.objects.filter(pk=run_id).update(
+            migrated=F("migrated") + counts[MIGRATED],
+            current=F("current") + counts[CURRENT],
+            skipped=F("skipped") + counts[SKIPPED],
+            cursor=last,
+            updated_at=timezone.now(),
+        )
+    return True
+
+
+def fleet_run_finished(*, run_id: str, cancelled: bool) -> dict:
+    """Close the attempt: ``cancelled``, ``failed`` (some tenants failed) or ``completed``.
+    Returns its summary."""
+    with transaction.atomic():
+        run = FleetRun.objects.select_for_update().get(pk=run_id)
+        if cancelled:
+            run.status = FleetStatus.CANCELLED
+        else:
+            run.status = FleetStatus.FAILED if run.failures.exists() else FleetStatus.COMPLETED
+        run.finished_at = timezone.now()
+        run.save()
+    return fleet_run_summary(run)
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def fleet_run_latest() -> FleetRun | None:
+    return FleetRun.objects.order_by("-created_at").first()
+
+
+def fleet_run_summary(run: FleetRun) -> dict:
+    failed = run.failures.count()
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "attempt": run.attempt,
+        "total": run.total,
+        "migrated": run.migrated,
+        "current": run.current,
+        "skipped": run.skipped,
+        "failed": failed,
+        "done": run.migrated + run.current + run.skipped + failed,
+    }
+
+
+def fleet_schemas_behind(*, batch: int = 500) -> tuple[int, int]:
+    """(active tenants whose schema is behind the code's migrations, active tenants): read
+    from the schemas themselves, a constant number of queries per ``batch`` tenants."""
+    behind = total = 0
+    after = ""
+    names = Tenant.objects.filter(status=TenantStatus.ACTIVE).order_by("schema_name")
+    while chunk := list(
+        names.filter(schema_name__gt=after).values_list("schema_name", flat=True)[:batch]
+    ):
+        behind += len(schemas.schemas_behind(chunk))
+        total += len(chunk)
+        after = chunk[-1]
+    return behind, total

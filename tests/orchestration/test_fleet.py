@@ -1,0 +1,273 @@
+"""Fleet migration end to end: real PostgreSQL, Temporal, workers and relay.
+
+A schema is made *behind* the code's migrations as a deploy would leave it: the workspace
+app's tables dropped and their migration's row deleted, so that migrating it creates them
+again. A *broken* schema has the row deleted but keeps its tables: re-applying the migration
+fails ("already exists"), as a schema hand-edited in production does.
+"""
+
+import signal
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+from psycopg import sql
+
+from tenants import fleet
+from tenants.models import FleetRun, FleetStatus, Tenant, TenantStatus
+from tenants.schemas import create_schema, migrate_schema, schemas_behind, sync_template
+from tests.factories import TenantFactory
+from tests.kit import wait_until
+from tests.workers import SHARDS, BackgroundWorker, runs_of
+
+pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+
+WORKSPACE = "workspace.0001_initial"
+WORKSPACE_TABLES = ["workspace_task", "workspace_project", "workspace_setting"]
+
+
+def active_tenants(n: int, owner) -> list[Tenant]:
+    sync_template()  # the flush of earlier tests removed the stored snapshot: replay is fast
+    tenants = [TenantFactory(owner=owner, status=TenantStatus.ACTIVE) for _ in range(n)]
+    for tenant in tenants:
+        create_schema(tenant.schema_name)
+    return tenants
+
+
+def forget_workspace(schema: str, *, drop_tables: bool = True) -> None:
+    with connection.cursor() as cursor:
+        if drop_tables:
+            for table in WORKSPACE_TABLES:
+                cursor.execute(
+                    sql.SQL("DROP TABLE {}.{}").format(*map(sql.Identifier, (schema, table)))
+                )
+        cursor.execute(
+            sql.SQL("DELETE FROM {}.django_migrations WHERE app = 'workspace'").format(
+                sql.Identifier(schema)
+            )
+        )
+
+
+def workspace_rows(schema: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("SELECT count(*) FROM {}.django_migrations WHERE app = 'workspace'").format(
+                sql.Identifier(schema)
+            )
+        )
+        return cursor.fetchone()[0]
+
+
+def request_run(**kwargs) -> FleetRun:
+    with transaction.atomic():
+        run, created = fleet.fleet_run_request(**kwargs)
+    assert created
+    return run
+
+
+def finished(run: FleetRun, timeout: float = 120) -> FleetRun:
+    def closed():
+        run.refresh_from_db()
+        return not run.is_open
+
+    wait_until(closed, timeout=timeout, what=f"fleet run {run.pk} to end")
+    return run
+
+
+@pytest.fixture
+def small_batches(settings):
+    settings.FLEET_MIGRATION_BATCH_SIZE = 7
+    settings.FLEET_MIGRATION_CONTINUE_AFTER = 14
+    settings.FLEET_MIGRATION_CONCURRENCY = 4
+
+
+def test_one_broken_schema_fails_alone_and_retry_failed_reruns_only_it(
+    owner, temporal, small_batches
+):
+    tenants = active_tenants(48, owner)
+    behind, broken = tenants[::4], tenants[5]
+    for tenant in behind:
+        forget_workspace(tenant.schema_name)
+    forget_workspace(broken.schema_name, drop_tables=False)
+    names = [t.schema_name for t in tenants]
+    assert schemas_behind(names) == {t.schema_name for t in [*behind, broken]}
+
+    run = request_run()
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        run = finished(run)
+        # 48 tenants in batches of 7, continuing as new after 14: several runs, one id.
+        assert len(runs_of(temporal, run.workflow_id)) >= 3
+    summary = fleet.fleet_run_summary(run)
+    assert summary == {**summary, "status": FleetStatus.FAILED, "total": 48, "migrated": 12,
+                       "current": 35, "skipped": 0, "failed": 1, "done": 48}  # fmt: skip
+    (failure,) = run.failures.all()
+    assert (failure.tenant_id, failure.schema_name, failure.migration) == (
+        broken.pk, broken.schema_name, WORKSPACE
+    )  # fmt: skip
+    assert "already exists" in failure.error
+    assert schemas_behind(names) == {broken.schema_name}
+    assert all(workspace_rows(t.schema_name) == 1 for t in behind)
+
+    with pytest.raises(CommandError, match=r"1 tenant schema\(s\) are behind"):
+        call_command("migrate_fleet", "--status")
+
+    forget_workspace(broken.schema_name)  # repaired by hand
+    with transaction.atomic():
+        run = fleet.fleet_run_retry_failed()
+    assert run.workflow_id.startswith(f"{run.pk}-2-")
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        run = finished(run)
+    assert run.status == FleetStatus.COMPLETED
+    assert (run.migrated, run.failures.count()) == (13, 0)
+    assert schemas_behind(names) == set()
+    call_command("migrate_fleet", "--status")  # every tenant current: no error
+
+
+def test_pause_holds_the_run_and_resume_finishes_it(owner, temporal, small_batches):
+    tenants = active_tenants(30, owner)
+    names = [t.schema_name for t in tenants]
+    for name in names:
+        forget_workspace(name)
+    run = request_run(concurrency=1)
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        wait_until(lambda: FleetRun.objects.get(pk=run.pk).migrated >= 1, timeout=60,
+                   what="a first batch recorded")  # fmt: skip
+        call_command("migrate_fleet", "--pause")
+        assert FleetRun.objects.get(pk=run.pk).status == FleetStatus.PAUSED
+
+        def settled_while_paused() -> bool:  # the migration under way ends, no other begins
+            before = len(schemas_behind(names))
+            time.sleep(1)
+            return len(schemas_behind(names)) == before
+
+        wait_until(settled_while_paused, timeout=60, what="the paused run to hold still")
+        assert len(schemas_behind(names)) > 0
+        call_command("migrate_fleet", "--resume", "--wait", "--poll", "0.2")
+    run.refresh_from_db()
+    assert (run.status, run.migrated, run.current) == (FleetStatus.COMPLETED, 30, 0)
+    assert schemas_behind(names) == set()
+
+
+def test_a_tenant_provisioned_during_a_run_gets_the_current_schema(owner, temporal, small_batches):
+    from tenants.services import tenant_request_provisioning
+    from tests.workers import settled
+
+    tenants = active_tenants(6, owner)
+    for tenant in tenants:
+        forget_workspace(tenant.schema_name)
+    run = request_run(concurrency=1)
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        wait_until(lambda: FleetRun.objects.get(pk=run.pk).status == FleetStatus.RUNNING,
+                   timeout=60, what="the run to begin")  # fmt: skip
+        call_command("migrate_fleet", "--pause")
+        newcomer = TenantFactory(owner=owner, subdomain="newcomer")
+        tenant_request_provisioning(tenant_id=newcomer.pk)
+        newcomer = settled(newcomer.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
+        assert newcomer.status == TenantStatus.ACTIVE, newcomer.last_error
+        assert schemas_behind([newcomer.schema_name]) == set()
+        call_command("migrate_fleet", "--resume")
+        run = finished(run)
+    assert run.status == FleetStatus.COMPLETED
+    assert run.migrated == 6  # the newcomer was never behind
+
+
+def test_a_worker_killed_mid_run_resumes_and_migrates_nothing_twice(
+    owner, start_worker, prefix, settings, small_batches
+):
+    settings.TEMPORAL_QUEUE_PREFIX, settings.TEMPORAL_QUEUE_SHARDS = prefix, SHARDS
+    tenants = active_tenants(30, owner)
+    for tenant in tenants:
+        forget_workspace(tenant.schema_name)
+    run = request_run(concurrency=2)
+    first, _ = start_worker()
+    wait_until(lambda: FleetRun.objects.get(pk=run.pk).migrated >= 4, timeout=120,
+               what="some schemas migrated")  # fmt: skip
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    start_worker()
+    run = finished(run, timeout=180)
+    assert run.status == FleetStatus.COMPLETED, fleet.fleet_run_summary(run)
+    assert (run.migrated, run.current, run.failures.count()) == (30, 0, 0)
+    # Migrated once each: a second application of the migration would have failed.
+    assert all(workspace_rows(t.schema_name) == 1 for t in tenants)
+
+
+def test_a_schema_is_never_migrated_twice_at_once(owner):
+    (tenant,) = active_tenants(1, owner)
+    forget_workspace(tenant.schema_name)
+    ran, errors = [], []
+
+    def migrate():
+        try:
+            ran.append(migrate_schema(tenant.schema_name))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(ran) == [False, False, True]
+    assert workspace_rows(tenant.schema_name) == 1
+    # Released: migrate_schemas closes Django's connection midway, so a lock held on that
+    # connection would stay with a pooled one.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7301"
+        )
+        assert cursor.fetchone()[0] == 0
+
+
+def test_tenants_being_provisioned_or_deleted_are_left_alone(owner):
+    (tenant,) = active_tenants(1, owner)
+    forget_workspace(tenant.schema_name)
+    Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.DELETING)
+    assert fleet.fleet_tenant_migrate(tenant_id=str(tenant.pk)) == {"outcome": "skipped"}
+    assert schemas_behind([tenant.schema_name]) == {tenant.schema_name}
+
+
+def test_migrate_requests_one_fleet_run_per_set_of_migrations(owner, transactional_db):
+    active_tenants(1, owner)
+    call_command("migrate", "--no-fleet", verbosity=0)
+    assert not FleetRun.objects.exists()
+    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
+    (run,) = FleetRun.objects.all()
+    assert (run.pk, run.status) == (fleet.fleet_run_id(), FleetStatus.PENDING)
+    from orchestration.models import OutboxEntry
+
+    (row,) = OutboxEntry.objects.filter(workflow_id=run.workflow_id)
+    assert row.workflow_type == "FleetMigrationWorkflow"
+    assert row.arguments["run_id"] == run.pk
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pause"], "No fleet run yet"),
+        (["--retry-failed"], "No fleet run yet"),
+        (["--concurrency", "0"], "at least 1"),
+    ],
+)
+def test_migrate_fleet_refuses_what_cannot_apply(transactional_db, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("migrate_fleet", *args)
+
+
+def test_migrate_fleet_refuses_to_retry_a_run_without_failures(transactional_db):
+    with transaction.atomic():
+        run, _ = fleet.fleet_run_request()
+    with pytest.raises(CommandError, match="still pending"):
+        call_command("migrate_fleet", "--retry-failed")
+    FleetRun.objects.filter(pk=run.pk).update(status=FleetStatus.COMPLETED)
+    with pytest.raises(CommandError, match="no failed tenants"):
+        call_command("migrate_fleet", "--retry-failed")
+    with pytest.raises(CommandError, match="cannot resume"):
+        call_command("migrate_fleet", "--resume")
