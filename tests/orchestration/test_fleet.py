@@ -9,6 +9,7 @@ fails ("already exists"), as a schema hand-edited in production does.
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -271,3 +272,70 @@ def test_migrate_fleet_refuses_to_retry_a_run_without_failures(transactional_db)
         call_command("migrate_fleet", "--retry-failed")
     with pytest.raises(CommandError, match="cannot resume"):
         call_command("migrate_fleet", "--resume")
+
+
+ADD_FIELD = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("workspace", "0001_initial")]
+    operations = [migrations.AddField("project", "note", models.CharField(max_length=9, null=True))]
+"""
+
+
+@pytest.fixture
+def workspace_with_an_added_field(settings, tmp_path, monkeypatch):
+    """The workspace app's migrations plus ``0002_project_note`` (an AddField), for this test;
+    the code's migrations are read once per process, so that cache is dropped around it."""
+    import shutil
+
+    from tenants import schemas
+
+    package = tmp_path / "added_field_migrations"
+    shutil.copytree(Path(schemas.__file__).parent / "workspace" / "migrations", package,
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    (package / "0002_project_note.py").write_text(ADD_FIELD)
+
+    def activate() -> None:
+        monkeypatch.syspath_prepend(str(tmp_path))
+        settings.MIGRATION_MODULES = {"workspace": package.name}
+        schemas._migration_digests.cache_clear()
+
+    yield activate
+    schemas._migration_digests.cache_clear()
+
+
+def test_a_plan_without_new_models_is_applied_in_process_like_migrate(
+    owner, workspace_with_an_added_field
+):
+    from django_tenants.signals import schema_migrated
+
+    tenants = active_tenants(2, owner)
+    workspace_with_an_added_field()  # the deploy: one more migration
+    names = [t.schema_name for t in tenants]
+    assert schemas_behind(names) == set(names)
+    migrated = []
+
+    def record(sender, schema_name, **kwargs):
+        migrated.append(schema_name)
+
+    schema_migrated.connect(record)
+    try:
+        assert all(migrate_schema(name) for name in names)
+    finally:
+        schema_migrated.disconnect(record)
+    assert migrated == names
+    assert schemas_behind(names) == set()
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = 'workspace_project' AND column_name = 'note'",
+                [name],
+            )
+            assert cursor.fetchone()[0] == 1
+            query = sql.SQL("SELECT name FROM {}.django_migrations WHERE app = 'workspace'")
+            cursor.execute(query.format(sql.Identifier(name)))
+            assert sorted(r[0] for r in cursor.fetchall()) == ["0001_initial", "0002_project_note"]
+        cursor.execute("SHOW search_path")
+        assert cursor.fetchone()[0].startswith("public")  # back to public afterwards
