@@ -35,6 +35,9 @@ async def _failed_runs(address: str) -> list:
     return [run async for run in client.list_workflows(failed_onboarding_query())]
 
 
+# Marked by hand: its server is its own, not one of the session fixtures the marker is
+# derived from.
+@pytest.mark.temporal
 @pytest.mark.django_db(transaction=True)
 def test_operations_page_with_temporal_up_then_down(
     live_server, chromium_path, tmp_path, own_temporal, settings
