@@ -5,6 +5,7 @@ creates or updates exactly those and leaves every other schedule in the namespac
 """
 
 import dataclasses
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -51,12 +52,18 @@ def project_schedules() -> dict[str, Schedule]:
     }
 
 
-async def sync_schedules(client: Client) -> dict[str, str]:
-    """Create each project schedule, or update it to the current definition, keeping its
-    state: a schedule an operator paused stays paused.
-    Returns ``{schedule_id: "created" | "updated"}``."""
+async def sync_schedules(
+    client: Client,
+    schedules: dict[str, Schedule] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, str]:
+    """Create each project schedule (or each of ``schedules``, by default
+    ``project_schedules()``), or update it to the current definition, keeping its state: a
+    schedule an operator paused stays paused. ``on_step("<id>: created")`` is called after
+    each one. Returns ``{schedule_id: "created" | "updated"}``."""
     outcome = {}
-    for schedule_id, schedule in project_schedules().items():
+    schedules = project_schedules() if schedules is None else schedules
+    for schedule_id, schedule in schedules.items():
         try:
             await client.create_schedule(schedule_id, schedule)
             outcome[schedule_id] = "created"
@@ -68,4 +75,6 @@ async def sync_schedules(client: Client) -> dict[str, str]:
                 )
             )
             outcome[schedule_id] = "updated"
+        if on_step is not None:
+            on_step(f"{schedule_id}: {outcome[schedule_id]}")
     return outcome

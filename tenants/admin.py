@@ -33,13 +33,15 @@ DELETABLE = frozenset(
 ) | {TenantStatus.DELETING}
 
 
-def workflow_ui_url(workflow_id: str) -> str:
+def workflow_ui_url(workflow_id: str, run_id: str = "") -> str:
     """The workflow's page in the Temporal Web UI (2.x), which opens its latest run:
-    ``/namespaces/<ns>/workflows/<id>`` redirects to ``.../<id>/<run id>``."""
+    ``/namespaces/<ns>/workflows/<id>`` redirects to ``.../<id>/<run id>``; with ``run_id``,
+    that run's page."""
     namespace = quote(settings.TEMPORAL_NAMESPACE, safe="")
-    return (
+    url = (
         f"{settings.TEMPORAL_UI_URL}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
     )
+    return f"{url}/{quote(run_id, safe='')}" if run_id else url
 
 
 def _either(statuses) -> str:
@@ -71,7 +73,7 @@ class TenantAdmin(admin.ModelAdmin):
                        "deleted_at"]  # fmt: skip
     fields = ["name", *readonly_fields]
     inlines = [DomainInline]
-    actions = ["provision", "retry_provisioning", DELETE_ACTION]
+    actions = ["provision", "retry_provisioning", "requeue_deletion", DELETE_ACTION]
 
     # --- deletion: only ever through the deletion workflow -------------------------------
     # Tenants are created by signup and removed by the deletion workflow. The design:
@@ -157,6 +159,18 @@ class TenantAdmin(admin.ModelAdmin):
         self._request_each(
             request, queryset, {TenantStatus.FAILED}, tenant_request_provisioning,
             "queued for another provisioning attempt", "only failed tenants can be retried",
+        )  # fmt: skip
+
+    @admin.action(
+        description="Re-queue deletion of selected deleting tenants", permissions=["delete"]
+    )
+    def requeue_deletion(self, request, queryset):
+        # The deletion was confirmed when it was asked for; this asks again for a tenant still
+        # ``deleting`` (its run failed, or its start is lost), so there is nothing to confirm.
+        # The deletion workflow id is fixed: a run still going is not doubled.
+        self._request_each(
+            request, queryset, {TenantStatus.DELETING}, tenant_request_deletion,
+            "queued for deletion again", "only deleting tenants can be re-queued",
         )  # fmt: skip
 
     @admin.action(

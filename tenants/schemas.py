@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -278,14 +278,22 @@ class UnsafeSnapshot(Exception):
     """A dump of the template that cannot be made name-independent."""
 
 
-def sync_template() -> SchemaTemplate | None:
+# What sync_template() reports, in order, to its ``on_step`` (a command's progress bar).
+SYNC_STEPS = ("schema", "migrate", "dump", "store")
+
+
+def sync_template(on_step: Callable[[str], None] | None = None) -> SchemaTemplate | None:
     """Bring the template schema to the current migrations and store its dump.
 
     Returns the stored template, or None when no ``pg_dump`` is available or the dump is
     unsafe to replay (logged; provisioning then runs migrations, which is correct, only
     slower). A migration edited since the last snapshot makes the template be rebuilt from
     scratch: ``migrate`` never re-runs a migration it recorded.
+
+    ``on_step(what)`` is called after each of the ``SYNC_STEPS`` that completes, with a few
+    words on it; a run that stops early (no pg_dump) reports fewer.
     """
+    step = on_step or (lambda what: None)
     name = settings.TENANT_TEMPLATE_SCHEMA
     if Tenant.objects.filter(schema_name=name).exists():  # the start-up check is by name only
         raise ImproperlyConfigured(
@@ -301,7 +309,9 @@ def sync_template() -> SchemaTemplate | None:
             )
             cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
         cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
+    step(f"schema {name} ready")
     migrate_schema(name)
+    step(f"{name} at {len(migration_state())} migrations")
     pg_dump = find_pg_dump()
     if pg_dump is None:
         logger.warning("no pg_dump found: new tenant schemas will be made by migrations")
@@ -315,9 +325,11 @@ def sync_template() -> SchemaTemplate | None:
         )
         SchemaTemplate.objects.filter(name=name).delete()
         return None
+    step(f"dumped {len(script):,} bytes of SQL")
     template, _ = SchemaTemplate.objects.update_or_create(
         name=name, defaults={"migrations": migration_fingerprint(), "script": script}
     )
+    step("snapshot stored")
     return template
 
 

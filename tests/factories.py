@@ -10,6 +10,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import Token, TokenPurpose, User, hash_token
+from orchestration.models import OutboxEntry
 from tenants.models import Membership, Role, Tenant
 
 PASSWORD = "a long passphrase 123"  # every factory-made user logs in with it
@@ -77,3 +78,15 @@ class TokenFactory(DjangoModelFactory):
         token = super()._create(model_class, *args, **kwargs)
         token.raw = raw
         return token
+
+
+class OutboxEntryFactory(DjangoModelFactory):
+    """An outbox row as a receiver writes it (pending, due now), with no workflow behind it:
+    for tests of what reads the outbox. Tests of the relay enqueue through the receivers."""
+
+    class Meta:
+        model = OutboxEntry
+
+    workflow_type = "TenantProvisioningWorkflow"
+    workflow_id = factory.Sequence(lambda n: f"tenant-provision-{n:08d}")
+    task_queue = "tenantflow.tenant.0"

@@ -78,6 +78,12 @@ def test_production_starts_with_good_settings(extra):
         ({**GOOD, "DATABASE_POOL_TIMEOUT": "soon"}, "DATABASE_POOL_TIMEOUT='soon' is not a number"),
         ({**GOOD, "DATABASE_POOL_TIMEOUT": "0"}, "DATABASE_POOL_TIMEOUT='0' must be a number of"),
         ({**GOOD, "DATABASE_POOL_TIMEOUT": "nan"}, "DATABASE_POOL_TIMEOUT='nan' must be a number"),
+        ({**GOOD, "OPERATIONS_STUCK_AFTER": "1h"}, "OPERATIONS_STUCK_AFTER='1h' is not an integer"),
+        ({**GOOD, "OPERATIONS_STUCK_AFTER": "0"}, "OPERATIONS_STUCK_AFTER=0 must be at least 1"),
+        (
+            {**GOOD, "OPERATIONS_TEMPORAL_TIMEOUT": "0"},
+            "OPERATIONS_TEMPORAL_TIMEOUT='0' must be a number of at least 0.1",
+        ),
         (
             {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
             "ONBOARDING_REMIND_AFTER=99 must be less than",

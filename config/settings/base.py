@@ -8,6 +8,7 @@ from config.env import (
     env_address,
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_networks,
@@ -208,6 +209,14 @@ OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
 OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
+
+# --- The admin's operations page (docs/operations.md "The operations page") ---------------
+# A tenant provisioning or deleting with no progress for this long (seconds) is listed
+# as stuck.
+OPERATIONS_STUCK_AFTER = env_int("OPERATIONS_STUCK_AFTER", 15 * 60, minimum=1)
+# How long the page waits for its one Temporal query (failed onboarding runs) before it
+# says Temporal is unavailable and shows the rest, which comes from the database.
+OPERATIONS_TEMPORAL_TIMEOUT = env_float("OPERATIONS_TEMPORAL_TIMEOUT", 3.0, minimum=0.1)
 
 # --- Metrics (docs/operations.md "Metrics") --------------------------------------------------
 # The worker serves Prometheus metrics (the Temporal SDK's and ours) here; empty: off.

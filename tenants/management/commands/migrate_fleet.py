@@ -86,17 +86,17 @@ class Command(BaseCommand):
 
     def wait(self, run: FleetRun, *, poll: float) -> None:
         last_change, seen = time.monotonic(), None
-        with progress(total=run.total or None, stdout=self.stdout, label=run.pk) as bar:
+        with progress(self.stdout, total=run.total, description=run.pk) as bar:
             while True:
                 run.refresh_from_db()
                 summary = fleet.fleet_run_summary(run)
-                bar.update(done=summary["done"], total=run.total or None, note=run.status)
+                bar.advance_to(summary["done"], run.status, total=run.total)
                 if not run.is_open:
                     break
                 if (summary["done"], run.status) != seen:
                     seen, last_change = (summary["done"], run.status), time.monotonic()
                 elif time.monotonic() - last_change > 60:
-                    self.stderr.write(
+                    bar.note(
                         "No progress for 60 s: is a worker running (manage.py run_temporal_worker)?"
                     )
                     last_change = time.monotonic()

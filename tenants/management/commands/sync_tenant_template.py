@@ -1,17 +1,21 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.schemas import sync_template
+from config.progress import progress
+from tenants.schemas import SYNC_STEPS, sync_template
 
 
 class Command(BaseCommand):
     help = (
         "Migrate the template schema (TENANT_TEMPLATE_SCHEMA) and store the snapshot that new "
         "tenant schemas are copied from. `migrate` runs this after migrating; run it by hand "
-        "after restoring a database."
+        "after restoring a database. Shows a progress bar on a terminal, one line per step "
+        "otherwise."
     )
 
     def handle(self, *args, **options):
-        template = sync_template()
+        # Migrating a template behind many migrations and dumping it take a while.
+        with progress(self.stdout, total=len(SYNC_STEPS), description="template") as steps:
+            template = sync_template(on_step=steps.advance)
         if template is None:
             raise CommandError(
                 "No snapshot stored (no pg_dump found — set PG_DUMP_PATH — or the dump was not "
