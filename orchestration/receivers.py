@@ -17,6 +17,7 @@ from orchestration import metrics
 from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
+from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
 from orchestration.workflows.tenant_deletion import (
     DELETION,
     TenantDeletionInput,
@@ -34,7 +35,12 @@ from orchestration.workflows.verification_email import (
 )
 from tenants.models import TenantStatus
 from tenants.services import tenant_run_planned
-from tenants.signals import signed_up, tenant_deletion_requested, tenant_provisioning_requested
+from tenants.signals import (
+    schema_pool_drawn,
+    signed_up,
+    tenant_deletion_requested,
+    tenant_provisioning_requested,
+)
 
 
 def provisioning_workflow_id(tenant_id, attempt: int) -> str:
@@ -127,6 +133,18 @@ def on_email_verified(sender, *, user, **kwargs) -> None:
     transaction.on_commit(lambda: metrics.onboarding_outcome("verified"))
 
 
+def on_schema_pool_drawn(sender, **kwargs) -> None:
+    # A refill per claim, each its own run (a fresh id); overlapping ones share the work
+    # through the pool's advisory lock. Written in the claim's transaction: a claim that
+    # rolled back kicks nothing.
+    enqueue_start(
+        SchemaPoolRefillWorkflow,
+        SchemaPoolRefillInput(),
+        workflow_id=f"schema-pool-refill-{uuid.uuid4().hex[:12]}",
+        route=deployment_system_route(),
+    )
+
+
 def connect() -> None:
     uid = "orchestration.receivers"
     tenant_provisioning_requested.connect(
@@ -138,3 +156,4 @@ def connect() -> None:
     verification_email_requested.connect(
         on_verification_email_requested, dispatch_uid=f"{uid}.verification_email_requested"
     )
+    schema_pool_drawn.connect(on_schema_pool_drawn, dispatch_uid=f"{uid}.schema_pool_drawn")

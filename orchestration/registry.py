@@ -29,7 +29,9 @@ def project_registry() -> dict[QueueKind, Hosted]:
     """The project's own workflows and activities, by queue kind (imported on demand: the
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
+    from orchestration.activities import pool as pool_activities
     from orchestration.workflows import (
+        SchemaPoolRefillWorkflow,
         TenantDeletionWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
@@ -52,8 +54,8 @@ def project_registry() -> dict[QueueKind, Hosted]:
         )
         + onboarding,
         QueueKind.JOBS: Hosted(
-            workflows=(TokenCleanupWorkflow, VerificationEmailWorkflow),
-            activities=tuple(account_activities.CLEANUP),
+            workflows=(TokenCleanupWorkflow, VerificationEmailWorkflow, SchemaPoolRefillWorkflow),
+            activities=tuple(account_activities.CLEANUP + pool_activities.REFILL),
         )
         + onboarding,
     }

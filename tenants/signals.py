@@ -13,6 +13,11 @@ change. The project's own listeners record workflow starts (see docs/architectur
     User whose email is not verified yet; ``verification_token``: the email-verification
     Token to send them (its raw value is recomputed by ``accounts.services.token_raw_value``).
     Sent after ``tenant_provisioning_requested``, in the same transaction.
+``schema_pool_drawn``
+    sender: ``PoolSchema``; ``claimed``: the name of the pool schema a provisioning took
+    (already renamed), or None when the pool had no current one; ``schema_name``: the
+    tenant schema it was for. Sent by ``tenants.pool.claim`` whenever a pool is configured:
+    the pool is one short (or empty) and wants refilling.
 """
 
 from django.dispatch import Signal
@@ -20,3 +25,4 @@ from django.dispatch import Signal
 tenant_provisioning_requested = Signal()
 tenant_deletion_requested = Signal()
 signed_up = Signal()
+schema_pool_drawn = Signal()

@@ -1,5 +1,6 @@
 """Every workflow of the project, one module each (re-exported here)."""
 
+from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
 from orchestration.workflows.tenant_deletion import TenantDeletionInput, TenantDeletionWorkflow
 from orchestration.workflows.tenant_provisioning import (
     TenantProvisioningInput,
@@ -13,6 +14,8 @@ from orchestration.workflows.verification_email import (
 )
 
 __all__ = [
+    "SchemaPoolRefillInput",
+    "SchemaPoolRefillWorkflow",
     "TenantDeletionInput",
     "TenantDeletionWorkflow",
     "TenantProvisioningInput",
