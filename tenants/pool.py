@@ -79,9 +79,9 @@ def claim(schema_name: str) -> str | None:
             if row is None:
                 break
             if _current(row.name):
-                _execute("ALTER SCHEMA {} RENAME TO {}", row.name, schema_name)
+                claimed = row.name  # (delete() clears the primary key)
+                _execute("ALTER SCHEMA {} RENAME TO {}", claimed, schema_name)
                 row.delete()
-                claimed = row.name
                 break
             logger.warning("pool schema %s is not at the current migrations: dropped", row.name)
             _execute("DROP SCHEMA IF EXISTS {} CASCADE", row.name)
