@@ -8,6 +8,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from orchestration.workflows import (
+    SchemaPoolRefillWorkflow,
     TenantDeletionWorkflow,
     TenantProvisioningWorkflow,
     TokenCleanupWorkflow,
@@ -26,7 +27,7 @@ def test_there_are_histories_of_every_workflow():
     names = {p.stem.rsplit("-", 1)[0] for p in HISTORIES}
     assert {
         "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
-        "token-cleanup",
+        "token-cleanup", "schema-pool-refill",
     } <= names  # fmt: skip
 
 
@@ -39,12 +40,22 @@ def test_both_paths_of_the_provisioning_patch_are_recorded():
     assert False in patched
 
 
+def test_both_paths_of_the_local_steps_patch_are_recorded():
+    """Runs started before ``local-db-steps`` took every step as a task-queue activity; runs
+    after it take the short database steps as local activities (recorded as markers). Both
+    must replay until the old path is retired."""
+    provisioning = [p.read_text() for p in HISTORIES if p.stem.startswith("provisioning-ok")]
+    local = ["core_local_activity" in h for h in provisioning]
+    assert True in local
+    assert False in local
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_against_current_code(path):
     replayer = Replayer(
         workflows=[
             TenantProvisioningWorkflow, TenantDeletionWorkflow, UserOnboardingWorkflow,
-            TokenCleanupWorkflow,
+            TokenCleanupWorkflow, SchemaPoolRefillWorkflow,
         ]
     )  # fmt: skip
     result = await replayer.replay_workflow(load(path))
