@@ -12,3 +12,10 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": [], "DEFAULT_THR
     "tenant": "1000000/minute", "resend": "1000000/minute"}}  # fmt: skip
 if os.environ.get("BENCH_FAST_HASHER"):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# bench/wide_app.py: a generated tenant app of many tables, grafted onto the tenant apps.
+if _wide := os.environ.get("BENCH_TENANT_APP_DIR"):
+    import sys
+
+    sys.path.insert(0, _wide)
+    TENANT_APPS = [*TENANT_APPS, "bench_wide"]  # noqa: F405
+    INSTALLED_APPS = [*INSTALLED_APPS, "bench_wide"]  # noqa: F405

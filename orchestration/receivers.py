@@ -133,13 +133,18 @@ def on_email_verified(sender, *, user, **kwargs) -> None:
     transaction.on_commit(lambda: metrics.onboarding_outcome("verified"))
 
 
+# A provisioning that claimed from the pool is done within this; its refill waits for it
+# (building a schema costs the database as much as the rest of the provisioning).
+REFILL_DELAY_SECONDS = 2
+
+
 def on_schema_pool_drawn(sender, **kwargs) -> None:
     # A refill per claim, each its own run (a fresh id); overlapping ones share the work
     # through the pool's advisory lock. Written in the claim's transaction: a claim that
     # rolled back kicks nothing.
     enqueue_start(
         SchemaPoolRefillWorkflow,
-        SchemaPoolRefillInput(),
+        SchemaPoolRefillInput(delay_seconds=REFILL_DELAY_SECONDS),
         workflow_id=f"schema-pool-refill-{uuid.uuid4().hex[:12]}",
         route=deployment_system_route(),
     )

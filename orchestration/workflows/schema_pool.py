@@ -9,6 +9,7 @@ refills that overlap never build past the size.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -26,11 +27,18 @@ class SchemaPoolRefillInput(WorkflowInput):
     prune: bool = False
     # More than any pool size worth having; the next run carries on past it.
     max_builds: int = 100
+    # Seconds to wait before building: a refill kicked by a claim lets the provisioning
+    # that claimed finish first, instead of competing with it for the database.
+    delay_seconds: int = 0
 
     def validate(self) -> None:
         if not isinstance(self.prune, bool):
             raise invalid("prune", f"must be true or false, got {self.prune!r}")
         require_positive("max_builds", self.max_builds)
+        if not isinstance(self.delay_seconds, int) or self.delay_seconds < 0:
+            raise invalid(
+                "delay_seconds", f"must be a non-negative integer, got {self.delay_seconds!r}"
+            )
 
 
 @workflow.defn
@@ -39,6 +47,8 @@ class SchemaPoolRefillWorkflow:
     async def run(self, params: SchemaPoolRefillInput | dict) -> int:
         """Returns how many pool schemas it built."""
         params = SchemaPoolRefillInput.parse(params)
+        if params.delay_seconds:
+            await workflow.sleep(timedelta(seconds=params.delay_seconds))
         if params.prune:
             await workflow.execute_activity(steps.schema_pool_prune, **STEP)
         built = 0
