@@ -96,3 +96,15 @@ def test_the_refill_schedule_exists_only_with_a_pool(settings):
     schedule = project_schedules()[schema_pool_schedule_id()]
     assert schedule.action.workflow == "SchemaPoolRefillWorkflow"
     assert schedule.action.args[0].prune is True
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("prune", "yes"), ("max_builds", 0), ("delay_seconds", -1)]
+)
+def test_refill_input_validation_names_the_field(field, value):
+    from temporalio.exceptions import ApplicationError
+
+    from orchestration.workflows import SchemaPoolRefillInput
+
+    with pytest.raises(ApplicationError, match=f"invalid input: {field} "):
+        SchemaPoolRefillInput(**{field: value})
