@@ -17,6 +17,7 @@ apps. Called by ``bench/provisioning.py --end-to-end``.
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,21 +49,25 @@ WARM_UP = 3  # untimed signups per stack (first-call costs: imports, caches, con
 class Stack:
     """One gunicorn and one worker process on queue prefix ``prefix``."""
 
-    def __init__(self, env: dict, *, prefix: str, pool_size: int, log_dir: Path):
+    def __init__(self, env: dict, *, prefix: str, pool_size: int, log_dir: Path,
+                 worker_code: Path = ROOT):  # fmt: skip
         self.env = {**env, "TEMPORAL_QUEUE_PREFIX": prefix,
                     "TENANT_SCHEMA_POOL_SIZE": str(pool_size)}  # fmt: skip
         self.pool_size, self.port, self.procs = pool_size, free_port(), []
-        self.log_dir, self.prefix = log_dir, prefix
+        self.log_dir, self.prefix, self.worker_code = log_dir, prefix, worker_code
 
     def start(self) -> "Stack":
         web = [*MANAGE[:1], "-m", "gunicorn", "config.wsgi:application", "--bind",
                f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "4",
                "--log-level", "warning"]  # fmt: skip
-        worker = [*MANAGE, "run_temporal_worker", "--max-concurrent-activities", "8"]
-        for name, command in (("web", web), ("worker", worker)):
+        worker = [sys.executable, str(self.worker_code / "manage.py"), "run_temporal_worker",
+                  "--max-concurrent-activities", "8"]  # fmt: skip
+        worker_env = {**self.env, "PYTHONPATH": str(self.worker_code)}
+        runs = [("web", web, self.env, ROOT), ("worker", worker, worker_env, self.worker_code)]
+        for name, command, env, cwd in runs:
             log = open(self.log_dir / f"{self.prefix}-{name}.log", "wb")  # noqa: SIM115
             self.procs.append(subprocess.Popen(  # noqa: S603 - our own commands
-                command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             ))  # fmt: skip
         wait_for_port("127.0.0.1", self.port, timeout=60, proc=self.procs[0])
@@ -122,15 +127,21 @@ def wait_pool_full(db: psycopg.Connection, size: int, timeout: float = 120) -> s
     raise SystemExit(f"the schema pool was not refilled to {size} within {timeout:.0f}s")
 
 
-def measure(env: dict, *, signups: int, pool_size: int, log_dir: Path) -> dict[str, list]:
-    """Interleaved signups on a template stack and a pool stack; ms per path, pool hits."""
+def measure(
+    env: dict, *, signups: int, pool_size: int, log_dir: Path, before: Path | None = None
+) -> dict[str, list]:
+    """Interleaved signups on a template stack and a pool stack (and one whose worker runs
+    the code at ``before``); ms per path, pool hits."""
     subprocess.run([*MANAGE, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)  # noqa: S603
     stacks = {
         "template": Stack(env, prefix=f"bt{uuid.uuid4().hex[:6]}", pool_size=0, log_dir=log_dir),
         "pool": Stack(env, prefix=f"bp{uuid.uuid4().hex[:6]}", pool_size=pool_size,
                       log_dir=log_dir),
     }  # fmt: skip
-    times: dict[str, list] = {"template": [], "pool": [], "hits": []}
+    if before is not None:
+        stacks["before"] = Stack(env, prefix=f"bb{uuid.uuid4().hex[:6]}", pool_size=0,
+                                 log_dir=log_dir, worker_code=before)  # fmt: skip
+    times: dict[str, list] = {path: [] for path in stacks} | {"hits": []}
     # The pool starts full, as a deployment's is once its first refill ran; after that only
     # the refills the claims ask for keep it so.
     fill = "from tenants import pool\nwhile pool.fill_one():\n    pass"
@@ -140,7 +151,7 @@ def measure(env: dict, *, signups: int, pool_size: int, log_dir: Path) -> dict[s
             stack.start()
         with psycopg.connect(env["DATABASE_URL"], autocommit=True) as db:
             for n in range(WARM_UP + signups):
-                order = ["template", "pool"] if n % 2 == 0 else ["pool", "template"]
+                order = list(stacks)[n % len(stacks) :] + list(stacks)[: n % len(stacks)]
                 for path in order:
                     before = wait_pool_full(db, pool_size)
                     tenant_id, answered = signup(stacks[path].port)
@@ -159,7 +170,21 @@ def stats(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), statistics.quantiles(values, n=100, method="inclusive")[94]
 
 
-def main(*, signups: int, pool_size: int, tables: int) -> None:
+def export_before(ref: str, directory: Path) -> Path:
+    """The project at git ``ref``, exported (``git archive``) under ``directory``, with this
+    tree's bench settings (they graft the wide app on) and its ``tenants`` migrations over
+    it: the template snapshot is used only by code whose migration files match it, and the
+    older code never reads the tables the newer migrations add."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref],  # noqa: S603, S607
+                             check=True, capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)  # noqa: S603, S607
+    shutil.copy(ROOT / "bench" / "settings.py", directory / "bench" / "settings.py")
+    for migration in (ROOT / "tenants" / "migrations").glob("0*.py"):
+        shutil.copy(migration, directory / "tenants" / "migrations" / migration.name)
+    return directory
+
+
+def main(*, signups: int, pool_size: int, tables: int, before: str | None = None) -> None:
     server = temporal = None
     log_dir = LOCAL_DIR / "bench-endtoend"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +192,8 @@ def main(*, signups: int, pool_size: int, tables: int) -> None:
            "BENCH_FAST_HASHER": "1", "TEMPORAL_QUEUE_SHARDS": "1",
            "LOG_LEVEL": "WARNING"}  # fmt: skip
     results = {}
+    code = tempfile.TemporaryDirectory(prefix="bench-before-")
+    before_dir = export_before(before, Path(code.name)) if before else None
     try:
         # Databases of its own (one per set of tenant apps), on the embedded PostgreSQL.
         server = start_postgres(LOCAL_DIR / "pg-bench")
@@ -182,22 +209,27 @@ def main(*, signups: int, pool_size: int, tables: int) -> None:
                                       tables=tables)  # fmt: skip
                     run_env["BENCH_TENANT_APP_DIR"] = wide
                 results[app] = measure(run_env, signups=signups, pool_size=pool_size,
-                                       log_dir=log_dir)  # fmt: skip
+                                       log_dir=log_dir, before=before_dir)  # fmt: skip
     finally:
+        code.cleanup()
         if temporal is not None:
             temporal.stop()
         if server is not None:
             server.cleanup()
-    report(results, signups=signups, pool_size=pool_size, tables=tables)
+    report(results, signups=signups, pool_size=pool_size, tables=tables, before=before)
+    print("load average at the end (1, 5, 15 min): {:.1f} {:.1f} {:.1f} on {} cores".format(
+        *os.getloadavg(), os.cpu_count()))  # fmt: skip
 
 
-def report(results: dict, *, signups: int, pool_size: int, tables: int) -> None:
+def report(results: dict, *, signups: int, pool_size: int, tables: int, before: str | None) -> None:
     labels = {"workspace": "workspace app (3 tables)", "wide": f"+ {tables}-table tenant app"}
     print(f"end to end, 202 -> active: {signups} signups per path, interleaved, one at a time; "
           f"pool of {pool_size}, refilled between signups")  # fmt: skip
+    if before:
+        print(f"path 'before': the template path run by the worker code of {before}")
     print(f"{'tenant apps':<30}{'path':<12}{'median ms':>10}{'p95 ms':>10}")
     for app, times in results.items():
-        for path in ("template", "pool"):
+        for path in [p for p in ("before", "template", "pool") if p in times]:
             med, p95 = stats(times[path])
             print(f"{labels[app]:<30}{path:<12}{med:>10.1f}{p95:>10.1f}")
     for app, times in results.items():
@@ -205,6 +237,10 @@ def report(results: dict, *, signups: int, pool_size: int, tables: int) -> None:
         hits = sum(times["hits"])
         print(f"{labels[app]}: ratio template / pool {tm / pm:.2f} (median), "
               f"{tp / pp:.2f} (p95); pool hits {hits}/{len(times['hits'])}")  # fmt: skip
+        if "before" in times:
+            bm, bp = stats(times["before"])
+            print(f"{labels[app]}: ratio before / template {bm / tm:.2f} (median), "
+                  f"{bp / tp:.2f} (p95)")  # fmt: skip
     (wide_pool, _), (small_pool, _) = (
         stats(results["wide"]["pool"]),
         stats(results["workspace"]["pool"]),

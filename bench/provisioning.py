@@ -25,6 +25,7 @@ template and from the warm schema pool, with the project's tenant app and with a
 52-table one (bench/endtoend.py):
 
     .venv/bin/python bench/provisioning.py --end-to-end [--signups 40] [--pool-size 2]
+        [--before GIT_REF]   # also the worker code of an earlier commit, as a baseline
 """
 
 import argparse
@@ -53,11 +54,16 @@ def main() -> None:
     parser.add_argument("--signups", type=int, default=40, help="per path (--end-to-end)")
     parser.add_argument("--pool-size", type=int, default=2, help="(--end-to-end)")
     parser.add_argument("--tables", type=int, default=52, help="of the wide app (--end-to-end)")
+    parser.add_argument(
+        "--before", metavar="GIT_REF", help="also run the worker code of this commit (--end-to-end)"
+    )
     args = parser.parse_args()
     if args.end_to_end:
         from bench import endtoend
 
-        endtoend.main(signups=args.signups, pool_size=args.pool_size, tables=args.tables)
+        endtoend.main(
+            signups=args.signups, pool_size=args.pool_size, tables=args.tables, before=args.before
+        )
         return
     server = None
     made: list[str] = []
