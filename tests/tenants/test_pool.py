@@ -135,7 +135,9 @@ def test_a_claim_refuses_a_bad_schema_name(schema_pool):
     assert PoolSchema.objects.count() == 1
 
 
-def test_pool_schemas_are_invisible_to_tenant_listings_and_migrate_schemas(schema_pool):
+def test_pool_schemas_are_invisible_to_tenant_listings_and_migrate_schemas(
+    schema_pool, admin_client
+):
     names = schema_pool(2)
     tenant = TenantFactory()
     with connection.cursor() as cursor:
@@ -144,3 +146,7 @@ def test_pool_schemas_are_invisible_to_tenant_listings_and_migrate_schemas(schem
     assert existing_tenant_schemas() == [tenant.schema_name]
     assert not set(names) & set(existing_tenant_schemas())
     assert "pool schema" in template_schema_problem("pool_template")
+    listing = admin_client.get("/admin/tenants/tenant/", HTTP_HOST="localhost")
+    assert listing.status_code == 200
+    assert tenant.subdomain in listing.text
+    assert "pool_" not in listing.text
