@@ -19,6 +19,13 @@ Then it keeps creating from the template (create + migrate) until the database h
 down as schemas pile up?
 
     .venv/bin/python bench/provisioning.py [--tenants 50] [--scale 200]
+
+``--end-to-end`` measures instead what a new user waits for, ``202 -> active``, from the
+template and from the warm schema pool, with the project's tenant app and with a generated
+52-table one (bench/endtoend.py):
+
+    .venv/bin/python bench/provisioning.py --end-to-end [--signups 40] [--pool-size 2]
+        [--before GIT_REF]   # also the worker code of an earlier commit, as a baseline
 """
 
 import argparse
@@ -43,7 +50,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, default=50, help="per path (>= 50)")
     parser.add_argument("--scale", type=int, default=200)
+    parser.add_argument("--end-to-end", action="store_true", help="202 -> active instead")
+    parser.add_argument("--signups", type=int, default=40, help="per path (--end-to-end)")
+    parser.add_argument("--pool-size", type=int, default=2, help="(--end-to-end)")
+    parser.add_argument("--tables", type=int, default=52, help="of the wide app (--end-to-end)")
+    parser.add_argument(
+        "--before", metavar="GIT_REF", help="also run the worker code of this commit (--end-to-end)"
+    )
     args = parser.parse_args()
+    if args.end_to_end:
+        from bench import endtoend
+
+        endtoend.main(
+            signups=args.signups, pool_size=args.pool_size, tables=args.tables, before=args.before
+        )
+        return
     server = None
     made: list[str] = []
     try:

@@ -17,3 +17,10 @@ if os.environ.get("BENCH_FAST_HASHER"):
 TENANT_MULTIPROCESSING_MAX_PROCESSES = int(os.environ.get("BENCH_TENANT_PROCESSES", "2"))
 if os.environ.get("BENCH_WORKSPACE_MIGRATIONS"):
     MIGRATION_MODULES = {"workspace": os.environ["BENCH_WORKSPACE_MIGRATIONS"]}
+# bench/wide_app.py: a generated tenant app of many tables, grafted onto the tenant apps.
+if _wide := os.environ.get("BENCH_TENANT_APP_DIR"):
+    import sys
+
+    sys.path.insert(0, _wide)
+    TENANT_APPS = [*TENANT_APPS, "bench_wide"]  # noqa: F405
+    INSTALLED_APPS = [*INSTALLED_APPS, "bench_wide"]  # noqa: F405

@@ -18,6 +18,7 @@ from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
 from orchestration.workflows.fleet_migration import FleetMigrationInput, FleetMigrationWorkflow
+from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
 from orchestration.workflows.tenant_deletion import (
     DELETION,
     TenantDeletionInput,
@@ -38,6 +39,7 @@ from tenants.services import tenant_run_planned
 from tenants.signals import (
     fleet_run_control_requested,
     fleet_run_requested,
+    schema_pool_drawn,
     signed_up,
     tenant_deletion_requested,
     tenant_provisioning_requested,
@@ -154,6 +156,23 @@ def on_fleet_run_control_requested(sender, *, run, action: str, **kwargs) -> Non
     enqueue_signal(workflow_id=run.workflow_id, signal=action)
 
 
+# A provisioning that claimed from the pool is done within this; its refill waits for it
+# (building a schema costs the database as much as the rest of the provisioning).
+REFILL_DELAY_SECONDS = 2
+
+
+def on_schema_pool_drawn(sender, **kwargs) -> None:
+    # A refill per claim, each its own run (a fresh id); overlapping ones share the work
+    # through the pool's advisory lock. Written in the claim's transaction: a claim that
+    # rolled back kicks nothing.
+    enqueue_start(
+        SchemaPoolRefillWorkflow,
+        SchemaPoolRefillInput(delay_seconds=REFILL_DELAY_SECONDS),
+        workflow_id=f"schema-pool-refill-{uuid.uuid4().hex[:12]}",
+        route=deployment_system_route(),
+    )
+
+
 def connect() -> None:
     uid = "orchestration.receivers"
     tenant_provisioning_requested.connect(
@@ -169,3 +188,4 @@ def connect() -> None:
     fleet_run_control_requested.connect(
         on_fleet_run_control_requested, dispatch_uid=f"{uid}.fleet_run_control"
     )
+    schema_pool_drawn.connect(on_schema_pool_drawn, dispatch_uid=f"{uid}.schema_pool_drawn")

@@ -30,8 +30,10 @@ def project_registry() -> dict[QueueKind, Hosted]:
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
     from orchestration.activities import fleet as fleet_activities
+    from orchestration.activities import pool as pool_activities
     from orchestration.workflows import (
         FleetMigrationWorkflow,
+        SchemaPoolRefillWorkflow,
         TenantDeletionWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
@@ -55,8 +57,14 @@ def project_registry() -> dict[QueueKind, Hosted]:
         )
         + onboarding,
         QueueKind.JOBS: Hosted(
-            workflows=(TokenCleanupWorkflow, VerificationEmailWorkflow, FleetMigrationWorkflow),
-            activities=tuple(account_activities.CLEANUP) + tuple(fleet_activities.ON_JOBS_QUEUE),
+            workflows=(
+                TokenCleanupWorkflow,
+                VerificationEmailWorkflow,
+                FleetMigrationWorkflow,
+                SchemaPoolRefillWorkflow,
+            ),
+            activities=tuple(account_activities.CLEANUP + pool_activities.REFILL)
+            + tuple(fleet_activities.ON_JOBS_QUEUE),
         )
         + onboarding,
     }

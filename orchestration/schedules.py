@@ -22,17 +22,26 @@ from temporalio.client import (
 )
 
 from orchestration.routing import deployment_system_route
-from orchestration.workflows import TokenCleanupInput, TokenCleanupWorkflow
+from orchestration.workflows import (
+    SchemaPoolRefillInput,
+    SchemaPoolRefillWorkflow,
+    TokenCleanupInput,
+    TokenCleanupWorkflow,
+)
 
 
 def token_cleanup_schedule_id() -> str:
     return f"{settings.TEMPORAL_QUEUE_PREFIX}-token-cleanup"
 
 
+def schema_pool_schedule_id() -> str:
+    return f"{settings.TEMPORAL_QUEUE_PREFIX}-schema-pool-refill"
+
+
 def project_schedules() -> dict[str, Schedule]:
     route = deployment_system_route()
     cleanup_id = token_cleanup_schedule_id()
-    return {
+    schedules = {
         cleanup_id: Schedule(
             action=ScheduleActionStartWorkflow(
                 TokenCleanupWorkflow.run,
@@ -50,6 +59,23 @@ def project_schedules() -> dict[str, Schedule]:
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         )
     }
+    if settings.TENANT_SCHEMA_POOL_SIZE > 0:
+        # Claims kick a refill themselves; this run also prunes (stale schemas after a
+        # deploy, surplus ones) and catches up on a kick that found another fill running.
+        pool_id = schema_pool_schedule_id()
+        every = timedelta(seconds=settings.TENANT_SCHEMA_POOL_REFILL_INTERVAL)
+        schedules[pool_id] = Schedule(
+            action=ScheduleActionStartWorkflow(
+                SchemaPoolRefillWorkflow.run,
+                SchemaPoolRefillInput(prune=True),
+                id=pool_id,
+                task_queue=route.task_queue,
+                priority=route.priority,
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+    return schedules
 
 
 async def sync_schedules(

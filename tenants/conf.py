@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django_tenants.utils import get_public_schema_name
 
+from tenants.models import PoolSchema
 from tenants.validators import validate_schema_name
 
 # Every tenant's schema is ``t_<uuid hex>`` (``tenants.models.schema_name_for``).
@@ -24,6 +25,8 @@ def template_schema_problem(name: str) -> str | None:
         return "it is the public schema, which holds every tenant's users and tokens"
     if TENANT_SCHEMA_RE.match(name):
         return "it is named like a tenant's schema (t_<uuid hex>)"
+    if name.startswith(PoolSchema.PREFIX):
+        return f"it is named like a pool schema ({PoolSchema.PREFIX}<hex>), which are dropped"
     return None
 
 

@@ -282,3 +282,22 @@ class FleetFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schema_name}: {self.migration}"
+
+
+class PoolSchema(models.Model):
+    """A warm schema: built from the template at the migrations ``fingerprint`` names,
+    waiting for provisioning to claim it by renaming it to a tenant's schema
+    (``tenants/pool.py``). The row and the schema are created, claimed and dropped in one
+    transaction each. Its name (``pool_<hex>``) can never be a tenant's (``t_<hex>``), and
+    no tenant row or domain points at it: tenants, the API, the admin's tenant list and
+    ``migrate_schemas`` never see it.
+    """
+
+    PREFIX = "pool_"
+
+    name = models.CharField(max_length=63, primary_key=True, validators=[validate_schema_name])
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name

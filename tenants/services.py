@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context
 
 from accounts.models import TokenPurpose, User
 from accounts.services import EMAIL_UNAVAILABLE, token_issue, user_register
-from tenants import schemas, signals
+from tenants import pool, schemas, signals
 from tenants.models import (
     Domain,
     InvalidTransition,
@@ -189,9 +189,13 @@ def tenant_wait_settled(*, tenant_id, poll_every: float) -> str:
 
 
 def tenant_schema_create(*, tenant_id) -> str:
-    """Create the tenant's schema at the current migrations unless it exists.
-    Returns ``"template"``, ``"migrations"`` or ``"exists"``."""
-    return schemas.create_schema(Tenant.objects.get(pk=tenant_id).schema_name)
+    """Create the tenant's schema at the current migrations unless it exists: a warm pool
+    schema renamed when the pool has one, else the template replayed, else migrations.
+    Returns ``"pool"``, ``"template"``, ``"migrations"`` or ``"exists"``."""
+    name = Tenant.objects.get(pk=tenant_id).schema_name
+    if not schemas.schema_exists(name) and pool.claim(name) is not None:
+        return pool.FROM_POOL
+    return schemas.create_schema(name)
 
 
 def tenant_schema_migrate(*, tenant_id) -> None:

@@ -20,6 +20,11 @@ change. The project's own listeners record workflow starts (see docs/architectur
 ``fleet_run_control_requested``
     sender: ``FleetRun``; ``run``: an open FleetRun, its status already changed;
     ``action``: ``"pause"``, ``"resume"`` or ``"cancel"``.
+``schema_pool_drawn``
+    sender: ``PoolSchema``; ``claimed``: the name of the pool schema a provisioning took
+    (already renamed), or None when the pool had no current one; ``schema_name``: the
+    tenant schema it was for. Sent by ``tenants.pool.claim`` whenever a pool is configured:
+    the pool is one short (or empty) and wants refilling.
 """
 
 from django.dispatch import Signal
@@ -29,3 +34,4 @@ tenant_deletion_requested = Signal()
 signed_up = Signal()
 fleet_run_requested = Signal()
 fleet_run_control_requested = Signal()
+schema_pool_drawn = Signal()

@@ -162,6 +162,31 @@ def drop_tenant_schemas(transactional_db):
             cursor.execute(f'DROP SCHEMA "{name}" CASCADE')
 
 
+@pytest.fixture
+def schema_pool(settings, transactional_db):
+    """A warm schema pool of ``size`` (default 2) for this test, filled from a fresh template
+    snapshot: ``schema_pool(size)`` returns the pool schemas' names. Every pool and tenant
+    schema is dropped afterwards (the database flush does not drop schemas)."""
+    from tenants import pool
+    from tenants.schemas import sync_template
+
+    def fill(size: int = 2) -> list[str]:
+        settings.TENANT_SCHEMA_POOL_SIZE = size
+        assert sync_template() is not None, "no snapshot stored (is pg_dump missing?)"
+        while pool.fill_one() is not None:
+            pass
+        return sorted(pool.PoolSchema.objects.values_list("name", flat=True))
+
+    yield fill
+    from django.db import connection
+
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(r"SELECT nspname FROM pg_namespace WHERE nspname ~ '^(pool|t)_'")
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
 # --- the worker as a real process ------------------------------------------------------------
 
 

@@ -56,8 +56,10 @@ def record_provisioning_ok_failed_and_deletion(owner, temporal, save):
 
 
 def record_provisioning_cancelled(owner, temporal, save):
-    """A provisioning run cancelled while ``create_domain`` runs: the step is held until
-    the run has taken the cancel, then let finish, and the undos run."""
+    """A provisioning run cancelled while ``create_schema`` runs (since ``local-db-steps``
+    the one forward step that is a task-queue activity, so the cancel reaches it as an
+    activity cancel; v4 and earlier held ``create_domain``): the step is held until the run
+    has taken the cancel, then let finish, and the undos run."""
     from orchestration.activities import tenants as steps
     from orchestration.receivers import provisioning_workflow_id
     from tenants.models import TenantStatus
@@ -66,11 +68,11 @@ def record_provisioning_cancelled(owner, temporal, save):
     from tests.kit import run_async, wait_until
     from tests.workers import BackgroundWorker, events_once_cancel_reached_the_step, settled
 
-    real = steps.tenant_create_domain
+    real = steps.tenant_create_schema
     entered, release = threading.Event(), threading.Event()
 
     @activity.defn(name=real.__name__)
-    def held_domain(tenant_id):
+    def held_step(tenant_id):
         entered.set()
         release.wait(HOLD_TIMEOUT)
         return real(tenant_id)
@@ -87,8 +89,8 @@ def record_provisioning_cancelled(owner, temporal, save):
         client = await Client.connect(temporal)
         return await events_once_cancel_reached_the_step(client.get_workflow_handle(workflow_id))
 
-    with BackgroundWorker(temporal, replace={real.__name__: held_domain}):
-        wait_until(entered.is_set, timeout=30, what="create_domain to start")
+    with BackgroundWorker(temporal, replace={real.__name__: held_step}):
+        wait_until(entered.is_set, timeout=30, what="create_schema to start")
         run_async(cancel())
         wait_until(
             lambda: run_async(cancel_taken()),
@@ -169,6 +171,35 @@ def record_onboarding_verified_and_token_cleanup(temporal, settings, save):
         cleanup_id = run_async(cleanup())
     save(workflow_id, "onboarding-verified")
     save(cleanup_id, "token-cleanup")
+
+
+def record_schema_pool_refill(temporal, settings, save):
+    """A scheduled refill (it prunes first) that fills an empty pool of two."""
+    from orchestration.routing import QueueKind, queue_name
+    from orchestration.workflows import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
+    from tenants import pool
+    from tenants.schemas import sync_template
+    from tests.kit import run_async
+    from tests.workers import BackgroundWorker
+
+    settings.TENANT_SCHEMA_POOL_SIZE = 2
+    assert sync_template() is not None, "no snapshot stored (is pg_dump missing?)"
+    jobs = queue_name(prefix=settings.TEMPORAL_QUEUE_PREFIX, kind=QueueKind.JOBS)
+
+    async def refill() -> str:
+        client = await Client.connect(temporal)
+        handle = await client.start_workflow(
+            SchemaPoolRefillWorkflow.run, SchemaPoolRefillInput(prune=True),
+            id="schema-pool-refill-recorded", task_queue=jobs,
+        )  # fmt: skip
+        assert await handle.result() == 2
+        return handle.id
+
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        workflow_id = run_async(refill())
+    save(workflow_id, "schema-pool-refill")
+    settings.TENANT_SCHEMA_POOL_SIZE = 0
+    pool.prune()  # drops the pool schemas it built
 
 
 async def _closed(address: str, workflow_id: str) -> None:

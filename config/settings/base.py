@@ -75,6 +75,11 @@ PUBLIC_HOSTS = [TENANT_BASE_DOMAIN, *env_list("PUBLIC_HOSTS", ["127.0.0.1"])]
 TENANT_TEMPLATE_SCHEMA = env_str("TENANT_TEMPLATE_SCHEMA", "tenant_template")
 # pg_dump used to snapshot the template; default: the embedded PostgreSQL's, else PATH.
 PG_DUMP_PATH = env_str("PG_DUMP_PATH", "") or None
+# Pre-built schemas at the current migrations that provisioning claims by renaming one
+# (tenants/pool.py); 0 (the default here) keeps no pool. A workflow on the jobs queue keeps
+# it full, kicked after each claim and every TENANT_SCHEMA_POOL_REFILL_INTERVAL seconds.
+TENANT_SCHEMA_POOL_SIZE = env_int("TENANT_SCHEMA_POOL_SIZE", 0, minimum=0)
+TENANT_SCHEMA_POOL_REFILL_INTERVAL = env_int("TENANT_SCHEMA_POOL_REFILL_INTERVAL", 600, minimum=10)
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenants"
 

@@ -13,6 +13,8 @@ for _key, _value in read_env_file(DEV_ENV_FILE).items():
     os.environ.setdefault(_key, _value)
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# A small warm pool of tenant schemas, so a signup on a dev machine is active at once.
+os.environ.setdefault("TENANT_SCHEMA_POOL_SIZE", "2")
 
 from .base import *  # noqa: E402
 

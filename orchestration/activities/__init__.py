@@ -76,7 +76,10 @@ def django_activity(
 
         def run(*args, **kwargs):
             close_old_connections()
-            beating = _heartbeat_in_background(heartbeat_every) if heartbeat_every else None
+            # A local activity cannot heartbeat: a killed worker shows as the workflow
+            # task's timeout, and the step runs again.
+            beats = heartbeat_every and not activity.info().is_local
+            beating = _heartbeat_in_background(heartbeat_every) if beats else None
             started = time.monotonic()
             try:
                 result = func(*args, **kwargs)

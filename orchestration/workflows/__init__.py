@@ -1,6 +1,7 @@
 """Every workflow of the project, one module each (re-exported here)."""
 
 from orchestration.workflows.fleet_migration import FleetMigrationInput, FleetMigrationWorkflow
+from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
 from orchestration.workflows.tenant_deletion import TenantDeletionInput, TenantDeletionWorkflow
 from orchestration.workflows.tenant_provisioning import (
     TenantProvisioningInput,
@@ -16,6 +17,8 @@ from orchestration.workflows.verification_email import (
 __all__ = [
     "FleetMigrationInput",
     "FleetMigrationWorkflow",
+    "SchemaPoolRefillInput",
+    "SchemaPoolRefillWorkflow",
     "TenantDeletionInput",
     "TenantDeletionWorkflow",
     "TenantProvisioningInput",

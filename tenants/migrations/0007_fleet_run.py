@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0004_tenant_run_progress'),
+        ('tenants', '0005_schema_pool'),
     ]
 
     operations = [

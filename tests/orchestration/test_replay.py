@@ -9,6 +9,7 @@ from temporalio.workflow import NondeterminismError
 
 from orchestration.workflows import (
     FleetMigrationWorkflow,
+    SchemaPoolRefillWorkflow,
     TenantDeletionWorkflow,
     TenantProvisioningWorkflow,
     TokenCleanupWorkflow,
@@ -27,7 +28,7 @@ def test_there_are_histories_of_every_workflow():
     names = {p.stem.rsplit("-", 1)[0] for p in HISTORIES}
     assert {
         "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
-        "token-cleanup", "fleet-failed",
+        "token-cleanup", "fleet-failed", "schema-pool-refill",
     } <= names  # fmt: skip
 
 
@@ -40,12 +41,22 @@ def test_both_paths_of_the_provisioning_patch_are_recorded():
     assert False in patched
 
 
+def test_both_paths_of_the_local_steps_patch_are_recorded():
+    """Runs started before ``local-db-steps`` took every step as a task-queue activity; runs
+    after it take the short database steps as local activities (recorded as markers). Both
+    must replay until the old path is retired."""
+    provisioning = [p.read_text() for p in HISTORIES if p.stem.startswith("provisioning-ok")]
+    local = ["core_local_activity" in h for h in provisioning]
+    assert True in local
+    assert False in local
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_against_current_code(path):
     replayer = Replayer(
         workflows=[
             TenantProvisioningWorkflow, TenantDeletionWorkflow, UserOnboardingWorkflow,
-            TokenCleanupWorkflow, FleetMigrationWorkflow,
+            TokenCleanupWorkflow, FleetMigrationWorkflow, SchemaPoolRefillWorkflow,
         ]
     )  # fmt: skip
     result = await replayer.replay_workflow(load(path))

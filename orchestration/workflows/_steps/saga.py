@@ -41,6 +41,10 @@ class Step:
     # The step runs only where ``workflow.patched(patch)`` is true (runs started before it
     # replay without it); the check is made when the run reaches the step, as before.
     patch: str | None = None
+    # A short database step: where the run's ``local_steps`` is on, it runs as a local
+    # activity (in the worker that runs the workflow, no task-queue round trip; a killed
+    # worker is noticed by the workflow task's timeout and the step runs again, idempotent).
+    local: bool = False
 
     @property
     def name(self) -> str:
@@ -97,6 +101,9 @@ class SagaRun:
         # With WAIT_CANCELLATION_COMPLETED a cancel lets the running step finish before the
         # undos run (an undo never runs beside the step it undoes).
         self.wait_for_steps = wait_for_steps
+        # Steps declared ``local`` run as local activities (set from a patch by the
+        # workflow: runs recorded before it replay their steps as activities).
+        self.local_steps = False
         self.progress = Progress(total=len(saga.steps))
         self.results: dict[str, Any] = {}
 
@@ -148,7 +155,12 @@ class SagaRun:
         if self.wait_for_steps:
             cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
         options = within(step.options, self.retry_window)
-        self.results[step.name] = await workflow.execute_activity(
+        if self.local_steps and step.local:
+            options.pop("heartbeat_timeout", None)  # local activities do not heartbeat
+            run = workflow.execute_local_activity
+        else:
+            run = workflow.execute_activity
+        self.results[step.name] = await run(
             step.activity, subject, cancellation_type=cancellation, **options
         )
         self.progress.steps_done.append(step.name)

@@ -6,6 +6,7 @@ from django_tenants.management.commands.migrate_schemas import (
 )
 from django_tenants.utils import get_public_schema_name
 
+from tenants import pool
 from tenants.schemas import sync_template
 from tenants.selectors import existing_tenant_schemas
 
@@ -55,3 +56,6 @@ class Command(MigrateSchemasCommand):
                 "No template snapshot stored (no pg_dump, or an unsafe dump: see the log): "
                 "new tenant schemas will be made by migrations."
             )
+        # Pool schemas are not migrated (no tenant uses them yet): those the migrations just
+        # made stale are dropped here; the next refill builds current ones.
+        pool.prune()
