@@ -2,7 +2,7 @@
 
 import dataclasses
 import typing
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models.functions import Now
@@ -41,6 +41,7 @@ def enqueue_start(
     workflow_id: str,
     route: Route,
     id_reuse_policy: str = IdReusePolicy.REJECT_DUPLICATE,
+    run_after: datetime | None = None,
 ) -> OutboxEntry:
     """Record that ``workflow`` must start with input ``params`` and ``workflow_id`` once
     this transaction commits. Must be called inside the transaction of the change that
@@ -50,6 +51,9 @@ def enqueue_start(
     instance of the input dataclass ``workflow.run`` takes, and valid (``validate()``, which
     raises ``ApplicationError`` naming the field); the type name comes from the class. A
     renamed field fails where the input is built, not on a worker later.
+
+    ``run_after``: the run is started after commit like any other, and waits on Temporal
+    until then before its first task.
     """
     _require_transaction("enqueue_start")
     expected = workflow_input_type(workflow)
@@ -66,6 +70,7 @@ def enqueue_start(
         priority_key=route.priority.priority_key,
         fairness_key=route.priority.fairness_key or "",
         id_reuse_policy=id_reuse_policy,
+        run_after=run_after,
     )
     _notify()
     return entry

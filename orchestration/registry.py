@@ -29,7 +29,9 @@ def project_registry() -> dict[QueueKind, Hosted]:
     """The project's own workflows and activities, by queue kind (imported on demand: the
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
+    from orchestration.activities import tasks as task_activities
     from orchestration.workflows import (
+        DjangoTaskWorkflow,
         TenantDeletionWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
@@ -42,6 +44,8 @@ def project_registry() -> dict[QueueKind, Hosted]:
     onboarding = Hosted(
         workflows=(UserOnboardingWorkflow,), activities=tuple(account_activities.ONBOARDING)
     )
+    # django.tasks tasks (orchestration.tasks): a tenant's on its shard, the others on jobs.
+    tasks = Hosted(workflows=(DjangoTaskWorkflow,), activities=tuple(task_activities.ACTIVITIES))
     return {
         # Onboarding runs on the tenant's route (the user belongs to the tenant made at
         # signup). The jobs workers keep hosting it so that runs started there before the
@@ -50,12 +54,14 @@ def project_registry() -> dict[QueueKind, Hosted]:
             workflows=(TenantProvisioningWorkflow, TenantDeletionWorkflow),
             activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities)),
         )
-        + onboarding,
+        + onboarding
+        + tasks,
         QueueKind.JOBS: Hosted(
             workflows=(TokenCleanupWorkflow, VerificationEmailWorkflow),
             activities=tuple(account_activities.CLEANUP),
         )
-        + onboarding,
+        + onboarding
+        + tasks,
     }
 
 

@@ -235,7 +235,8 @@ class OutboxRelay:
                 LIMIT %s
                 FOR UPDATE SKIP LOCKED
             )
-            RETURNING *
+            RETURNING *, GREATEST(EXTRACT(EPOCH FROM run_after - now()), 0)::float8
+                         AS start_delay_seconds
             """,  # noqa: S608
             [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id, self.batch_size],
         )
@@ -270,6 +271,7 @@ class OutboxRelay:
             id_reuse_policy=_REUSE[row.id_reuse_policy],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             priority=priority,
+            start_delay=_start_delay(row),
         )
         handle = self._run(asyncio.wait_for(start, self.start_timeout))
         return handle.result_run_id or ""
@@ -396,6 +398,13 @@ def _deployment_wide(exc: Exception) -> bool:
         return exc.status in _DEPLOYMENT_WIDE
     # A timeout is a kind of OSError, but only this start's.
     return isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+
+
+def _start_delay(row: OutboxEntry) -> timedelta | None:
+    """How long the run waits before its first task: ``run_after`` less the claim's
+    ``now()`` (the database's clock), none when that is past or unset."""
+    seconds = getattr(row, "start_delay_seconds", None)
+    return timedelta(seconds=seconds) if seconds else None
 
 
 def _describe(exc: Exception) -> str:

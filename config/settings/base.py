@@ -209,6 +209,24 @@ OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
 
+# --- django.tasks (docs/tasks.md) ---------------------------------------------------------
+# Every task runs on Temporal, started through the outbox after commit (orchestration/tasks.py).
+TASKS = {
+    "default": {
+        "BACKEND": "orchestration.tasks.TemporalTaskBackend",
+        # default: the tenant's queue when a tenant is active, else jobs; or either, forced.
+        "QUEUES": ["default", "tenant", "jobs"],
+        "OPTIONS": {
+            # The activity's retry policy and timeout (seconds) for every task; per task
+            # under "TASKS": {"module.task": {...}}.
+            "RETRY": {"max_attempts": 3, "initial_interval": 1, "maximum_interval": 60,
+                      "timeout": 300},  # fmt: skip
+        },
+    }
+}
+# Tenant data exports (tenants/exports.py): how long a download link stays valid.
+TENANT_EXPORT_LINK_TTL = env_int("TENANT_EXPORT_LINK_TTL", 3600, minimum=60)
+
 # --- Metrics (docs/operations.md "Metrics") --------------------------------------------------
 # The worker serves Prometheus metrics (the Temporal SDK's and ours) here; empty: off.
 WORKER_METRICS_ADDRESS = env_address("WORKER_METRICS_ADDRESS")

@@ -1,5 +1,6 @@
 """Every workflow of the project, one module each (re-exported here)."""
 
+from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkflow
 from orchestration.workflows.tenant_deletion import TenantDeletionInput, TenantDeletionWorkflow
 from orchestration.workflows.tenant_provisioning import (
     TenantProvisioningInput,
@@ -13,6 +14,8 @@ from orchestration.workflows.verification_email import (
 )
 
 __all__ = [
+    "DjangoTaskInput",
+    "DjangoTaskWorkflow",
     "TenantDeletionInput",
     "TenantDeletionWorkflow",
     "TenantProvisioningInput",
