@@ -168,9 +168,18 @@ class TemporalTaskBackend(BaseTaskBackend):
             )
         now = timezone.now()
         result = TaskResult(
-            task=task, id=f"{RESULT_PREFIX}{uuid.uuid4()}", status=TaskResultStatus.READY,
-            enqueued_at=now, started_at=None, last_attempted_at=None, finished_at=None,
-            args=list(args), kwargs=kwargs, backend=self.alias, errors=[], worker_ids=[],
+            task=task,
+            id=f"{RESULT_PREFIX}{uuid.uuid4()}",
+            status=TaskResultStatus.READY,
+            enqueued_at=now,
+            started_at=None,
+            last_attempted_at=None,
+            finished_at=None,
+            args=list(args),
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
         )  # fmt: skip  (TaskResult normalises args: a TypeError/ValueError for bad ones)
         retry = self.per_task.get(task.module_path, self.retry)
         params = DjangoTaskInput(

@@ -145,6 +145,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where the default storage (the filesystem) keeps files: tenant data exports.
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / ".local" / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -219,8 +221,12 @@ TASKS = {
         "OPTIONS": {
             # The activity's retry policy and timeout (seconds) for every task; per task
             # under "TASKS": {"module.task": {...}}.
-            "RETRY": {"max_attempts": 3, "initial_interval": 1, "maximum_interval": 60,
-                      "timeout": 300},  # fmt: skip
+            "RETRY": {
+                "max_attempts": 3,
+                "initial_interval": 1,
+                "maximum_interval": 60,
+                "timeout": 300,
+            },
         },
     }
 }

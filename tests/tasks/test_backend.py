@@ -17,7 +17,7 @@ from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkf
 from tenants.workspace.models import Project
 from tests.kit import run_async, wait_until
 from tests.tasks import sample_tasks
-from tests.workers import BackgroundWorker, describe, relay_for, runs_of, workflow_exists
+from tests.workers import BackgroundWorker, describe, relay_for, workflow_exists
 
 
 def finished(result, timeout=60):
@@ -53,10 +53,17 @@ def test_tenant_queue_without_a_tenant_is_refused(db):
 
 
 def test_rolled_back_enqueue_runs_nothing(transactional_db, temporal, queue_prefix):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        result = sample_tasks.make_user.enqueue("rolled-back@example.com")
-        assert OutboxEntry.objects.filter(workflow_id=result.id).exists()
-        raise RuntimeError("roll back")
+    enqueued = []
+
+    def enqueue_then_fail():
+        with transaction.atomic():
+            enqueued.append(sample_tasks.make_user.enqueue("rolled-back@example.com"))
+            assert OutboxEntry.objects.filter(workflow_id=enqueued[0].id).exists()
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        enqueue_then_fail()
+    (result,) = enqueued
     assert not OutboxEntry.objects.exists()
     relay = relay_for(temporal)
     assert relay.relay_once() == 0
@@ -108,7 +115,7 @@ def test_task_that_raises_is_retried_by_its_policy_then_fails(
     assert "no good" in error.traceback
     assert "sample_tasks.py" in error.traceback
     with pytest.raises(ValueError, match="Task failed"):
-        result.return_value
+        _ = result.return_value
 
 
 def test_context_gets_the_attempt_number(transactional_db, temporal, queue_prefix):
