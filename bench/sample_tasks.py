@@ -1,0 +1,19 @@
+"""Tasks the task benchmark enqueues (importable by module path, as the worker needs)."""
+
+import time
+
+from django.tasks import task
+
+
+@task
+def started_at() -> float:
+    """The wall clock when the task began (the benchmark and the worker share the clock)."""
+    return time.time()
+
+
+@task
+def little_work(ms: int) -> float:
+    """A task that holds a worker slot ``ms`` milliseconds; returns when it began."""
+    began = time.time()
+    time.sleep(ms / 1000)
+    return began
