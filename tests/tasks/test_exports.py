@@ -71,12 +71,15 @@ def test_owner_gets_a_zip_whose_files_match_the_tenants_rows(
         tasks = list(Task.objects.values_list("title", "project_id"))
     assert sorted(archive.namelist()) == sorted(f"{t}.json" for t in tables)
     exported = json.loads(archive.read("workspace_project.json"))
-    assert sorted(
-        ({k: row[k] for k in ("id", "name", "description")} for row in exported),
-        key=lambda row: row["id"],
-    ) == projects
-    assert [(r["title"], r["project_id"]) for r in json.loads(archive.read("workspace_task.json"))] \
-        == tasks  # fmt: skip
+    assert (
+        sorted(
+            ({k: row[k] for k in ("id", "name", "description")} for row in exported),
+            key=lambda row: row["id"],
+        )
+        == projects
+    )
+    exported_tasks = json.loads(archive.read("workspace_task.json"))
+    assert [(r["title"], r["project_id"]) for r in exported_tasks] == tasks
     # Only this tenant's tables: nothing of the public schema.
     assert "accounts_user.json" not in archive.namelist()
 
