@@ -125,7 +125,7 @@ def _call(task: Task, params: dict, info: activity.Info) -> dict:
         object.__setattr__(result, "finished_at", timezone.now())
         task_finished.send(sender=TaskResult, task_result=result)
         raise ApplicationError(
-            f"{path}: {exc}", path, trace, info.attempt, WORKER, type=path
+            str(exc) or path, path, trace, info.attempt, WORKER, type=path
         ) from exc
     object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
     object.__setattr__(result, "finished_at", timezone.now())
