@@ -167,6 +167,7 @@ class TemporalTaskBackend(BaseTaskBackend):
                 "inside orchestration.tasks.for_tenant(tenant)."
             )
         now = timezone.now()
+        # TaskResult normalises the arguments: a TypeError/ValueError here for bad ones.
         result = TaskResult(
             task=task,
             id=f"{RESULT_PREFIX}{uuid.uuid4()}",
@@ -180,7 +181,7 @@ class TemporalTaskBackend(BaseTaskBackend):
             backend=self.alias,
             errors=[],
             worker_ids=[],
-        )  # fmt: skip  (TaskResult normalises args: a TypeError/ValueError for bad ones)
+        )  # fmt: skip
         retry = self.per_task.get(task.module_path, self.retry)
         params = DjangoTaskInput(
             task_path=task.module_path, args=result.args, kwargs=result.kwargs,

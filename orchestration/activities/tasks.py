@@ -78,6 +78,8 @@ def _error_path(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}"
 
 
+# Not ``django_activity``, which logs the first argument as the tenant: here the tenant is
+# in the params (or absent). The connection hygiene and the log context are the same.
 @activity.defn
 def django_task_run(params: dict) -> dict:
     """Run one attempt of the task; returns ``{"value", "attempt", "worker", "started_at"}``.
@@ -112,7 +114,8 @@ def _call(task: Task, params: dict, info: activity.Info) -> dict:
         args=params["args"], kwargs=params["kwargs"], backend=params.get("backend", "default"),
         errors=[], worker_ids=[WORKER] * info.attempt,
     )  # fmt: skip
-    task_started.send(sender=TaskResult, task_result=result)
+    sender = type(task.get_backend())  # as Django's own backends send them
+    task_started.send(sender=sender, task_result=result)
     try:
         if params.get("takes_context"):
             value = task.call(TaskContext(task_result=result), *result.args, **result.kwargs)
@@ -123,13 +126,13 @@ def _call(task: Task, params: dict, info: activity.Info) -> dict:
         path, trace = _error_path(exc), "".join(format_exception(exc))
         object.__setattr__(result, "status", TaskResultStatus.FAILED)
         object.__setattr__(result, "finished_at", timezone.now())
-        task_finished.send(sender=TaskResult, task_result=result)
+        task_finished.send(sender=sender, task_result=result)
         raise ApplicationError(
             str(exc) or path, path, trace, info.attempt, WORKER, type=path
         ) from exc
     object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
     object.__setattr__(result, "finished_at", timezone.now())
-    task_finished.send(sender=TaskResult, task_result=result)
+    task_finished.send(sender=sender, task_result=result)
     return {
         "value": value,
         "attempt": info.attempt,
