@@ -17,3 +17,12 @@ def little_work(ms: int) -> float:
     began = time.time()
     time.sleep(ms / 1000)
     return began
+
+
+@task
+def record_start(name: str) -> None:
+    """Stores the wall clock when it began in the active tenant's schema, where the benchmark
+    reads it without asking Temporal (which would add load to what is measured)."""
+    from tenants.workspace.models import Project
+
+    Project.objects.create(name=name, description=repr(time.time()))

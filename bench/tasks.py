@@ -3,9 +3,10 @@
 1. Enqueue cost inside a request's transaction, in a tenant's schema: ``task.enqueue()``
    (an outbox row + NOTIFY) against a plain ``Project.objects.create()``, interleaved, each
    in its own ``transaction.atomic()`` as with ``ATOMIC_REQUESTS``. Goal: <= 2x.
-2. Commit -> task started: a task enqueued (autocommit) returns the wall clock when it
-   began; latency = that - the clock right after commit, through relay (NOTIFY), Temporal
-   and the worker. Goal: median <= 50 ms on 2 cores.
+2. Commit -> task started: a task enqueued (autocommit) stores the wall clock when it
+   began in its tenant's schema; latency = that - the clock right after commit, through
+   the relay (NOTIFY), Temporal and the worker, one task at a time (the benchmark polls the
+   database for the start, never Temporal). Goal: median <= 50 ms on 2 cores.
 3. Fairness: tenant B's 10 tasks, commit -> finished, alone (idle), then again right after
    tenant A enqueued a backlog of 2,000 on the same queue (the worker has 4 activity slots,
    each task holds one 5 ms). Goal: B's median under load <= 2x idle, while A drains.
@@ -128,18 +129,28 @@ def bench_enqueue(n: int, tenant) -> list:
     return results
 
 
-def bench_latency(n: int) -> None:
-    from bench.sample_tasks import started_at
+def bench_latency(n: int, tenant) -> None:
+    from django_tenants.utils import schema_context
 
-    pairs = []
-    for _ in range(n):
-        result = started_at.enqueue()  # autocommit: committed on return
-        pairs.append((result, time.time()))
-        time.sleep(0.05)
-    wait_finished([r for r, _ in pairs])
-    latencies = [(r.return_value - committed) * 1000 for r, committed in pairs]
+    from bench.sample_tasks import record_start
+    from tenants.workspace.models import Project
+
+    latencies = []
+    with schema_context(tenant.schema_name):
+        for i in range(n + 5):  # the first 5 warm up
+            name = f"latency-{i}-{uuid.uuid4().hex[:8]}"
+            record_start.enqueue(name)  # autocommit: committed on return
+            committed = time.time()
+            deadline = time.monotonic() + 60
+            while (began := Project.objects.filter(name=name).values_list(
+                    "description", flat=True).first()) is None:  # fmt: skip
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"task {name} did not start within 60 s")
+                time.sleep(0.002)
+            if i >= 5:
+                latencies.append((float(began) - committed) * 1000)
     m, p = median_p95(latencies)
-    print(f"\n2. commit -> task started, {n} tasks, one every 50 ms")
+    print(f"\n2. commit -> task started, {n} tasks one after the other (tenant queue)")
     print(f"{'path':<44}{'median ms':>10}{'p95 ms':>10}")
     print(f"{'commit -> task began (goal median <= 50)':<44}{m:>10.1f}{p:>10.1f}")
 
@@ -224,7 +235,7 @@ def main() -> None:
         with Workers(address, max_concurrent_activities=4):
             # The enqueue benchmark's tasks run off before the next part.
             wait_finished(bench_enqueue(args.enqueues, a))
-            bench_latency(args.starts)
+            bench_latency(args.starts, b)
             bench_fairness(args.backlog, a, b)
     finally:
         if relay is not None:

@@ -75,6 +75,12 @@ class OutboxEntry(models.Model):
                 name="outbox_pending_due_idx",
                 condition=models.Q(status="pending"),
             ),
+            # The same, by fairness key: the claim takes each tenant's oldest rows in turn.
+            models.Index(
+                fields=["fairness_key", "available_at", "id"],
+                name="outbox_pending_fair_idx",
+                condition=models.Q(status="pending"),
+            ),
             models.Index(fields=["status", "started_at"], name="outbox_status_started_idx"),
         ]
 

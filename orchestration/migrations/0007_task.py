@@ -7,6 +7,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddIndex(
+            model_name="outboxentry",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["fairness_key", "available_at", "id"],
+                name="outbox_pending_fair_idx",
+            ),
+        ),
         migrations.AddField(
             model_name="outboxentry",
             name="run_after",

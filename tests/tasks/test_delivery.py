@@ -91,3 +91,25 @@ def test_a_small_tenant_is_served_while_a_big_backlog_drains(
     with schema_context(small.schema_name):
         assert Project.objects.count() == 3
     assert describe(temporal, few[0].id).raw_info.priority.fairness_key == str(small.pk)
+
+
+def test_the_relay_claims_each_tenants_oldest_rows_in_turn(transactional_db):
+    """A backlog written by one tenant in one transaction does not put another tenant's
+    rows behind all of it in the outbox either."""
+    from orchestration.relay import OutboxRelay
+
+    def row(key: str, n: int) -> OutboxEntry:
+        return OutboxEntry.objects.create(
+            workflow_type="W", workflow_id=f"{key}-{n}", task_queue="q", fairness_key=key
+        )
+
+    with transaction.atomic():
+        for n in range(5):
+            row("a", n)
+    for n in range(2):
+        row("b", n)
+    relay = OutboxRelay(batch_size=4)
+    claimed = [r.workflow_id for r in relay.claim()]
+    assert claimed == ["a-0", "b-0", "a-1", "b-1"]
+    other = OutboxRelay(batch_size=10)  # the rows leased to the first are not its
+    assert [r.workflow_id for r in other.claim()] == ["a-2", "a-3", "a-4"]
