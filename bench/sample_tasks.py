@@ -12,11 +12,13 @@ def started_at() -> float:
 
 
 @task
-def little_work(ms: int) -> float:
-    """A task that holds a worker slot ``ms`` milliseconds; returns when it began."""
-    began = time.time()
+def little_work(name: str, ms: int) -> None:
+    """Holds a worker slot ``ms`` milliseconds, then stores the wall clock when it finished
+    in the active tenant's schema (read by the benchmark from the database)."""
+    from tenants.workspace.models import Project
+
     time.sleep(ms / 1000)
-    return began
+    Project.objects.create(name=name, description=repr(time.time()))
 
 
 @task
