@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
+from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
 from tenants.api.views import MeView, SignupView, TenantDetailView
 
 app_name = "api"
@@ -13,4 +14,11 @@ urlpatterns = [
     path("auth/verify-email/resend/", ResendVerificationView.as_view(), name="verify-email-resend"),
     path("me/", MeView.as_view(), name="me"),
     path("tenants/<str:tenant_id>/", TenantDetailView.as_view(), name="tenant-detail"),
+    path("tenants/<str:tenant_id>/exports/", TenantExportsView.as_view(), name="tenant-exports"),
+    path(
+        "tenants/<str:tenant_id>/exports/<str:export_id>/",
+        TenantExportView.as_view(),
+        name="tenant-export",
+    ),
+    path("exports/<str:token>/", ExportDownloadView.as_view(), name="export-download"),
 ]

@@ -5,3 +5,5 @@ INVALID_INPUT = "InvalidInput"
 # A state the lifecycle does not allow the step from (e.g. provisioning a deleted tenant).
 INVALID_STATE = "InvalidState"
 NON_RETRYABLE_ERROR_TYPES = [INVALID_INPUT, INVALID_STATE]
+# A ``django.tasks`` task path the worker cannot import, or that names no ``@task``.
+TASK_NOT_FOUND = "TaskNotFound"

@@ -57,6 +57,10 @@ class OutboxEntry(models.Model):
     # Due from this time on; set by the database when the row is written.
     available_at = models.DateTimeField(db_default=Now())
     started_at = models.DateTimeField(null=True, blank=True)
+    # The workflow's first task waits until then (``start_workflow(start_delay=...)``,
+    # computed by the relay with the database's clock); null: at once. The row itself is
+    # started at once, so Temporal, not the outbox, holds the wait.
+    run_after = models.DateTimeField(null=True, blank=True)
     # The relay that claimed the row and until when; a lease past its expiry (its relay
     # died or stalled) is free for any relay to take. Empty / null: not claimed.
     lease_owner = models.CharField(max_length=100, blank=True, default="")
@@ -72,6 +76,12 @@ class OutboxEntry(models.Model):
             models.Index(
                 fields=["available_at", "id"],
                 name="outbox_pending_due_idx",
+                condition=models.Q(status="pending"),
+            ),
+            # The same, by fairness key: the claim takes each tenant's oldest rows in turn.
+            models.Index(
+                fields=["fairness_key", "available_at", "id"],
+                name="outbox_pending_fair_idx",
                 condition=models.Q(status="pending"),
             ),
             models.Index(fields=["status", "started_at"], name="outbox_status_started_idx"),

@@ -2,7 +2,7 @@
 
 import dataclasses
 import typing
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models.functions import Now
@@ -42,6 +42,7 @@ def enqueue_start(
     workflow_id: str,
     route: Route,
     id_reuse_policy: str = IdReusePolicy.REJECT_DUPLICATE,
+    run_after: datetime | None = None,
 ) -> OutboxEntry:
     """Record that ``workflow`` must start with input ``params`` and ``workflow_id`` once
     this transaction commits. Must be called inside the transaction of the change that
@@ -54,6 +55,9 @@ def enqueue_start(
 
     With tracing on, the row keeps the current trace context: the relay's start continues
     the trace of the request (or command) that wrote it.
+
+    ``run_after``: the run is started after commit like any other, and waits on Temporal
+    until then before its first task.
     """
     _require_transaction("enqueue_start")
     expected = workflow_input_type(workflow)
@@ -71,6 +75,7 @@ def enqueue_start(
         fairness_key=route.priority.fairness_key or "",
         id_reuse_policy=id_reuse_policy,
         trace_context=tracing.carrier(),
+        run_after=run_after,
     )
     _notify()
     return entry

@@ -31,7 +31,9 @@ def project_registry() -> dict[QueueKind, Hosted]:
     from orchestration.activities import accounts as account_activities
     from orchestration.activities import fleet as fleet_activities
     from orchestration.activities import pool as pool_activities
+    from orchestration.activities import tasks as task_activities
     from orchestration.workflows import (
+        DjangoTaskWorkflow,
         FleetMigrationWorkflow,
         SchemaPoolRefillWorkflow,
         TenantDeletionWorkflow,
@@ -46,6 +48,8 @@ def project_registry() -> dict[QueueKind, Hosted]:
     onboarding = Hosted(
         workflows=(UserOnboardingWorkflow,), activities=tuple(account_activities.ONBOARDING)
     )
+    # django.tasks tasks (orchestration.tasks): a tenant's on its shard, the others on jobs.
+    tasks = Hosted(workflows=(DjangoTaskWorkflow,), activities=tuple(task_activities.ACTIVITIES))
     return {
         # Onboarding runs on the tenant's route (the user belongs to the tenant made at
         # signup). The jobs workers keep hosting it so that runs started there before the
@@ -55,7 +59,8 @@ def project_registry() -> dict[QueueKind, Hosted]:
             activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities))
             + tuple(fleet_activities.ON_TENANT_QUEUES),
         )
-        + onboarding,
+        + onboarding
+        + tasks,
         QueueKind.JOBS: Hosted(
             workflows=(
                 TokenCleanupWorkflow,
@@ -66,7 +71,8 @@ def project_registry() -> dict[QueueKind, Hosted]:
             activities=tuple(account_activities.CLEANUP + pool_activities.REFILL)
             + tuple(fleet_activities.ON_JOBS_QUEUE),
         )
-        + onboarding,
+        + onboarding
+        + tasks,
     }
 
 

@@ -223,30 +223,46 @@ class OutboxRelay:
         return len(rows)
 
     def claim(self) -> list[OutboxEntry]:
-        """Lease up to ``batch_size`` due pending rows to this relay, oldest first, in one
-        statement (its own short transaction): rows whose lease is live elsewhere, or that
-        another relay is claiming at this instant, are skipped."""
+        """Lease up to ``batch_size`` due pending rows to this relay in one statement (its
+        own short transaction): rows whose lease is live elsewhere, or that another relay is
+        claiming at this instant, are skipped.
+
+        Fair between fairness keys (tenants): each key's oldest row first, then each key's
+        second, and so on, oldest first within a turn. A tenant that enqueued thousands of
+        tasks in one transaction does not put another tenant's rows behind all of them.
+        """
         table = connection.ops.quote_name(OutboxEntry._meta.db_table)
+        due = """status = %s AND available_at <= now()
+                 AND (lease_expires_at IS NULL OR lease_expires_at <= now()
+                      OR lease_owner = %s)"""
         # One round trip, where the ORM would need a transaction and three; the only name
-        # put into the text is the model's own table, quoted.
+        # put into the text is the model's own table, quoted. The conditions are repeated
+        # where the rows are locked, so that a row another relay claimed meanwhile (a newer
+        # version, which the lock re-checks) is skipped.
         rows = OutboxEntry.objects.raw(
             f"""
             UPDATE {table} SET lease_owner = %s,
                                lease_expires_at = now() + make_interval(secs => %s)
             WHERE id IN (
                 SELECT id FROM {table}
-                WHERE status = %s AND available_at <= now()
-                  AND (lease_expires_at IS NULL OR lease_expires_at <= now()
-                       OR lease_owner = %s)
-                ORDER BY available_at, id
-                LIMIT %s
+                WHERE {due} AND id IN (
+                    SELECT id FROM (
+                        SELECT id, available_at, row_number() OVER (
+                            PARTITION BY fairness_key ORDER BY available_at, id) AS turn
+                        FROM {table} WHERE {due}
+                    ) AS candidates
+                    ORDER BY turn, available_at, id
+                    LIMIT %s
+                )
                 FOR UPDATE SKIP LOCKED
             )
-            RETURNING *
+            RETURNING *, GREATEST(EXTRACT(EPOCH FROM run_after - now()), 0)::float8
+                         AS start_delay_seconds
             """,  # noqa: S608
-            [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id, self.batch_size],
-        )
-        return sorted(rows, key=lambda row: (row.available_at, row.pk))
+            [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id,
+             OutboxStatus.PENDING, self.relay_id, self.batch_size],
+        )  # fmt: skip
+        return fair_order(rows)
 
     # --- pieces ------------------------------------------------------------------------
     def _prune(self) -> None:
@@ -286,6 +302,7 @@ class OutboxRelay:
             id_reuse_policy=_REUSE[row.id_reuse_policy],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             priority=priority,
+            start_delay=_start_delay(row),
         )
         handle = self._run(asyncio.wait_for(start, self.start_timeout))
         return handle.result_run_id or ""
@@ -412,6 +429,24 @@ def _deployment_wide(exc: Exception) -> bool:
         return exc.status in _DEPLOYMENT_WIDE
     # A timeout is a kind of OSError, but only this start's.
     return isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+
+
+def fair_order(rows) -> list[OutboxEntry]:
+    """``rows`` in the order ``claim`` chose them: by turn of their fairness key, then
+    oldest first."""
+    turns: dict[str, int] = {}
+    keyed = []
+    for row in sorted(rows, key=lambda row: (row.available_at, row.pk)):
+        turns[row.fairness_key] = turns.get(row.fairness_key, 0) + 1
+        keyed.append((turns[row.fairness_key], row.available_at, row.pk, row))
+    return [row for *_, row in sorted(keyed, key=lambda item: item[:3])]
+
+
+def _start_delay(row: OutboxEntry) -> timedelta | None:
+    """How long the run waits before its first task: ``run_after`` less the claim's
+    ``now()`` (the database's clock), none when that is past or unset."""
+    seconds = getattr(row, "start_delay_seconds", None)
+    return timedelta(seconds=seconds) if seconds else None
 
 
 def _describe(exc: Exception) -> str:

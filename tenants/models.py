@@ -301,3 +301,40 @@ class PoolSchema(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class TenantExport(models.Model):
+    """A dump of a tenant's own tables (one JSON file per table, zipped) in ``STORAGES``'
+    default storage, made by the ``tenants.exports.export_tenant_data`` task. Deleted, file
+    and row, when the tenant is deleted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING
+    )
+    # The django.tasks result id of the task that makes it (get_result() answers it).
+    task_result_id = models.CharField(max_length=64, blank=True, default="")
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    # {table: number of rows} once ready.
+    tables = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.tenant_id} ({self.status})"

@@ -202,6 +202,28 @@ def record_schema_pool_refill(temporal, settings, save):
     pool.prune()  # drops the pool schemas it built
 
 
+def record_django_task_ok_and_failed(temporal, settings, save):
+    """A django.tasks task that succeeds on its second attempt (it reads its context), and
+    one that raises on every attempt until its policy gives up."""
+    from tests.kit import wait_until
+    from tests.tasks import sample_tasks
+    from tests.workers import BackgroundWorker
+
+    settings.TASKS = {
+        "default": {**settings.TASKS["default"], "OPTIONS": {"RETRY": {"max_attempts": 2}}}
+    }
+    ok = sample_tasks.flaky.enqueue(1)
+    failed = sample_tasks.boom.enqueue("recorded failure")
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        for result in (ok, failed):
+            wait_until(
+                lambda r=result: r.refresh() or r.is_finished, timeout=60,
+                what=f"task {result.id} to finish",
+            )  # fmt: skip
+    save(ok.id, "django-task-ok")
+    save(failed.id, "django-task-failed")
+
+
 async def _closed(address: str, workflow_id: str) -> None:
     client = await Client.connect(address)
     with contextlib.suppress(WorkflowFailureError):

@@ -155,8 +155,22 @@ class BackgroundWorker:
     ``steps.tenant_create_schema.__name__``; a name no hosted activity has is refused.
     """
 
-    def __init__(self, address: str, *, replace: dict | None = None, kinds=("tenant",)):
+    def __init__(
+        self,
+        address: str,
+        *,
+        replace: dict | None = None,
+        kinds=("tenant",),
+        max_concurrent_activities: int | None = None,
+    ):
         self.address = address
+        # Fewer activity slots than the work waiting: the order the server hands tasks out
+        # in shows (fairness tests).
+        self.worker_options = (
+            {"max_concurrent_activities": max_concurrent_activities}
+            if max_concurrent_activities
+            else {}
+        )
         self.kinds = kinds
         self.swaps = replace or {}
         self.relay = relay_for(address, poll_interval=0.2)
@@ -206,6 +220,7 @@ class BackgroundWorker:
                         workflows=workflows,
                         activities=activities,
                         activity_executor=pool,
+                        **self.worker_options,
                     )
                     for queue, workflows, activities in plan
                 ]

@@ -151,6 +151,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where the default storage (the filesystem) keeps files: tenant data exports.
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / ".local" / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -222,6 +224,27 @@ OPERATIONS_STUCK_AFTER = env_int("OPERATIONS_STUCK_AFTER", 15 * 60, minimum=1)
 # How long the page waits for its one Temporal query (failed onboarding runs) before it
 # says Temporal is unavailable and shows the rest, which comes from the database.
 OPERATIONS_TEMPORAL_TIMEOUT = env_float("OPERATIONS_TEMPORAL_TIMEOUT", 3.0, minimum=0.1)
+# --- django.tasks (docs/tasks.md) ---------------------------------------------------------
+# Every task runs on Temporal, started through the outbox after commit (orchestration/tasks.py).
+TASKS = {
+    "default": {
+        "BACKEND": "orchestration.tasks.TemporalTaskBackend",
+        # default: the tenant's queue when a tenant is active, else jobs; or either, forced.
+        "QUEUES": ["default", "tenant", "jobs"],
+        "OPTIONS": {
+            # The activity's retry policy and timeout (seconds) for every task; per task
+            # under "TASKS": {"module.task": {...}}.
+            "RETRY": {
+                "max_attempts": 3,
+                "initial_interval": 1,
+                "maximum_interval": 60,
+                "timeout": 300,
+            },
+        },
+    }
+}
+# Tenant data exports (tenants/exports.py): how long a download link stays valid.
+TENANT_EXPORT_LINK_TTL = env_int("TENANT_EXPORT_LINK_TTL", 3600, minimum=60)
 
 # --- Metrics (docs/operations.md "Metrics") --------------------------------------------------
 # The worker serves Prometheus metrics (the Temporal SDK's and ours) here; empty: off.

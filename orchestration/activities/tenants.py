@@ -12,6 +12,7 @@ from temporalio import activity
 
 from orchestration import metrics
 from orchestration.activities import django_activity, step_name
+from tenants import exports
 from tenants import services as tenants
 from tenants.models import TenantStatus
 
@@ -76,6 +77,12 @@ def tenant_wait_provisioning_settled(tenant_id: str) -> str:
 @tenant_step
 def tenant_mark_deleting(tenant_id: str) -> None:
     tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.DELETING)
+
+
+@tenant_step
+def tenant_delete_exports(tenant_id: str) -> int:
+    """Deletes the tenant's data exports, files and rows; returns how many. Idempotent."""
+    return exports.tenant_exports_delete(tenant_id=tenant_id)
 
 
 @tenant_step

@@ -1,5 +1,6 @@
 """Every workflow of the project, one module each (re-exported here)."""
 
+from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkflow
 from orchestration.workflows.fleet_migration import FleetMigrationInput, FleetMigrationWorkflow
 from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
 from orchestration.workflows.tenant_deletion import TenantDeletionInput, TenantDeletionWorkflow
@@ -15,6 +16,8 @@ from orchestration.workflows.verification_email import (
 )
 
 __all__ = [
+    "DjangoTaskInput",
+    "DjangoTaskWorkflow",
     "FleetMigrationInput",
     "FleetMigrationWorkflow",
     "SchemaPoolRefillInput",

@@ -1,5 +1,6 @@
 """Tenant deletion: (stop provisioning) -> mark deleting -> revoke access -> drop the schema
--> delete the domains -> mark deleted. The row stays as a tombstone with ``deleted_at``.
+-> delete the domains -> (delete the data exports) -> mark deleted. The row stays as a
+tombstone with ``deleted_at``.
 
 A deletion asked for while the tenant is being provisioned (the ``stop-provisioning-first``
 patch) first cancels the provisioning run, which lets its running step finish and undoes
@@ -44,6 +45,8 @@ class DeletionResult:
 
 
 STOP_PROVISIONING_PATCH = "stop-provisioning-first"
+# Runs started before tenants had data exports replay without the step.
+DELETE_EXPORTS_PATCH = "delete-exports"
 
 DELETION = Saga(
     steps=[
@@ -52,6 +55,7 @@ DELETION = Saga(
         Step(steps.tenant_revoke_access, SHORT),
         Step(steps.tenant_drop_schema, LONG),
         Step(steps.tenant_delete_domains, SHORT),
+        Step(steps.tenant_delete_exports, SHORT, patch=DELETE_EXPORTS_PATCH),
         Step(steps.tenant_mark_deleted, SHORT),
     ],
 )

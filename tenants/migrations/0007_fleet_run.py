@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0005_schema_pool'),
+        ('tenants', '0006_tenant_export'),
     ]
 
     operations = [

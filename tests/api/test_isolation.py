@@ -12,9 +12,12 @@ from tests.factories import MembershipFactory, TokenFactory
 
 pytestmark = pytest.mark.django_db
 
+EXPORT_ID = "<str:export_id>"
 ENDPOINTS = [  # every endpoint that takes a tenant id
     ("get", "/api/v1/tenants/{id}/"),
     ("delete", "/api/v1/tenants/{id}/"),
+    ("post", "/api/v1/tenants/{id}/exports/"),
+    ("get", "/api/v1/tenants/{id}/exports/{export}/"),
 ]
 
 
@@ -30,7 +33,7 @@ def test_every_endpoint_that_takes_a_tenant_id_is_enumerated_here():
                 yield route, entry
 
     found = {
-        (method, "/" + re.sub(r"<[^>]*tenant_id>", "{id}", route))
+        (method, "/" + re.sub(r"<[^>]*tenant_id>", "{id}", route).replace(EXPORT_ID, "{export}"))
         for route, p in walk(get_resolver("config.urls_public").url_patterns)
         for method in p.callback.cls.http_method_names
         if hasattr(p.callback.cls, method) and method not in {"options", "head"}
@@ -48,8 +51,13 @@ def two_tenants(api):
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants, method, path):
     a, b = two_tenants
-    other = getattr(api, method)(path.format(id=b["tenant"]["id"]), **bearer(a["token"]))
-    missing = getattr(api, method)(path.format(id=uuid.uuid4()), **bearer(a["token"]))
+    export = uuid.uuid4()
+    other = getattr(api, method)(
+        path.format(id=b["tenant"]["id"], export=export), **bearer(a["token"])
+    )
+    missing = getattr(api, method)(
+        path.format(id=uuid.uuid4(), export=export), **bearer(a["token"])
+    )
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
     assert Tenant.objects.get(pk=b["tenant"]["id"]).status == TenantStatus.PENDING
@@ -58,7 +66,8 @@ def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants,
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_no_token_is_401(api, two_tenants, method, path):
     _, b = two_tenants
-    assert getattr(api, method)(path.format(id=b["tenant"]["id"])).status_code == 401
+    url = path.format(id=b["tenant"]["id"], export=uuid.uuid4())
+    assert getattr(api, method)(url).status_code == 401
 
 
 def test_malformed_tenant_id_is_404(api, two_tenants):

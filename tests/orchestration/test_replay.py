@@ -8,6 +8,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from orchestration.workflows import (
+    DjangoTaskWorkflow,
     FleetMigrationWorkflow,
     SchemaPoolRefillWorkflow,
     TenantDeletionWorkflow,
@@ -28,8 +29,17 @@ def test_there_are_histories_of_every_workflow():
     names = {p.stem.rsplit("-", 1)[0] for p in HISTORIES}
     assert {
         "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
-        "token-cleanup", "fleet-failed", "schema-pool-refill",
+        "token-cleanup", "fleet-failed", "schema-pool-refill", "django-task-ok",
+        "django-task-failed",
     } <= names  # fmt: skip
+
+
+def test_both_paths_of_the_delete_exports_patch_are_recorded():
+    """Deletions started before tenants had exports (no marker) and after (the step)."""
+    deletion = [p.read_text() for p in HISTORIES if p.stem.startswith("deletion-")]
+    patched = ["tenant_delete_exports" in h for h in deletion]
+    assert True in patched
+    assert False in patched
 
 
 def test_both_paths_of_the_provisioning_patch_are_recorded():
@@ -57,6 +67,7 @@ async def test_history_replays_against_current_code(path):
         workflows=[
             TenantProvisioningWorkflow, TenantDeletionWorkflow, UserOnboardingWorkflow,
             TokenCleanupWorkflow, FleetMigrationWorkflow, SchemaPoolRefillWorkflow,
+            DjangoTaskWorkflow,
         ]
     )  # fmt: skip
     result = await replayer.replay_workflow(load(path))

@@ -1,0 +1,273 @@
+"""The django.tasks backend: enqueue cost, commit -> task started, fairness between tenants.
+
+1. Enqueue cost inside a request's transaction, in a tenant's schema: ``task.enqueue()``
+   (an outbox row + NOTIFY) against a plain ``Project.objects.create()``, interleaved, each
+   in its own ``transaction.atomic()`` as with ``ATOMIC_REQUESTS``. Goal: <= 2x.
+2. Commit -> task started: a task enqueued (autocommit) stores the wall clock when it
+   began in its tenant's schema; latency = that - the clock right after commit, through
+   the relay (NOTIFY), Temporal and the worker, one task at a time (the benchmark polls the
+   database for the start, never Temporal). Goal: median <= 50 ms on 2 cores.
+3. Fairness: tenant B's 10 tasks, commit -> finished, alone (idle), then again right after
+   tenant A enqueued a backlog of 2,000 on the same queue (the worker has 4 activity slots,
+   each task holds one 5 ms). Goal: B's median under load <= 2x idle, while A drains.
+
+Starts an embedded PostgreSQL and a Temporal dev server (fairness on) unless DATABASE_URL /
+TEMPORAL_ADDRESS are set, the project's workers (tenant + jobs queues) and relay in threads.
+
+    .venv/bin/python bench/tasks.py [--enqueues 500] [--starts 100] [--backlog 2000]
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.localservices import (  # noqa: E402
+    LOCAL_DIR,
+    TemporalDevServer,
+    ensure_database,
+    start_postgres,
+)
+
+
+def median_p95(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), statistics.quantiles(values, n=100, method="inclusive")[94]
+
+
+class Workers:
+    """The project's tenant and jobs workers, one thread, one event loop."""
+
+    def __init__(self, address: str, *, max_concurrent_activities: int):
+        self.address, self.slots = address, max_concurrent_activities
+        self.ready, self._stop, self._loop = threading.Event(), None, None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self):
+        from django.conf import settings
+        from temporalio.client import Client
+        from temporalio.worker import Worker
+
+        from orchestration.registry import hosted
+        from orchestration.routing import QueueKind, queue_name, tenant_queues
+
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        client = await Client.connect(self.address)
+        prefix = settings.TEMPORAL_QUEUE_PREFIX
+        shards = settings.TEMPORAL_QUEUE_SHARDS
+        plan = [(q, hosted(QueueKind.TENANT)) for q in tenant_queues(prefix=prefix, shards=shards)]
+        plan.append((queue_name(prefix=prefix, kind=QueueKind.JOBS), hosted(QueueKind.JOBS)))
+        with ThreadPoolExecutor(self.slots * len(plan)) as pool:
+            workers = [
+                Worker(client, task_queue=q, workflows=list(h.workflows),
+                       activities=list(h.activities), activity_executor=pool,
+                       max_concurrent_activities=self.slots)
+                for q, h in plan
+            ]  # fmt: skip
+            runs = [asyncio.create_task(w.run()) for w in workers]
+            self.ready.set()
+            await self._stop.wait()
+            await asyncio.gather(*(w.shutdown() for w in workers))
+            await asyncio.gather(*runs, return_exceptions=True)
+
+    def __enter__(self):
+        self.thread.start()
+        self.ready.wait(30)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(30)
+
+
+def wait_finished(results, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    for result in results:
+        while True:
+            result.refresh()
+            if result.is_finished:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{result.id} did not finish")
+            time.sleep(0.05)
+
+
+def bench_enqueue(n: int, tenant) -> list:
+    from django.db import transaction
+    from django_tenants.utils import schema_context
+
+    from bench.sample_tasks import started_at
+    from tenants.workspace.models import Project
+
+    create, enqueue, results = [], [], []
+    with schema_context(tenant.schema_name):
+        for i in range(n + 20):  # the first 20 of each warm up
+            t0 = time.perf_counter()
+            with transaction.atomic():
+                Project.objects.create(name=f"p{i}-{uuid.uuid4().hex[:8]}")
+            t1 = time.perf_counter()
+            with transaction.atomic():
+                results.append(started_at.enqueue())
+            t2 = time.perf_counter()
+            if i >= 20:
+                create.append((t1 - t0) * 1000)
+                enqueue.append((t2 - t1) * 1000)
+    (cm, cp), (em, ep) = median_p95(create), median_p95(enqueue)
+    print(f"\n1. enqueue cost in a request's transaction, tenant schema, {n} each, interleaved")
+    print(f"{'operation':<44}{'median ms':>10}{'p95 ms':>10}")
+    print(f"{'baseline: Project.objects.create()':<44}{cm:>10.2f}{cp:>10.2f}")
+    print(f"{'task.enqueue() (outbox row + NOTIFY)':<44}{em:>10.2f}{ep:>10.2f}")
+    print(f"{'ratio enqueue / create (goal <= 2)':<44}{em / cm:>10.2f}{ep / cp:>10.2f}")
+    return results
+
+
+def bench_latency(n: int, tenant) -> None:
+    from django_tenants.utils import schema_context
+
+    from bench.sample_tasks import record_start
+    from tenants.workspace.models import Project
+
+    latencies = []
+    with schema_context(tenant.schema_name):
+        for i in range(n + 5):  # the first 5 warm up
+            name = f"latency-{i}-{uuid.uuid4().hex[:8]}"
+            record_start.enqueue(name)  # autocommit: committed on return
+            committed = time.time()
+            deadline = time.monotonic() + 60
+            while (began := Project.objects.filter(name=name).values_list(
+                    "description", flat=True).first()) is None:  # fmt: skip
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"task {name} did not start within 60 s")
+                time.sleep(0.002)
+            if i >= 5:
+                latencies.append((float(began) - committed) * 1000)
+    m, p = median_p95(latencies)
+    print(f"\n2. commit -> task started, {n} tasks one after the other (tenant queue)")
+    print(f"{'path':<44}{'median ms':>10}{'p95 ms':>10}")
+    print(f"{'commit -> task began (goal median <= 50)':<44}{m:>10.1f}{p:>10.1f}")
+
+
+def finished_at(tenant, names: list[str], timeout: float = 1800) -> dict[str, float]:
+    """{name: wall clock when its task finished}, once every one has (read from the
+    tenant's schema, never from Temporal)."""
+    from django_tenants.utils import schema_context
+
+    from tenants.workspace.models import Project
+
+    deadline = time.monotonic() + timeout
+    with schema_context(tenant.schema_name):
+        while True:
+            found = dict(Project.objects.filter(name__in=names).values_list("name", "description"))
+            if len(found) == len(names):
+                return {name: float(at) for name, at in found.items()}
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{len(names) - len(found)} tasks did not finish")
+            time.sleep(0.01)
+
+
+def bench_fairness(backlog: int, a, b) -> None:
+    from django.db import transaction
+    from django_tenants.utils import schema_context
+
+    from bench.sample_tasks import little_work
+    from tenants.workspace.models import Project
+
+    def small_batch(label: str) -> list[float]:
+        committed = {}
+        with schema_context(b.schema_name):
+            for i in range(10):
+                name = f"b-{label}-{i}"
+                with transaction.atomic():
+                    little_work.enqueue(name, 5)
+                committed[name] = time.time()
+        done = finished_at(b, list(committed))
+        return [(done[name] - at) * 1000 for name, at in committed.items()]
+
+    idle = small_batch("idle")
+    names = [f"a-{i}" for i in range(backlog)]
+    with schema_context(a.schema_name), transaction.atomic():
+        for name in names:
+            little_work.enqueue(name, 5)
+    time.sleep(1.0)  # A's backlog is in the outbox and on the queue
+    loaded = small_batch("loaded")
+    b_done = time.time()
+    with schema_context(a.schema_name):
+        left = backlog - Project.objects.filter(name__in=names).count()
+    finished_at(a, names)
+    (im, ip), (lm, lp) = median_p95(idle), median_p95(loaded)
+    print(f"\n3. fairness: tenant A enqueues {backlog} tasks, then tenant B 10 (same queue)")
+    print(f"{'B: commit -> finished':<44}{'median ms':>10}{'p95 ms':>10}")
+    print(f"{'idle queue':<44}{im:>10.1f}{ip:>10.1f}")
+    print(f"{'behind A backlog':<44}{lm:>10.1f}{lp:>10.1f}")
+    print(f"{'ratio loaded / idle (goal <= 2)':<44}{lm / im:>10.2f}{lp / ip:>10.2f}")
+    print(f"A's tasks still unfinished when B's last finished: {left} of {backlog}")
+    print(f"A's backlog drained {time.time() - b_done:.1f} s after that")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--enqueues", type=int, default=500)
+    parser.add_argument("--starts", type=int, default=100)
+    parser.add_argument("--backlog", type=int, default=2000)
+    args = parser.parse_args()
+    server = temporal = relay = thread = None
+    try:
+        if not os.environ.get("DATABASE_URL"):
+            server = start_postgres(LOCAL_DIR / "pg-bench")
+            os.environ["DATABASE_URL"] = ensure_database(server, "bench_tasks", fresh=True)
+        if not os.environ.get("TEMPORAL_ADDRESS"):
+            temporal = TemporalDevServer().start()
+            os.environ["TEMPORAL_ADDRESS"] = temporal.address
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+        os.environ.setdefault("TEMPORAL_QUEUE_SHARDS", "1")  # A and B share one queue
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from temporalio.client import Client
+
+        from accounts.models import User
+        from orchestration.relay import OutboxRelay
+        from tenants import schemas
+        from tenants.models import Tenant, TenantStatus
+
+        call_command("migrate", "--noinput", verbosity=0)
+        owner = User.objects.create_user(f"{uuid.uuid4().hex}@example.com", "x")
+        a, b = (
+            Tenant.objects.create(name=n, subdomain=f"{n}{uuid.uuid4().hex[:8]}", owner=owner,
+                                  status=TenantStatus.ACTIVE)
+            for n in ("a", "b")
+        )  # fmt: skip
+        for tenant in (a, b):
+            schemas.create_schema(tenant.schema_name)
+        address = os.environ["TEMPORAL_ADDRESS"]
+        relay = OutboxRelay(connect=lambda: Client.connect(address), poll_interval=2.0)
+        thread = threading.Thread(target=relay.run, daemon=True)
+        thread.start()
+        # No worker yet: the enqueues are measured without their tasks running beside them
+        # in this process; they run off once the workers start, before the next part.
+        enqueued = bench_enqueue(args.enqueues, a)
+        with Workers(address, max_concurrent_activities=4):
+            wait_finished(enqueued)
+            bench_latency(args.starts, b)
+            bench_fairness(args.backlog, a, b)
+    finally:
+        if relay is not None:
+            relay.stop()
+            thread.join(10)
+        if temporal is not None:
+            temporal.stop()
+        if server is not None:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    main()

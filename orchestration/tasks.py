@@ -1,0 +1,261 @@
+"""A ``django.tasks`` backend on Temporal, through the outbox, tenant-aware.
+
+``enqueue()`` writes an outbox row in the caller's transaction (nothing talks to Temporal
+in a request): a rollback runs nothing, a commit runs the task exactly once, even with
+Temporal down at the time (the relay starts it when it is back). Each task is one
+``DjangoTaskWorkflow`` run whose workflow id is the result id (``task-<uuid>``).
+
+Tenants: a task enqueued while a tenant's schema is active (a request on a tenant host,
+``schema_context``, or ``for_tenant(tenant)``) runs in that schema, on the tenant's shard
+queue with the tenant as fairness key; other tasks run on the jobs queue. ``queue_name``
+picks the queue kind: ``default`` (the tenant's queue when there is a tenant, else jobs),
+``tenant`` (a tenant is required) or ``jobs``. Django's priority (-100…100, higher first)
+becomes a Temporal priority key (1…5, 1 first).
+
+Results are read from the run (``get_result``, ``refresh()``): ready while the row waits in
+the outbox or the run waits for a worker (or for ``run_after``, or between attempts),
+running, successful with the return value, or failed with the error's class and traceback.
+
+Options (``TASKS[alias]["OPTIONS"]``)::
+
+    "RETRY": {"max_attempts": 3, "initial_interval": 1, "maximum_interval": 60,
+              "timeout": 300},            # seconds; the activity's policy for every task
+    "TASKS": {"app.tasks.send_report": {"max_attempts": 10, "timeout": 3600}},  # per task
+"""
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+
+from asgiref.sync import async_to_sync
+from django.db import connection, transaction
+from django.tasks import TaskResult, TaskResultStatus
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.base import TaskError
+from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_tenants.utils import get_public_schema_name
+from temporalio.common import Priority
+
+from orchestration.models import OutboxEntry, OutboxKind, OutboxStatus
+from orchestration.outbox import enqueue_start, workflow_type
+from orchestration.routing import Route, deployment_system_route, deployment_tenant_route
+from orchestration.task_runs import RunState, read_run
+from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkflow
+from tenants.models import Tenant
+
+QUEUES = ("default", "tenant", "jobs")
+RETRY_DEFAULTS = {"max_attempts": 3, "initial_interval": 1, "maximum_interval": 60, "timeout": 300}
+RESULT_PREFIX = "task-"
+TASK_WORKFLOW = workflow_type(DjangoTaskWorkflow)
+
+# Django priority (higher first) -> Temporal priority key (1 first), by band.
+_PRIORITY_BANDS = ((61, 1), (21, 2), (-20, 3), (-60, 4))
+
+
+class TaskNotFound(Exception):
+    """The worker could not import the task's module path, or it names no ``@task``."""
+
+
+class TaskRunFailed(Exception):
+    """The run ended without the task's own error: its tenant is gone, it timed out, it was
+    terminated or cancelled, or Temporal refused to start it."""
+
+
+def temporal_priority(priority: int) -> int:
+    """Django's -100…100 (higher first) as a Temporal priority key 1…5 (1 first); Django's
+    default 0 is Temporal's default 3."""
+    return next((key for floor, key in _PRIORITY_BANDS if priority >= floor), 5)
+
+
+# --- which tenant a task is for ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    tenant_id: str
+    schema_name: str
+
+
+_explicit: ContextVar[TenantRef | None] = ContextVar("orchestration_task_tenant", default=None)
+_schema_tenants: dict[str, str] = {}  # schema -> tenant id; a schema never changes owner
+
+
+@contextlib.contextmanager
+def for_tenant(tenant: Tenant) -> Iterator[None]:
+    """Tasks enqueued inside run for ``tenant`` (its schema, its queue), without switching
+    this connection's schema."""
+    token = _explicit.set(TenantRef(str(tenant.pk), tenant.schema_name))
+    try:
+        yield
+    finally:
+        _explicit.reset(token)
+
+
+def current_tenant() -> TenantRef | None:
+    """The tenant tasks enqueued now are for: ``for_tenant``'s, else the active schema's
+    (a request on a tenant host, ``schema_context``), else none."""
+    if (explicit := _explicit.get()) is not None:
+        return explicit
+    schema = getattr(connection, "schema_name", None)
+    if not schema or schema == get_public_schema_name():
+        return None
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Tenant):
+        return TenantRef(str(tenant.pk), tenant.schema_name)
+    if schema not in _schema_tenants:  # schema_context() sets only the schema's name
+        found = Tenant.objects.filter(schema_name=schema).values_list("pk", flat=True).first()
+        if found is None:
+            raise InvalidTask(f"Schema {schema!r} is active but belongs to no tenant.")
+        _schema_tenants[schema] = str(found)
+    return TenantRef(_schema_tenants[schema], schema)
+
+
+# --- the backend -------------------------------------------------------------------------
+
+
+class TemporalTaskBackend(BaseTaskBackend):
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def __init__(self, alias, params):
+        super().__init__(alias, params)
+        if "QUEUES" not in params:
+            self.queues = set(QUEUES)
+        if unknown := self.queues - set(QUEUES):
+            raise InvalidTaskBackend(
+                f"TASKS[{alias!r}]: QUEUES {sorted(unknown)} are not among {list(QUEUES)}."
+            )
+        self.retry = self._retry_options(self.options.get("RETRY", {}), "RETRY")
+        self.per_task = {
+            path: self._retry_options(overrides, f"TASKS[{path!r}]")
+            for path, overrides in self.options.get("TASKS", {}).items()
+        }
+
+    def _retry_options(self, given: dict, where: str) -> dict:
+        if unknown := set(given) - set(RETRY_DEFAULTS):
+            raise InvalidTaskBackend(
+                f"TASKS[{self.alias!r}] OPTIONS {where}: unknown {sorted(unknown)}; "
+                f"known: {sorted(RETRY_DEFAULTS)}."
+            )
+        for key, value in given.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidTaskBackend(
+                    f"TASKS[{self.alias!r}] OPTIONS {where}[{key!r}] must be a positive "
+                    f"integer, got {value!r}."
+                )
+        base = getattr(self, "retry", RETRY_DEFAULTS)
+        return {**base, **given}
+
+    def enqueue(self, task, args, kwargs):
+        """Write the task's start to the outbox in the caller's transaction (or, outside
+        one, in a transaction of its own, committed at once). Arguments that do not
+        round-trip through JSON fail here, with Django's own error."""
+        self.validate_task(task)
+        tenant = current_tenant()
+        if task.queue_name == "tenant" and tenant is None:
+            raise InvalidTask(
+                f"{task.module_path} is on the 'tenant' queue but no tenant is active: "
+                "enqueue it in the tenant's schema (schema_context, a tenant host) or "
+                "inside orchestration.tasks.for_tenant(tenant)."
+            )
+        now = timezone.now()
+        # TaskResult normalises the arguments: a TypeError/ValueError here for bad ones.
+        result = TaskResult(
+            task=task,
+            id=f"{RESULT_PREFIX}{uuid.uuid4()}",
+            status=TaskResultStatus.READY,
+            enqueued_at=now,
+            started_at=None,
+            last_attempted_at=None,
+            finished_at=None,
+            args=list(args),
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )  # fmt: skip
+        retry = self.per_task.get(task.module_path, self.retry)
+        params = DjangoTaskInput(
+            task_path=task.module_path, args=result.args, kwargs=result.kwargs,
+            takes_context=task.takes_context, backend=self.alias, queue_name=task.queue_name,
+            priority=task.priority, tenant_id=tenant.tenant_id if tenant else "",
+            schema_name=tenant.schema_name if tenant else "", enqueued_at=now.isoformat(),
+            max_attempts=retry["max_attempts"],
+            initial_interval_seconds=retry["initial_interval"],
+            maximum_interval_seconds=retry["maximum_interval"],
+            timeout_seconds=retry["timeout"],
+        )  # fmt: skip
+        with transaction.atomic():  # joins the caller's transaction when there is one
+            enqueue_start(
+                DjangoTaskWorkflow, params, workflow_id=result.id,
+                route=self.route(task, tenant), run_after=task.run_after,
+            )  # fmt: skip
+            sender = type(self)
+            transaction.on_commit(lambda: task_enqueued.send(sender, task_result=result))
+        return result
+
+    def route(self, task, tenant: TenantRef | None) -> Route:
+        key = temporal_priority(task.priority)
+        if tenant is not None and task.queue_name != "jobs":
+            queue = deployment_tenant_route(tenant.tenant_id).task_queue
+        else:
+            queue = deployment_system_route().task_queue
+        fairness = tenant.tenant_id if tenant is not None else None
+        return Route(task_queue=queue, priority=Priority(priority_key=key, fairness_key=fairness))
+
+    def get_result(self, result_id):
+        """The task's state, read from its outbox row while it waits there, else from its
+        run on Temporal. ``TaskResultDoesNotExist`` for an id that is neither."""
+        if not isinstance(result_id, str) or not result_id.startswith(RESULT_PREFIX):
+            raise TaskResultDoesNotExist(result_id)
+        row = (
+            OutboxEntry.objects.filter(
+                kind=OutboxKind.START, workflow_type=TASK_WORKFLOW, workflow_id=result_id
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if row is not None and row.status == OutboxStatus.PENDING:
+            return self._result(result_id, row.arguments, RunState(status=TaskResultStatus.READY))
+        if row is not None and row.status == OutboxStatus.FAILED:
+            refused = TaskError(
+                exception_class_path=f"{__name__}.TaskRunFailed",
+                traceback=f"Temporal refused to start the run: {row.last_error}",
+            )
+            state = RunState(status=TaskResultStatus.FAILED, errors=[refused])
+            return self._result(result_id, row.arguments, state)
+        state = async_to_sync(read_run)(result_id, need_input=row is None)
+        if state is None:
+            raise TaskResultDoesNotExist(result_id)
+        return self._result(result_id, row.arguments if row else state.input, state)
+
+    def _result(self, result_id: str, params: dict, state: RunState) -> TaskResult:
+        try:
+            task = import_string(params["task_path"])
+        except ImportError as exc:
+            raise TaskResultDoesNotExist(
+                f"{result_id}: its task {params['task_path']!r} cannot be imported here"
+            ) from exc
+        task = task.using(priority=params["priority"], queue_name=params["queue_name"])
+        result = TaskResult(
+            task=task, id=result_id, status=state.status,
+            enqueued_at=_parse(params.get("enqueued_at")), started_at=state.started_at,
+            last_attempted_at=state.last_attempted_at, finished_at=state.finished_at,
+            args=params["args"], kwargs=params["kwargs"], backend=self.alias,
+            errors=state.errors, worker_ids=state.worker_ids,
+        )  # fmt: skip
+        if state.status == TaskResultStatus.SUCCESSFUL:
+            object.__setattr__(result, "_return_value", state.value)
+        return result
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,95 @@
+"""One ``django.tasks`` task, run by its module path: the workflow behind
+``orchestration.tasks.TemporalTaskBackend``.
+
+The run is one activity (``django_task_run``) that imports the task and calls it, in the
+tenant's schema when it was enqueued for a tenant. Retries are the activity's: the policy is
+carried in the input (the backend's options, per task), so each task keeps the policy it was
+enqueued with. The activity inherits the run's priority and fairness key, so a tenant's
+backlog of tasks shares the workers fairly with other tenants' tasks, not only its runs.
+
+The run's result is the activity's: ``{"value", "attempt", "worker", "started_at"}``; a task
+that raised on its last attempt fails the run with an ``ApplicationError`` whose type is the
+exception's class path and whose details carry the traceback (see the activity).
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from orchestration.activities import tasks as steps
+    from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
+
+
+@dataclass
+class DjangoTaskInput(WorkflowInput):
+    # ``module.function`` of the ``@task`` (required: the default fails validation).
+    task_path: str = ""
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    takes_context: bool = False
+    backend: str = "default"
+    queue_name: str = "default"
+    priority: int = 0
+    # The tenant it runs for ("" = none: the public schema) and that tenant's schema.
+    tenant_id: str = ""
+    schema_name: str = ""
+    # ISO 8601, when ``enqueue()`` was called (shown as ``TaskResult.enqueued_at``).
+    enqueued_at: str = ""
+    # The activity's retry policy and timeout (the backend's options for this task).
+    max_attempts: int = 3
+    initial_interval_seconds: int = 1
+    maximum_interval_seconds: int = 60
+    timeout_seconds: int = 300
+
+    def validate(self) -> None:
+        if not isinstance(self.task_path, str) or "." not in self.task_path:
+            raise invalid("task_path", f"must be a dotted path, got {self.task_path!r}")
+        if not isinstance(self.args, list):
+            raise invalid("args", "must be a list")
+        if not isinstance(self.kwargs, dict):
+            raise invalid("kwargs", "must be an object")
+        if bool(self.tenant_id) != bool(self.schema_name):
+            raise invalid("schema_name", "goes with tenant_id (both or neither)")
+        for name in ("max_attempts", "initial_interval_seconds", "maximum_interval_seconds",
+                     "timeout_seconds"):  # fmt: skip
+            require_positive(name, getattr(self, name))
+
+
+# Not sandboxed: the run holds no state and makes one call, deterministic by construction,
+# and the sandbox re-imports the workflow's modules for every new run. With thousands of
+# small tasks that import was the worker's main cost: bench/tasks.py saw workflow tasks
+# exceed 5 s and time out under a 2,000-task backlog on 2 cores.
+@workflow.defn(sandboxed=False)
+class DjangoTaskWorkflow:
+    @workflow.run
+    async def run(self, params: DjangoTaskInput | dict) -> dict:
+        params = DjangoTaskInput.parse(params)
+        return await workflow.execute_activity(
+            steps.django_task_run,
+            args=[
+                {
+                    "task_path": params.task_path,
+                    "args": params.args,
+                    "kwargs": params.kwargs,
+                    "takes_context": params.takes_context,
+                    "backend": params.backend,
+                    "queue_name": params.queue_name,
+                    "priority": params.priority,
+                    "tenant_id": params.tenant_id,
+                    "schema_name": params.schema_name,
+                    "enqueued_at": params.enqueued_at,
+                }
+            ],
+            start_to_close_timeout=timedelta(seconds=params.timeout_seconds),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=params.initial_interval_seconds),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(seconds=params.maximum_interval_seconds),
+                maximum_attempts=params.max_attempts,
+                non_retryable_error_types=steps.NON_RETRYABLE,
+            ),
+            priority=workflow.info().priority,
+        )

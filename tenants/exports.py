@@ -1,0 +1,160 @@
+"""Tenant data export: every table of the tenant's own schema, rows as JSON (one file per
+table, zipped), put in ``STORAGES``' default storage; a signed download link that expires
+after ``TENANT_EXPORT_LINK_TTL`` seconds; deleted with the tenant.
+
+The dump is a ``django.tasks`` task enqueued in the tenant's schema (``schema_context``), so
+whatever backend ``TASKS`` names runs it there, on that tenant's queue; this module knows
+nothing of the backend.
+"""
+
+import tempfile
+import zipfile
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.tasks import task
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from tenants.models import ExportStatus, Tenant, TenantExport, TenantStatus
+
+_SIGNER_SALT = "tenants.exports.download"
+# Rows are streamed from a server-side cursor this many at a time.
+_FETCH = 2000
+
+
+class ExportLinkExpired(Exception):
+    pass
+
+
+class TenantNotExportable(Exception):
+    """Only an active tenant has a schema whose data can be exported."""
+
+    def __init__(self, tenant: Tenant):
+        super().__init__(
+            f"Tenant {tenant.pk} is {tenant.status}: only an active organisation's data can "
+            "be exported."
+        )
+
+
+def export_file_name(export: TenantExport) -> str:
+    return f"tenant-exports/{export.tenant_id}/{export.pk}.zip"
+
+
+def export_request(*, tenant: Tenant, user) -> TenantExport:
+    """Record an export of ``tenant`` asked for by ``user`` and enqueue the task that makes
+    it, in one transaction (a rollback leaves neither). Only an active tenant has data to
+    export: otherwise ``TenantNotExportable``."""
+    if tenant.status != TenantStatus.ACTIVE:
+        raise TenantNotExportable(tenant)
+    with transaction.atomic():
+        export = TenantExport.objects.create(tenant=tenant, requested_by=user)
+        with schema_context(tenant.schema_name):  # the task runs for this tenant
+            result = export_tenant_data.enqueue(str(export.pk))
+        export.task_result_id = result.id
+        export.save(update_fields=["task_result_id"])
+    return export
+
+
+@task
+def export_tenant_data(export_id: str) -> dict:
+    """Dump the active schema's tables into the export's zip; returns ``{table: rows}``.
+    Runs in the tenant's schema. Safe to retry: a retry writes the file again."""
+    schema = connection.schema_name
+    export = TenantExport.objects.select_related("tenant").get(pk=export_id)
+    if export.tenant.schema_name != schema:
+        raise RuntimeError(f"export {export_id} belongs to another tenant's schema")
+    TenantExport.objects.filter(pk=export_id).update(status=ExportStatus.RUNNING, error="")
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            counts = _write_zip(tmp, schema)
+            size = tmp.tell()
+            tmp.seek(0)
+            name = export_file_name(export)
+            default_storage.delete(name)  # a retry replaces the file of the attempt before
+            saved = default_storage.save(name, File(tmp))
+    except Exception as exc:
+        TenantExport.objects.filter(pk=export_id).update(
+            status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        raise
+    TenantExport.objects.filter(pk=export_id).update(
+        status=ExportStatus.READY, file_name=saved, size=size, tables=counts,
+        finished_at=timezone.now(),
+    )  # fmt: skip
+    return counts
+
+
+def schema_tables(schema: str) -> list[str]:
+    """The ordinary tables of ``schema``, by name."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_type = 'BASE TABLE' ORDER BY table_name",
+            [schema],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _write_zip(out, schema: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    quote = connection.ops.quote_name
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for table in schema_tables(schema):
+            rows = 0
+            # A server-side cursor needs a transaction; the names come from the catalog.
+            with (
+                archive.open(f"{table}.json", "w") as member,
+                transaction.atomic(),
+                connection.chunked_cursor() as cursor,
+            ):
+                sql = f"SELECT row_to_json(t)::text FROM {quote(schema)}.{quote(table)} t"  # noqa: S608
+                cursor.execute(sql)
+                member.write(b"[")
+                while batch := cursor.fetchmany(_FETCH):
+                    for (row,) in batch:
+                        member.write(b"\n" if rows == 0 else b",\n")
+                        member.write(row.encode())
+                        rows += 1
+                member.write(b"\n]\n")
+            counts[table] = rows
+    out.seek(0, 2)
+    return counts
+
+
+# --- the download link ---------------------------------------------------------------------
+
+
+def download_token(export: TenantExport) -> tuple[str, datetime]:
+    """A token naming the export, signed with ``SECRET_KEY`` and the time; and when it
+    expires."""
+    token = signing.TimestampSigner(salt=_SIGNER_SALT).sign(str(export.pk))
+    ttl = timedelta(seconds=settings.TENANT_EXPORT_LINK_TTL)
+    return token, timezone.now() + ttl
+
+
+def export_for_token(token: str) -> TenantExport | None:
+    """The ready export a token names, None for a token that is not ours (or an export
+    gone); ``ExportLinkExpired`` once the token is older than ``TENANT_EXPORT_LINK_TTL``."""
+    signer = signing.TimestampSigner(salt=_SIGNER_SALT)
+    try:
+        export_id = signer.unsign(token, max_age=settings.TENANT_EXPORT_LINK_TTL)
+    except signing.SignatureExpired as exc:
+        raise ExportLinkExpired(str(exc)) from exc
+    except signing.BadSignature:
+        return None
+    return TenantExport.objects.filter(pk=export_id, status=ExportStatus.READY).first()
+
+
+def tenant_exports_delete(*, tenant_id) -> int:
+    """Delete every export of the tenant, file and row; returns how many rows there were.
+    Idempotent (a missing file is fine)."""
+    exports = list(TenantExport.objects.filter(tenant_id=tenant_id))
+    for export in exports:
+        default_storage.delete(export.file_name or export_file_name(export))
+    TenantExport.objects.filter(pk__in=[e.pk for e in exports]).delete()
+    return len(exports)

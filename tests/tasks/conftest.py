@@ -1,0 +1,17 @@
+import pytest
+
+from tenants import schemas
+from tenants.models import TenantStatus
+from tests.factories import TenantFactory
+
+
+@pytest.fixture
+def active_tenant(drop_tenant_schemas, owner):
+    """``active_tenant(subdomain)``: an active tenant with its schema (no workflow)."""
+
+    def make(subdomain: str):
+        tenant = TenantFactory(owner=owner, subdomain=subdomain, status=TenantStatus.ACTIVE)
+        schemas.create_schema(tenant.schema_name)
+        return tenant
+
+    return make
