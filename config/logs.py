@@ -50,12 +50,19 @@ def current_context() -> dict[str, str]:
     return dict(_context.get() or {})
 
 
+# Imported here, with this module, never while a record is logged: a line logged from inside
+# a workflow would otherwise import OpenTelemetry in Temporal's workflow sandbox, which
+# refuses its read of os.environ (and the line would be lost with the workflow task).
+try:
+    from opentelemetry import trace
+except ImportError:  # pragma: no cover - a dependency; kept optional for this module
+    trace = None
+
+
 def _trace_ids() -> tuple[str, str]:
     """The current OpenTelemetry span's trace id (32 hex digits) and span id (16), or two
     empty strings without a valid span (always so with tracing off: no span is ever made)."""
-    try:
-        from opentelemetry import trace
-    except ImportError:
+    if trace is None:
         return "", ""
     span_context = trace.get_current_span().get_span_context()
     if not span_context.is_valid:

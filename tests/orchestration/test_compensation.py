@@ -158,6 +158,7 @@ async def test_a_cancel_during_the_last_step_leaves_an_active_tenant(time_skippi
     progress = await run_until(
         fake, time_skipping_env.client, started="mark_active", then=cancel_then_release
     )
+    assert not isinstance(progress, Exception), repr(progress.cause)
     assert progress.state == "completed"  # nothing was left to stop
     assert names(fake)[-1] == "mark_active"  # and no undo of a live tenant
 

@@ -160,9 +160,19 @@ class SagaRun:
             run = workflow.execute_local_activity
         else:
             run = workflow.execute_activity
-        self.results[step.name] = await run(
-            step.activity, subject, cancellation_type=cancellation, **options
+        running = asyncio.ensure_future(
+            run(step.activity, subject, cancellation_type=cancellation, **options)
         )
+        if self.wait_for_steps and run is workflow.execute_local_activity:
+            # A local activity is cancelled with its run whatever its cancellation type: a
+            # cancel would abandon a short database step that may already have committed
+            # (mark active, say). Shielded, it finishes, and the check below decides.
+            while not running.done():
+                try:
+                    await asyncio.shield(running)
+                except asyncio.CancelledError:
+                    continue
+        self.results[step.name] = await running
         self.progress.steps_done.append(step.name)
         if self.wait_for_steps and workflow.cancellation_reason() is not None and not last:
             # Cancelled while this step ran; it was let finish. Stop here and undo (unless
