@@ -10,6 +10,9 @@ _ADDRESS_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}\Z")
 # Queue names are derived from the prefix; keep it to characters that read well in the UI.
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,47}\Z")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z")
+# A version is named "<deployment>.<build id>": the deployment name cannot hold a dot.
+_DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}\Z")
+_BUILD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}\Z")
 
 
 def validate_settings() -> None:
@@ -42,6 +45,17 @@ def validate_settings() -> None:
         raise ImproperlyConfigured(
             f"ONBOARDING_REMIND_AFTER={settings.ONBOARDING_REMIND_AFTER} must be less than "
             f"ONBOARDING_EXPIRE_AFTER={settings.ONBOARDING_EXPIRE_AFTER} (seconds)."
+        )
+    if not _DEPLOYMENT_RE.match(settings.TEMPORAL_DEPLOYMENT_NAME):
+        raise ImproperlyConfigured(
+            f"TEMPORAL_DEPLOYMENT_NAME={settings.TEMPORAL_DEPLOYMENT_NAME!r} must be letters, "
+            "digits, '_' or '-' (no dot: a version is named <deployment>.<build id>)."
+        )
+    if settings.TEMPORAL_BUILD_ID and not _BUILD_ID_RE.match(settings.TEMPORAL_BUILD_ID):
+        raise ImproperlyConfigured(
+            f"TEMPORAL_BUILD_ID={settings.TEMPORAL_BUILD_ID!r} must be letters, digits, '.', "
+            "'_', '+' or '-' (e.g. a git commit or a release tag), or empty for a hash of "
+            "the workflow and activity sources."
         )
     from orchestration.client import data_converter
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tasks as steps
@@ -62,7 +62,8 @@ class DjangoTaskInput(WorkflowInput):
 # and the sandbox re-imports the workflow's modules for every new run. With thousands of
 # small tasks that import was the worker's main cost: bench/tasks.py saw workflow tasks
 # exceed 5 s and time out under a 2,000-task backlog on 2 cores.
-@workflow.defn(sandboxed=False)
+# Pinned: one task's run (its retries included) finishes on the build that started it.
+@workflow.defn(sandboxed=False, versioning_behavior=VersioningBehavior.PINNED)
 class DjangoTaskWorkflow:
     @workflow.run
     async def run(self, params: DjangoTaskInput | dict) -> dict:

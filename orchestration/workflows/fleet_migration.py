@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import Priority
+from temporalio.common import Priority, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import fleet as steps
@@ -52,7 +52,10 @@ MIGRATE = within(LONG, 24 * 3600)
 START = within({**LONG, "start_to_close_timeout": timedelta(minutes=30)}, 24 * 3600)
 
 
-@workflow.defn
+# Auto-upgrade: a fleet run lasts as long as the fleet takes and continues as new; each
+# batch should run on the current build, not keep an old one's workers around. Changes
+# to it still go behind workflow.patched (docs/versioning.md).
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class FleetMigrationWorkflow:
     def __init__(self) -> None:
         self._paused = False

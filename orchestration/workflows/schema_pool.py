@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import pool as steps
@@ -41,7 +42,8 @@ class SchemaPoolRefillInput(WorkflowInput):
             )
 
 
-@workflow.defn
+# Pinned: a refill is a short batch; the next refill starts on the current build.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class SchemaPoolRefillWorkflow:
     @workflow.run
     async def run(self, params: SchemaPoolRefillInput | dict) -> int:

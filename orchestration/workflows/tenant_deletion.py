@@ -15,6 +15,7 @@ run again (the deletion is started with ``ALLOW_DUPLICATE_FAILED_ONLY``).
 from dataclasses import dataclass
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -61,7 +62,9 @@ DELETION = Saga(
 )
 
 
-@workflow.defn
+# Pinned: a run of minutes finishes on the build it started on, so a deploy needs no
+# patch for it; new runs start on the current build.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class TenantDeletionWorkflow:
     def __init__(self) -> None:
         self._run = SagaRun(DELETION)

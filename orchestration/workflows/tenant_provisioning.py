@@ -21,6 +21,7 @@ beside the step it undoes. Runs started before the patch keep ``TRY_CANCEL``.
 from dataclasses import dataclass
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tenants as steps
@@ -85,7 +86,9 @@ PROVISIONING = Saga(
 )
 
 
-@workflow.defn
+# Pinned: a run of minutes finishes on the build it started on, so a deploy needs no
+# patch for it; new runs start on the current build.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class TenantProvisioningWorkflow:
     def __init__(self) -> None:
         self._run = SagaRun(PROVISIONING)

@@ -4,6 +4,7 @@ Runs on a Temporal Schedule (``manage.py sync_temporal_schedules``)."""
 from dataclasses import dataclass
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
@@ -27,7 +28,8 @@ class TokenCleanupInput(WorkflowInput):
         require_positive("batch_size", self.batch_size)
 
 
-@workflow.defn
+# Pinned: each scheduled clean-up is short; the next one starts on the current build.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class TokenCleanupWorkflow:
     @workflow.run
     async def run(self, params: TokenCleanupInput | dict) -> int:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
@@ -43,7 +44,10 @@ class OnboardingState:
     reminders_sent: int
 
 
-@workflow.defn
+# Auto-upgrade: a run waits days for the email to be verified; pinned, it would keep its
+# build's workers alive that long. It moves to the current build at its next task, so
+# every change to it still goes behind workflow.patched (docs/versioning.md).
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class UserOnboardingWorkflow:
     def __init__(self) -> None:
         self._verified = False

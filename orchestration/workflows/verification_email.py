@@ -6,6 +6,7 @@ completes when they verify with either email's token."""
 from dataclasses import dataclass
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
@@ -24,7 +25,8 @@ class VerificationEmailInput(WorkflowInput):
         require_positive("retry_window_seconds", self.retry_window_seconds)
 
 
-@workflow.defn
+# Pinned: one email, seconds long.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class VerificationEmailWorkflow:
     @workflow.run
     async def run(self, params: VerificationEmailInput | dict) -> bool:

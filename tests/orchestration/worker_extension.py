@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio import activity, workflow
+from temporalio.common import VersioningBehavior
 
 from orchestration.registry import Hosted
 from orchestration.routing import QueueKind
@@ -35,7 +36,8 @@ def slow_step(params: SlowStepInput) -> str:
     return "done"
 
 
-@workflow.defn
+# Declared, as every workflow must be on a versioned worker (tests of TEMPORAL_WORKER_VERSIONING).
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class SlowStepWorkflow:
     @workflow.run
     async def run(self, params: SlowStepInput) -> str:

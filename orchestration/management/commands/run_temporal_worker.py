@@ -17,6 +17,11 @@ from orchestration.registry import Hosted, hosted
 from orchestration.relay import Backoff, OutboxRelay
 from orchestration.routing import QueueKind, queue_name, tenant_queues
 from orchestration.schedules import sync_schedules
+from orchestration.versioning import (
+    DeploymentError,
+    deployment_claim_current,
+    worker_deployment_config,
+)
 
 logger = logging.getLogger("orchestration.worker")
 
@@ -210,6 +215,14 @@ class Command(TemporalCommand):
         if options["sync_schedules"]:
             for schedule_id, what in (await sync_schedules(client)).items():
                 logger.info("schedule %s %s", schedule_id, what)
+        deployment = worker_deployment_config()
+        if deployment is not None:
+            version = deployment.version
+            logger.info("worker deployment %s, build %s", version.deployment_name, version.build_id)
+            try:
+                await deployment_claim_current(client, build_id=version.build_id)
+            except DeploymentError as exc:
+                raise CommandError(f"TEMPORAL_WORKER_VERSIONING is on, but {exc}") from exc
         # One thread per slot, so accepted work never waits for a thread; the total is the
         # option, so a process holds at most that many database connections for activities.
         per_queue = max(1, options["max_concurrent_activities"] // len(plan))
@@ -224,6 +237,7 @@ class Command(TemporalCommand):
                     activity_executor=executor,
                     max_concurrent_activities=per_queue,
                     graceful_shutdown_timeout=timedelta(seconds=options["graceful_timeout"]),
+                    deployment_config=deployment,
                 )
                 for queue, registered in plan
             ]

@@ -1,0 +1,107 @@
+import asyncio
+
+from django.conf import settings
+from django.core.management.base import CommandError
+
+from orchestration import client as temporal_client
+from orchestration.management.commands._temporal import TemporalCommand
+from orchestration.versioning import (
+    DeploymentError,
+    DeploymentState,
+    build_id,
+    deployment_describe,
+    deployment_set_current,
+    deployment_set_ramping,
+)
+
+ACTIONS = ("show", "set-current", "ramp", "stop-ramp")
+
+
+class Command(TemporalCommand):
+    help = (
+        "Show the workers' worker deployment (TEMPORAL_DEPLOYMENT_NAME) or change which "
+        "version new runs start on. 'show' lists the current and ramping versions and every "
+        "version's state; 'set-current BUILD_ID' sends all new runs (and auto-upgrading runs) "
+        "to BUILD_ID; 'ramp BUILD_ID --percentage N' sends N%% of them there; 'stop-ramp' "
+        "ends a ramp. Pinned runs stay on the version they started on. See "
+        "docs/versioning.md."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", nargs="?", default="show", choices=ACTIONS)
+        parser.add_argument("build_id", nargs="?", help="The version's build id.")
+        parser.add_argument(
+            "--percentage", type=float, help="With ramp: the share of new runs, 0 to 100."
+        )
+        parser.add_argument(
+            "--deployment",
+            default=None,
+            help="The worker deployment (default TEMPORAL_DEPLOYMENT_NAME).",
+        )
+        parser.add_argument(
+            "--allow-no-pollers",
+            action="store_true",
+            help="set-current: accept a version no worker has polled for yet.",
+        )
+        parser.add_argument(
+            "--ignore-missing-task-queues",
+            action="store_true",
+            help="set-current/ramp: accept a version that does not poll every task queue the "
+            "current version polls (e.g. after a queue was retired).",
+        )
+
+    def handle(self, *args, **options):
+        action, build = options["action"], options["build_id"]
+        if action in ("set-current", "ramp") and not build:
+            raise CommandError(f"{action} needs the build id of the version, e.g. {build_id()}.")
+        if action in ("show", "stop-ramp") and build:
+            raise CommandError(f"{action} takes no build id (got {build!r}).")
+        if action == "ramp" and options["percentage"] is None:
+            raise CommandError("ramp needs --percentage (0 to 100).")
+        if action != "ramp" and options["percentage"] is not None:
+            raise CommandError("--percentage applies to ramp only.")
+        name = options["deployment"] or settings.TEMPORAL_DEPLOYMENT_NAME
+        try:
+            state = asyncio.run(self.run(action, build, name, options))
+        except DeploymentError as exc:
+            raise CommandError(str(exc)) from exc
+        except (OSError, RuntimeError) as exc:  # the client cannot reach Temporal
+            raise CommandError(
+                f"Cannot reach Temporal at {settings.TEMPORAL_ADDRESS}: {exc}"
+            ) from exc
+        self.show(state)
+
+    async def run(self, action: str, build: str | None, name: str, options) -> DeploymentState:
+        client = await temporal_client.connect()
+        ignore = options["ignore_missing_task_queues"]
+        if action == "set-current":
+            await deployment_set_current(
+                client,
+                build_id=build,
+                name=name,
+                allow_no_pollers=options["allow_no_pollers"],
+                ignore_missing_task_queues=ignore,
+            )
+        elif action == "ramp":
+            await deployment_set_ramping(
+                client,
+                build_id=build,
+                percentage=options["percentage"],
+                name=name,
+                ignore_missing_task_queues=ignore,
+            )
+        elif action == "stop-ramp":
+            await deployment_set_ramping(client, build_id="", percentage=0, name=name)
+        return await deployment_describe(client, name=name)
+
+    def show(self, state: DeploymentState) -> None:
+        write = self.stdout.write
+        write(f"worker deployment {state.name}")
+        write(f"  current: {state.current_build_id or '(none: unversioned workers)'}")
+        if state.ramping_build_id:
+            write(f"  ramping: {state.ramping_build_id} at {state.ramping_percentage:g}%")
+        write(f"  this code's build id: {build_id()}")
+        write("  versions:")
+        for version in state.versions:
+            drainage = f" ({version.drainage})" if version.drainage else ""
+            write(f"    {version.build_id}  {version.status}{drainage}")

@@ -1,0 +1,199 @@
+"""Worker Versioning on the dev server: pinned runs stay on their build, new runs start on
+the current one; the worker's start-up claim; ``manage.py temporal_deployment``."""
+
+import asyncio
+import io
+import signal
+import uuid
+
+import pytest
+from django.core.management import CommandError, call_command
+from temporalio.api.enums.v1 import VersioningBehavior as VersioningBehaviorProto
+from temporalio.client import Client
+from temporalio.common import VersioningBehavior
+from temporalio.worker import Worker
+from temporalio.workflow import _Definition
+
+from orchestration.registry import project_registry
+from orchestration.versioning import (
+    DeploymentError,
+    deployment_claim_current,
+    deployment_describe,
+    deployment_set_current,
+    source_build_id,
+    worker_deployment_config,
+)
+from tests.kit import wait_until, wait_until_async
+from tests.versioned_workflows import PinnedWaitWorkflow
+
+EXPECTED = {
+    "TenantProvisioningWorkflow": VersioningBehavior.PINNED,
+    "TenantDeletionWorkflow": VersioningBehavior.PINNED,
+    "DjangoTaskWorkflow": VersioningBehavior.PINNED,
+    "VerificationEmailWorkflow": VersioningBehavior.PINNED,
+    "TokenCleanupWorkflow": VersioningBehavior.PINNED,
+    "SchemaPoolRefillWorkflow": VersioningBehavior.PINNED,
+    "UserOnboardingWorkflow": VersioningBehavior.AUTO_UPGRADE,
+    "FleetMigrationWorkflow": VersioningBehavior.AUTO_UPGRADE,
+}
+
+
+def test_every_project_workflow_declares_its_versioning_behaviour(db):
+    declared = {
+        definition.name: definition.versioning_behavior
+        for hosted in project_registry().values()
+        for definition in map(_Definition.must_from_class, hosted.workflows)
+    }
+    assert declared == EXPECTED
+
+
+def test_off_by_default_and_the_build_id_follows_the_sources(settings):
+    assert worker_deployment_config() is None
+    settings.TEMPORAL_WORKER_VERSIONING = True
+    settings.TEMPORAL_BUILD_ID = ""
+    config = worker_deployment_config()
+    assert config.version.build_id == source_build_id()
+    assert source_build_id().startswith("src-")
+    settings.TEMPORAL_BUILD_ID = "release-7"
+    assert worker_deployment_config().version.build_id == "release-7"
+    assert worker_deployment_config(build="b").version.build_id == "b"
+
+
+def _worker(client: Client, queue: str, build: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[PinnedWaitWorkflow],
+        deployment_config=worker_deployment_config(build=build),
+    )
+
+
+async def _pinned_to(handle) -> tuple[str, int]:
+    """(build id, behaviour) the server records for the run, once its first task ran."""
+
+    async def recorded():
+        raw = (await handle.describe()).raw_description
+        info = raw.workflow_execution_info.versioning_info
+        return (info.deployment_version.build_id, info.behavior) if info.behavior else None
+
+    return await wait_until_async(recorded, timeout=30, what="the run's first task")
+
+
+PINNED = VersioningBehaviorProto.VERSIONING_BEHAVIOR_PINNED
+
+
+async def test_a_pinned_run_finishes_on_its_build_while_new_runs_start_on_the_current_one(
+    settings, temporal
+):
+    settings.TEMPORAL_WORKER_VERSIONING = True
+    settings.TEMPORAL_DEPLOYMENT_NAME = f"test-{uuid.uuid4().hex[:10]}"
+    queue = f"versioning-{uuid.uuid4().hex[:10]}"
+    client = await Client.connect(temporal)
+    worker_a, worker_b = _worker(client, queue, "a"), _worker(client, queue, "b")
+    runs = [asyncio.create_task(worker_a.run())]
+    try:
+        # A new deployment has no current version: the first worker makes itself current.
+        assert await deployment_claim_current(client, build_id="a")
+        first = await client.start_workflow(
+            PinnedWaitWorkflow.run, id=f"first-{queue}", task_queue=queue
+        )
+        assert await _pinned_to(first) == ("a", PINNED)
+
+        runs.append(asyncio.create_task(worker_b.run()))
+        # The server accepts b as current once it has seen b's pollers.
+        await wait_until_async(
+            lambda: _seen(client, "b"), timeout=30, what="build b's pollers to register"
+        )
+        await deployment_set_current(client, build_id="b")
+        # b is current now: a restarted worker of either build leaves that alone.
+        assert not await deployment_claim_current(client, build_id="a")
+        state = await deployment_describe(client)
+        assert state.current_build_id == "b"
+        assert {v.build_id: v.status for v in state.versions}["a"] == "draining"
+
+        second = await client.start_workflow(
+            PinnedWaitWorkflow.run, id=f"second-{queue}", task_queue=queue
+        )
+        assert await _pinned_to(second) == ("b", PINNED)
+        for handle in (first, second):
+            await handle.signal(PinnedWaitWorkflow.release)
+        # The first run's last task ran on a's worker although b was current by then.
+        assert await first.result() == "a"
+        assert await second.result() == "b"
+    finally:
+        await asyncio.gather(worker_a.shutdown(), *([worker_b.shutdown()] if len(runs) > 1 else []))
+        await asyncio.gather(*runs, return_exceptions=True)
+
+
+async def _seen(client: Client, build: str) -> bool:
+    try:
+        state = await deployment_describe(client)
+    except DeploymentError:
+        return False
+    return any(version.build_id == build for version in state.versions)
+
+
+def test_a_versioned_worker_process_claims_a_new_deployment_and_the_command_moves_it(
+    start_worker, temporal, settings, monkeypatch
+):
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    settings.TEMPORAL_DEPLOYMENT_NAME = name
+    monkeypatch.setenv("TEMPORAL_WORKER_VERSIONING", "true")
+    monkeypatch.setenv("TEMPORAL_DEPLOYMENT_NAME", name)
+    monkeypatch.setenv("TEMPORAL_BUILD_ID", "first")
+    proc, log = start_worker("--kind", "tenant", "--shards", "0", "--no-relay")
+
+    def show() -> str:
+        out = io.StringIO()
+        try:
+            call_command("temporal_deployment", stdout=out)
+        except CommandError:
+            return ""
+        return out.getvalue()
+
+    shown = wait_until(
+        lambda: (text := show()) and "current: first" in text and text,
+        timeout=30,
+        what="the worker to make its build current",
+    )
+    assert f"worker deployment {name}" in shown
+    assert "first  current" in shown
+
+    # A version no worker polls for is refused unless asked for.
+    with pytest.raises(CommandError, match="pollers|not found|no such version"):
+        call_command("temporal_deployment", "set-current", "second", stdout=io.StringIO())
+
+    # The next build's workers start; the current version stays first until it is moved.
+    monkeypatch.setenv("TEMPORAL_BUILD_ID", "second")
+    proc2, log2 = start_worker("--kind", "tenant", "--shards", "0", "--no-relay")
+    wait_until(lambda: "second  inactive" in show(), timeout=30, what="build second's pollers")
+    assert "current: first" in show()
+    out = io.StringIO()
+    call_command("temporal_deployment", "ramp", "second", "--percentage", "10", stdout=out)
+    assert "ramping: second at 10%" in out.getvalue()
+    out = io.StringIO()
+    call_command("temporal_deployment", "set-current", "second", stdout=out)
+    assert "current: second" in out.getvalue()
+    assert "ramping:" not in out.getvalue()  # promoting the ramping version ends the ramp
+    for process, output in ((proc, log), (proc2, log2)):
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, output.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["set-current"], "needs the build id"),
+        (["ramp", "b"], "needs --percentage"),
+        (["show", "b"], "takes no build id"),
+        (["set-current", "b", "--percentage", "5"], "applies to ramp only"),
+    ],
+)
+def test_the_command_refuses_incomplete_requests(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("temporal_deployment", *args)
+
+
+def test_the_command_names_an_unknown_deployment(temporal):
+    with pytest.raises(CommandError, match="no worker deployment named 'nowhere-"):
+        call_command("temporal_deployment", "--deployment", f"nowhere-{uuid.uuid4().hex[:8]}")
