@@ -107,9 +107,10 @@ def _name(enum, value: int, prefix: str) -> str:
 
 def _refused(exc: RPCError, name: str) -> DeploymentError:
     if exc.status == RPCStatusCode.NOT_FOUND:
+        # The server's words name what is missing (the deployment, or a build id in it).
         return DeploymentError(
-            f"Temporal has no worker deployment named {name!r} (or no such version in it): "
-            "its workers start with TEMPORAL_WORKER_VERSIONING on and must have polled.",
+            f"Temporal: {exc.message} (a worker deployment and each of its versions exist "
+            "once workers with TEMPORAL_WORKER_VERSIONING on have polled).",
             not_found=True,
         )
     if exc.status == RPCStatusCode.UNIMPLEMENTED:

@@ -160,7 +160,7 @@ def test_a_versioned_worker_process_claims_a_new_deployment_and_the_command_move
     assert "first  current" in shown
 
     # A version no worker polls for is refused unless asked for.
-    with pytest.raises(CommandError, match="pollers|not found|no such version"):
+    with pytest.raises(CommandError, match="build ID 'second' not found"):
         call_command("temporal_deployment", "set-current", "second", stdout=io.StringIO())
 
     # The next build's workers start; the current version stays first until it is moved.
@@ -195,5 +195,5 @@ def test_the_command_refuses_incomplete_requests(args, message):
 
 
 def test_the_command_names_an_unknown_deployment(temporal):
-    with pytest.raises(CommandError, match="no worker deployment named 'nowhere-"):
+    with pytest.raises(CommandError, match=r"name 'nowhere-.*have polled"):
         call_command("temporal_deployment", "--deployment", f"nowhere-{uuid.uuid4().hex[:8]}")
