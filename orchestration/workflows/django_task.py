@@ -21,6 +21,7 @@ from temporalio.common import RetryPolicy, VersioningBehavior
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tasks as steps
     from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
+    from orchestration.workflows._steps.versioning import when_versioned
 
 
 @dataclass
@@ -63,7 +64,10 @@ class DjangoTaskInput(WorkflowInput):
 # small tasks that import was the worker's main cost: bench/tasks.py saw workflow tasks
 # exceed 5 s and time out under a 2,000-task backlog on 2 cores.
 # Pinned: one task's run (its retries included) finishes on the build that started it.
-@workflow.defn(sandboxed=False, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(
+    sandboxed=False,
+    versioning_behavior=when_versioned(VersioningBehavior.PINNED, workflow="DjangoTaskWorkflow"),
+)
 class DjangoTaskWorkflow:
     @workflow.run
     async def run(self, params: DjangoTaskInput | dict) -> dict:

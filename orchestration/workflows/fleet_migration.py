@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.activities import fleet as steps
     from orchestration.workflows._steps.common import LONG, MEDIUM, SHORT, within
     from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
+    from orchestration.workflows._steps.versioning import when_versioned
 
 
 @dataclass
@@ -55,7 +56,11 @@ START = within({**LONG, "start_to_close_timeout": timedelta(minutes=30)}, 24 * 3
 # Auto-upgrade: a fleet run lasts as long as the fleet takes and continues as new; each
 # batch should run on the current build, not keep an old one's workers around. Changes
 # to it still go behind workflow.patched (docs/versioning.md).
-@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(
+    versioning_behavior=when_versioned(
+        VersioningBehavior.AUTO_UPGRADE, workflow="FleetMigrationWorkflow"
+    ),
+)
 class FleetMigrationWorkflow:
     def __init__(self) -> None:
         self._paused = False

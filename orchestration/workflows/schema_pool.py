@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.activities import pool as steps
     from orchestration.workflows._steps.common import MEDIUM, within
     from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
+    from orchestration.workflows._steps.versioning import when_versioned
 
 # A fill or prune retries through an outage for up to an hour; the next run carries on.
 STEP = within(MEDIUM, 3600)
@@ -43,7 +44,11 @@ class SchemaPoolRefillInput(WorkflowInput):
 
 
 # Pinned: a refill is a short batch; the next refill starts on the current build.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(
+    versioning_behavior=when_versioned(
+        VersioningBehavior.PINNED, workflow="SchemaPoolRefillWorkflow"
+    ),
+)
 class SchemaPoolRefillWorkflow:
     @workflow.run
     async def run(self, params: SchemaPoolRefillInput | dict) -> int:

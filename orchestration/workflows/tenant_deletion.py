@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.workflows._steps.common import DEFAULT_RETRY_WINDOW, LONG, SHORT
     from orchestration.workflows._steps.inputs import WorkflowInput, require_positive, require_uuid
     from orchestration.workflows._steps.saga import Saga, SagaRun, Step
+    from orchestration.workflows._steps.versioning import when_versioned
 
 
 @dataclass
@@ -64,7 +65,11 @@ DELETION = Saga(
 
 # Pinned: a run of minutes finishes on the build it started on, so a deploy needs no
 # patch for it; new runs start on the current build.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(
+    versioning_behavior=when_versioned(
+        VersioningBehavior.PINNED, workflow="TenantDeletionWorkflow"
+    ),
+)
 class TenantDeletionWorkflow:
     def __init__(self) -> None:
         self._run = SagaRun(DELETION)

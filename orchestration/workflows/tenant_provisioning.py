@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from orchestration.workflows._steps.inputs import WorkflowInput, require_positive, require_uuid
     from orchestration.workflows._steps.saga import Progress, Saga, SagaRun, Step
+    from orchestration.workflows._steps.versioning import when_versioned
 
 
 @dataclass
@@ -88,7 +89,11 @@ PROVISIONING = Saga(
 
 # Pinned: a run of minutes finishes on the build it started on, so a deploy needs no
 # patch for it; new runs start on the current build.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(
+    versioning_behavior=when_versioned(
+        VersioningBehavior.PINNED, workflow="TenantProvisioningWorkflow"
+    ),
+)
 class TenantProvisioningWorkflow:
     def __init__(self) -> None:
         self._run = SagaRun(PROVISIONING)

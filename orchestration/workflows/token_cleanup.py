@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
     from orchestration.workflows._steps.common import MEDIUM, within
     from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
+    from orchestration.workflows._steps.versioning import when_versioned
 
 # Enough batches for millions of rows; past it the next scheduled run carries on.
 MAX_BATCHES = 1000
@@ -29,7 +30,9 @@ class TokenCleanupInput(WorkflowInput):
 
 
 # Pinned: each scheduled clean-up is short; the next one starts on the current build.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(
+    versioning_behavior=when_versioned(VersioningBehavior.PINNED, workflow="TokenCleanupWorkflow"),
+)
 class TokenCleanupWorkflow:
     @workflow.run
     async def run(self, params: TokenCleanupInput | dict) -> int:

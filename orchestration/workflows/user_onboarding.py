@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         require_positive,
         require_uuid,
     )
+    from orchestration.workflows._steps.versioning import when_versioned
 
 
 @dataclass
@@ -47,7 +48,11 @@ class OnboardingState:
 # Auto-upgrade: a run waits days for the email to be verified; pinned, it would keep its
 # build's workers alive that long. It moves to the current build at its next task, so
 # every change to it still goes behind workflow.patched (docs/versioning.md).
-@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(
+    versioning_behavior=when_versioned(
+        VersioningBehavior.AUTO_UPGRADE, workflow="UserOnboardingWorkflow"
+    ),
+)
 class UserOnboardingWorkflow:
     def __init__(self) -> None:
         self._verified = False

@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
     from orchestration.workflows._steps.common import DEFAULT_RETRY_WINDOW, MEDIUM, within
     from orchestration.workflows._steps.inputs import WorkflowInput, require_positive
+    from orchestration.workflows._steps.versioning import when_versioned
 
 
 @dataclass
@@ -26,7 +27,11 @@ class VerificationEmailInput(WorkflowInput):
 
 
 # Pinned: one email, seconds long.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(
+    versioning_behavior=when_versioned(
+        VersioningBehavior.PINNED, workflow="VerificationEmailWorkflow"
+    ),
+)
 class VerificationEmailWorkflow:
     @workflow.run
     async def run(self, params: VerificationEmailInput | dict) -> bool:

@@ -1,9 +1,13 @@
 """Worker Versioning on the dev server: pinned runs stay on their build, new runs start on
 the current one; the worker's start-up claim; ``manage.py temporal_deployment``."""
 
+import ast
 import asyncio
 import io
+import os
 import signal
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -23,6 +27,7 @@ from orchestration.versioning import (
     source_build_id,
     worker_deployment_config,
 )
+from orchestration.workflows._steps.versioning import DECLARED, VERSIONED
 from tests.kit import wait_until, wait_until_async
 from tests.versioned_workflows import PinnedWaitWorkflow
 
@@ -39,12 +44,32 @@ EXPECTED = {
 
 
 def test_every_project_workflow_declares_its_versioning_behaviour(db):
-    declared = {
-        definition.name: definition.versioning_behavior
-        for hosted in project_registry().values()
-        for definition in map(_Definition.must_from_class, hosted.workflows)
+    hosted = [cls for h in project_registry().values() for cls in h.workflows]
+    assert {cls.__name__: DECLARED[cls.__name__] for cls in hosted} == EXPECTED
+    # This process is unversioned (as the test settings are): no declaration reaches the
+    # server, which would refuse it from an unversioned worker.
+    assert not VERSIONED
+    assert {_Definition.must_from_class(cls).versioning_behavior for cls in hosted} == {
+        VersioningBehavior.UNSPECIFIED
     }
-    assert declared == EXPECTED
+
+
+def test_a_versioned_process_defines_the_declared_behaviours():
+    script = (
+        "import django; django.setup(); "
+        "from orchestration.registry import project_registry; "
+        "from temporalio.workflow import _Definition; "
+        "print({c.__name__: _Definition.must_from_class(c).versioning_behavior.name "
+        "for h in project_registry().values() for c in h.workflows})"
+    )
+    env = {**os.environ, "TEMPORAL_WORKER_VERSIONING": "true"}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert ast.literal_eval(out.strip().splitlines()[-1]) == {
+        name: behaviour.name for name, behaviour in EXPECTED.items()
+    }
 
 
 def test_off_by_default_and_the_build_id_follows_the_sources(settings):
@@ -197,3 +222,9 @@ def test_the_command_refuses_incomplete_requests(args, message):
 def test_the_command_names_an_unknown_deployment(temporal):
     with pytest.raises(CommandError, match=r"name 'nowhere-.*have polled"):
         call_command("temporal_deployment", "--deployment", f"nowhere-{uuid.uuid4().hex[:8]}")
+
+
+def test_the_worker_refuses_settings_that_disagree_with_the_environment(settings):
+    settings.TEMPORAL_WORKER_VERSIONING = True  # the environment (this process) says off
+    with pytest.raises(CommandError, match="set it in the environment"):
+        call_command("run_temporal_worker", "--no-relay")

@@ -13,6 +13,7 @@ from orchestration.routing import QueueKind
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import django_activity
+    from orchestration.workflows._steps.versioning import when_versioned
 
 
 @dataclass
@@ -36,8 +37,10 @@ def slow_step(params: SlowStepInput) -> str:
     return "done"
 
 
-# Declared, as every workflow must be on a versioned worker (tests of TEMPORAL_WORKER_VERSIONING).
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+# Declared, as every workflow must be on a versioned worker.
+@workflow.defn(
+    versioning_behavior=when_versioned(VersioningBehavior.PINNED, workflow="SlowStepWorkflow")
+)
 class SlowStepWorkflow:
     @workflow.run
     async def run(self, params: SlowStepInput) -> str:

@@ -22,6 +22,7 @@ from orchestration.versioning import (
     deployment_claim_current,
     worker_deployment_config,
 )
+from orchestration.workflows._steps import versioning as workflow_versioning
 
 logger = logging.getLogger("orchestration.worker")
 
@@ -95,6 +96,15 @@ class Command(TemporalCommand):
         )
 
     def handle(self, *args, **options):
+        # Workflow definitions read the mode from the environment when imported (see
+        # orchestration/workflows/_steps/versioning.py); a settings file that says otherwise
+        # would start versioned workers with undeclared workflows, or the reverse.
+        if settings.TEMPORAL_WORKER_VERSIONING != workflow_versioning.VERSIONED:
+            raise CommandError(
+                f"TEMPORAL_WORKER_VERSIONING is {settings.TEMPORAL_WORKER_VERSIONING} in the "
+                f"settings but {workflow_versioning.VERSIONED} in the environment; set it in "
+                "the environment (the workflow definitions read it there)."
+            )
         plan = self.plan(options)
         if not plan and options["no_relay"]:
             raise CommandError(
