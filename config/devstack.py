@@ -48,6 +48,16 @@ def _manage(*args: str) -> list[str]:
 WEB_WORKERS, WEB_THREADS = 2, 8
 
 
+def worker_command(env: dict[str, str]) -> list[str]:
+    """The worker, with the schedules synced. With Worker Versioning on, each start makes
+    its build current: ``make dev`` runs one worker, restarted with new code (a new build
+    id) whenever it is restarted, and new runs must not wait for the build that stopped."""
+    args = ["--sync-schedules"]
+    if env.get("TEMPORAL_WORKER_VERSIONING", "").strip().lower() in {"1", "true", "yes", "on"}:
+        args.append("--make-current")
+    return _manage("run_temporal_worker", *args)
+
+
 def web_server_command(port: int, *, reload: bool = True) -> list[str]:
     """gunicorn, not ``runserver``: a bounded set of threads (each holding at most one pooled
     connection) behind a real listen backlog, so a burst of clients queues instead of being
@@ -177,7 +187,7 @@ def main() -> int:
         if not stop:
             subprocess.run(_manage("migrate", "--noinput"), env=env, check=True)  # noqa: S603
         for name, cmd, child_env in (
-            ("worker", _manage("run_temporal_worker", "--sync-schedules"), env),
+            ("worker", worker_command(env), env),
             ("web", web_server_command(WEB_PORT), web_env(env)),
         ):
             if stop:

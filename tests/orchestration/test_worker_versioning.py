@@ -18,6 +18,7 @@ from temporalio.common import VersioningBehavior
 from temporalio.worker import Worker
 from temporalio.workflow import _Definition
 
+from config import devstack
 from orchestration.registry import project_registry
 from orchestration.versioning import (
     DeploymentError,
@@ -228,3 +229,15 @@ def test_the_worker_refuses_settings_that_disagree_with_the_environment(settings
     settings.TEMPORAL_WORKER_VERSIONING = True  # the environment (this process) says off
     with pytest.raises(CommandError, match="set it in the environment"):
         call_command("run_temporal_worker", "--no-relay")
+
+
+def test_make_current_needs_versioning():
+    with pytest.raises(CommandError, match="--make-current needs TEMPORAL_WORKER_VERSIONING"):
+        call_command("run_temporal_worker", "--make-current", "--no-relay")
+
+
+@pytest.mark.parametrize(("value", "makes_current"), [("true", True), ("", False), ("0", False)])
+def test_make_dev_makes_each_worker_start_current_when_versioned(value, makes_current):
+    command = devstack.worker_command({"TEMPORAL_WORKER_VERSIONING": value})
+    assert ("--make-current" in command) is makes_current
+    assert "--sync-schedules" in command

@@ -20,6 +20,7 @@ from orchestration.schedules import sync_schedules
 from orchestration.versioning import (
     DeploymentError,
     deployment_claim_current,
+    deployment_set_current,
     worker_deployment_config,
 )
 from orchestration.workflows._steps import versioning as workflow_versioning
@@ -90,6 +91,13 @@ class Command(TemporalCommand):
             help="Create or update the project's Temporal Schedules at start-up.",
         )
         parser.add_argument(
+            "--make-current",
+            action="store_true",
+            help="With TEMPORAL_WORKER_VERSIONING on: make this build the deployment's current "
+            "version at start, whatever version is current (one worker process, as in make "
+            "dev). Without it, a build is made current only when none is yet.",
+        )
+        parser.add_argument(
             "--no-relay",
             action="store_true",
             help="Do not run the outbox relay in this process (run run_outbox_relay instead).",
@@ -105,6 +113,8 @@ class Command(TemporalCommand):
                 f"settings but {workflow_versioning.VERSIONED} in the environment; set it in "
                 "the environment (the workflow definitions read it there)."
             )
+        if options["make_current"] and not settings.TEMPORAL_WORKER_VERSIONING:
+            raise CommandError("--make-current needs TEMPORAL_WORKER_VERSIONING on.")
         plan = self.plan(options)
         if not plan and options["no_relay"]:
             raise CommandError(
@@ -230,7 +240,13 @@ class Command(TemporalCommand):
             version = deployment.version
             logger.info("worker deployment %s, build %s", version.deployment_name, version.build_id)
             try:
-                await deployment_claim_current(client, build_id=version.build_id)
+                if options["make_current"]:
+                    await deployment_set_current(
+                        client, build_id=version.build_id, allow_no_pollers=True
+                    )
+                    logger.info("made build %s current", version.build_id)
+                else:
+                    await deployment_claim_current(client, build_id=version.build_id)
             except DeploymentError as exc:
                 raise CommandError(f"TEMPORAL_WORKER_VERSIONING is on, but {exc}") from exc
         # One thread per slot, so accepted work never waits for a thread; the total is the
