@@ -87,8 +87,9 @@ PROVISIONING = Saga(
 )
 
 
-# Pinned: a run of minutes finishes on the build it started on, so a deploy needs no
-# patch for it; new runs start on the current build.
+# Pinned (with Worker Versioning on): a run of minutes finishes on the build it started
+# on, so its old workers are needed only minutes. Changes still go behind workflow.patched
+# while unversioned workers (the default) may replay it (docs/versioning.md).
 @workflow.defn(
     versioning_behavior=when_versioned(
         VersioningBehavior.PINNED, workflow="TenantProvisioningWorkflow"
