@@ -22,6 +22,7 @@ from config import devstack
 from orchestration.registry import project_registry
 from orchestration.versioning import (
     DeploymentError,
+    _source_files,
     deployment_claim_current,
     deployment_describe,
     deployment_set_current,
@@ -83,6 +84,14 @@ def test_off_by_default_and_the_build_id_follows_the_sources(settings):
     settings.TEMPORAL_BUILD_ID = "release-7"
     assert worker_deployment_config().version.build_id == "release-7"
     assert worker_deployment_config(build="b").version.build_id == "b"
+    # What the hash covers: the code workers replay and run, extensions included.
+    covered = {f"{path.parent.name}/{path.name}" for path in _source_files()}
+    assert {
+        "workflows/tenant_provisioning.py",
+        "_steps/saga.py",
+        "activities/tenants.py",
+        "orchestration/worker_extension.py",
+    } <= covered
 
 
 def _worker(client: Client, queue: str, build: str) -> Worker:
