@@ -45,6 +45,7 @@ class Steps:
     def __init__(self, stream: TextIO, *, total: int, description: str, bar: bool):
         self.stream, self.total, self.description = stream, total, description
         self.done = 0
+        self._last_what = ""  # advance_to's last note, so an unchanged poll writes nothing
         self._bar = None
         if bar:
             self._bar = tqdm(
@@ -64,6 +65,9 @@ class Steps:
             self._bar.set_postfix_str(what, refresh=False)
             self._bar.update(1)
             return
+        self._write_line(what)
+
+    def _write_line(self, what: str) -> None:
         width = len(str(self.total))
         line = f"{self.description}: [{self.done:>{width}}/{self.total}]"
         self.stream.write(f"{line} {what}\n" if what else f"{line}\n")
@@ -83,12 +87,9 @@ class Steps:
             self._bar.update(done - self.done)
             self.done = done
             return
-        if changed or what != getattr(self, "_last_what", ""):
+        if changed or what != self._last_what:
             self.done = done
-            width = len(str(self.total))
-            line = f"{self.description}: [{self.done:>{width}}/{self.total}]"
-            self.stream.write(f"{line} {what}\n" if what else f"{line}\n")
-            self.stream.flush()
+            self._write_line(what)
         self._last_what = what
 
     def note(self, message: str) -> None:
