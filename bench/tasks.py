@@ -48,7 +48,7 @@ class Workers:
 
     def __init__(self, address: str, *, max_concurrent_activities: int):
         self.address, self.slots = address, max_concurrent_activities
-        self.ready, self._stop, self._loop = threading.Event(), None, None
+        self.ready, self._stop, self._loop, self.client = threading.Event(), None, None, None
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
     async def _main(self):
@@ -60,7 +60,7 @@ class Workers:
         from orchestration.routing import QueueKind, queue_name, tenant_queues
 
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        client = await Client.connect(self.address)
+        client = self.client = await Client.connect(self.address)
         prefix = settings.TEMPORAL_QUEUE_PREFIX
         shards = settings.TEMPORAL_QUEUE_SHARDS
         plan = [(q, hosted(QueueKind.TENANT)) for q in tenant_queues(prefix=prefix, shards=shards)]
@@ -232,7 +232,6 @@ def main() -> None:
 
         django.setup()
         from django.core.management import call_command
-        from temporalio.client import Client
 
         from accounts.models import User
         from orchestration.relay import OutboxRelay
@@ -249,13 +248,17 @@ def main() -> None:
         for tenant in (a, b):
             schemas.create_schema(tenant.schema_name)
         address = os.environ["TEMPORAL_ADDRESS"]
-        relay = OutboxRelay(connect=lambda: Client.connect(address), poll_interval=2.0)
-        thread = threading.Thread(target=relay.run, daemon=True)
-        thread.start()
         # No worker yet: the enqueues are measured without their tasks running beside them
         # in this process; they run off once the workers start, before the next part.
         enqueued = bench_enqueue(args.enqueues, a)
-        with Workers(address, max_concurrent_activities=4):
+        with Workers(address, max_concurrent_activities=4) as workers:
+            # As run_temporal_worker does: the relay starts runs with the workers' client.
+            async def workers_client():
+                return workers.client
+
+            relay = OutboxRelay(connect=workers_client, poll_interval=2.0)
+            thread = threading.Thread(target=relay.run, daemon=True)
+            thread.start()
             wait_finished(enqueued)
             bench_latency(args.starts, b)
             bench_fairness(args.backlog, a, b)

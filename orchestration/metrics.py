@@ -65,13 +65,9 @@ def relay_error(kind: str) -> None:
     RELAY_ERRORS.labels(kind).inc()
 
 
-def relay_started(row_pk: int) -> None:
-    """Observe a started row's commit->start latency from the times the database wrote."""
-    times = OutboxEntry.objects.filter(pk=row_pk, started_at__isnull=False).values_list(
-        "created_at", "started_at"
-    )
-    for created_at, started_at in times:
-        RELAY_START_LATENCY.observe(max(0.0, (started_at - created_at).total_seconds()))
+def relay_started(seconds: float) -> None:
+    """Observe a started row's commit->start latency (from the times the database wrote)."""
+    RELAY_START_LATENCY.observe(max(0.0, seconds))
 
 
 def run_finished_on_commit(run: str, workflow_id: str) -> None:

@@ -12,7 +12,8 @@ from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxS
 from orchestration.routing import Route
 
 # PostgreSQL delivers a NOTIFY only when the transaction that sent it commits, and drops
-# it on rollback: exactly "wake the relay after commit".
+# it on rollback: exactly "wake the relay after commit". Sent by a trigger on the outbox
+# table (migration 0007) for every INSERT, at no extra round trip for the writer.
 NOTIFY_CHANNEL = "orchestration_outbox"
 
 
@@ -77,7 +78,6 @@ def enqueue_start(
         trace_context=tracing.carrier(),
         run_after=run_after,
     )
-    _notify()
     return entry
 
 
@@ -93,18 +93,12 @@ def enqueue_signal(*, workflow_id: str, signal: str, argument=None) -> OutboxEnt
         arguments=argument if argument is not None else {},
         trace_context=tracing.carrier(),
     )
-    _notify()
     return entry
 
 
 def _require_transaction(name: str) -> None:
     if not connection.in_atomic_block:
         raise RuntimeError(f"{name}() must run inside the transaction of the change it belongs to.")
-
-
-def _notify() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def prune_started(*, older_than: timedelta) -> int:

@@ -24,6 +24,17 @@ retried later with a growing delay (a start that times out included, so one row 
 answers cannot hold up the rows behind it), or failed for good when Temporal refuses it
 as it is.
 
+The rows of a pass are started concurrently (``start_concurrency`` at once) and their
+outcomes recorded once the pass's starts are done. Rows for one workflow id go one pass
+after another, in the order they were written: a signal never overtakes the start it
+follows.
+
+Starts ask for eager execution: when this process also runs a worker for the row's task
+queue on the same client (``run_temporal_worker`` shares its client with its relay) and
+that worker has a free slot, the server hands the run's first workflow task back in the
+start's answer instead of through the task queue, which saves a dispatch (tens of
+milliseconds). Otherwise, and for delayed starts, the server starts the run as usual.
+
 The relay is woken by PostgreSQL ``NOTIFY`` (sent in the committing transaction) and polls
 every ``poll_interval`` seconds as a safety net; its ``listening`` event is set while its
 ``LISTEN`` is in place.
@@ -38,6 +49,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
@@ -76,6 +88,11 @@ _DEPLOYMENT_WIDE = {
 }
 START_TIMEOUT = 10.0
 LEASE = 60.0
+START_CONCURRENCY = 16
+# Small passes: a row written while a pass is under way waits for that pass to end. Two
+# waves of concurrent starts keep a pass short (a few hundred ms under a backlog of
+# thousands) without a claim per handful of rows.
+BATCH_SIZE = 32
 
 
 class TemporalUnavailable(Exception):
@@ -106,23 +123,31 @@ class OutboxRelay:
     ``listening`` is a ``threading.Event`` set once ``LISTEN`` succeeded and cleared when
     that connection is lost or closed: from then on a commit wakes the relay at once.
     ``start_row`` is the one place a row reaches Temporal; wrap it to observe or refuse
-    starts. ``relay_id`` is what this relay writes as its rows' ``lease_owner``.
+    starts (it is called from up to ``start_concurrency`` threads at once). ``relay_id`` is
+    what this relay writes as its rows' ``lease_owner``.
     """
 
     def __init__(
         self,
         *,
-        batch_size: int = 100,
+        batch_size: int = BATCH_SIZE,
         poll_interval: float = 2.0,
         retention: timedelta = timedelta(days=7),
         prune_interval: float = 3600.0,
         max_backoff: float = 30.0,
         lease: float = LEASE,
         start_timeout: float = START_TIMEOUT,
+        start_concurrency: int = START_CONCURRENCY,
         connect: Callable[[], Awaitable[Client]] = temporal_client.connect,
     ):
         if lease <= start_timeout:
             raise ValueError("lease must be longer than start_timeout (a start must fit in it).")
+        if start_concurrency < 1:
+            raise ValueError("start_concurrency must be at least 1.")
+        self.start_concurrency = start_concurrency
+        self._starters: ThreadPoolExecutor | None = None
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._thread_loop = threading.local()
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retention = retention
@@ -132,7 +157,6 @@ class OutboxRelay:
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[-100:]
         self._connect = connect
         self._stop = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
         self._listener: psycopg.Connection | None = None
         self.listening = threading.Event()
@@ -182,7 +206,9 @@ class OutboxRelay:
                     self._stop.wait(delay)
                     continue
                 self._backoff.reset()
-                if processed < self.batch_size:
+                # After a pass with rows, another at once: rows held back behind this
+                # pass's rows for the same workflow (see ``claim``) are due now.
+                if not processed:
                     self._wait_for_work()
         finally:
             self.close()
@@ -199,28 +225,77 @@ class OutboxRelay:
         # only while at least start_timeout of its lease is left.
         last_start = time.monotonic() + self.lease - self.start_timeout
         rows = self.claim()
-        for i, row in enumerate(rows):
-            if time.monotonic() > last_start:
-                logger.info("outbox lease running out; %d row(s) left for later", len(rows) - i)
-                self._release(rows[i:])
-                break
-            try:
-                run_id = self.start_row(client, row)
-            except WorkflowAlreadyStartedError:
-                run_id = ""  # started before, by this row or an earlier one
-            except Exception as exc:
-                if _deployment_wide(exc):
-                    # Not this row's fault: no attempt is counted and it is not pushed back;
-                    # the relay backs off and the rows go in order once it is over.
-                    self._release(rows[i:], error=exc)
-                    metrics.relay_error("deployment_wide")
-                    raise TemporalUnavailable(_describe(exc)) from exc
-                if not isinstance(exc, (RPCError, TimeoutError)):
-                    logger.exception("outbox row %s could not be sent", row.pk)
-                self._record_failure(row, exc)
-                continue
-            self._record_started(row, run_id)
+        if not rows:
+            return 0
+        outcomes = self._start_all(client, rows, last_start)
+        unstarted, started, trouble = [], [], None
+        for row in rows:
+            outcome = outcomes.get(row.pk)
+            if outcome is None or _deployment_wide(outcome):
+                # Not this row's fault: no attempt is counted and it is not pushed back; the
+                # relay backs off and the rows go in order once it is over.
+                unstarted.append(row)
+                if outcome is not None and trouble is None:
+                    trouble = (row, outcome)
+            elif isinstance(outcome, Exception):
+                if not isinstance(outcome, (RPCError, TimeoutError)):
+                    logger.error("outbox row %s could not be sent", row.pk, exc_info=outcome)
+                self._record_failure(row, outcome)
+            else:
+                started.append((row, outcome))
+        self._record_started(started)
+        if trouble is not None:
+            row, exc = trouble
+            unstarted.remove(row)
+            self._release([row, *unstarted], error=exc)
+            metrics.relay_error("deployment_wide")
+            raise TemporalUnavailable(_describe(exc)) from exc
+        if unstarted:  # the lease is running out
+            logger.info("%d outbox row(s) left for the next pass", len(unstarted))
+            self._release(unstarted)
         return len(rows)
+
+    def _start_all(self, client: Client, rows: list[OutboxEntry], last_start: float) -> dict:
+        """Start ``rows`` (distinct workflow ids, see ``claim``), up to ``start_concurrency``
+        at once. Returns ``{pk: run id | exception}``; a row not tried (deployment-wide
+        trouble was met, or the lease is running out) is absent. Anything that is not an
+        ``Exception`` (``SystemExit``…) propagates, once every start under way is done."""
+        outcomes: dict[int, str | Exception] = {}
+        halted = threading.Event()
+
+        def start(row: OutboxEntry) -> None:
+            if halted.is_set() or time.monotonic() > last_start:
+                return
+            try:
+                outcomes[row.pk] = self.start_row(client, row)
+            except WorkflowAlreadyStartedError:
+                outcomes[row.pk] = ""  # started before, by this row or an earlier one
+            except Exception as exc:
+                outcomes[row.pk] = exc
+                if _deployment_wide(exc):
+                    halted.set()
+
+        if len(rows) == 1 or self.start_concurrency == 1:
+            for row in rows:
+                start(row)
+            return outcomes
+
+        def start_in_starter(row: OutboxEntry) -> None:
+            try:
+                start(row)
+            finally:
+                connection.close()  # a wrapped start_row may have used the database
+
+        if self._starters is None:
+            self._starters = ThreadPoolExecutor(
+                self.start_concurrency, thread_name_prefix="outbox-start"
+            )
+        futures = [self._starters.submit(start_in_starter, row) for row in rows]
+        for future in futures:
+            future.exception()  # wait for every start before raising any
+        for future in futures:
+            future.result()
+        return outcomes
 
     def claim(self) -> list[OutboxEntry]:
         """Lease up to ``batch_size`` due pending rows to this relay in one statement (its
@@ -230,6 +305,11 @@ class OutboxRelay:
         Fair between fairness keys (tenants): each key's oldest row first, then each key's
         second, and so on, oldest first within a turn. A tenant that enqueued thousands of
         tasks in one transaction does not put another tenant's rows behind all of them.
+
+        Rows for one workflow id go one at a time, in the order they were written: a row
+        waits while an earlier one for the same id is pending (a signal is never sent before
+        the start it follows, which it would not find). So no two rows of a batch share a
+        workflow id, and a batch's rows can be started side by side.
         """
         table = connection.ops.quote_name(OutboxEntry._meta.db_table)
         due = """status = %s AND available_at <= now()
@@ -249,7 +329,10 @@ class OutboxRelay:
                     SELECT id FROM (
                         SELECT id, available_at, row_number() OVER (
                             PARTITION BY fairness_key ORDER BY available_at, id) AS turn
-                        FROM {table} WHERE {due}
+                        FROM {table} AS later WHERE {due} AND NOT EXISTS (
+                            SELECT 1 FROM {table} AS earlier
+                            WHERE earlier.workflow_id = later.workflow_id
+                              AND earlier.status = %s AND earlier.id < later.id)
                     ) AS candidates
                     ORDER BY turn, available_at, id
                     LIMIT %s
@@ -260,7 +343,7 @@ class OutboxRelay:
                          AS start_delay_seconds
             """,  # noqa: S608
             [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id,
-             OutboxStatus.PENDING, self.relay_id, self.batch_size],
+             OutboxStatus.PENDING, self.relay_id, OutboxStatus.PENDING, self.batch_size],
         )  # fmt: skip
         return fair_order(rows)
 
@@ -303,6 +386,7 @@ class OutboxRelay:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             priority=priority,
             start_delay=_start_delay(row),
+            request_eager_start=True,
         )
         handle = self._run(asyncio.wait_for(start, self.start_timeout))
         return handle.result_run_id or ""
@@ -313,18 +397,37 @@ class OutboxRelay:
         pks = [row.pk for row in rows]
         return OutboxEntry.objects.filter(pk__in=pks, lease_owner=self.relay_id)
 
-    def _record_started(self, row: OutboxEntry, run_id: str) -> None:
-        if not self._mine(row).update(
-            status=OutboxStatus.STARTED, started_at=Now(), attempts=F("attempts") + 1,
-            last_error="", run_id=run_id, lease_owner="", lease_expires_at=None,
-        ):  # fmt: skip
-            # Whoever holds the row now will start it again and be told it already runs.
-            logger.info("outbox row %s was started, but its lease was lost", row.pk)
-        elif row.kind == OutboxKind.SIGNAL:
-            logger.info("signalled %s to %s", row.workflow_type, row.workflow_id)
-        else:
-            logger.info("started %s %s on %s", row.workflow_type, row.workflow_id, row.task_queue)
-            metrics.relay_started(row.pk)
+    def _record_started(self, started: list[tuple[OutboxEntry, str]]) -> None:
+        """Mark ``started`` (rows and their run ids, "" for a signal or a run started
+        before) as started, in one statement, where this relay still holds the lease."""
+        if not started:
+            return
+        table = connection.ops.quote_name(OutboxEntry._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {table} AS row SET status = %s, started_at = now(),
+                    attempts = row.attempts + 1, last_error = '', run_id = given.run_id,
+                    lease_owner = '', lease_expires_at = NULL
+                FROM unnest(%s::bigint[], %s::text[]) AS given(id, run_id)
+                WHERE row.id = given.id AND row.lease_owner = %s
+                RETURNING row.id, EXTRACT(EPOCH FROM row.started_at - row.created_at)::float8
+                """,  # noqa: S608 - the only name put in is the model's own table, quoted
+                [OutboxStatus.STARTED, [row.pk for row, _ in started],
+                 [run_id for _, run_id in started], self.relay_id],
+            )  # fmt: skip
+            recorded = dict(cursor.fetchall())
+        for row, _ in started:
+            if row.pk not in recorded:
+                # Whoever holds the row now will start it again and be told it already runs.
+                logger.info("outbox row %s was started, but its lease was lost", row.pk)
+            elif row.kind == OutboxKind.SIGNAL:
+                logger.info("signalled %s to %s", row.workflow_type, row.workflow_id)
+            else:
+                logger.info(
+                    "started %s %s on %s", row.workflow_type, row.workflow_id, row.task_queue
+                )
+                metrics.relay_started(recorded[row.pk])
 
     def _record_failure(self, row: OutboxEntry, exc: Exception) -> None:
         """Charge ``row`` an attempt: retried after a growing delay, or failed for good when
@@ -362,10 +465,13 @@ class OutboxRelay:
         return self._client
 
     def _run(self, coro):
-        """Run ``coro`` on this relay's own event loop (the relay's thread is sync)."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(coro)
+        """Run ``coro`` on the calling thread's event loop of this relay (the relay's
+        threads are sync; the Temporal client may be used from any loop)."""
+        loop = getattr(self._thread_loop, "loop", None)
+        if loop is None:
+            loop = self._thread_loop.loop = asyncio.new_event_loop()
+            self._loops.append(loop)
+        return loop.run_until_complete(coro)
 
     def _wait_for_work(self) -> None:
         """Sleep until a NOTIFY arrives, ``poll_interval`` passes, or ``stop()``."""
@@ -417,9 +523,13 @@ class OutboxRelay:
                 lease_owner="", lease_expires_at=None
             )
         connection.close()
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        if self._starters is not None:
+            self._starters.shutdown(wait=True)
+            self._starters = None
+        for loop in self._loops:
+            loop.close()
+        self._loops.clear()
+        self._thread_loop = threading.local()
         self._client = None
 
 

@@ -12,12 +12,13 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.models import OutboxEntry, OutboxStatus
+from orchestration.relay import TemporalUnavailable
 from tenants.services import tenant_request_provisioning
 from tests.factories import TenantFactory
 from tests.kit import wait_until
@@ -91,12 +92,12 @@ def test_idle_in_transaction_timeout_every_row_started_exactly_once(
     relay = relay_for(temporal, poll_interval=0.2, max_backoff=0.5)
     real_start = relay.start_row
 
-    def start(client, row):
-        if not seen_settings:  # what the relay's own connection runs under
-            with connection.cursor() as cursor:
-                cursor.execute("SHOW idle_in_transaction_session_timeout")
-                seen_settings.append(cursor.fetchone()[0])
+    def start(client, row):  # called from several threads at once
         with lock:
+            if not seen_settings:  # what the relay's own connections run under
+                with connection.cursor() as cursor:
+                    cursor.execute("SHOW idle_in_transaction_session_timeout")
+                    seen_settings.append(cursor.fetchone()[0])
             starts[row.pk] += 1
             first = starts[row.pk] == 1
         if first and row.pk in slow:
@@ -250,7 +251,8 @@ def test_a_row_whose_start_always_times_out_does_not_hold_up_the_others(
 
 def test_resource_exhausted_charges_no_row_and_backs_off(transactional_db, owner, temporal, caplog):
     rows = request_provisioning(owner, 3)
-    relay = relay_for(temporal, poll_interval=0.2, max_backoff=0.2)
+    # One start at a time, so that each pass meets exactly one refusal.
+    relay = relay_for(temporal, poll_interval=0.2, max_backoff=0.2, start_concurrency=1)
     real_start, refusals = relay.start_row, []
 
     def start(client, row):
@@ -293,3 +295,107 @@ def test_due_times_are_the_databases_clock_not_the_writers(
         relay.close()
     row.refresh_from_db()
     assert row.status == OutboxStatus.STARTED
+
+
+def test_a_pass_starts_its_rows_concurrently(transactional_db, owner, temporal):
+    """Twenty rows whose starts each take 0.3 s: one pass starts them side by side (at most
+    ``start_concurrency`` at once), not one after another."""
+    rows = request_provisioning(owner, 20)
+    relay = relay_for(temporal, start_concurrency=8)
+    real_start, lock, running, most = relay.start_row, threading.Lock(), [0], [0]
+
+    def slow(client, row):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.3)
+            return real_start(client, row)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    relay.start_row = slow
+    try:
+        assert relay.relay_once() == 20
+    finally:
+        relay.close()
+    assert most[0] == 8
+    assert none_pending()
+    for row in rows:
+        assert len(runs_of(temporal, row.workflow_id)) == 1
+
+
+def test_deployment_wide_trouble_mid_pass_records_what_started_and_releases_the_rest(
+    transactional_db, owner, temporal
+):
+    """Temporal goes away while a concurrent pass is under way: the rows it started are
+    recorded as started, the others are released uncharged and due at once."""
+    rows = request_provisioning(owner, 12)
+    relay = relay_for(temporal, start_concurrency=4)
+    real_start, lock, calls = relay.start_row, threading.Lock(), [0]
+
+    def outage(client, row):
+        with lock:
+            calls[0] += 1
+            nth = calls[0]
+        if nth > 4:
+            raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+        return real_start(client, row)
+
+    relay.start_row = outage
+    try:
+        with pytest.raises(TemporalUnavailable):
+            relay.relay_once()
+    finally:
+        relay.close()
+    stored = {r.pk: r for r in OutboxEntry.objects.all()}
+    started = [r for r in stored.values() if r.status == OutboxStatus.STARTED]
+    waiting = [r for r in stored.values() if r.status == OutboxStatus.PENDING]
+    assert len(started) == 4
+    assert len(waiting) == 8
+    assert {(r.attempts, r.lease_owner) for r in started} == {(1, "")}
+    assert {(r.attempts, r.lease_owner, r.lease_expires_at) for r in waiting} == {(0, "", None)}
+    assert all(r.available_at <= database_now() for r in waiting)
+    assert len(rows) == 12
+
+
+def test_rows_of_one_workflow_go_in_order_and_a_failed_start_holds_back_its_signal(
+    transactional_db, owner, temporal
+):
+    """A start and then a signal for the same workflow: the signal goes in a pass after the
+    start's, never beside it. When the start fails and waits for its retry, the signal
+    waits too (sent first, it would find no run and fail for good)."""
+    from orchestration.outbox import enqueue_signal
+
+    tenant = TenantFactory(owner=owner)
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    start_row = OutboxEntry.objects.get()
+    with transaction.atomic():
+        enqueue_signal(workflow_id=start_row.workflow_id, signal="no_such_signal")
+    request_provisioning(owner, 6)  # others in the same passes
+    relay = relay_for(temporal, start_concurrency=4)
+    real_start, order, fail_once = relay.start_row, [], [True]
+
+    def start(client, row):
+        if row.workflow_id == start_row.workflow_id:
+            order.append(row.kind)
+            if fail_once[0]:
+                fail_once[0] = False
+                raise ValueError("cannot encode these arguments")
+        return real_start(client, row)
+
+    relay.start_row = start
+    try:
+        assert relay.relay_once() == 7  # the start and the six others, not the signal
+        assert relay.relay_once() == 0  # the start waits for its retry; the signal for it
+        assert order == ["start"]
+        signal = OutboxEntry.objects.get(kind="signal")
+        assert (signal.status, signal.attempts, signal.lease_owner) == (OutboxStatus.PENDING, 0, "")
+        OutboxEntry.objects.filter(pk=start_row.pk).update(available_at=Now())
+        assert relay.relay_once() == 1  # the start
+        assert relay.relay_once() == 1  # then its signal
+    finally:
+        relay.close()
+    assert order == ["start", "start", "signal"]
+    assert set(OutboxEntry.objects.values_list("status", flat=True)) == {OutboxStatus.STARTED}

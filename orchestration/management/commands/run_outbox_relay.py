@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from orchestration.management.commands._temporal import TemporalCommand
-from orchestration.relay import OutboxRelay
+from orchestration.relay import BATCH_SIZE, START_CONCURRENCY, OutboxRelay
 
 logger = logging.getLogger("orchestration.relay")
 
@@ -20,7 +20,15 @@ class Command(TemporalCommand):
     trace_service = "tenantflow-relay"
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=100, help="Rows leased per pass.")
+        parser.add_argument(
+            "--batch-size", type=int, default=BATCH_SIZE, help="Rows leased per pass."
+        )
+        parser.add_argument(
+            "--start-concurrency",
+            type=int,
+            default=START_CONCURRENCY,
+            help="Rows of a pass started at once.",
+        )
         parser.add_argument(
             "--poll-interval",
             type=float,
@@ -28,13 +36,16 @@ class Command(TemporalCommand):
             help="Seconds between polls when no NOTIFY arrives (default OUTBOX_POLL_INTERVAL).",
         )
 
-    def handle(self, *args, batch_size, poll_interval, **options):
+    def handle(self, *args, batch_size, start_concurrency, poll_interval, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if start_concurrency < 1:
+            raise CommandError("--start-concurrency must be at least 1.")
         if poll_interval is not None and poll_interval <= 0:
             raise CommandError("--poll-interval must be positive.")
         relay = OutboxRelay(
             batch_size=batch_size,
+            start_concurrency=start_concurrency,
             poll_interval=poll_interval or settings.OUTBOX_POLL_INTERVAL,
             retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS),
         )

@@ -122,10 +122,12 @@ class Command(TemporalCommand):
                 "queues and --no-relay was given."
             )
         relay = None
+        self.client, self.client_ready = None, threading.Event()
         if not options["no_relay"]:
             relay = OutboxRelay(
                 poll_interval=settings.OUTBOX_POLL_INTERVAL,
                 retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS),
+                connect=self._relay_client if plan else temporal_client.connect,
             )
         # Before any client exists: the worker's client must be made with this runtime.
         if settings.WORKER_METRICS_ADDRESS:
@@ -232,6 +234,8 @@ class Command(TemporalCommand):
         client = await self._connect(stop)
         if client is None:
             return
+        self.client = client
+        self.client_ready.set()
         if options["sync_schedules"]:
             for schedule_id, what in (await sync_schedules(client)).items():
                 logger.info("schedule %s %s", schedule_id, what)
@@ -283,6 +287,14 @@ class Command(TemporalCommand):
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures and stopper not in done:
             raise CommandError(f"a worker stopped with an error: {failures[0]!r}")
+
+    async def _relay_client(self) -> Client:
+        """The relay's client: the workers', so that a start can hand its first workflow
+        task straight to this process's worker (eager start). Raises while the workers
+        have not connected yet; the relay then backs off and asks again."""
+        if not await asyncio.to_thread(self.client_ready.wait, 5.0):
+            raise ConnectionError("the worker has not connected to Temporal yet")
+        return self.client
 
     async def _connect(self, stop: asyncio.Event) -> Client | None:
         """Connect, retrying with back-off while Temporal is not up yet; None if stopped."""
