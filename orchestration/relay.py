@@ -318,32 +318,38 @@ class OutboxRelay:
         # One round trip, where the ORM would need a transaction and three; the only name
         # put into the text is the model's own table, quoted. The conditions are repeated
         # where the rows are locked, so that a row another relay claimed meanwhile (a newer
-        # version, which the lock re-checks) is skipped.
+        # version, which the lock re-checks) is skipped. Window functions (sorts), not a
+        # correlated subquery: right after a transaction wrote thousands of rows, before
+        # autovacuum analysed them, the planner took the table for empty and ran a
+        # NOT EXISTS as a nested loop over every pair (0.6 s for 2,000 rows).
         rows = OutboxEntry.objects.raw(
             f"""
             UPDATE {table} SET lease_owner = %s,
                                lease_expires_at = now() + make_interval(secs => %s)
             WHERE id IN (
                 SELECT id FROM {table}
-                WHERE {due} AND id IN (
+                WHERE {due} AND id = ANY(ARRAY(
                     SELECT id FROM (
                         SELECT id, available_at, row_number() OVER (
                             PARTITION BY fairness_key ORDER BY available_at, id) AS turn
-                        FROM {table} AS later WHERE {due} AND NOT EXISTS (
-                            SELECT 1 FROM {table} AS earlier
-                            WHERE earlier.workflow_id = later.workflow_id
-                              AND earlier.status = %s AND earlier.id < later.id)
+                        FROM (
+                            SELECT id, available_at, fairness_key, status, lease_expires_at,
+                                   lease_owner,
+                                   min(id) OVER (PARTITION BY workflow_id) AS first_id
+                            FROM {table} WHERE status = %s
+                        ) AS pending
+                        WHERE id = first_id AND {due}
                     ) AS candidates
                     ORDER BY turn, available_at, id
                     LIMIT %s
-                )
+                ))
                 FOR UPDATE SKIP LOCKED
             )
             RETURNING *, GREATEST(EXTRACT(EPOCH FROM run_after - now()), 0)::float8
                          AS start_delay_seconds
             """,  # noqa: S608
             [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id,
-             OutboxStatus.PENDING, self.relay_id, OutboxStatus.PENDING, self.batch_size],
+             OutboxStatus.PENDING, OutboxStatus.PENDING, self.relay_id, self.batch_size],
         )  # fmt: skip
         return fair_order(rows)
 
