@@ -339,3 +339,24 @@ def test_a_plan_without_new_models_is_applied_in_process_like_migrate(
             assert sorted(r[0] for r in cursor.fetchall()) == ["0001_initial", "0002_project_note"]
         cursor.execute("SHOW search_path")
         assert cursor.fetchone()[0].startswith("public")  # back to public afterwards
+
+
+def test_the_plan_worked_out_once_serves_every_schema_and_a_failure_spoils_none(
+    owner, workspace_with_an_added_field
+):
+    """The plan and its starting state are worked out for the first schema and copied for
+    the next: a schema whose migration fails in the middle (the column is already there)
+    leaves nothing behind for the schemas migrated after it."""
+    from django.db import ProgrammingError
+
+    tenants = active_tenants(3, owner)
+    workspace_with_an_added_field()
+    first, broken, last = (t.schema_name for t in tenants)
+    with connection.cursor() as cursor:
+        add = "ALTER TABLE {}.workspace_project ADD COLUMN note varchar(9)"
+        cursor.execute(sql.SQL(add).format(sql.Identifier(broken)))
+    assert migrate_schema(first)
+    with pytest.raises(ProgrammingError, match="note"):
+        migrate_schema(broken)
+    assert migrate_schema(last)
+    assert schemas_behind([first, broken, last]) == {broken}
