@@ -32,8 +32,8 @@ from django.core.management import call_command
 from django.db import ProgrammingError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.operations import CreateModel, DeleteModel
+from django.db.migrations.recorder import MigrationRecorder
 from django_tenants.signals import schema_migrated, schema_pre_migration
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
