@@ -2,9 +2,11 @@
 
 The template first (``fleet_start``), then the active tenants in schema-name order, a batch
 at a time: ``fleet_next_batch`` tells which schemas of the batch are behind (a constant number
-of queries), each of those is migrated by ``fleet_migrate_tenant`` on its tenant's shard
-queue at background priority with the tenant as fairness key, at most ``concurrency`` at
-once, and ``fleet_record_batch`` adds the outcomes to the ``FleetRun`` row. A schema whose
+of queries), those are migrated by ``fleet_migrate_tenants`` in chunks of up to ``CHUNK``
+schemas of one shard queue, at background priority with the run as fairness key, at most
+``concurrency`` chunks at once (runs started before ``CHUNKS_PATCH``: one
+``fleet_migrate_tenant`` per schema, the tenant as fairness key), and
+``fleet_record_batch`` adds the outcomes to the ``FleetRun`` row. A schema whose
 migration fails is recorded (tenant, migration, error) and the run goes on. After
 ``continue_after`` tenants the run continues as new from its cursor, so a fleet of any size
 keeps a small history.
@@ -45,6 +47,11 @@ class FleetMigrationInput(WorkflowInput):
         for name in ("concurrency", "batch_size", "continue_after"):
             require_positive(name, getattr(self, name))
 
+
+# Schemas migrated by one activity since CHUNKS_PATCH: one task-queue round trip and one
+# workflow task per chunk rather than per schema, which cost more than an AddField itself.
+CHUNKS_PATCH = "fleet-chunks"
+CHUNK = 8
 
 # A migration retries through outages for as long as a step does; its own failure is not
 # raised but reported (the activity returns it), so one broken schema never stops the run.
@@ -106,7 +113,7 @@ class FleetMigrationWorkflow:
             if not batch["last"]:
                 break
             results = {tenant: {"outcome": "current"} for tenant in batch["current"]}
-            results.update(await self._migrate(batch["behind"], params.concurrency))
+            results.update(await self._migrate(params, batch["behind"]))
             await workflow.execute_activity(
                 steps.fleet_record_batch,
                 args=[params.run_id, after, batch["last"], results],
@@ -124,9 +131,12 @@ class FleetMigrationWorkflow:
             steps.fleet_finish, args=[params.run_id, self._cancelled], **SHORT
         )
 
-    async def _migrate(self, routes: list, concurrency: int) -> dict:
+    async def _migrate(self, params: FleetMigrationInput, routes: list) -> dict:
         """Migrate the schemas behind, ``concurrency`` at a time; tenants not begun when the
         run is cancelled are left out of the results (not counted)."""
+        if workflow.patched(CHUNKS_PATCH):
+            return await self._migrate_chunks(params, routes)
+        concurrency = params.concurrency
         slots = asyncio.Semaphore(concurrency)
 
         async def one(tenant_id: str, task_queue: str, priority_key: int):
@@ -145,3 +155,41 @@ class FleetMigrationWorkflow:
 
         done = await asyncio.gather(*(one(*route) for route in routes))
         return {tenant_id: result for tenant_id, result in done if result is not None}
+
+    async def _migrate_chunks(self, params: FleetMigrationInput, routes: list) -> dict:
+        """Since ``CHUNKS_PATCH``: the schemas behind, grouped by shard queue into chunks of
+        at most ``CHUNK``, each chunk one activity that migrates its schemas one after
+        another, ``concurrency`` chunks at a time (so as many schemas at once as before).
+        A pause or cancel lets the chunks under way finish."""
+        groups: dict[tuple[str, int], list[str]] = {}
+        for tenant_id, task_queue, priority_key in routes:
+            groups.setdefault((task_queue, priority_key), []).append(tenant_id)
+        # Small enough that every slot has work in a small batch, at most CHUNK.
+        size = max(1, min(CHUNK, -(-len(routes) // params.concurrency)))
+        chunks = [
+            (task_queue, priority_key, ids[i : i + size])
+            for (task_queue, priority_key), ids in groups.items()
+            for i in range(0, len(ids), size)
+        ]
+        slots = asyncio.Semaphore(params.concurrency)
+        # One fairness key for the run: at background priority, the fleet shares the
+        # workers with other tenants' background work as one party, however many chunks.
+        fairness = f"fleet:{params.run_id}"[:64]
+
+        async def one(task_queue: str, priority_key: int, tenant_ids: list[str]) -> dict:
+            async with slots:
+                await workflow.wait_condition(lambda: not self._paused or self._cancelled)
+                if self._cancelled:
+                    return {}
+                return await workflow.execute_activity(
+                    steps.fleet_migrate_tenants,
+                    tenant_ids,
+                    task_queue=task_queue,
+                    priority=Priority(priority_key=priority_key, fairness_key=fairness),
+                    **MIGRATE,
+                )
+
+        results: dict = {}
+        for done in await asyncio.gather(*(one(*chunk) for chunk in chunks)):
+            results.update(done)
+        return results

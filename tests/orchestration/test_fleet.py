@@ -6,6 +6,7 @@ again. A *broken* schema has the row deleted but keeps its tables: re-applying t
 fails ("already exists"), as a schema hand-edited in production does.
 """
 
+import json
 import signal
 import threading
 import time
@@ -360,3 +361,47 @@ def test_the_plan_worked_out_once_serves_every_schema_and_a_failure_spoils_none(
         migrate_schema(broken)
     assert migrate_schema(last)
     assert schemas_behind([first, broken, last]) == {broken}
+
+
+def test_schemas_are_migrated_in_chunks_of_one_shard_at_background_priority(owner, temporal):
+    """Each migration activity takes up to CHUNK schemas whose tenants share a shard queue,
+    at background priority, with the run as its fairness key; together they cover every
+    schema behind exactly once."""
+    from temporalio.client import Client
+
+    from orchestration.routing import Workload, deployment_tenant_route
+    from orchestration.workflows.fleet_migration import CHUNK
+    from tests.kit import run_async
+
+    tenants = active_tenants(2 * SHARDS * CHUNK + 3, owner)
+    for tenant in tenants:
+        forget_workspace(tenant.schema_name)
+    run = request_run()
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        run = finished(run)
+    assert (run.status, run.migrated) == (FleetStatus.COMPLETED, len(tenants))
+
+    async def scheduled() -> list:
+        client = await Client.connect(temporal)
+        history = await client.get_workflow_handle(run.workflow_id).fetch_history()
+        return [
+            event.activity_task_scheduled_event_attributes
+            for event in history.events
+            if event.HasField("activity_task_scheduled_event_attributes")
+            and event.activity_task_scheduled_event_attributes.activity_type.name
+            == "fleet_migrate_tenants"
+        ]
+
+    chunks = run_async(scheduled())
+    covered = []
+    for chunk in chunks:
+        (tenant_ids,) = [json.loads(p.data) for p in chunk.input.payloads]
+        assert 1 <= len(tenant_ids) <= CHUNK
+        queues = {deployment_tenant_route(t, workload=Workload.BACKGROUND).task_queue
+                  for t in tenant_ids}  # fmt: skip
+        assert queues == {chunk.task_queue.name}  # one shard queue per chunk
+        assert chunk.priority.priority_key == Workload.BACKGROUND
+        assert chunk.priority.fairness_key == f"fleet:{run.pk}"
+        covered += tenant_ids
+    assert sorted(covered) == sorted(str(t.pk) for t in tenants)
+    assert len(chunks) < len(tenants) / 2

@@ -81,3 +81,12 @@ async def test_a_reordered_workflow_fails_replay(path):
     replayer = Replayer(workflows=[ReorderedProvisioningWorkflow])
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(load(path))
+
+
+def test_both_paths_of_the_fleet_chunks_patch_are_recorded():
+    """Fleet runs started before ``fleet-chunks`` migrated one schema per activity
+    (``fleet_migrate_tenant``); runs after it migrate chunks (``fleet_migrate_tenants``)."""
+    fleet = [p.read_text() for p in HISTORIES if p.stem.startswith("fleet-")]
+    chunked = ['"fleet_migrate_tenants"' in h for h in fleet]
+    assert True in chunked
+    assert False in chunked
