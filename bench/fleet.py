@@ -1,7 +1,8 @@
 """Fleet migration vs django-tenants' ``migrate_schemas``, on the same schemas, in one run.
 
 Each figure is a whole command, from its start to its exit, on the embedded PostgreSQL and a
-Temporal dev server started here, with one worker process (``run_temporal_worker``):
+Temporal dev server started here, with ``--workers`` worker processes (``run_temporal_worker``,
+one by default):
 
 * standard / multiprocessing - ``manage.py migrate_schemas --tenant --executor=...``, the
   multiprocessing executor with ``--parallel`` processes;
@@ -15,7 +16,7 @@ put back without it between commands; the worker is restarted with it off the cl
 of (b): commit -> tenant active, against the same figure with the worker idle afterwards.
 (d) cost per tenant at ``--small`` and at ``--tenants`` tenants.
 
-    .venv/bin/python bench/fleet.py [--tenants 1000] [--small 100] [--parallel 2]
+    .venv/bin/python bench/fleet.py [--tenants 1000] [--small 100] [--parallel 2] [--workers 1]
 """
 
 import argparse
@@ -62,8 +63,9 @@ def migrations_package(where: Path) -> str:
 
 
 class Bench:
-    def __init__(self, env: dict, parallel: int):
-        self.env, self.parallel, self.worker = env, parallel, None
+    def __init__(self, env: dict, parallel: int, workers: int = 1):
+        self.env, self.parallel, self.workers_wanted = env, parallel, workers
+        self.workers: list[subprocess.Popen] = []
 
     def manage(self, *args: str, env: dict | None = None) -> float:
         started = time.perf_counter()
@@ -74,18 +76,20 @@ class Bench:
         return time.perf_counter() - started
 
     def start_worker(self, env: dict) -> None:
+        """``--workers`` worker processes (each with its relay), as a deployment runs them."""
         self.stop_worker()
-        self.worker = subprocess.Popen(  # noqa: S603
-            [sys.executable, str(ROOT / "manage.py"), "run_temporal_worker",
-             "--max-concurrent-activities", str(max(8, 2 * self.parallel))],
-            env=env, cwd=ROOT, start_new_session=True,
-        )  # fmt: skip
-        time.sleep(5)  # off the clock: the worker connects and polls
+        command = [sys.executable, str(ROOT / "manage.py"), "run_temporal_worker",
+                   "--max-concurrent-activities", str(max(8, 2 * self.parallel))]  # fmt: skip
+        self.workers = [
+            subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)  # noqa: S603
+            for _ in range(self.workers_wanted)
+        ]
+        time.sleep(5)  # off the clock: the workers connect and poll
 
     def stop_worker(self) -> None:
-        if self.worker is not None:
-            stop_process_group(self.worker)
-            self.worker = None
+        for worker in self.workers:
+            stop_process_group(worker)
+        self.workers = []
 
     def fleet(self, env: dict) -> float:
         from tenants.models import FleetRun
@@ -182,6 +186,10 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="run_temporal_worker processes for the fleet (django-tenants gets --parallel)",
+    )  # fmt: skip
     args = parser.parse_args()
     server = temporal = bench = None
     workdir = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
@@ -206,13 +214,13 @@ def main() -> None:
 
         call_command("migrate", "--noinput", "--no-fleet", verbosity=0)
         owner = User.objects.create_user(email="owner@example.com", password=PASSWORD)
-        bench = Bench(env, args.parallel)
+        bench = Bench(env, args.parallel, args.workers)
         results = {}
         for scale in (args.small, args.tenants):
             log(f"{scale} tenants")
             grow(owner, scale)
             results[scale] = measure(bench, env, added)
-            report(scale, args.parallel, results[scale])
+            report(scale, args.parallel, args.workers, results[scale])
         small, large = results[args.small], results[args.tenants]
         ratios = [
             (large[key] / args.tenants) / (small[key] / args.small)
@@ -232,8 +240,8 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def report(scale: int, parallel: int, f: dict) -> None:
-    print(f"\n{scale} tenant schemas, parallelism {parallel}:")
+def report(scale: int, parallel: int, workers: int, f: dict) -> None:
+    print(f"\n{scale} tenant schemas, parallelism {parallel}, {workers} worker process(es):")
     print(
         f"(a) nothing to apply: standard {f['standard']:.1f} s, multiprocessing "
         f"{f['multiprocessing']:.1f} s, fleet {f['fleet']:.1f} s -> fleet "
