@@ -82,10 +82,13 @@ def export_tenant_data(export_id: str) -> dict:
             status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
         )
         raise
-    TenantExport.objects.filter(pk=export_id).update(
+    if not TenantExport.objects.filter(pk=export_id).update(
         status=ExportStatus.READY, file_name=saved, size=size, tables=counts,
         finished_at=timezone.now(),
-    )  # fmt: skip
+    ):  # fmt: skip
+        # Its tenant's deletion removed the exports while this one was being written:
+        # leave no file behind it.
+        default_storage.delete(saved)
     return counts
 
 

@@ -124,3 +124,25 @@ def test_deleting_the_tenant_deletes_its_exports(api, acme, owner, temporal, que
     assert not default_storage.exists(export.file_name)
     assert not TenantExport.objects.filter(tenant=acme).exists()
     assert api.get(body["download_url"]).status_code == 404
+
+
+def test_an_export_written_while_its_tenant_is_deleted_leaves_no_file(
+    api, acme, owner, monkeypatch
+):
+    """The tenant's deletion removes its exports (files and rows) while an export is being
+    written: the export's file, saved after that, is removed too."""
+    from tenants import exports
+
+    export = exports.TenantExport.objects.create(tenant=acme, requested_by=owner)
+    real_write = exports._write_zip
+
+    def deleted_meanwhile(out, schema):
+        counts = real_write(out, schema)
+        exports.tenant_exports_delete(tenant_id=acme.pk)  # the deletion's step, mid-write
+        return counts
+
+    monkeypatch.setattr(exports, "_write_zip", deleted_meanwhile)
+    with schema_context(acme.schema_name):
+        exports.export_tenant_data.call(str(export.pk))
+    assert not TenantExport.objects.filter(pk=export.pk).exists()
+    assert not default_storage.exists(exports.export_file_name(export))
