@@ -156,6 +156,7 @@ class OutboxRelay:
         self.start_timeout = start_timeout
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[-100:]
         self._connect = connect
+        self._followers = False  # the last pass's rows had later rows for their workflows
         self._stop = threading.Event()
         self._client: Client | None = None
         self._listener: psycopg.Connection | None = None
@@ -206,9 +207,9 @@ class OutboxRelay:
                     self._stop.wait(delay)
                     continue
                 self._backoff.reset()
-                # After a pass with rows, another at once: rows held back behind this
-                # pass's rows for the same workflow (see ``claim``) are due now.
-                if not processed:
+                # Another pass at once after a full one, or when rows for the same workflow
+                # as this pass's waited behind them (see ``claim``): those are due now.
+                if processed < self.batch_size and not self._followers:
                     self._wait_for_work()
         finally:
             self.close()
@@ -225,6 +226,7 @@ class OutboxRelay:
         # only while at least start_timeout of its lease is left.
         last_start = time.monotonic() + self.lease - self.start_timeout
         rows = self.claim()
+        self._followers = any(getattr(row, "has_follower", False) for row in rows)
         if not rows:
             return 0
         outcomes = self._start_all(client, rows, last_start)
@@ -346,10 +348,15 @@ class OutboxRelay:
                 FOR UPDATE SKIP LOCKED
             )
             RETURNING *, GREATEST(EXTRACT(EPOCH FROM run_after - now()), 0)::float8
-                         AS start_delay_seconds
+                         AS start_delay_seconds,
+                      EXISTS (SELECT 1 FROM {table} AS later
+                              WHERE later.workflow_id = {table}.workflow_id
+                                AND later.status = %s AND later.id > {table}.id)
+                         AS has_follower
             """,  # noqa: S608
             [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id,
-             OutboxStatus.PENDING, OutboxStatus.PENDING, self.relay_id, self.batch_size],
+             OutboxStatus.PENDING, OutboxStatus.PENDING, self.relay_id, self.batch_size,
+             OutboxStatus.PENDING],
         )  # fmt: skip
         return fair_order(rows)
 

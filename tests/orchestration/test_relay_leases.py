@@ -399,3 +399,24 @@ def test_rows_of_one_workflow_go_in_order_and_a_failed_start_holds_back_its_sign
         relay.close()
     assert order == ["start", "start", "signal"]
     assert set(OutboxEntry.objects.values_list("status", flat=True)) == {OutboxStatus.STARTED}
+
+
+def test_a_row_held_back_behind_its_workflows_start_goes_right_after_it(
+    transactional_db, owner, temporal
+):
+    """A start and its signal written together: the relay sends the signal in the pass
+    after the start's, at once, not at its next poll (30 s here)."""
+    from orchestration.outbox import enqueue_signal
+
+    tenant = TenantFactory(owner=owner)
+    with transaction.atomic():
+        tenant_request_provisioning(tenant_id=tenant.pk)
+        start_row = OutboxEntry.objects.get()
+        enqueue_signal(workflow_id=start_row.workflow_id, signal="no_such_signal")
+    relay = relay_for(temporal, poll_interval=30)
+    thread = run_in_thread(relay)
+    try:
+        wait_until_none_pending(timeout=10)
+    finally:
+        stop(relay, thread)
+    assert set(OutboxEntry.objects.values_list("status", flat=True)) == {OutboxStatus.STARTED}
