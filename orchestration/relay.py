@@ -233,12 +233,14 @@ class OutboxRelay:
         unstarted, started, trouble = [], [], None
         for row in rows:
             outcome = outcomes.get(row.pk)
-            if outcome is None or _deployment_wide(outcome):
+            if outcome is not None and _deployment_wide(outcome) and trouble is None:
                 # Not this row's fault: no attempt is counted and it is not pushed back; the
-                # relay backs off and the rows go in order once it is over.
+                # relay backs off and the rows go in order once it is over. The first row
+                # that met it is released first, with the error noted on it.
+                trouble = outcome
+                unstarted.insert(0, row)
+            elif outcome is None or _deployment_wide(outcome):
                 unstarted.append(row)
-                if outcome is not None and trouble is None:
-                    trouble = (row, outcome)
             elif isinstance(outcome, Exception):
                 if not isinstance(outcome, (RPCError, TimeoutError)):
                     logger.error("outbox row %s could not be sent", row.pk, exc_info=outcome)
@@ -247,11 +249,9 @@ class OutboxRelay:
                 started.append((row, outcome))
         self._record_started(started)
         if trouble is not None:
-            row, exc = trouble
-            unstarted.remove(row)
-            self._release([row, *unstarted], error=exc)
+            self._release(unstarted, error=trouble)
             metrics.relay_error("deployment_wide")
-            raise TemporalUnavailable(_describe(exc)) from exc
+            raise TemporalUnavailable(_describe(trouble)) from trouble
         if unstarted:  # the lease is running out
             logger.info("%d outbox row(s) left for the next pass", len(unstarted))
             self._release(unstarted)

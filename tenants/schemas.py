@@ -211,15 +211,15 @@ def _run_migrations(name: str) -> None:
     """
     connection.set_schema(name, include_public=False)
     try:
-        applied = frozenset(MigrationRecorder(connection).applied_migrations())
-        prepared = _prepared_plan(applied)
+        recorder = MigrationRecorder(connection)  # this schema's table
+        prepared = _prepared_plan(frozenset(recorder.applied_migrations()))
         if prepared is None:
             return
         if prepared is _BY_COMMAND:
             call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
             return
         executor, plan, state = prepared
-        executor.recorder = MigrationRecorder(connection)  # this schema's table
+        executor.recorder = recorder
         schema_pre_migration.send(_run_migrations, schema_name=name)
         state = state.clone()
         for migration, _ in plan:

@@ -136,22 +136,17 @@ class FleetMigrationWorkflow:
         run is cancelled are left out of the results (not counted)."""
         if workflow.patched(CHUNKS_PATCH):
             return await self._migrate_chunks(params, routes)
-        concurrency = params.concurrency
-        slots = asyncio.Semaphore(concurrency)
+        slots = asyncio.Semaphore(params.concurrency)
 
         async def one(tenant_id: str, task_queue: str, priority_key: int):
-            async with slots:
-                await workflow.wait_condition(lambda: not self._paused or self._cancelled)
-                if self._cancelled:
-                    return tenant_id, None
-                result = await workflow.execute_activity(
-                    steps.fleet_migrate_tenant,
-                    tenant_id,
-                    task_queue=task_queue,
-                    priority=Priority(priority_key=priority_key, fairness_key=tenant_id),
-                    **MIGRATE,
-                )
-                return tenant_id, result
+            result = await self._when_running(
+                slots,
+                steps.fleet_migrate_tenant,
+                tenant_id,
+                task_queue=task_queue,
+                priority=Priority(priority_key=priority_key, fairness_key=tenant_id),
+            )
+            return tenant_id, result
 
         done = await asyncio.gather(*(one(*route) for route in routes))
         return {tenant_id: result for tenant_id, result in done if result is not None}
@@ -166,30 +161,31 @@ class FleetMigrationWorkflow:
             groups.setdefault((task_queue, priority_key), []).append(tenant_id)
         # Small enough that every slot has work in a small batch, at most CHUNK.
         size = max(1, min(CHUNK, -(-len(routes) // params.concurrency)))
-        chunks = [
-            (task_queue, priority_key, ids[i : i + size])
-            for (task_queue, priority_key), ids in groups.items()
-            for i in range(0, len(ids), size)
-        ]
         slots = asyncio.Semaphore(params.concurrency)
         # One fairness key for the run: at background priority, the fleet shares the
         # workers with other tenants' background work as one party, however many chunks.
         fairness = f"fleet:{params.run_id}"[:64]
-
-        async def one(task_queue: str, priority_key: int, tenant_ids: list[str]) -> dict:
-            async with slots:
-                await workflow.wait_condition(lambda: not self._paused or self._cancelled)
-                if self._cancelled:
-                    return {}
-                return await workflow.execute_activity(
-                    steps.fleet_migrate_tenants,
-                    tenant_ids,
-                    task_queue=task_queue,
-                    priority=Priority(priority_key=priority_key, fairness_key=fairness),
-                    **MIGRATE,
-                )
-
+        chunks = [
+            self._when_running(
+                slots,
+                steps.fleet_migrate_tenants,
+                ids[i : i + size],
+                task_queue=task_queue,
+                priority=Priority(priority_key=priority_key, fairness_key=fairness),
+            )
+            for (task_queue, priority_key), ids in groups.items()
+            for i in range(0, len(ids), size)
+        ]
         results: dict = {}
-        for done in await asyncio.gather(*(one(*chunk) for chunk in chunks)):
-            results.update(done)
+        for done in await asyncio.gather(*chunks):
+            results.update(done or {})
         return results
+
+    async def _when_running(self, slots: asyncio.Semaphore, activity, arg, **options):
+        """``activity(arg)`` in one of ``slots``, once the run is not paused; None when the
+        run was cancelled before it began."""
+        async with slots:
+            await workflow.wait_condition(lambda: not self._paused or self._cancelled)
+            if self._cancelled:
+                return None
+            return await workflow.execute_activity(activity, arg, **options, **MIGRATE)

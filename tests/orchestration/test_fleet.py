@@ -361,6 +361,14 @@ def test_the_plan_worked_out_once_serves_every_schema_and_a_failure_spoils_none(
         migrate_schema(broken)
     assert migrate_schema(last)
     assert schemas_behind([first, broken, last]) == {broken}
+    # The state kept for the next schema is still the one before the plan.
+    from tenants import schemas
+
+    (kept,) = [
+        entry[2] for entry in schemas._plans.by_key.values()
+        if isinstance(entry, tuple) and any(m.name == "0002_project_note" for m, _ in entry[1])
+    ]  # fmt: skip
+    assert "note" not in kept.models["workspace", "project"].fields
 
 
 def test_schemas_are_migrated_in_chunks_of_one_shard_at_background_priority(owner, temporal):

@@ -331,7 +331,7 @@ def test_deployment_wide_trouble_mid_pass_records_what_started_and_releases_the_
 ):
     """Temporal goes away while a concurrent pass is under way: the rows it started are
     recorded as started, the others are released uncharged and due at once."""
-    rows = request_provisioning(owner, 12)
+    request_provisioning(owner, 12)
     relay = relay_for(temporal, start_concurrency=4)
     real_start, lock, calls = relay.start_row, threading.Lock(), [0]
 
@@ -357,7 +357,6 @@ def test_deployment_wide_trouble_mid_pass_records_what_started_and_releases_the_
     assert {(r.attempts, r.lease_owner) for r in started} == {(1, "")}
     assert {(r.attempts, r.lease_owner, r.lease_expires_at) for r in waiting} == {(0, "", None)}
     assert all(r.available_at <= database_now() for r in waiting)
-    assert len(rows) == 12
 
 
 def test_rows_of_one_workflow_go_in_order_and_a_failed_start_holds_back_its_signal(
