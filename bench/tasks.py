@@ -129,7 +129,10 @@ def bench_enqueue(n: int, tenant) -> list:
     return results
 
 
-def bench_latency(n: int, tenant) -> None:
+MODES = {"default": "activity", "local": "local activity"}  # backend alias -> how it runs
+
+
+def bench_latency(n: int, tenant, backend: str) -> None:
     from django_tenants.utils import schema_context
 
     from bench.sample_tasks import record_start
@@ -139,7 +142,7 @@ def bench_latency(n: int, tenant) -> None:
     with schema_context(tenant.schema_name):
         for i in range(n + 5):  # the first 5 warm up
             name = f"latency-{i}-{uuid.uuid4().hex[:8]}"
-            record_start.enqueue(name)  # autocommit: committed on return
+            record_start.using(backend=backend).enqueue(name)  # autocommit: committed
             committed = time.time()
             deadline = time.monotonic() + 60
             while (began := Project.objects.filter(name=name).values_list(
@@ -150,7 +153,8 @@ def bench_latency(n: int, tenant) -> None:
             if i >= 5:
                 latencies.append((float(began) - committed) * 1000)
     m, p = median_p95(latencies)
-    print(f"\n2. commit -> task started, {n} tasks one after the other (tenant queue)")
+    print(f"\n2. commit -> task started, {n} tasks one after the other (tenant queue), "
+          f"the task as a {MODES[backend]}")  # fmt: skip
     print(f"{'path':<44}{'median ms':>10}{'p95 ms':>10}")
     print(f"{'commit -> task began (goal median <= 50)':<44}{m:>10.1f}{p:>10.1f}")
 
@@ -173,18 +177,20 @@ def finished_at(tenant, names: list[str], timeout: float = 1800) -> dict[str, fl
             time.sleep(0.01)
 
 
-def bench_fairness(backlog: int, a, b) -> None:
+def bench_fairness(backlog: int, a, b, backend: str) -> None:
     from django.db import transaction
     from django_tenants.utils import schema_context
 
-    from bench.sample_tasks import little_work
+    from bench.sample_tasks import little_work as task
     from tenants.workspace.models import Project
+
+    little_work = task.using(backend=backend)
 
     def small_batch(label: str) -> list[float]:
         committed = {}
         with schema_context(b.schema_name):
             for i in range(10):
-                name = f"b-{label}-{i}"
+                name = f"b-{backend}-{label}-{i}"
                 with transaction.atomic():
                     little_work.enqueue(name, 5)
                 committed[name] = time.time()
@@ -192,7 +198,7 @@ def bench_fairness(backlog: int, a, b) -> None:
         return [(done[name] - at) * 1000 for name, at in committed.items()]
 
     idle = small_batch("idle")
-    names = [f"a-{i}" for i in range(backlog)]
+    names = [f"a-{backend}-{i}" for i in range(backlog)]
     with schema_context(a.schema_name), transaction.atomic():
         for name in names:
             little_work.enqueue(name, 5)
@@ -203,7 +209,8 @@ def bench_fairness(backlog: int, a, b) -> None:
         left = backlog - Project.objects.filter(name__in=names).count()
     finished_at(a, names)
     (im, ip), (lm, lp) = median_p95(idle), median_p95(loaded)
-    print(f"\n3. fairness: tenant A enqueues {backlog} tasks, then tenant B 10 (same queue)")
+    print(f"\n3. fairness: tenant A enqueues {backlog} tasks, then tenant B 10 (same queue), "
+          f"each task a {MODES[backend]}")  # fmt: skip
     print(f"{'B: commit -> finished':<44}{'median ms':>10}{'p95 ms':>10}")
     print(f"{'idle queue':<44}{im:>10.1f}{ip:>10.1f}")
     print(f"{'behind A backlog':<44}{lm:>10.1f}{lp:>10.1f}")
@@ -217,6 +224,10 @@ def main() -> None:
     parser.add_argument("--enqueues", type=int, default=500)
     parser.add_argument("--starts", type=int, default=100)
     parser.add_argument("--backlog", type=int, default=2000)
+    parser.add_argument(
+        "--modes", nargs="+", choices=list(MODES), default=list(MODES),
+        help="backend aliases: default (task as an activity), local (as a local activity)",
+    )  # fmt: skip
     args = parser.parse_args()
     server = temporal = relay = thread = None
     try:
@@ -260,8 +271,10 @@ def main() -> None:
             thread = threading.Thread(target=relay.run, daemon=True)
             thread.start()
             wait_finished(enqueued)
-            bench_latency(args.starts, b)
-            bench_fairness(args.backlog, a, b)
+            for backend in args.modes:
+                bench_latency(args.starts, b, backend)
+            for backend in args.modes:
+                bench_fairness(args.backlog, a, b, backend)
     finally:
         if relay is not None:
             relay.stop()

@@ -20,7 +20,15 @@ Options (``TASKS[alias]["OPTIONS"]``)::
 
     "RETRY": {"max_attempts": 3, "initial_interval": 1, "maximum_interval": 60,
               "timeout": 300},            # seconds; the activity's policy for every task
-    "TASKS": {"app.tasks.send_report": {"max_attempts": 10, "timeout": 3600}},  # per task
+    "TASKS": {"app.tasks.send_report": {"max_attempts": 10, "timeout": 3600},  # per task
+              "app.tasks.touch": {"local": True}},
+
+``"local": True`` (in ``RETRY`` for every task, or per task) runs the task as a *local*
+activity, inside the workflow task that starts its run: one dispatch by the server instead
+of three (workflow task, activity, workflow task), so short tasks start sooner and a
+tenant's backlog drains three times faster. For tasks of seconds, not minutes: a local
+task's result shows ``READY`` until it ends (no ``RUNNING``), its retries after the first
+minute wait on timers, and a killed worker is noticed by the workflow task's timeout.
 """
 
 import contextlib
@@ -50,7 +58,10 @@ from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkf
 from tenants.models import Tenant
 
 QUEUES = ("default", "tenant", "jobs")
-RETRY_DEFAULTS = {"max_attempts": 3, "initial_interval": 1, "maximum_interval": 60, "timeout": 300}
+RETRY_DEFAULTS = {
+    "max_attempts": 3, "initial_interval": 1, "maximum_interval": 60, "timeout": 300,
+    "local": False,
+}  # fmt: skip
 RESULT_PREFIX = "task-"
 TASK_WORKFLOW = workflow_type(DjangoTaskWorkflow)
 
@@ -146,7 +157,13 @@ class TemporalTaskBackend(BaseTaskBackend):
                 f"known: {sorted(RETRY_DEFAULTS)}."
             )
         for key, value in given.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if key == "local":
+                if not isinstance(value, bool):
+                    raise InvalidTaskBackend(
+                        f"TASKS[{self.alias!r}] OPTIONS {where}['local'] must be True or "
+                        f"False, got {value!r}."
+                    )
+            elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidTaskBackend(
                     f"TASKS[{self.alias!r}] OPTIONS {where}[{key!r}] must be a positive "
                     f"integer, got {value!r}."
@@ -191,7 +208,7 @@ class TemporalTaskBackend(BaseTaskBackend):
             max_attempts=retry["max_attempts"],
             initial_interval_seconds=retry["initial_interval"],
             maximum_interval_seconds=retry["maximum_interval"],
-            timeout_seconds=retry["timeout"],
+            timeout_seconds=retry["timeout"], local=retry["local"],
         )  # fmt: skip
         # In the caller's transaction when there is one, as is (a savepoint would cost two
         # round trips for one INSERT); else in one of its own.

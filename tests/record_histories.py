@@ -55,6 +55,23 @@ def record_provisioning_ok_failed_and_deletion(owner, temporal, save):
     save(deletion_workflow_id(ok.pk), "deletion-ok")
 
 
+def record_provisioning_pooled(owner, temporal, schema_pool, save):
+    """A provisioning whose schema is a warm pool schema, claimed by ``create_schema``'s
+    first try (a local activity): the whole run is one workflow task."""
+    from orchestration.receivers import provisioning_workflow_id
+    from tenants.models import TenantStatus
+    from tenants.services import tenant_request_provisioning
+    from tests.factories import TenantFactory
+    from tests.workers import BackgroundWorker, settled
+
+    schema_pool(1)
+    tenant = TenantFactory(owner=owner, subdomain="pooled")
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    with BackgroundWorker(temporal):
+        settled(tenant.pk, TenantStatus.ACTIVE)
+    save(provisioning_workflow_id(tenant.pk, 1), "provisioning-pooled")
+
+
 def record_provisioning_cancelled(owner, temporal, save):
     """A provisioning run cancelled while ``create_schema`` runs (since ``local-db-steps``
     the one forward step that is a task-queue activity, so the cancel reaches it as an

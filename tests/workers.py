@@ -85,6 +85,17 @@ async def workflow_result(address: str, workflow_id: str):
     return await client.get_workflow_handle(workflow_id).result()
 
 
+async def _event_types(address: str, workflow_id: str) -> list[str]:
+    client = await Client.connect(address)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return [EventType.Name(event.event_type) for event in history.events]
+
+
+def event_types(address: str, workflow_id: str) -> list[str]:
+    """The run's history, as event type names."""
+    return run_async(_event_types(address, workflow_id))
+
+
 async def events_once_cancel_reached_the_step(handle: WorkflowHandle) -> list[str] | None:
     """The run's history events (type names) after its cancel request, once it acted on the
     request by asking its running activity to stop (as it does with a step it lets

@@ -97,6 +97,24 @@ def tenant_create_schema(tenant_id: str) -> str:
     return tenants.tenant_schema_create(tenant_id=tenant_id)
 
 
+@django_activity(tenant=True)
+def tenant_claim_pooled_schema(tenant_id: str) -> str:
+    """``create_schema``'s first try, run as a local activity: a warm pool schema, claimed
+    in one transaction that also records ``create_schema`` done. ``""`` when the pool has
+    none (the step then runs ``tenant_create_schema``, from the template)."""
+    where = {
+        "tenant_id": tenant_id,
+        "workflow_id": activity.info().workflow_id,
+        "step": step_name(tenant_create_schema.__name__),
+    }
+    with transaction.atomic():
+        how = tenants.tenant_schema_claim_pooled(tenant_id=tenant_id)
+        if how:
+            tenants.tenant_step_started(**where)
+            tenants.tenant_step_done(**where)
+    return how
+
+
 @tenant_step(heartbeat_every=5)
 def tenant_migrate_schema(tenant_id: str) -> None:
     tenants.tenant_schema_migrate(tenant_id=tenant_id)

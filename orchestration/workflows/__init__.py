@@ -1,35 +1,39 @@
-"""Every workflow of the project, one module each (re-exported here)."""
+"""Every workflow of the project, one module each (re-exported here, imported on first use).
 
-from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkflow
-from orchestration.workflows.fleet_migration import FleetMigrationInput, FleetMigrationWorkflow
-from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
-from orchestration.workflows.tenant_deletion import TenantDeletionInput, TenantDeletionWorkflow
-from orchestration.workflows.tenant_provisioning import (
-    TenantProvisioningInput,
-    TenantProvisioningWorkflow,
-)
-from orchestration.workflows.token_cleanup import TokenCleanupInput, TokenCleanupWorkflow
-from orchestration.workflows.user_onboarding import UserOnboardingInput, UserOnboardingWorkflow
-from orchestration.workflows.verification_email import (
-    VerificationEmailInput,
-    VerificationEmailWorkflow,
-)
+The re-exports are lazy (PEP 562): Temporal's sandbox imports a workflow's module afresh for
+each new run, parent package included, and an ``__init__`` that imported every workflow
+module made each run of each workflow pay for all of them.
+"""
 
-__all__ = [
-    "DjangoTaskInput",
-    "DjangoTaskWorkflow",
-    "FleetMigrationInput",
-    "FleetMigrationWorkflow",
-    "SchemaPoolRefillInput",
-    "SchemaPoolRefillWorkflow",
-    "TenantDeletionInput",
-    "TenantDeletionWorkflow",
-    "TenantProvisioningInput",
-    "TenantProvisioningWorkflow",
-    "TokenCleanupInput",
-    "TokenCleanupWorkflow",
-    "UserOnboardingInput",
-    "UserOnboardingWorkflow",
-    "VerificationEmailInput",
-    "VerificationEmailWorkflow",
-]
+import importlib
+
+_MODULES = {
+    "DjangoTaskInput": "django_task",
+    "DjangoTaskWorkflow": "django_task",
+    "FleetMigrationInput": "fleet_migration",
+    "FleetMigrationWorkflow": "fleet_migration",
+    "SchemaPoolRefillInput": "schema_pool",
+    "SchemaPoolRefillWorkflow": "schema_pool",
+    "TenantDeletionInput": "tenant_deletion",
+    "TenantDeletionWorkflow": "tenant_deletion",
+    "TenantProvisioningInput": "tenant_provisioning",
+    "TenantProvisioningWorkflow": "tenant_provisioning",
+    "TokenCleanupInput": "token_cleanup",
+    "TokenCleanupWorkflow": "token_cleanup",
+    "UserOnboardingInput": "user_onboarding",
+    "UserOnboardingWorkflow": "user_onboarding",
+    "VerificationEmailInput": "verification_email",
+    "VerificationEmailWorkflow": "verification_email",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

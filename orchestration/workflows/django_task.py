@@ -2,10 +2,12 @@
 ``orchestration.tasks.TemporalTaskBackend``.
 
 The run is one activity (``django_task_run``) that imports the task and calls it, in the
-tenant's schema when it was enqueued for a tenant. Retries are the activity's: the policy is
-carried in the input (the backend's options, per task), so each task keeps the policy it was
-enqueued with. The activity inherits the run's priority and fairness key, so a tenant's
-backlog of tasks shares the workers fairly with other tenants' tasks, not only its runs.
+tenant's schema when it was enqueued for a tenant; a local activity, in the run's first
+workflow task, for a task whose options say ``local`` (short tasks). Retries are the
+activity's: the policy is carried in the input (the backend's options, per task), so each
+task keeps the policy it was enqueued with. The activity inherits the run's priority and
+fairness key, so a tenant's backlog of tasks shares the workers fairly with other tenants'
+tasks, not only its runs.
 
 The run's result is the activity's: ``{"value", "attempt", "worker", "started_at"}``; a task
 that raised on its last attempt fails the run with an ``ApplicationError`` whose type is the
@@ -44,6 +46,9 @@ class DjangoTaskInput(WorkflowInput):
     initial_interval_seconds: int = 1
     maximum_interval_seconds: int = 60
     timeout_seconds: int = 300
+    # Run the task as a local activity, in the workflow task (the backend's ``local``
+    # option): one server dispatch for the whole run. Runs recorded before it had none.
+    local: bool = False
 
     def validate(self) -> None:
         if not isinstance(self.task_path, str) or "." not in self.task_path:
@@ -54,6 +59,8 @@ class DjangoTaskInput(WorkflowInput):
             raise invalid("kwargs", "must be an object")
         if bool(self.tenant_id) != bool(self.schema_name):
             raise invalid("schema_name", "goes with tenant_id (both or neither)")
+        if not isinstance(self.local, bool):
+            raise invalid("local", f"must be true or false, got {self.local!r}")
         for name in ("max_attempts", "initial_interval_seconds", "maximum_interval_seconds",
                      "timeout_seconds"):  # fmt: skip
             require_positive(name, getattr(self, name))
@@ -72,9 +79,8 @@ class DjangoTaskWorkflow:
     @workflow.run
     async def run(self, params: DjangoTaskInput | dict) -> dict:
         params = DjangoTaskInput.parse(params)
-        return await workflow.execute_activity(
-            steps.django_task_run,
-            args=[
+        call = {
+            "args": [
                 {
                     "task_path": params.task_path,
                     "args": params.args,
@@ -88,13 +94,17 @@ class DjangoTaskWorkflow:
                     "enqueued_at": params.enqueued_at,
                 }
             ],
-            start_to_close_timeout=timedelta(seconds=params.timeout_seconds),
-            retry_policy=RetryPolicy(
+            "start_to_close_timeout": timedelta(seconds=params.timeout_seconds),
+            "retry_policy": RetryPolicy(
                 initial_interval=timedelta(seconds=params.initial_interval_seconds),
                 backoff_coefficient=2.0,
                 maximum_interval=timedelta(seconds=params.maximum_interval_seconds),
                 maximum_attempts=params.max_attempts,
                 non_retryable_error_types=steps.NON_RETRYABLE,
             ),
-            priority=workflow.info().priority,
+        }
+        if params.local:
+            return await workflow.execute_local_activity(steps.django_task_run, **call)
+        return await workflow.execute_activity(
+            steps.django_task_run, **call, priority=workflow.info().priority
         )

@@ -11,7 +11,9 @@ reason, and the run fails with an ``ApplicationError``.
 
 New runs (the ``local-db-steps`` patch) take every forward step but the schema's creation as
 a local activity, in the workflow's own worker: the same activities, undos registered the
-same way, one task-queue round trip instead of seven.
+same way, one task-queue round trip instead of seven. Runs since the ``pool-claim-local``
+patch first try to claim a warm pool schema as a local activity (the schema's undo is
+registered before): a run that gets one makes no task-queue round trip at all.
 
 Cancelling a run (the ``wait-for-steps`` patch): the step that is running is let finish
 (``WAIT_CANCELLATION_COMPLETED``), then the run stops and undoes, so an undo never runs
@@ -60,10 +62,19 @@ WAIT_FOR_STEPS_PATCH = "wait-for-steps"
 # (the schema's creation, which heartbeats) instead of seven. Undos stay activities.
 LOCAL_STEPS_PATCH = "local-db-steps"
 
+# New runs try the warm schema pool first, as a local activity: with a pool schema to claim,
+# the whole run is one workflow task, no task-queue round trip at all.
+POOL_FIRST_PATCH = "pool-claim-local"
+
 PROVISIONING = Saga(
     steps=[
         Step(steps.tenant_mark_provisioning, SHORT, local=True),
-        Step(steps.tenant_create_schema, LONG, undo=(steps.tenant_drop_schema, UNDO_LONG)),
+        Step(
+            steps.tenant_create_schema,
+            LONG,
+            undo=(steps.tenant_drop_schema, UNDO_LONG),
+            first_try=(steps.tenant_claim_pooled_schema, SHORT),
+        ),
         # One SELECT when the schema is current, as it is after every creation path.
         Step(steps.tenant_migrate_schema, LONG, local=True),
         Step(
@@ -109,4 +120,5 @@ class TenantProvisioningWorkflow:
         self._run.retry_window = params.retry_window_seconds
         self._run.wait_for_steps = workflow.patched(WAIT_FOR_STEPS_PATCH)
         self._run.local_steps = workflow.patched(LOCAL_STEPS_PATCH)
+        self._run.first_tries = workflow.patched(POOL_FIRST_PATCH)
         return await self._run.run(params.tenant_id)

@@ -23,7 +23,10 @@ class FakeSteps:
     retryable error before it works. The step named ``hold`` waits for ``release`` (and
     then works, even ``create_domain``)."""
 
-    def __init__(self, outage: int, hold: str | None = None, domain_fails: bool = True):
+    def __init__(
+        self, outage: int, hold: str | None = None, domain_fails: bool = True, pooled: bool = False
+    ):
+        self.pooled = pooled  # the pool claim (create_schema's first try) gets a schema
         self.calls: list[tuple] = []
         self.outage = outage
         self.hold = hold
@@ -53,6 +56,8 @@ class FakeSteps:
             return True
 
         special = {steps.tenant_drop_schema: drop_fails_during_outage}
+        if self.pooled:
+            special[steps.tenant_claim_pooled_schema] = lambda: "pool"
         if self.domain_fails:
             special[steps.tenant_create_domain] = domain_fails
         return [fake(a, special.get(a)) for a in PROVISIONING.activities]
@@ -74,11 +79,30 @@ async def test_undos_outlast_an_outage_longer_than_forward_retries(time_skipping
     assert failure.value.cause.type == "ProvisioningFailed"
     # Undone in reverse, the tenant marked failed last, with the step that failed.
     assert [c[0] for c in fake.calls] == [
-        "tenant_mark_provisioning", "tenant_create_schema", "tenant_migrate_schema",
-        "tenant_create_domain", "tenant_delete_domains", *["tenant_drop_schema"] * 13,
-        "tenant_mark_failed",
+        "tenant_mark_provisioning", "tenant_claim_pooled_schema", "tenant_create_schema",
+        "tenant_migrate_schema", "tenant_create_domain", "tenant_delete_domains",
+        *["tenant_drop_schema"] * 13, "tenant_mark_failed",
     ]  # fmt: skip
     assert fake.calls[-1] == ("tenant_mark_failed", "create_domain: no such domain table")
+
+
+async def test_a_schema_claimed_from_the_pool_is_undone_like_a_created_one(time_skipping_env):
+    fake = FakeSteps(outage=0, pooled=True)
+    queue, tenant_id = f"saga-{uuid.uuid4()}", str(uuid.uuid4())
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[TenantProvisioningWorkflow],
+        activities=fake.activities,
+    ):  # fmt: skip
+        with pytest.raises(WorkflowFailureError):
+            await time_skipping_env.client.execute_workflow(
+                TenantProvisioningWorkflow.run, TenantProvisioningInput(tenant_id=tenant_id),
+                id=f"saga-{uuid.uuid4()}", task_queue=queue,
+            )  # fmt: skip
+    # The claim was the step: the template path never ran, and the drop undid the claim.
+    assert names(fake) == [
+        "mark_provisioning", "claim_pooled_schema", "migrate_schema", "create_domain",
+        "delete_domains", "drop_schema", "mark_failed",
+    ]  # fmt: skip
 
 
 def names(fake: FakeSteps) -> list[str]:
@@ -128,7 +152,7 @@ async def test_a_cancel_lets_the_running_step_finish_then_undoes(time_skipping_e
     )
     assert type(failure.cause).__name__ == "CancelledError"
     assert names(fake) == [
-        "mark_provisioning", "create_schema", "drop_schema", "mark_failed",
+        "mark_provisioning", "claim_pooled_schema", "create_schema", "drop_schema", "mark_failed",
     ]  # fmt: skip
     assert fake.calls[-1][1] == "create_schema: cancelled"
 

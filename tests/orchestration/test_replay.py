@@ -1,5 +1,7 @@
 """Every committed history replays against the current workflow code."""
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,30 @@ def test_both_paths_of_the_local_steps_patch_are_recorded():
     local = ["core_local_activity" in h for h in provisioning]
     assert True in local
     assert False in local
+
+
+def patches(path: Path) -> set[str]:
+    """The ids of the patches a history's run took (its ``core_patch`` markers)."""
+    found = set()
+    for event in json.loads(path.read_text())["events"]:
+        marker = event.get("markerRecordedEventAttributes", {})
+        if marker.get("markerName") == "core_patch":
+            for payload in marker["details"]["patch-data"]["payloads"]:
+                found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
+
+
+def test_both_paths_of_the_pool_first_patch_are_recorded():
+    """Runs since ``pool-claim-local`` try the pool first, as a local activity; a run that
+    got a pool schema was one workflow task, with no task-queue activity at all."""
+    provisioning = [p for p in HISTORIES if p.stem.startswith("provisioning-")]
+    took = {p.stem: "pool-claim-local" in patches(p) for p in provisioning}
+    assert True in took.values()
+    assert False in took.values()
+    (pooled,) = [p for p in provisioning if p.stem.startswith("provisioning-pooled")]
+    events = [e["eventType"] for e in json.loads(pooled.read_text())["events"]]
+    assert events.count("EVENT_TYPE_WORKFLOW_TASK_STARTED") == 1
+    assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in events
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

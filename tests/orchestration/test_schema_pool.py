@@ -31,17 +31,32 @@ def provision(owner, count: int) -> list:
     return tenants
 
 
+def recorded_creations() -> tuple[dict, list[str], list[str]]:
+    """Worker replacements recording what the pool claim (the step's first try, a local
+    activity) and the schema's creation (from the template, on the task queue) returned."""
+    claimed: list[str] = []
+    created: list[str] = []
+    replace = {
+        steps.tenant_claim_pooled_schema.__name__: recording(
+            steps.tenant_claim_pooled_schema, claimed
+        ),
+        steps.tenant_create_schema.__name__: recording(steps.tenant_create_schema, created),
+    }
+    return replace, claimed, created
+
+
 def test_concurrent_provisionings_each_claim_their_own_pool_schema(owner, temporal, schema_pool):
     oids = {oid(name) for name in schema_pool(3)}
-    created: list[str] = []
-    create = recording(steps.tenant_create_schema, created)
+    replace, claimed, created = recorded_creations()
     tenants = provision(owner, 3)
     # The tenant queue only: the refills the claims ask for wait on the jobs queue, so the
     # pool is not refilled under the test's feet.
-    with BackgroundWorker(temporal, replace={steps.tenant_create_schema.__name__: create}):
+    with BackgroundWorker(temporal, replace=replace):
         done = [settled(t.pk, TenantStatus.ACTIVE, TenantStatus.FAILED) for t in tenants]
     assert [t.status for t in done] == [TenantStatus.ACTIVE] * 3, [t.last_error for t in done]
-    assert created == [pool.FROM_POOL] * 3
+    assert claimed == [pool.FROM_POOL] * 3
+    assert created == []  # no run needed the task queue's step
+    assert all(t.steps_done[:2] == ["mark_provisioning", "create_schema"] for t in done)
     # Each tenant's schema is one of the pool's (same OID: renamed), and no two share one.
     assert {oid(t.schema_name) for t in done} == oids
     assert not PoolSchema.objects.exists()
@@ -57,12 +72,12 @@ def test_a_stale_pool_is_never_handed_out(owner, temporal, schema_pool):
             f'(SELECT max(id) FROM "{edited}".django_migrations)'
         )
     PoolSchema.objects.filter(name=older).update(fingerprint="built-by-older-code")
-    created: list[str] = []
-    create = recording(steps.tenant_create_schema, created)
+    replace, claimed, created = recorded_creations()
     (tenant,) = provision(owner, 1)
-    with BackgroundWorker(temporal, replace={steps.tenant_create_schema.__name__: create}):
+    with BackgroundWorker(temporal, replace=replace):
         tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
     assert tenant.status == TenantStatus.ACTIVE, tenant.last_error
+    assert claimed == [""]
     assert created == [schemas.FROM_TEMPLATE]  # the template, not a stale pool schema
     assert oid(tenant.schema_name) not in {None, oid(older)}
     assert schemas.recorded_migrations(tenant.schema_name) >= set(schemas.migration_state())
@@ -73,11 +88,9 @@ def test_a_stale_pool_is_never_handed_out(owner, temporal, schema_pool):
 def test_the_refill_workflow_keeps_the_pool_full(owner, temporal, schema_pool, settings):
     schema_pool(0)  # a fresh template snapshot, no pool yet
     settings.TENANT_SCHEMA_POOL_SIZE = 2
-    created: list[str] = []
-    create = recording(steps.tenant_create_schema, created)
+    replace, claimed, created = recorded_creations()
     (first,) = provision(owner, 1)
     current = PoolSchema.objects.filter(fingerprint=pool.pool_fingerprint())
-    replace = {steps.tenant_create_schema.__name__: create}
     with BackgroundWorker(temporal, kinds=("tenant", "jobs"), replace=replace):
         settled(first.pk, TenantStatus.ACTIVE)
         # The empty pool was a miss; the claim asked for a refill, which fills the pool.
@@ -85,7 +98,8 @@ def test_the_refill_workflow_keeps_the_pool_full(owner, temporal, schema_pool, s
         (second,) = provision(owner, 1)
         settled(second.pk, TenantStatus.ACTIVE)
         wait_until(lambda: current.count() == 2, timeout=60, what="the pool to be refilled")
-    assert created == [schemas.FROM_TEMPLATE, pool.FROM_POOL]
+    assert claimed == ["", pool.FROM_POOL]
+    assert created == [schemas.FROM_TEMPLATE]
     assert current.count() == 2  # full, never past the size
 
 

@@ -17,7 +17,7 @@ from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkf
 from tenants.workspace.models import Project
 from tests.kit import run_async, wait_until
 from tests.tasks import sample_tasks
-from tests.workers import BackgroundWorker, describe, relay_for, workflow_exists
+from tests.workers import BackgroundWorker, describe, event_types, relay_for, workflow_exists
 
 
 def finished(result, timeout=60):
@@ -118,6 +118,46 @@ def test_task_that_raises_is_retried_by_its_policy_then_fails(
         _ = result.return_value
 
 
+def test_a_local_task_runs_in_its_workflow_task_with_its_retries(
+    transactional_db, temporal, queue_prefix, settings
+):
+    """``"local": True``: the task is a local activity, in the run's one workflow task (no
+    activity task on the queue); its retries and its failure are reported as for any."""
+    settings.TASKS = {
+        "default": {
+            **settings.TASKS["default"],
+            "OPTIONS": {
+                "RETRY": {"initial_interval": 1, "local": True},
+                "TASKS": {"tests.tasks.sample_tasks.boom": {"max_attempts": 2}},
+            },
+        }
+    }
+    flaky, boom = sample_tasks.flaky.enqueue(1), sample_tasks.boom.enqueue("no good")
+    assert OutboxEntry.objects.get(workflow_id=flaky.id).arguments["local"] is True
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        finished(flaky), finished(boom)
+    assert (flaky.status, flaky.return_value, flaky.attempts) == (
+        TaskResultStatus.SUCCESSFUL, 2, 2,
+    )  # fmt: skip
+    assert (boom.status, boom.attempts) == (TaskResultStatus.FAILED, 2)
+    assert boom.errors[0].exception_class is ValueError
+    for result in (flaky, boom):
+        events = event_types(temporal, result.id)
+        assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in events
+        assert "EVENT_TYPE_MARKER_RECORDED" in events  # the local activity's result
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_the_local_option_must_be_a_boolean(settings, value):
+    from django.tasks.exceptions import InvalidTaskBackend
+
+    from orchestration.tasks import TemporalTaskBackend
+
+    params = {**settings.TASKS["default"], "OPTIONS": {"TASKS": {"a.b": {"local": value}}}}
+    with pytest.raises(InvalidTaskBackend, match=r"TASKS\['a.b'\]\['local'\] must be True"):
+        TemporalTaskBackend("default", params)
+
+
 def test_context_gets_the_attempt_number(transactional_db, temporal, queue_prefix):
     result = sample_tasks.flaky.enqueue(1)
     with BackgroundWorker(temporal, kinds=("jobs",)):
@@ -159,6 +199,10 @@ def test_unknown_task_path_fails_the_run_at_once(transactional_db, temporal, que
 
     with BackgroundWorker(temporal, kinds=("jobs",)):
         for workflow_id, message in zip(ids, ["cannot be imported", "not a @task"], strict=True):
+            wait_until(
+                lambda w=workflow_id: workflow_exists(temporal, w), timeout=30,
+                what=f"the relay to start {workflow_id}",
+            )  # fmt: skip
             with pytest.raises(WorkflowFailureError) as failure:
                 run_async(workflow_result(temporal, workflow_id))
             cause = failure.value.cause.cause

@@ -45,6 +45,10 @@ class Step:
     # activity (in the worker that runs the workflow, no task-queue round trip; a killed
     # worker is noticed by the workflow task's timeout and the step runs again, idempotent).
     local: bool = False
+    # (activity, options): a cheap way to the same result, tried first as a local activity
+    # where the run's ``first_tries`` is on. A truthy result is the step's; a falsy one
+    # means "not this way" and the step's own activity runs. The step's undo covers both.
+    first_try: tuple[Callable, dict] | None = None
 
     @property
     def name(self) -> str:
@@ -68,6 +72,7 @@ class Saga:
     def activities(self) -> list[Callable]:
         """Every activity the saga can call (steps, undos, the final act), for the workers."""
         found = [step.activity for step in self.steps]
+        found += [step.first_try[0] for step in self.steps if step.first_try is not None]
         found += [step.undo[0] for step in self.steps if step.undo is not None]
         if self.on_failure is not None:
             found.append(self.on_failure[0])
@@ -104,6 +109,8 @@ class SagaRun:
         # Steps declared ``local`` run as local activities (set from a patch by the
         # workflow: runs recorded before it replay their steps as activities).
         self.local_steps = False
+        # Steps with a ``first_try`` try it first (also set from a patch by the workflow).
+        self.first_tries = False
         self.progress = Progress(total=len(saga.steps))
         self.results: dict[str, Any] = {}
 
@@ -151,33 +158,45 @@ class SagaRun:
 
     async def _step(self, step: Step, subject: str, *, last: bool) -> None:
         self.progress.current_step = step.name
-        cancellation = workflow.ActivityCancellationType.TRY_CANCEL
-        if self.wait_for_steps:
-            cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-        options = within(step.options, self.retry_window)
-        if self.local_steps and step.local:
-            options.pop("heartbeat_timeout", None)  # local activities do not heartbeat
-            run = workflow.execute_local_activity
-        else:
-            run = workflow.execute_activity
-        running = asyncio.ensure_future(
-            run(step.activity, subject, cancellation_type=cancellation, **options)
-        )
-        if self.wait_for_steps and run is workflow.execute_local_activity:
-            # A local activity is cancelled with its run whatever its cancellation type: a
-            # cancel would abandon a short database step that may already have committed
-            # (mark active, say). Shielded, it finishes, and the check below decides.
-            while not running.done():
-                try:
-                    await asyncio.shield(running)
-                except asyncio.CancelledError:
-                    continue
-        self.results[step.name] = await running
+        result = None
+        if self.first_tries and step.first_try is not None:
+            result = await self._activity(*step.first_try, subject, local=True)
+            if not result and self.wait_for_steps and workflow.cancellation_reason() is not None:
+                raise asyncio.CancelledError()  # cancelled meanwhile: no need for the long way
+        if not result:
+            result = await self._activity(
+                step.activity, step.options, subject, local=self.local_steps and step.local
+            )
+        self.results[step.name] = result
         self.progress.steps_done.append(step.name)
         if self.wait_for_steps and workflow.cancellation_reason() is not None and not last:
             # Cancelled while this step ran; it was let finish. Stop here and undo (unless
             # it was the last step: the subject is done, there is nothing left to stop).
             raise asyncio.CancelledError()
+
+    async def _activity(self, activity: Callable, options: dict, subject: str, *, local: bool):
+        cancellation = workflow.ActivityCancellationType.TRY_CANCEL
+        if self.wait_for_steps:
+            cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        options = within(options, self.retry_window)
+        if local:
+            options.pop("heartbeat_timeout", None)  # local activities do not heartbeat
+            run = workflow.execute_local_activity
+        else:
+            run = workflow.execute_activity
+        running = asyncio.ensure_future(
+            run(activity, subject, cancellation_type=cancellation, **options)
+        )
+        if self.wait_for_steps and local:
+            # A local activity is cancelled with its run whatever its cancellation type: a
+            # cancel would abandon a short database step that may already have committed
+            # (mark active, say). Shielded, it finishes, and the check after the step decides.
+            while not running.done():
+                try:
+                    await asyncio.shield(running)
+                except asyncio.CancelledError:
+                    continue
+        return await running
 
     async def _compensate(self, undo: list, subject: str, reason: str) -> None:
         """Run the undos in reverse, then ``on_failure``. Undos retry until they succeed; one
