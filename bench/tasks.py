@@ -129,7 +129,7 @@ def bench_enqueue(n: int, tenant) -> list:
     return results
 
 
-MODES = {"default": "activity", "local": "local activity"}  # backend alias -> how it runs
+MODES = {"default": "an activity", "local": "a local activity"}  # backend alias -> how it runs
 
 
 def bench_latency(n: int, tenant, backend: str) -> None:
@@ -154,7 +154,7 @@ def bench_latency(n: int, tenant, backend: str) -> None:
                 latencies.append((float(began) - committed) * 1000)
     m, p = median_p95(latencies)
     print(f"\n2. commit -> task started, {n} tasks one after the other (tenant queue), "
-          f"the task as a {MODES[backend]}")  # fmt: skip
+          f"the task as {MODES[backend]}")  # fmt: skip
     print(f"{'path':<44}{'median ms':>10}{'p95 ms':>10}")
     print(f"{'commit -> task began (goal median <= 50)':<44}{m:>10.1f}{p:>10.1f}")
 
@@ -210,7 +210,7 @@ def bench_fairness(backlog: int, a, b, backend: str) -> None:
     finished_at(a, names)
     (im, ip), (lm, lp) = median_p95(idle), median_p95(loaded)
     print(f"\n3. fairness: tenant A enqueues {backlog} tasks, then tenant B 10 (same queue), "
-          f"each task a {MODES[backend]}")  # fmt: skip
+          f"each task {MODES[backend]}")  # fmt: skip
     print(f"{'B: commit -> finished':<44}{'median ms':>10}{'p95 ms':>10}")
     print(f"{'idle queue':<44}{im:>10.1f}{ip:>10.1f}")
     print(f"{'behind A backlog':<44}{lm:>10.1f}{lp:>10.1f}")
