@@ -256,6 +256,7 @@ def test_migrate_requests_one_fleet_run_per_set_of_migrations(owner, transaction
         (["--pause"], "No fleet run yet"),
         (["--retry-failed"], "No fleet run yet"),
         (["--concurrency", "0"], "at least 1"),
+        (["--wait", "--poll", "0"], "--poll must be a positive number"),
     ],
 )
 def test_migrate_fleet_refuses_what_cannot_apply(transactional_db, args, message):

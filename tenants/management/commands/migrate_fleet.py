@@ -50,12 +50,18 @@ class Command(BaseCommand):
             "--poll",
             type=float,
             default=0.5,
-            help="Seconds between two reads of the run's progress (--wait).",
+            help="Seconds between two reads of the run's progress (--wait); the first reads "
+            "come sooner (from 0.05 s, doubling), so a run that has nothing to do is seen "
+            "ending at once.",
         )
 
     def handle(self, *args, **options):
         if options["concurrency"] is not None and options["concurrency"] < 1:
             raise CommandError(f"--concurrency must be at least 1, got {options['concurrency']}.")
+        if options["poll"] <= 0:
+            raise CommandError(
+                f"--poll must be a positive number of seconds, got {options['poll']}."
+            )
         if options["status"]:
             return self.status()
         try:
@@ -85,7 +91,7 @@ class Command(BaseCommand):
         return run
 
     def wait(self, run: FleetRun, *, poll: float) -> None:
-        last_change, seen = time.monotonic(), None
+        last_change, seen, interval = time.monotonic(), None, min(poll, 0.05)
         with progress(self.stdout, total=run.total, description=run.pk) as bar:
             while True:
                 run.refresh_from_db()
@@ -100,7 +106,8 @@ class Command(BaseCommand):
                         "No progress for 60 s: is a worker running (manage.py run_temporal_worker)?"
                     )
                     last_change = time.monotonic()
-                time.sleep(poll)
+                time.sleep(interval)
+                interval = min(poll, interval * 2)
         self.report(run)
 
     def status(self) -> None:
