@@ -7,6 +7,8 @@ Temporal server, on queue prefixes of their own: one worker keeps no schema pool
 template path), the other keeps a pool of ``--pool-size`` (the pool path). Signups alternate
 between them, one at a time, so machine noise hits both paths alike; before each signup the
 bench waits until the pool is full again (refills run between signups, not during them).
+With ``--before GIT_REF`` two more stacks run the worker code of that commit, one per path
+(``before``, ``before-pool``), in the same rotation: a baseline measured in the same run.
 
 Latency = the tenant's ``provisioned_at`` (stamped by the worker in the transaction that
 marks it active) - the wall clock when the 202 arrived; one machine, one clock. The run is
@@ -141,7 +143,11 @@ def measure(
     if before is not None:
         stacks["before"] = Stack(env, prefix=f"bb{uuid.uuid4().hex[:6]}", pool_size=0,
                                  log_dir=log_dir, worker_code=before)  # fmt: skip
-    times: dict[str, list] = {path: [] for path in stacks} | {"hits": []}
+        # The same pool (one database, one PoolSchema table) claimed by the earlier code.
+        stacks["before-pool"] = Stack(env, prefix=f"bq{uuid.uuid4().hex[:6]}",
+                                      pool_size=pool_size, log_dir=log_dir,
+                                      worker_code=before)  # fmt: skip
+    times: dict[str, list] = {path: [] for path in stacks} | {"hits": [], "before-hits": []}
     # The pool starts full, as a deployment's is once its first refill ran; after that only
     # the refills the claims ask for keep it so.
     fill = "from tenants import pool\nwhile pool.fill_one():\n    pass"
@@ -160,6 +166,8 @@ def measure(
                         times[path].append((provisioned_at - answered).total_seconds() * 1000)
                         if path == "pool":
                             times["hits"].append(oid in before)
+                        if path == "before-pool":
+                            times["before-hits"].append(oid in before)
     finally:
         for stack in stacks.values():
             stack.stop()
@@ -226,10 +234,11 @@ def report(results: dict, *, signups: int, pool_size: int, tables: int, before: 
     print(f"end to end, 202 -> active: {signups} signups per path, interleaved, one at a time; "
           f"pool of {pool_size}, refilled between signups")  # fmt: skip
     if before:
-        print(f"path 'before': the template path run by the worker code of {before}")
+        print(f"paths 'before' and 'before-pool': the template and the pool path run by the "
+              f"worker code of {before}")  # fmt: skip
     print(f"{'tenant apps':<30}{'path':<12}{'median ms':>10}{'p95 ms':>10}")
     for app, times in results.items():
-        for path in [p for p in ("before", "template", "pool") if p in times]:
+        for path in [p for p in ("before", "template", "before-pool", "pool") if p in times]:
             med, p95 = stats(times[path])
             print(f"{labels[app]:<30}{path:<12}{med:>10.1f}{p95:>10.1f}")
     for app, times in results.items():
@@ -237,6 +246,11 @@ def report(results: dict, *, signups: int, pool_size: int, tables: int, before: 
         hits = sum(times["hits"])
         print(f"{labels[app]}: ratio template / pool {tm / pm:.2f} (median), "
               f"{tp / pp:.2f} (p95); pool hits {hits}/{len(times['hits'])}")  # fmt: skip
+        if "before-pool" in times:
+            bm, bp = stats(times["before-pool"])
+            print(f"{labels[app]}: ratio before-pool / pool {bm / pm:.2f} (median), "
+                  f"{bp / pp:.2f} (p95); pool hits {sum(times['before-hits'])}/"
+                  f"{len(times['before-hits'])}")  # fmt: skip
         if "before" in times:
             bm, bp = stats(times["before"])
             print(f"{labels[app]}: ratio before / template {bm / tm:.2f} (median), "
