@@ -238,6 +238,7 @@ def main() -> None:
             temporal = TemporalDevServer().start()
             os.environ["TEMPORAL_ADDRESS"] = temporal.address
         os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+        os.environ["BENCH_LOCAL_TASKS"] = "1"  # the "local" alias (bench/settings.py)
         os.environ.setdefault("TEMPORAL_QUEUE_SHARDS", "1")  # A and B share one queue
         import django
 
