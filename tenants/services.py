@@ -193,16 +193,17 @@ def tenant_schema_create(*, tenant_id) -> str:
     schema renamed when the pool has one, else the template replayed, else migrations.
     Returns ``"pool"``, ``"template"``, ``"migrations"`` or ``"exists"``."""
     name = Tenant.objects.get(pk=tenant_id).schema_name
-    if not schemas.schema_exists(name) and pool.claim(name) is not None:
-        return pool.FROM_POOL
-    return schemas.create_schema(name)
+    return _existing_or_pooled(name) or schemas.create_schema(name)
 
 
 def tenant_schema_claim_pooled(*, tenant_id) -> str:
     """The quick way to ``tenant_schema_create``: a warm pool schema renamed to the tenant's,
     in one short transaction. Returns ``"pool"`` (claimed), ``"exists"`` (made before: a
     retry), or ``""`` when the pool has no current schema to give."""
-    name = Tenant.objects.get(pk=tenant_id).schema_name
+    return _existing_or_pooled(Tenant.objects.get(pk=tenant_id).schema_name)
+
+
+def _existing_or_pooled(name: str) -> str:
     if schemas.schema_exists(name):
         return schemas.ALREADY_THERE
     return pool.FROM_POOL if pool.claim(name) is not None else ""

@@ -85,23 +85,26 @@ async def workflow_result(address: str, workflow_id: str):
     return await client.get_workflow_handle(workflow_id).result()
 
 
-async def _event_types(address: str, workflow_id: str) -> list[str]:
-    client = await Client.connect(address)
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+async def _event_types(handle: WorkflowHandle) -> list[str]:
+    history = await handle.fetch_history()
     return [EventType.Name(event.event_type) for event in history.events]
+
+
+async def _event_types_of(address: str, workflow_id: str) -> list[str]:
+    client = await Client.connect(address)
+    return await _event_types(client.get_workflow_handle(workflow_id))
 
 
 def event_types(address: str, workflow_id: str) -> list[str]:
     """The run's history, as event type names."""
-    return run_async(_event_types(address, workflow_id))
+    return run_async(_event_types_of(address, workflow_id))
 
 
 async def events_once_cancel_reached_the_step(handle: WorkflowHandle) -> list[str] | None:
     """The run's history events (type names) after its cancel request, once it acted on the
     request by asking its running activity to stop (as it does with a step it lets
     finish); None before that."""
-    history = await handle.fetch_history()
-    types = [EventType.Name(event.event_type) for event in history.events]
+    types = await _event_types(handle)
     requested = "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED"
     after = types[types.index(requested) + 1 :] if requested in types else []
     return after if "EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED" in after else None

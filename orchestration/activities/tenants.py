@@ -109,8 +109,7 @@ def tenant_claim_pooled_schema(tenant_id: str) -> str:
     }
     with transaction.atomic():
         how = tenants.tenant_schema_claim_pooled(tenant_id=tenant_id)
-        if how:
-            tenants.tenant_step_started(**where)
+        if how:  # begun and done at once: only ``done`` is worth a write
             tenants.tenant_step_done(**where)
     return how
 

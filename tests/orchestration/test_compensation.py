@@ -65,18 +65,8 @@ class FakeSteps:
 
 async def test_undos_outlast_an_outage_longer_than_forward_retries(time_skipping_env):
     fake = FakeSteps(outage=12)  # forward steps give up after 10 attempts
-    queue = f"saga-{uuid.uuid4()}"
-    tenant_id = str(uuid.uuid4())
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[TenantProvisioningWorkflow],
-        activities=fake.activities,
-    ):  # fmt: skip
-        with pytest.raises(WorkflowFailureError) as failure:
-            await time_skipping_env.client.execute_workflow(
-                TenantProvisioningWorkflow.run, TenantProvisioningInput(tenant_id=tenant_id),
-                id=f"saga-{uuid.uuid4()}", task_queue=queue,
-            )  # fmt: skip
-    assert failure.value.cause.type == "ProvisioningFailed"
+    failure = await failed_run(fake, time_skipping_env.client)
+    assert failure.cause.type == "ProvisioningFailed"
     # Undone in reverse, the tenant marked failed last, with the step that failed.
     assert [c[0] for c in fake.calls] == [
         "tenant_mark_provisioning", "tenant_claim_pooled_schema", "tenant_create_schema",
@@ -88,21 +78,28 @@ async def test_undos_outlast_an_outage_longer_than_forward_retries(time_skipping
 
 async def test_a_schema_claimed_from_the_pool_is_undone_like_a_created_one(time_skipping_env):
     fake = FakeSteps(outage=0, pooled=True)
-    queue, tenant_id = f"saga-{uuid.uuid4()}", str(uuid.uuid4())
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[TenantProvisioningWorkflow],
-        activities=fake.activities,
-    ):  # fmt: skip
-        with pytest.raises(WorkflowFailureError):
-            await time_skipping_env.client.execute_workflow(
-                TenantProvisioningWorkflow.run, TenantProvisioningInput(tenant_id=tenant_id),
-                id=f"saga-{uuid.uuid4()}", task_queue=queue,
-            )  # fmt: skip
+    failure = await failed_run(fake, time_skipping_env.client)
+    assert failure.cause.type == "ProvisioningFailed"
     # The claim was the step: the template path never ran, and the drop undid the claim.
     assert names(fake) == [
         "mark_provisioning", "claim_pooled_schema", "migrate_schema", "create_domain",
         "delete_domains", "drop_schema", "mark_failed",
     ]  # fmt: skip
+
+
+async def failed_run(fake: FakeSteps, client) -> WorkflowFailureError:
+    """Run a provisioning on fake steps to its end; the failure it must end with."""
+    queue, tenant_id = f"saga-{uuid.uuid4()}", str(uuid.uuid4())
+    async with Worker(
+        client, task_queue=queue, workflows=[TenantProvisioningWorkflow],
+        activities=fake.activities,
+    ):  # fmt: skip
+        with pytest.raises(WorkflowFailureError) as failure:
+            await client.execute_workflow(
+                TenantProvisioningWorkflow.run, TenantProvisioningInput(tenant_id=tenant_id),
+                id=f"saga-{uuid.uuid4()}", task_queue=queue,
+            )  # fmt: skip
+    return failure.value
 
 
 def names(fake: FakeSteps) -> list[str]:

@@ -135,7 +135,8 @@ def test_a_local_task_runs_in_its_workflow_task_with_its_retries(
     flaky, boom = sample_tasks.flaky.enqueue(1), sample_tasks.boom.enqueue("no good")
     assert OutboxEntry.objects.get(workflow_id=flaky.id).arguments["local"] is True
     with BackgroundWorker(temporal, kinds=("jobs",)):
-        finished(flaky), finished(boom)
+        finished(flaky)
+        finished(boom)
     assert (flaky.status, flaky.return_value, flaky.attempts) == (
         TaskResultStatus.SUCCESSFUL, 2, 2,
     )  # fmt: skip
