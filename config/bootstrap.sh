@@ -42,7 +42,10 @@ if [ ! -x "$VENV/bin/python" ] || ! is_ok "$VENV/bin/python"; then
     "$py" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
-UV_PYTHON_DOWNLOADS=never "$VENV/bin/python" -m uv pip install --quiet \
+# --compile-bytecode: every process (each manage.py command, worker, test server) then
+# reads the packages' bytecode instead of compiling ~1,200 modules from source, which took
+# 1.2 s of a 2 s command where PYTHONDONTWRITEBYTECODE is set (as in containers and CI).
+UV_PYTHON_DOWNLOADS=never "$VENV/bin/python" -m uv pip install --quiet --compile-bytecode \
     --python "$VENV/bin/python" -r "$LOCK"
 rm -f "$VENV"/.installed-*
 touch "$stamp"

@@ -49,8 +49,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--poll",
             type=float,
-            default=0.5,
-            help="Seconds between two reads of the run's progress (--wait); the first reads "
+            default=0.25,
+            help="Seconds between two reads of the run's progress (--wait, one indexed "
+            "SELECT each); the first reads "
             "come sooner (from 0.05 s, doubling), so a run that has nothing to do is seen "
             "ending at once.",
         )
