@@ -10,6 +10,7 @@ import json
 import signal
 import threading
 import time
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -414,3 +415,24 @@ def test_schemas_are_migrated_in_chunks_of_one_shard_at_background_priority(owne
         covered += tenant_ids
     assert sorted(covered) == sorted(str(t.pk) for t in tenants)
     assert len(chunks) < len(tenants) / 2
+
+
+def test_wait_sees_the_run_end_when_it_is_written_not_at_the_next_poll(transactional_db):
+    """``--wait`` listens for the run's changes (a trigger's NOTIFY): with reads a minute
+    apart, it still reports the end as soon as another connection commits it."""
+    with transaction.atomic():
+        run, _ = fleet.fleet_run_request()
+
+    def finish():
+        time.sleep(0.5)  # the command is waiting by then
+        fleet.fleet_run_started(run_id=run.pk)
+        fleet.fleet_run_finished(run_id=run.pk, cancelled=False)
+        connection.close()
+
+    finisher = threading.Thread(target=finish)
+    finisher.start()
+    out, began = StringIO(), time.monotonic()
+    call_command("migrate_fleet", "--wait", "--poll", "60", stdout=out)
+    finisher.join()
+    assert time.monotonic() - began < 30  # well before the first read interval ends
+    assert "(completed, attempt 1)" in out.getvalue()

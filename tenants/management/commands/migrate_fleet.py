@@ -1,7 +1,11 @@
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 
+import psycopg
 from django.core.management.base import BaseCommand, CommandError
 
+from config.db import libpq_params
 from config.progress import progress
 from tenants import fleet
 from tenants.models import FleetRun, FleetStatus
@@ -49,11 +53,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--poll",
             type=float,
-            default=0.25,
-            help="Seconds between two reads of the run's progress (--wait, one indexed "
-            "SELECT each); the first reads "
-            "come sooner (from 0.05 s, doubling), so a run that has nothing to do is seen "
-            "ending at once.",
+            default=0.5,
+            help="Longest wait between two reads of the run's progress (--wait): the run "
+            "is read again as soon as the database says it changed (LISTEN), and at least "
+            "this often.",
         )
 
     def handle(self, *args, **options):
@@ -92,8 +95,11 @@ class Command(BaseCommand):
         return run
 
     def wait(self, run: FleetRun, *, poll: float) -> None:
-        last_change, seen, interval = time.monotonic(), None, min(poll, 0.05)
-        with progress(self.stdout, total=run.total, description=run.pk) as bar:
+        last_change, seen = time.monotonic(), None
+        with (
+            progress(self.stdout, total=run.total, description=run.pk) as bar,
+            run_changes() as changed,
+        ):
             while True:
                 run.refresh_from_db()
                 summary = fleet.fleet_run_summary(run)
@@ -107,8 +113,7 @@ class Command(BaseCommand):
                         "No progress for 60 s: is a worker running (manage.py run_temporal_worker)?"
                     )
                     last_change = time.monotonic()
-                time.sleep(interval)
-                interval = min(poll, interval * 2)
+                changed(poll)
         self.report(run)
 
     def status(self) -> None:
@@ -143,3 +148,36 @@ class Command(BaseCommand):
                 + (" (manage.py migrate_fleet --retry-failed re-runs the failed ones)."
                    if s["failed"] else ".")
             )  # fmt: skip
+
+
+@contextlib.contextmanager
+def run_changes() -> Iterator[Callable[[float], None]]:
+    """A function that sleeps until a fleet run changes or ``timeout`` seconds pass.
+
+    Every UPDATE of a run sends ``NOTIFY tenants_fleet_run`` (migration ``tenants/0008``);
+    listening starts before the first read, so no change is missed between a read and the
+    wait after it. Without a LISTEN connection (the database refuses one more), it sleeps:
+    the reads every ``timeout`` seconds still see every change."""
+    try:
+        listener = psycopg.connect(**libpq_params(), autocommit=True)
+        listener.execute("LISTEN tenants_fleet_run")
+    except psycopg.Error:
+        listener = None
+
+    def changed(timeout: float) -> None:
+        nonlocal listener
+        if listener is not None:
+            try:
+                for _ in listener.notifies(timeout=timeout, stop_after=1):
+                    return
+                return
+            except psycopg.Error:  # lost: the reads go on at their interval
+                listener.close()
+                listener = None
+        time.sleep(timeout)
+
+    try:
+        yield changed
+    finally:
+        if listener is not None:
+            listener.close()
