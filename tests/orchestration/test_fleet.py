@@ -436,3 +436,22 @@ def test_wait_sees_the_run_end_when_it_is_written_not_at_the_next_poll(transacti
     finisher.join()
     assert time.monotonic() - began < 30  # well before the first read interval ends
     assert "(completed, attempt 1)" in out.getvalue()
+
+
+def test_a_batch_reads_on_while_every_tenant_it_read_is_current(owner):
+    """A fleet with nothing to apply is walked ``reach`` batches per activity; a batch with
+    a schema behind ends the read, so migrations still go batch by batch."""
+    tenants = sorted(active_tenants(7, owner), key=lambda tenant: tenant.schema_name)
+    forget_workspace(tenants[4].schema_name)
+    run, _ = fleet.fleet_run_request()
+
+    first = fleet.fleet_batch(run_id=run.pk, after="", size=2, reach=5)
+    # Tenants 0-1 and 2-3 are current, so 4-5 are read too; 4 is behind: the read ends.
+    assert first["last"] == tenants[5].schema_name
+    assert first["behind"] == [str(tenants[4].pk)]
+    assert first["current"] == [str(t.pk) for t in tenants[:6] if t != tenants[4]]
+    rest = fleet.fleet_batch(run_id=run.pk, after=first["last"], size=2, reach=5)
+    assert rest == {"last": tenants[6].schema_name, "behind": [], "current": [str(tenants[6].pk)]}
+    assert fleet.fleet_batch(run_id=run.pk, after=rest["last"], size=2, reach=5)["last"] == ""
+    one = fleet.fleet_batch(run_id=run.pk, after="", size=2)  # reach 1: one batch, as before
+    assert one["last"] == tenants[1].schema_name
