@@ -15,17 +15,26 @@ Starts an embedded PostgreSQL and a Temporal dev server (fairness on) unless DAT
 TEMPORAL_ADDRESS are set, the project's workers (tenant + jobs queues) and relay in threads.
 
     .venv/bin/python bench/tasks.py [--enqueues 500] [--starts 100] [--backlog 2000]
+        [--parts 1 2 3] [--modes default local] [--trace] [--workflow-slots N]
+
+``--trace`` prints, for each of B's tasks in part 3, when (ms after its commit) the relay
+recorded its start, and the times of its run's events in Temporal's history.
+``--workflow-slots`` caps the workers' workflow-task and local-activity slots (the SDK's
+default is 100 each).
 """
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +55,10 @@ def median_p95(values: list[float]) -> tuple[float, float]:
 class Workers:
     """The project's tenant and jobs workers, one thread, one event loop."""
 
-    def __init__(self, address: str, *, max_concurrent_activities: int):
-        self.address, self.slots = address, max_concurrent_activities
+    def __init__(self, address: str, *, max_concurrent_activities: int, workflow_slots=None):
+        self.address, self.slots, self.workflow_slots = (
+            address, max_concurrent_activities, workflow_slots
+        )  # fmt: skip
         self.ready, self._stop, self._loop, self.client = threading.Event(), None, None, None
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
@@ -69,7 +80,9 @@ class Workers:
             workers = [
                 Worker(client, task_queue=q, workflows=list(h.workflows),
                        activities=list(h.activities), activity_executor=pool,
-                       max_concurrent_activities=self.slots)
+                       max_concurrent_activities=self.slots,
+                       max_concurrent_workflow_tasks=self.workflow_slots,
+                       max_concurrent_local_activities=self.workflow_slots)
                 for q, h in plan
             ]  # fmt: skip
             runs = [asyncio.create_task(w.run()) for w in workers]
@@ -177,7 +190,39 @@ def finished_at(tenant, names: list[str], timeout: float = 1800) -> dict[str, fl
             time.sleep(0.01)
 
 
-def bench_fairness(backlog: int, a, b, backend: str) -> None:
+TRACED = {  # history events shown by --trace, and their short names
+    "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED": "run started",
+    "EVENT_TYPE_WORKFLOW_TASK_STARTED": "wft began",
+    "EVENT_TYPE_ACTIVITY_TASK_STARTED": "activity began",
+    "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED": "run ended",
+}
+
+
+def trace(label: str, committed: dict[str, float], ids: dict[str, str]) -> None:
+    """For each task: ms after its commit when the relay recorded its start, and when its
+    run's events happened (read from the history once every task has finished)."""
+    from orchestration.models import OutboxEntry
+
+    recorded = dict(
+        OutboxEntry.objects.filter(workflow_id__in=ids.values()).values_list(
+            "workflow_id", "started_at"
+        )
+    )
+    for name, at in committed.items():
+        show = [str(ROOT / ".venv" / "bin" / "temporal"), "workflow", "show", "-w", ids[name],
+                "--address", os.environ["TEMPORAL_ADDRESS"], "-o", "json"]  # fmt: skip
+        history = json.loads(subprocess.run(show, capture_output=True, text=True).stdout)  # noqa: S603
+        at_relay = recorded[ids[name]]  # None: the run ended before its pass did
+        parts = [f"relay recorded {(at_relay.timestamp() - at) * 1000:.0f}" if at_relay
+                 else "relay not yet recorded"]  # fmt: skip
+        for event in history["events"]:
+            if event["eventType"] in TRACED:
+                when = datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00"))
+                parts.append(f"{TRACED[event['eventType']]} {(when.timestamp() - at) * 1000:.0f}")
+        print(f"  {label} {name}: " + ", ".join(parts))
+
+
+def bench_fairness(backlog: int, a, b, backend: str, *, show_trace: bool = False) -> None:
     from django.db import transaction
     from django_tenants.utils import schema_context
 
@@ -187,14 +232,16 @@ def bench_fairness(backlog: int, a, b, backend: str) -> None:
     little_work = task.using(backend=backend)
 
     def small_batch(label: str) -> list[float]:
-        committed = {}
+        committed, ids = {}, {}
         with schema_context(b.schema_name):
             for i in range(10):
                 name = f"b-{backend}-{label}-{i}"
                 with transaction.atomic():
-                    little_work.enqueue(name, 5)
+                    ids[name] = little_work.enqueue(name, 5).id
                 committed[name] = time.time()
         done = finished_at(b, list(committed))
+        if show_trace:
+            trace(label, committed, ids)
         return [(done[name] - at) * 1000 for name, at in committed.items()]
 
     idle = small_batch("idle")
@@ -228,6 +275,9 @@ def main() -> None:
         "--modes", nargs="+", choices=list(MODES), default=list(MODES),
         help="backend aliases: default (task as an activity), local (as a local activity)",
     )  # fmt: skip
+    parser.add_argument("--parts", nargs="+", type=int, choices=(1, 2, 3), default=[1, 2, 3])
+    parser.add_argument("--trace", action="store_true", help="part 3: each of B's tasks, traced")
+    parser.add_argument("--workflow-slots", type=int, help="workers' workflow task slots")
     args = parser.parse_args()
     server = temporal = relay = thread = None
     try:
@@ -262,8 +312,10 @@ def main() -> None:
         address = os.environ["TEMPORAL_ADDRESS"]
         # No worker yet: the enqueues are measured without their tasks running beside them
         # in this process; they run off once the workers start, before the next part.
-        enqueued = bench_enqueue(args.enqueues, a)
-        with Workers(address, max_concurrent_activities=4) as workers:
+        enqueued = bench_enqueue(args.enqueues, a) if 1 in args.parts else []
+        with Workers(
+            address, max_concurrent_activities=4, workflow_slots=args.workflow_slots
+        ) as workers:
             # As run_temporal_worker does: the relay starts runs with the workers' client.
             async def workers_client():
                 return workers.client
@@ -272,10 +324,10 @@ def main() -> None:
             thread = threading.Thread(target=relay.run, daemon=True)
             thread.start()
             wait_finished(enqueued)
-            for backend in args.modes:
+            for backend in args.modes if 2 in args.parts else []:
                 bench_latency(args.starts, b, backend)
-            for backend in args.modes:
-                bench_fairness(args.backlog, a, b, backend)
+            for backend in args.modes if 3 in args.parts else []:
+                bench_fairness(args.backlog, a, b, backend, show_trace=args.trace)
     finally:
         if relay is not None:
             relay.stop()
