@@ -6,10 +6,12 @@ service's RPCs (the ones ``temporal worker deployment ...`` uses) and turn their
 into ``DeploymentError`` with a sentence an operator can act on.
 """
 
+import asyncio
 import functools
 import hashlib
 import importlib.util
 import logging
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,14 +123,36 @@ def _refused(exc: RPCError, name: str) -> DeploymentError:
     return DeploymentError(f"Temporal refused the request for deployment {name!r}: {exc.message}")
 
 
+# The server allows a worker deployment only a few requests a second ("too many requests
+# issued to Worker Deployment"): the workers of a deploy starting together, or an operator's
+# command beside them, meet that limit for a moment. Such a request is sent again after a
+# growing, jittered pause, for up to this many seconds, before it counts as refused.
+BUSY_WAIT = 30.0
+
+
+async def _request(name: str, call, request):
+    """``await call(request)``, sent again while the deployment is busy (``BUSY_WAIT``);
+    any other refusal, or one that lasts, raises ``DeploymentError``."""
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + BUSY_WAIT, 0.2
+    while True:
+        try:
+            return await call(request)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.RESOURCE_EXHAUSTED or loop.time() + pause > deadline:
+                raise _refused(exc, name) from exc
+            logger.info("worker deployment %s is busy (%s); asking again", name, exc.message)
+        await asyncio.sleep(pause * random.uniform(0.5, 1.0))  # noqa: S311 - jitter only
+        pause = min(pause * 2, 5.0)
+
+
 async def deployment_describe(client: Client, *, name: str | None = None) -> DeploymentState:
     name = name or settings.TEMPORAL_DEPLOYMENT_NAME
-    try:
-        response = await client.workflow_service.describe_worker_deployment(
-            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=name)
-        )
-    except RPCError as exc:
-        raise _refused(exc, name) from exc
+    response = await _request(
+        name,
+        client.workflow_service.describe_worker_deployment,
+        DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=name),
+    )
     return _state(response.worker_deployment_info)
 
 
@@ -175,19 +199,18 @@ async def deployment_set_current(
     worker has polled for, or one that does not poll every queue the current one does,
     unless told otherwise."""
     name = name or settings.TEMPORAL_DEPLOYMENT_NAME
-    try:
-        await client.workflow_service.set_worker_deployment_current_version(
-            SetWorkerDeploymentCurrentVersionRequest(
-                namespace=client.namespace,
-                deployment_name=name,
-                build_id=build_id,
-                allow_no_pollers=allow_no_pollers,
-                ignore_missing_task_queues=ignore_missing_task_queues,
-                identity=client.identity,
-            )
-        )
-    except RPCError as exc:
-        raise _refused(exc, name) from exc
+    await _request(
+        name,
+        client.workflow_service.set_worker_deployment_current_version,
+        SetWorkerDeploymentCurrentVersionRequest(
+            namespace=client.namespace,
+            deployment_name=name,
+            build_id=build_id,
+            allow_no_pollers=allow_no_pollers,
+            ignore_missing_task_queues=ignore_missing_task_queues,
+            identity=client.identity,
+        ),
+    )
 
 
 async def deployment_set_ramping(
@@ -203,19 +226,18 @@ async def deployment_set_ramping(
     name = name or settings.TEMPORAL_DEPLOYMENT_NAME
     if not 0 <= percentage <= 100:
         raise DeploymentError(f"a ramp percentage is from 0 to 100; got {percentage}.")
-    try:
-        await client.workflow_service.set_worker_deployment_ramping_version(
-            SetWorkerDeploymentRampingVersionRequest(
-                namespace=client.namespace,
-                deployment_name=name,
-                build_id=build_id,
-                percentage=percentage if build_id else 0.0,
-                ignore_missing_task_queues=ignore_missing_task_queues,
-                identity=client.identity,
-            )
-        )
-    except RPCError as exc:
-        raise _refused(exc, name) from exc
+    await _request(
+        name,
+        client.workflow_service.set_worker_deployment_ramping_version,
+        SetWorkerDeploymentRampingVersionRequest(
+            namespace=client.namespace,
+            deployment_name=name,
+            build_id=build_id,
+            percentage=percentage if build_id else 0.0,
+            ignore_missing_task_queues=ignore_missing_task_queues,
+            identity=client.identity,
+        ),
+    )
 
 
 async def deployment_claim_current(client: Client, *, build_id: str) -> bool:

@@ -424,7 +424,7 @@ def test_wait_sees_the_run_end_when_it_is_written_not_at_the_next_poll(transacti
         run, _ = fleet.fleet_run_request()
 
     def finish():
-        time.sleep(0.5)  # the command is waiting by then
+        time.sleep(0.5)  # most likely waiting by then; it listens before its first read anyway
         fleet.fleet_run_started(run_id=run.pk)
         fleet.fleet_run_finished(run_id=run.pk, cancelled=False)
         connection.close()

@@ -15,10 +15,12 @@ from django.core.management import CommandError, call_command
 from temporalio.api.enums.v1 import VersioningBehavior as VersioningBehaviorProto
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 from temporalio.workflow import _Definition
 
 from config import devstack
+from orchestration import versioning
 from orchestration.registry import project_registry
 from orchestration.versioning import (
     DeploymentError,
@@ -190,6 +192,7 @@ def test_a_versioned_worker_process_claims_a_new_deployment_and_the_command_move
         lambda: (text := show()) and "current: first" in text and text,
         timeout=30,
         what="the worker to make its build current",
+        interval=0.5,
     )
     assert f"worker deployment {name}" in shown
     assert "first  current" in shown
@@ -201,7 +204,11 @@ def test_a_versioned_worker_process_claims_a_new_deployment_and_the_command_move
     # The next build's workers start; the current version stays first until it is moved.
     monkeypatch.setenv("TEMPORAL_BUILD_ID", "second")
     proc2, log2 = start_worker("--kind", "tenant", "--shards", "0", "--no-relay")
-    wait_until(lambda: "second  inactive" in show(), timeout=30, what="build second's pollers")
+    # Read every half second: the server allows a deployment only a few requests a second.
+    wait_until(
+        lambda: "second  inactive" in show(), timeout=30, what="build second's pollers",
+        interval=0.5,
+    )  # fmt: skip
     assert "current: first" in show()
     out = io.StringIO()
     call_command("temporal_deployment", "ramp", "second", "--percentage", "10", stdout=out)
@@ -250,3 +257,35 @@ def test_make_dev_makes_each_worker_start_current_when_versioned(value, makes_cu
     command = devstack.worker_command({"TEMPORAL_WORKER_VERSIONING": value})
     assert ("--make-current" in command) is makes_current
     assert "--sync-schedules" in command
+
+
+def test_a_busy_deployment_is_asked_again_and_a_lasting_refusal_is_named(monkeypatch):
+    """The server allows a worker deployment a few requests a second: workers starting
+    together meet that limit, and are not stopped by it."""
+    busy = RPCError(
+        "too many requests issued to Worker Deployment 'd'", RPCStatusCode.RESOURCE_EXHAUSTED, b""
+    )
+    calls = []
+
+    async def answer_on_third(request):
+        calls.append(request)
+        if len(calls) < 3:
+            raise busy
+        return "answer"
+
+    monkeypatch.setattr(versioning, "BUSY_WAIT", 5.0)
+    assert asyncio.run(versioning._request("d", answer_on_third, "req")) == "answer"
+    assert calls == ["req"] * 3
+
+    async def always_busy(request):
+        raise busy
+
+    monkeypatch.setattr(versioning, "BUSY_WAIT", 0.5)
+    with pytest.raises(DeploymentError, match="refused the request for deployment 'd': too many"):
+        asyncio.run(versioning._request("d", always_busy, "req"))
+
+    async def refused(request):
+        raise RPCError("no such thing", RPCStatusCode.INVALID_ARGUMENT, b"")
+
+    with pytest.raises(DeploymentError, match="no such thing"):
+        asyncio.run(versioning._request("d", refused, "req"))
