@@ -455,3 +455,40 @@ def test_a_batch_reads_on_while_every_tenant_it_read_is_current(owner):
     assert fleet.fleet_batch(run_id=run.pk, after=rest["last"], size=2, reach=5)["last"] == ""
     one = fleet.fleet_batch(run_id=run.pk, after="", size=2)  # reach 1: one batch, as before
     assert one["last"] == tenants[1].schema_name
+
+
+def test_wait_rides_out_a_database_outage(transactional_db, monkeypatch):
+    """A deploy step waiting on the run does not die when the database goes away for a
+    while: it says so, reads again until it is back, and still ends with the run."""
+    from django.db import OperationalError
+
+    from tenants.management.commands import migrate_fleet
+
+    with transaction.atomic():
+        run, _ = fleet.fleet_run_request()
+    real_summary, real_connect = fleet.fleet_run_summary, migrate_fleet.psycopg.connect
+    outage = {"reads": 3, "listens": 2}
+
+    def summary(of):
+        if outage["reads"]:
+            outage["reads"] -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_summary(of)
+
+    def connect(*args, **kwargs):
+        if outage["listens"]:
+            outage["listens"] -= 1
+            raise migrate_fleet.psycopg.OperationalError("connection refused")
+        return real_connect(*args, **kwargs)
+
+    fleet.fleet_run_started(run_id=run.pk)
+    fleet.fleet_run_finished(run_id=run.pk, cancelled=False)
+    monkeypatch.setattr(fleet, "fleet_run_summary", summary)
+    monkeypatch.setattr(migrate_fleet.psycopg, "connect", connect)
+    out = StringIO()
+    call_command("migrate_fleet", "--wait", "--poll", "0.05", stdout=out)
+    said = out.getvalue()
+    assert said.count("Database unreachable (OperationalError: server closed") == 1
+    assert "Database back." in said
+    assert "(completed, attempt 1)" in said
+    assert outage == {"reads": 0, "listens": 0}  # listening was tried again after a failure

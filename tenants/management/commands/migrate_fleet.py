@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError, connection
 
 from config.db import libpq_params
 from config.progress import progress
@@ -100,9 +101,25 @@ class Command(BaseCommand):
             progress(self.stdout, total=run.total, description=run.pk) as bar,
             run_changes() as changed,
         ):
+            lost = False  # the database is unreachable: the run goes on without us
             while True:
-                run.refresh_from_db()
-                summary = fleet.fleet_run_summary(run)
+                try:
+                    run.refresh_from_db()
+                    summary = fleet.fleet_run_summary(run)
+                except (OperationalError, InterfaceError) as exc:
+                    connection.close()  # the next read opens a new one
+                    if not lost:
+                        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                        bar.note(
+                            f"Database unreachable ({type(exc).__name__}: {first_line}); "
+                            "the run goes on on the workers, reading it again until it is back."
+                        )
+                    lost, last_change = True, time.monotonic()
+                    changed(poll)
+                    continue
+                if lost:
+                    bar.note("Database back.")
+                    lost = False
                 bar.advance_to(summary["done"], run.status, total=run.total)
                 if not run.is_open:
                     break
@@ -156,16 +173,25 @@ def run_changes() -> Iterator[Callable[[float], None]]:
 
     Every UPDATE of a run sends ``NOTIFY tenants_fleet_run`` (migration ``tenants/0008``);
     listening starts before the first read, so no change is missed between a read and the
-    wait after it. Without a LISTEN connection (the database refuses one more), it sleeps:
-    the reads every ``timeout`` seconds still see every change."""
-    try:
-        listener = psycopg.connect(**libpq_params(), autocommit=True)
-        listener.execute("LISTEN tenants_fleet_run")
-    except psycopg.Error:
-        listener = None
+    wait after it. Without a LISTEN connection (the database is unreachable, or refuses
+    one more), it sleeps, and tries to listen again at the next wait: the reads every
+    ``timeout`` seconds still see every change."""
+
+    def listen() -> psycopg.Connection | None:
+        try:
+            params = {"connect_timeout": "5", **libpq_params()}  # a configured one wins
+            made = psycopg.connect(**params, autocommit=True)
+            made.execute("LISTEN tenants_fleet_run")
+        except psycopg.Error:
+            return None
+        return made
+
+    listener = listen()
 
     def changed(timeout: float) -> None:
         nonlocal listener
+        if listener is None:  # lost (or never made): made again, once per wait at most
+            listener = listen()
         if listener is not None:
             try:
                 for _ in listener.notifies(timeout=timeout, stop_after=1):
