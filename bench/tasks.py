@@ -45,6 +45,7 @@ from config.localservices import (  # noqa: E402
     TemporalDevServer,
     ensure_database,
     start_postgres,
+    venv_binary,
 )
 
 
@@ -209,7 +210,7 @@ def trace(label: str, committed: dict[str, float], ids: dict[str, str]) -> None:
         )
     )
     for name, at in committed.items():
-        show = [str(ROOT / ".venv" / "bin" / "temporal"), "workflow", "show", "-w", ids[name],
+        show = [venv_binary("temporal"), "workflow", "show", "-w", ids[name],
                 "--address", os.environ["TEMPORAL_ADDRESS"], "-o", "json"]  # fmt: skip
         history = json.loads(subprocess.run(show, capture_output=True, text=True).stdout)  # noqa: S603
         at_relay = recorded[ids[name]]  # None: the run ended before its pass did

@@ -1,5 +1,6 @@
 """Django's database settings for connections Django does not make itself."""
 
+import psycopg
 from django.db import connection
 
 # Django's own objects among its connection parameters; everything else is libpq's.
@@ -12,3 +13,16 @@ def libpq_params() -> dict[str, str]:
     client program (``pg_dump``), so that they reach the database exactly as Django does."""
     params = connection.get_connection_params()
     return {key: str(value) for key, value in params.items() if key not in _NOT_LIBPQ and value}
+
+
+def listen(channel: str, **defaults: str) -> psycopg.Connection:
+    """A side connection (autocommit) that ``LISTEN``s on ``channel``, made with Django's
+    connection parameters; ``defaults`` are libpq keywords that a configured value
+    overrides (``connect_timeout="5"``). Raises ``psycopg.Error`` when it cannot be made."""
+    listener = psycopg.connect(**{**defaults, **libpq_params()}, autocommit=True)
+    try:
+        listener.execute(f"LISTEN {channel}")
+    except psycopg.Error:
+        listener.close()
+        raise
+    return listener

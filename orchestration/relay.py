@@ -62,7 +62,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import tracing
-from config.db import libpq_params
+from config.db import listen
 from orchestration import client as temporal_client
 from orchestration import metrics
 from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxStatus
@@ -507,8 +507,7 @@ class OutboxRelay:
         be made: the relay then polls, and tries again after a back-off."""
         if self._listener is None and time.monotonic() >= self._listen_retry_at:
             try:
-                self._listener = psycopg.connect(**libpq_params(), autocommit=True)
-                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                self._listener = listen(NOTIFY_CHANNEL)
                 self._listen_backoff.reset()
                 self.listening.set()
             except psycopg.Error as exc:

@@ -6,7 +6,7 @@ import psycopg
 from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, connection
 
-from config.db import libpq_params
+from config.db import listen
 from config.progress import progress
 from tenants import fleet
 from tenants.models import FleetRun, FleetStatus
@@ -103,16 +103,12 @@ class Command(BaseCommand):
         ):
             lost = False  # the database is unreachable: the run goes on without us
             while True:
-                try:
-                    run.refresh_from_db()
-                    summary = fleet.fleet_run_summary(run)
-                except (OperationalError, InterfaceError) as exc:
-                    connection.close()  # the next read opens a new one
+                summary, trouble = _read(run)
+                if trouble:
                     if not lost:
-                        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                         bar.note(
-                            f"Database unreachable ({type(exc).__name__}: {first_line}); "
-                            "the run goes on on the workers, reading it again until it is back."
+                            f"Database unreachable ({trouble}); the run goes on on the "
+                            "workers, reading it again until it is back."
                         )
                     lost, last_change = True, time.monotonic()
                     changed(poll)
@@ -167,6 +163,18 @@ class Command(BaseCommand):
             )  # fmt: skip
 
 
+def _read(run: FleetRun) -> tuple[dict, str]:
+    """``run`` read again and its summary, with ``""``; or ``{}`` and what went wrong while
+    the database is unreachable (the next read opens a new connection)."""
+    try:
+        run.refresh_from_db()
+        return fleet.fleet_run_summary(run), ""
+    except (OperationalError, InterfaceError) as exc:
+        connection.close()
+        first_line = next(iter(str(exc).strip().splitlines()), "")
+        return {}, f"{type(exc).__name__}: {first_line}"
+
+
 @contextlib.contextmanager
 def run_changes() -> Iterator[Callable[[float], None]]:
     """A function that sleeps until a fleet run changes or ``timeout`` seconds pass.
@@ -177,21 +185,18 @@ def run_changes() -> Iterator[Callable[[float], None]]:
     one more), it sleeps, and tries to listen again at the next wait: the reads every
     ``timeout`` seconds still see every change."""
 
-    def listen() -> psycopg.Connection | None:
+    def listening() -> psycopg.Connection | None:
         try:
-            params = {"connect_timeout": "5", **libpq_params()}  # a configured one wins
-            made = psycopg.connect(**params, autocommit=True)
-            made.execute("LISTEN tenants_fleet_run")
+            return listen("tenants_fleet_run", connect_timeout="5")
         except psycopg.Error:
             return None
-        return made
 
-    listener = listen()
+    listener = listening()
 
     def changed(timeout: float) -> None:
         nonlocal listener
         if listener is None:  # lost (or never made): made again, once per wait at most
-            listener = listen()
+            listener = listening()
         if listener is not None:
             try:
                 for _ in listener.notifies(timeout=timeout, stop_after=1):
