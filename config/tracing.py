@@ -201,6 +201,17 @@ def continued(
 
 
 @contextlib.contextmanager
+def span(name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """A span ``name``, child of the current one, current in the block. Nothing when
+    tracing is off."""
+    if _installed is None:
+        yield
+        return
+    with _installed.tracer.start_as_current_span(name, attributes=attributes):
+        yield
+
+
+@contextlib.contextmanager
 def untraced() -> Iterator[None]:
     """No spans from instrumentation in the block: background housekeeping (the relay's
     polling, metrics scrapes) would otherwise make a root trace of every statement."""

@@ -117,14 +117,22 @@ def tenant_step_started(*, tenant_id, workflow_id: str, step: str) -> None:
         tenant.save(update_fields=["current_step", "compensating", "updated_at"])
 
 
-def tenant_step_done(*, tenant_id, workflow_id: str, step: str) -> None:
-    """A planned step of the tenant's current run has finished. Idempotent."""
+def tenant_step_done(*, tenant_id, workflow_id: str, step: str | list[str], then: str = "") -> None:
+    """A planned step (or several) of the tenant's current run has finished; ``then``, a
+    planned step, is the one that begins now. Idempotent."""
     with transaction.atomic():
         tenant = _running(tenant_id, workflow_id)
-        if tenant is None or step not in tenant.steps_planned or step in tenant.steps_done:
+        if tenant is None:
             return
-        tenant.steps_done = [*tenant.steps_done, step]
-        if tenant.current_step == step:
+        steps = [step] if isinstance(step, str) else step
+        new = [s for s in steps if s in tenant.steps_planned and s not in tenant.steps_done]
+        if not new and not then:
+            return
+        done = {*tenant.steps_done, *new}  # in the plan's order, however they were recorded
+        tenant.steps_done = [s for s in tenant.steps_planned if s in done]
+        if then in tenant.steps_planned:
+            tenant.current_step = then
+        elif tenant.current_step in new:
             tenant.current_step = ""
         tenant.save(update_fields=["steps_done", "current_step", "updated_at"])
 

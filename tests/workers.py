@@ -2,6 +2,7 @@
 registered under the real names, and questions to the server."""
 
 import asyncio
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +15,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from orchestration import client as temporal_client
+from orchestration.activities.tenants import STEP_BODIES
 from orchestration.relay import OutboxRelay
+from orchestration.workflows.tenant_provisioning import PROVISIONING
 from tenants.models import Tenant
 from tests.kit import run_async, wait_until
 
@@ -123,37 +126,51 @@ def settled(tenant_id, *statuses, timeout: float = 60) -> Tenant:
 # --- activity stand-ins, registered under the real activity's name --------------------------
 
 
+def stand_in(real, body=None):
+    """Decorates a stand-in for the activity ``real``: registered under its name. For a
+    lifecycle step, ``body(real's body)`` is what the stand-in does where a run takes the
+    step inside ``tenant_run_steps`` (without the activity's own recording)."""
+
+    def decorate(fn):
+        stand = activity.defn(name=real.__name__)(fn)
+        if body is not None and hasattr(real, "step_body"):
+            stand.step_body = body(real.step_body)
+        return stand
+
+    return decorate
+
+
+def _failing(name: str, first=None):
+    def body(*args):
+        if first is not None:
+            first(*args)
+        raise ApplicationError(f"injected failure in {name}", non_retryable=True)
+
+    return body
+
+
 def recording(real, results: list):
     """Does the real work and keeps its result."""
 
-    @activity.defn(name=real.__name__)
-    def spy(*args):
-        results.append(real(*args))
-        return results[-1]
+    def keeping(work):
+        def body(*args):
+            results.append(work(*args))
+            return results[-1]
 
-    return spy
+        return body
+
+    return stand_in(real, keeping)(keeping(real))
 
 
 def fail_after(real):
     """Does the real work, then fails for good — the worst case for a saga: the step
     half-happened."""
-
-    @activity.defn(name=real.__name__)
-    def injected(*args):
-        real(*args)
-        raise ApplicationError(f"injected failure in {real.__name__}", non_retryable=True)
-
-    return injected
+    return stand_in(real, lambda work: _failing(real.__name__, work))(_failing(real.__name__, real))
 
 
 def fail_instead(real):
     """Fails for good without doing anything."""
-
-    @activity.defn(name=real.__name__)
-    def injected(*args):
-        raise ApplicationError(f"injected failure in {real.__name__}", non_retryable=True)
-
-    return injected
+    return stand_in(real, lambda work: _failing(real.__name__))(_failing(real.__name__))
 
 
 # --- the project's workers, in this process --------------------------------------------------
@@ -210,8 +227,22 @@ class BackgroundWorker:
             raise ValueError(f"no hosted activity is named {sorted(unknown)}")
         return plan
 
+    def _swap_step_bodies(self) -> dict:
+        """Where a run takes a swapped step inside ``tenant_run_steps``, the stand-in's
+        ``step_body`` runs instead of the real one (until the worker stops)."""
+        grouped = {s.activity.__name__ for s in PROVISIONING.steps if s.local}
+        grouped |= {s.first_try[0].__name__ for s in PROVISIONING.steps if s.first_try}
+        saved = dict(STEP_BODIES)
+        for name, stand in self.swaps.items():
+            if name in grouped:
+                if not hasattr(stand, "step_body"):
+                    raise ValueError(f"the stand-in for step {name} has no step_body")
+                STEP_BODIES[name] = dataclasses.replace(STEP_BODIES[name], run=stand.step_body)
+        return saved
+
     def __enter__(self):
         started = threading.Event()
+        self._saved_bodies = self._swap_step_bodies()
         self._threads = [
             threading.Thread(target=self._serve, args=(self._plan(), started), daemon=True),
             threading.Thread(target=self.relay.run, daemon=True),
@@ -252,3 +283,5 @@ class BackgroundWorker:
             self._loop.call_soon_threadsafe(self._stop.set)
         for thread in self._threads:
             thread.join(30)
+        STEP_BODIES.clear()
+        STEP_BODIES.update(self._saved_bodies)

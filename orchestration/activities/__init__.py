@@ -83,10 +83,16 @@ def django_activity(
             started = time.monotonic()
             try:
                 result = func(*args, **kwargs)
+            except ApplicationError as exc:
+                how = "activity failed for good: %s: %s"
+                if not exc.non_retryable:
+                    how = "activity failed (%s: %s); retried"
+                logger.warning(how, exc.type, exc)
+                raise
             except tuple(_PERMANENT) as exc:
-                kind = next(t for cls, t in _PERMANENT.items() if isinstance(exc, cls))
-                logger.warning("activity failed for good: %s: %s", kind, exc)
-                raise ApplicationError(str(exc), type=kind, non_retryable=True) from exc
+                failure = as_failure(exc)
+                logger.warning("activity failed for good: %s: %s", failure.type, exc)
+                raise failure from exc
             except Exception as exc:
                 logger.warning("activity failed (%s: %s); retried", type(exc).__name__, exc)
                 raise
@@ -100,6 +106,20 @@ def django_activity(
         return activity.defn(name=name or func.__name__)(wrapper)
 
     return decorate(fn) if fn is not None else decorate
+
+
+def as_failure(exc: Exception, *details) -> ApplicationError:
+    """``exc`` as the activity's failure: an error no retry can fix (a missing row, an invalid
+    lifecycle move, invalid data) is non-retryable, with its kind as type; any other keeps
+    its class name as type and is retried. ``details`` go with it (to the workflow)."""
+    if isinstance(exc, ApplicationError):
+        kind, message, retry = exc.type, exc.message, not exc.non_retryable
+    else:
+        kind = next((t for cls, t in _PERMANENT.items() if isinstance(exc, cls)), None)
+        message, retry = str(exc) or type(exc).__name__, kind is None
+    return ApplicationError(
+        message, *details, type=kind or type(exc).__name__, non_retryable=not retry
+    )
 
 
 def _heartbeat_in_background(every: float) -> threading.Event:

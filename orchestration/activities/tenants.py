@@ -6,15 +6,38 @@ that the API and the admin read one row and never ask Temporal.
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import transaction
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from config import tracing
 from orchestration import metrics
-from orchestration.activities import django_activity, step_name
+from orchestration.activities import as_failure, django_activity, step_name
 from tenants import exports
 from tenants import services as tenants
 from tenants.models import TenantStatus
+
+
+@dataclass(frozen=True)
+class StepBody:
+    """What a step does, without its activity's recording, for ``tenant_run_steps``."""
+
+    run: Callable  # (tenant_id) -> result
+    commits_as_it_goes: bool = False  # DDL, migrations: never inside another transaction
+    # A first try of step ``first_try_of`` (an activity name): a falsy result means "not
+    # this way", and the group stops there.
+    first_try_of: str = ""
+
+    def label(self, name: str) -> str:
+        """The step name progress and failures use."""
+        return step_name(self.first_try_of or name)
+
+
+# The steps of this module by activity name; each step activity also carries its body as
+# ``step_body``.
+STEP_BODIES: dict[str, StepBody] = {}
 
 
 def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = None):
@@ -45,7 +68,11 @@ def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = N
                 tenants.tenant_step_done(**where)
             return result
 
-        return django_activity(recorded, heartbeat_every=heartbeat_every, tenant=True)
+        if func.__module__ == __name__:
+            STEP_BODIES[func.__name__] = StepBody(func, commits_as_it_goes=bool(heartbeat_every))
+        step = django_activity(recorded, heartbeat_every=heartbeat_every, tenant=True)
+        step.step_body = func
+        return step
 
     return decorate(fn) if fn is not None else decorate
 
@@ -97,11 +124,7 @@ def tenant_create_schema(tenant_id: str) -> str:
     return tenants.tenant_schema_create(tenant_id=tenant_id)
 
 
-@django_activity(tenant=True)
-def tenant_claim_pooled_schema(tenant_id: str) -> str:
-    """``create_schema``'s first try, run as a local activity: a warm pool schema, claimed
-    in one transaction that also records ``create_schema`` done. ``""`` when the pool has
-    none (the step then runs ``tenant_create_schema``, from the template)."""
+def _claim_pooled_schema(tenant_id: str) -> str:
     where = {
         "tenant_id": tenant_id,
         "workflow_id": activity.info().workflow_id,
@@ -112,6 +135,20 @@ def tenant_claim_pooled_schema(tenant_id: str) -> str:
         if how:  # begun and done at once: only ``done`` is worth a write
             tenants.tenant_step_done(**where)
     return how
+
+
+@django_activity(tenant=True)
+def tenant_claim_pooled_schema(tenant_id: str) -> str:
+    """``create_schema``'s first try, run as a local activity: a warm pool schema, claimed
+    in one transaction that also records ``create_schema`` done. ``""`` when the pool has
+    none (the step then runs ``tenant_create_schema``, from the template)."""
+    return _claim_pooled_schema(tenant_id)
+
+
+STEP_BODIES[tenant_claim_pooled_schema.__name__] = StepBody(
+    _claim_pooled_schema, first_try_of=tenant_create_schema.__name__
+)
+tenant_claim_pooled_schema.step_body = _claim_pooled_schema
 
 
 @tenant_step(heartbeat_every=5)
@@ -155,3 +192,71 @@ def tenant_revoke_access(tenant_id: str) -> int | list[int]:
     tokens stopped belonging to tenants got ``[memberships, tokens]``: the workflow decodes
     results with this annotation, so it admits both.)"""
     return tenants.tenant_access_revoke(tenant_id=tenant_id)
+
+
+@django_activity(tenant=True)
+def tenant_run_steps(tenant_id: str, names: list[str]) -> list:
+    """Several steps of one run (by activity name, in order) as one local activity: one
+    dispatch instead of one each. Consecutive steps that write in a transaction share one,
+    which also records them done (and the step that comes next as current); a step that
+    commits as it goes (a migration) runs between two and is recorded at once. A first
+    try (the pool claim) that finds nothing ends the group: its transaction commits, and
+    the result list is shorter than ``names`` (the workflow takes the step the long way).
+
+    A failing step is rolled back with the others of its transaction, recorded as the run's
+    current step, and named in the failure's details (the workflow reports it); a retry runs
+    the group again, each step being idempotent. Returns the steps' results."""
+    if unknown := [name for name in names if name not in STEP_BODIES]:
+        raise ApplicationError(f"no such step: {', '.join(unknown)}", non_retryable=True)
+    where = {"tenant_id": tenant_id, "workflow_id": activity.info().workflow_id}
+    results: list = []
+    waiting: list[str] = []  # steps for the next transaction
+
+    def label(index: int) -> str:  # the step at ``index``, for progress ("" past the end)
+        return STEP_BODIES[names[index]].label(names[index]) if index < len(names) else ""
+
+    def run(name: str) -> None:
+        try:
+            with tracing.span(f"RunStep:{name}", {"tenant_id": tenant_id}):
+                results.append(STEP_BODIES[name].run(tenant_id))
+        except Exception as exc:
+            raise _Failed(name, exc) from exc  # its transaction rolls back on the way out
+
+    def commit_waiting(then: str) -> None:
+        with transaction.atomic():
+            for name in waiting:
+                run(name)
+            done = [step_name(n) for n in waiting if not STEP_BODIES[n].first_try_of]
+            if STEP_BODIES[waiting[-1]].first_try_of and not results[-1]:
+                then = ""  # found nothing: the step itself comes next, and records itself
+            # (A first try records its step itself.)
+            tenants.tenant_step_done(**where, step=done, then=then)
+        waiting.clear()
+
+    try:
+        for index, name in enumerate(names):
+            body = STEP_BODIES[name]
+            if body.commits_as_it_goes:
+                if waiting:
+                    commit_waiting(then=label(index))
+                run(name)  # recorded at once: it may take long, and it stays done
+                tenants.tenant_step_done(**where, step=step_name(name), then=label(index + 1))
+                continue
+            waiting.append(name)
+            if body.first_try_of:
+                commit_waiting(then=label(index + 1))
+                if not results[-1]:
+                    return results
+        if waiting:
+            commit_waiting(then="")
+    except _Failed as failed:
+        failing = STEP_BODIES[failed.name].label(failed.name)
+        tenants.tenant_step_done(**where, step=[], then=failing)  # the failing step is current
+        raise as_failure(failed.error, failing) from failed.error
+    return results
+
+
+class _Failed(Exception):
+    def __init__(self, name: str, error: Exception) -> None:
+        super().__init__(name)
+        self.name, self.error = name, error

@@ -13,7 +13,12 @@ New runs (the ``local-db-steps`` patch) take every forward step but the schema's
 a local activity, in the workflow's own worker: the same activities, undos registered the
 same way, one task-queue round trip instead of seven. Runs since the ``pool-claim-local``
 patch first try to claim a warm pool schema as a local activity (the schema's undo is
-registered before): a run that gets one makes no task-queue round trip at all.
+registered before): a run that gets one makes no task-queue round trip at all. Runs since
+the ``grouped-db-steps`` patch take consecutive local steps and the pool claim as one local
+activity (``tenant_run_steps``): a pooled run is one local activity; with the pool empty
+the group stops at the claim, the schema is created on the task queue, and the steps after
+it are a second group. The undos of a group's steps are registered before it, its database
+steps share one transaction, and a failure names the step that failed.
 
 Cancelling a run (the ``wait-for-steps`` patch): the step that is running is let finish
 (``WAIT_CANCELLATION_COMPLETED``), then the run stops and undoes, so an undo never runs
@@ -66,6 +71,10 @@ LOCAL_STEPS_PATCH = "local-db-steps"
 # the whole run is one workflow task, no task-queue round trip at all.
 POOL_FIRST_PATCH = "pool-claim-local"
 
+# New runs take consecutive local steps (and the pool claim) as one local activity,
+# ``tenant_run_steps``: a pooled provisioning is one local activity in one workflow task.
+GROUPED_STEPS_PATCH = "grouped-db-steps"
+
 PROVISIONING = Saga(
     steps=[
         Step(steps.tenant_mark_provisioning, SHORT, local=True),
@@ -95,6 +104,7 @@ PROVISIONING = Saga(
     on_failure=(steps.tenant_mark_failed, UNDO_SHORT),
     failure_type="ProvisioningFailed",
     failure_message="Provisioning of tenant {subject} failed at {reason}",
+    run_steps=steps.tenant_run_steps,
 )
 
 
@@ -121,4 +131,5 @@ class TenantProvisioningWorkflow:
         self._run.wait_for_steps = workflow.patched(WAIT_FOR_STEPS_PATCH)
         self._run.local_steps = workflow.patched(LOCAL_STEPS_PATCH)
         self._run.first_tries = workflow.patched(POOL_FIRST_PATCH)
+        self._run.grouped_steps = workflow.patched(GROUPED_STEPS_PATCH)
         return await self._run.run(params.tenant_id)

@@ -72,7 +72,7 @@ def test_one_signup_is_one_trace_from_request_to_every_activity(api, temporal, s
         finished = wait_until(
             lambda: (
                 (s := spans.get_finished_spans())
-                and any(x.name == "RunActivity:tenant_mark_active" for x in s)
+                and any(x.name == "RunStep:tenant_mark_active" for x in s)
                 and s
             ),
             timeout=30,
@@ -90,8 +90,11 @@ def test_one_signup_is_one_trace_from_request_to_every_activity(api, temporal, s
     assert schedule.parent.span_id == start.context.span_id
     create_schema = _named(finished, "RunActivity:tenant_create_schema")
     assert create_schema.parent.span_id == schedule.context.span_id
-    last = _named(finished, "RunActivity:tenant_mark_active")
-    for span in (relay, start, run, schedule, create_schema, last):
+    # The steps after the schema run as one local activity, a span each inside its span.
+    group = [s for s in finished if s.name == "RunActivity:tenant_run_steps"][-1]
+    last = _named(finished, "RunStep:tenant_mark_active")
+    assert last.parent.span_id == group.context.span_id
+    for span in (relay, start, run, schedule, create_schema, group, last):
         assert span.context.trace_id == trace_id, span.name
     # Database statements inside an activity are children of its span.
     statements = _children(finished, create_schema)

@@ -42,7 +42,7 @@ def test_worker_process_exports_one_trace_per_provisioning(
     tenant = settled(Tenant.objects.get().pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
     assert tenant.status == TenantStatus.ACTIVE, tenant.last_error
     wait_until(
-        lambda: '"name": "RunActivity:tenant_mark_active"' in log.read_text(),
+        lambda: '"name": "RunStep:tenant_mark_active"' in log.read_text(),
         timeout=30,
         what=f"the last activity's span in {log}",
     )
@@ -56,7 +56,8 @@ def test_worker_process_exports_one_trace_per_provisioning(
         "StartWorkflow:TenantProvisioningWorkflow",
         "RunWorkflow:TenantProvisioningWorkflow",
         "RunActivity:tenant_create_schema",
-        "RunActivity:tenant_mark_active",
+        "RunActivity:tenant_run_steps",  # the steps after the schema, as one local activity
+        "RunStep:tenant_mark_active",
     ):
         assert spans[name]["context"]["trace_id"] == trace_id, name
     assert relay["resource"]["attributes"]["service.name"] == "tenantflow-worker"

@@ -27,13 +27,18 @@ OUTAGE_ATTEMPTS = 200  # at one attempt a minute once backed off: a little over 
 def fakes(flaky: str, *, fail_for: int, calls: Counter, names=None):
     """Stand-ins for the saga's activities; ``flaky`` fails (retryably) ``fail_for`` times."""
 
+    def answer(name: str):
+        calls[name] += 1
+        if name == flaky and calls[name] <= fail_for:
+            raise ApplicationError("connection refused")  # retryable: an outage
+        return "acme.localhost" if name == "tenant_create_domain" else None
+
     def fake(name: str):
         @activity.defn(name=name)
         async def run(*args):
-            calls[name] += 1
-            if name == flaky and calls[name] <= fail_for:
-                raise ApplicationError("connection refused")  # retryable: an outage
-            return "acme.localhost" if name == "tenant_create_domain" else None
+            if name == "tenant_run_steps":  # several steps as one: each answers in turn
+                return [answer(step) for step in args[1]]
+            return answer(name)
 
         return run
 

@@ -81,10 +81,41 @@ def test_both_paths_of_the_pool_first_patch_are_recorded():
     took = {p.stem: "pool-claim-local" in patches(p) for p in provisioning}
     assert True in took.values()
     assert False in took.values()
-    (pooled,) = [p for p in provisioning if p.stem.startswith("provisioning-pooled")]
-    events = [e["eventType"] for e in json.loads(pooled.read_text())["events"]]
-    assert events.count("EVENT_TYPE_WORKFLOW_TASK_STARTED") == 1
-    assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in events
+    pooled = [p for p in provisioning if p.stem.startswith("provisioning-pooled")]
+    assert pooled
+    for path in pooled:
+        events = [e["eventType"] for e in json.loads(path.read_text())["events"]]
+        assert events.count("EVENT_TYPE_WORKFLOW_TASK_STARTED") == 1, path.stem
+        assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in events, path.stem
+
+
+def test_both_paths_of_the_grouped_steps_patch_are_recorded():
+    """Runs since ``grouped-db-steps`` take their local steps and the pool claim as groups,
+    each one local activity (``tenant_run_steps``); a pooled run is one such activity."""
+    provisioning = [p for p in HISTORIES if p.stem.startswith("provisioning-")]
+    took = {p.stem: "grouped-db-steps" in patches(p) for p in provisioning}
+    assert True in took.values()
+    assert False in took.values()
+    for path in provisioning:
+        ran = local_activities(path)
+        if took[path.stem]:  # every local step and the pool claim inside the groups
+            assert set(ran) == {"tenant_run_steps"}, (path.stem, ran)
+        else:
+            assert "tenant_run_steps" not in ran, path.stem
+    pooled = [p for p in provisioning if p.stem.startswith("provisioning-pooled")]
+    assert [local_activities(p) for p in pooled if took[p.stem]] == [["tenant_run_steps"]]
+
+
+def local_activities(path: Path) -> list[str]:
+    """The activity types of a history's local activities (its ``core_local_activity``
+    markers), in order."""
+    found = []
+    for event in json.loads(path.read_text())["events"]:
+        marker = event.get("markerRecordedEventAttributes", {})
+        if marker.get("markerName") == "core_local_activity":
+            (payload,) = marker["details"]["data"]["payloads"]
+            found.append(json.loads(base64.b64decode(payload["data"]))["activity_type"])
+    return found
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

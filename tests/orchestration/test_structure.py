@@ -28,7 +28,13 @@ from orchestration.workflows import (
 )
 from orchestration.workflows.tenant_provisioning import PROVISIONING
 from tenants.models import Domain, Tenant, TenantStatus
-from tenants.services import account_signup, tenant_create, tenant_request_provisioning
+from tenants.services import (
+    account_signup,
+    tenant_create,
+    tenant_request_provisioning,
+    tenant_run_planned,
+    tenant_step_done,
+)
 from tests.kit import run_async, wait_until
 from tests.workers import BackgroundWorker
 
@@ -135,6 +141,27 @@ def test_the_activities_record_each_step_on_the_tenant(owner, temporal, transact
     assert tenant.workflow_id == f"tenant-provision-{tenant.pk}"
     assert tenant.steps_done == tenant.steps_planned == PROVISIONING.step_names
     assert (tenant.current_step, tenant.run_state) == ("", "completed")
+
+
+def test_steps_recorded_together_keep_the_plans_order_and_name_the_next(owner):
+    """How a group of steps records itself: several at once, in any order (the pool claim
+    records ``create_schema`` before its group records ``mark_provisioning``), the next step
+    current; an activity of another run records nothing."""
+    tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
+    tenant_run_planned(tenant_id=tenant.pk, workflow_id="run-1", steps=PROVISIONING.step_names)
+    record = {"tenant_id": tenant.pk, "workflow_id": "run-1"}
+    tenant_step_done(**record, step="create_schema")
+    tenant_step_done(**record, step=["mark_provisioning", "not_a_step"], then="migrate_schema")
+    tenant.refresh_from_db()
+    assert tenant.steps_done == ["mark_provisioning", "create_schema"]
+    assert tenant.current_step == "migrate_schema"
+    tenant_step_done(**record, step=["migrate_schema", "create_domain"])
+    tenant_step_done(**{**record, "workflow_id": "run-0"}, step=["seed_defaults"], then="x")
+    tenant.refresh_from_db()
+    assert tenant.steps_done == [
+        "mark_provisioning", "create_schema", "migrate_schema", "create_domain",
+    ]  # fmt: skip
+    assert tenant.current_step == ""
 
 
 @pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")

@@ -63,6 +63,11 @@ class Saga:
     # The run's own failure (non-retryable ApplicationError) once the undos are done.
     failure_type: str = "SagaFailed"
     failure_message: str = "{subject} failed at {reason}"
+    # The activity that runs several local steps as one (``tenant_run_steps``: the subject
+    # and the steps' activity names): where the run's ``grouped_steps`` is on, consecutive
+    # local steps (a step with a ``first_try``: its first try) run through it, their undos
+    # registered before.
+    run_steps: Callable | None = None
 
     @property
     def step_names(self) -> list[str]:
@@ -76,6 +81,8 @@ class Saga:
         found += [step.undo[0] for step in self.steps if step.undo is not None]
         if self.on_failure is not None:
             found.append(self.on_failure[0])
+        if self.run_steps is not None:
+            found.append(self.run_steps)
         return list(dict.fromkeys(found))
 
 
@@ -111,20 +118,33 @@ class SagaRun:
         self.local_steps = False
         # Steps with a ``first_try`` try it first (also set from a patch by the workflow).
         self.first_tries = False
+        # Consecutive local steps run as one local activity, ``saga.run_steps`` (also set
+        # from a patch by the workflow).
+        self.grouped_steps = False
         self.progress = Progress(total=len(saga.steps))
         self.results: dict[str, Any] = {}
 
     async def run(self, subject: str) -> Progress:
-        undo: list[tuple[Callable, dict]] = []
+        # The undos registered so far, by the index of their step.
+        undo: dict[int, tuple[Callable, dict]] = {}
         try:
-            for index, step in enumerate(self.saga.steps):
-                if step.patch is not None and not workflow.patched(step.patch):
-                    self.progress.total -= 1
-                    continue
-                if step.undo is not None:
-                    undo.append(step.undo)
-                last = index == len(self.saga.steps) - 1
-                await self._step(step, subject, last=last)
+            final = len(self.saga.steps) - 1
+            pending = list(enumerate(self.saga.steps))
+            while pending:
+                group = self._next_group(pending)
+                undo |= {index: step.undo for index, step in group if step.undo is not None}
+                if len(group) == 1:
+                    await self._step(group[0][1], subject, last=group[0][0] == final)
+                elif group:
+                    done = await self._group(
+                        [s for _, s in group], subject, last=group[-1][0] == final
+                    )
+                    if done < len(group):  # a first try found nothing: that step the long way
+                        index, step = group[done]
+                        for later, _ in group[done + 1 :]:  # registered again when they run
+                            undo.pop(later, None)
+                        await self._step(step, subject, last=index == final, tried=True)
+                        pending[0:0] = group[done + 1 :]
         except (Exception, asyncio.CancelledError) as err:
             if isinstance(err, asyncio.CancelledError) and workflow.cancellation_reason() is None:
                 raise  # not a cancel request: the worker is evicting the run; nothing to undo
@@ -136,7 +156,7 @@ class SagaRun:
             self.progress.state, self.progress.error = "compensating", reason
             # Shielded: a cancelled run still undoes what it did, however often it is
             # cancelled meanwhile (undos may be retrying through an outage).
-            undoing = asyncio.ensure_future(self._compensate(undo, subject, reason))
+            undoing = asyncio.ensure_future(self._compensate(list(undo.values()), subject, reason))
             while not undoing.done():
                 try:
                     await asyncio.shield(undoing)
@@ -156,25 +176,89 @@ class SagaRun:
         self.progress.state, self.progress.current_step = "completed", None
         return self.progress
 
-    async def _step(self, step: Step, subject: str, *, last: bool) -> None:
+    def _taken(self, step: Step) -> bool:
+        """Whether the run takes ``step`` (runs started before its patch do not)."""
+        if step.patch is not None and not workflow.patched(step.patch):
+            self.progress.total -= 1
+            return False
+        return True
+
+    def _next_group(self, pending: list[tuple[int, Step]]) -> list[tuple[int, Step]]:
+        """The next steps the run takes, taken off ``pending``: consecutive local steps (and
+        first tries) together where the run groups them, else one step."""
+        group: list[tuple[int, Step]] = []
+        while pending:
+            if group and not (self._groupable(group[-1][1]) and self._groupable(pending[0][1])):
+                break
+            index, step = pending.pop(0)
+            if self._taken(step):
+                group.append((index, step))
+        return group
+
+    def _groupable(self, step: Step) -> bool:
+        if not (self.grouped_steps and self.saga.run_steps is not None and self.local_steps):
+            return False
+        if step.first_try is not None:
+            return self.first_tries  # the first try joins the group, the long way does not
+        return step.local
+
+    def _as_grouped(self, step: Step) -> tuple[Callable, dict]:
+        """What a group runs for ``step``: its first try if it has one, else the step."""
+        return step.first_try if step.first_try is not None else (step.activity, step.options)
+
+    async def _group(self, group: list[Step], subject: str, *, last: bool) -> int:
+        """Steps run as one local activity; returns how many were done (fewer than the group
+        when a first try found nothing). A failure names the step that failed."""
+        self.progress.current_step = group[0].name
+        runs = [self._as_grouped(s) for s in group]
+        longest = max((o for _, o in runs), key=lambda o: o["start_to_close_timeout"])
+        names = [_name(activity) for activity, _ in runs]
+        try:
+            results = await self._activity(self.saga.run_steps, longest, subject, names, local=True)
+        except Exception as err:
+            # The failing step's name is in the details of the activity's failure (a local
+            # activity's failure is raised as itself, a task-queue one inside ActivityError).
+            failed = err
+            while failed is not None and not (
+                isinstance(failed, ApplicationError) and failed.details
+            ):
+                failed = getattr(failed, "cause", None)
+            if failed is not None:
+                self.progress.current_step = str(failed.details[0])
+            raise
+        for step, result in zip(group, results, strict=False):
+            if step.first_try is not None and not result:
+                return group.index(step)
+            self.results[step.name] = result
+            self.progress.steps_done.append(step.name)
+        self._stop_if_cancelled(last=last)
+        return len(group)
+
+    async def _step(self, step: Step, subject: str, *, last: bool, tried: bool = False) -> None:
+        """``tried``: its first try ran (in a group) and found nothing."""
         self.progress.current_step = step.name
         result = None
-        if self.first_tries and step.first_try is not None:
+        if self.first_tries and step.first_try is not None and not tried:
             result = await self._activity(*step.first_try, subject, local=True)
-            if not result and self.wait_for_steps and workflow.cancellation_reason() is not None:
-                raise asyncio.CancelledError()  # cancelled meanwhile: no need for the long way
+        tried_first = self.first_tries and step.first_try is not None
+        cancelled = workflow.cancellation_reason() is not None
+        if tried_first and not result and self.wait_for_steps and cancelled:
+            raise asyncio.CancelledError()  # cancelled meanwhile: no need for the long way
         if not result:
             result = await self._activity(
                 step.activity, step.options, subject, local=self.local_steps and step.local
             )
         self.results[step.name] = result
         self.progress.steps_done.append(step.name)
+        self._stop_if_cancelled(last=last)
+
+    def _stop_if_cancelled(self, *, last: bool) -> None:
         if self.wait_for_steps and workflow.cancellation_reason() is not None and not last:
             # Cancelled while this step ran; it was let finish. Stop here and undo (unless
             # it was the last step: the subject is done, there is nothing left to stop).
             raise asyncio.CancelledError()
 
-    async def _activity(self, activity: Callable, options: dict, subject: str, *, local: bool):
+    async def _activity(self, activity: Callable, options: dict, subject: str, *more, local: bool):
         cancellation = workflow.ActivityCancellationType.TRY_CANCEL
         if self.wait_for_steps:
             cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
@@ -184,8 +268,9 @@ class SagaRun:
             run = workflow.execute_local_activity
         else:
             run = workflow.execute_activity
+        arguments = {"args": [subject, *more]} if more else {"arg": subject}
         running = asyncio.ensure_future(
-            run(activity, subject, cancellation_type=cancellation, **options)
+            run(activity, **arguments, cancellation_type=cancellation, **options)
         )
         if self.wait_for_steps and local:
             # A local activity is cancelled with its run whatever its cancellation type: a
