@@ -44,6 +44,7 @@ def enqueue_start(
     route: Route,
     id_reuse_policy: str = IdReusePolicy.REJECT_DUPLICATE,
     run_after: datetime | None = None,
+    hold: timedelta | None = None,
 ) -> OutboxEntry:
     """Record that ``workflow`` must start with input ``params`` and ``workflow_id`` once
     this transaction commits. Must be called inside the transaction of the change that
@@ -59,6 +60,10 @@ def enqueue_start(
 
     ``run_after``: the run is started after commit like any other, and waits on Temporal
     until then before its first task.
+
+    ``hold``: the relay takes the row only this long after it was written (its start, and
+    the run's first workflow task, then come later too): work that must not compete with
+    what is running now, such as the pool refill a claim asks for.
     """
     _require_transaction("enqueue_start")
     expected = workflow_input_type(workflow)
@@ -77,6 +82,7 @@ def enqueue_start(
         id_reuse_policy=id_reuse_policy,
         trace_context=tracing.carrier(),
         run_after=run_after,
+        **({"available_at": Now() + hold} if hold else {}),
     )
     return entry
 

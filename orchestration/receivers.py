@@ -8,6 +8,7 @@ only UUIDs, never an email or a name.
 """
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -158,18 +159,21 @@ def on_fleet_run_control_requested(sender, *, run, action: str, **kwargs) -> Non
 
 # A provisioning that claimed from the pool is done within this; its refill waits for it
 # (building a schema costs the database as much as the rest of the provisioning).
-REFILL_DELAY_SECONDS = 2
+REFILL_DELAY = timedelta(seconds=2)
 
 
 def on_schema_pool_drawn(sender, **kwargs) -> None:
     # A refill per claim, each its own run (a fresh id); overlapping ones share the work
     # through the pool's advisory lock. Written in the claim's transaction: a claim that
     # rolled back kicks nothing.
+    # Held in the outbox for a moment: the provisioning that claimed finishes first, with no
+    # refill being started (nor building) beside it.
     enqueue_start(
         SchemaPoolRefillWorkflow,
-        SchemaPoolRefillInput(delay_seconds=REFILL_DELAY_SECONDS),
+        SchemaPoolRefillInput(),
         workflow_id=f"schema-pool-refill-{uuid.uuid4().hex[:12]}",
         route=deployment_system_route(),
+        hold=REFILL_DELAY,
     )
 
 

@@ -1,4 +1,4 @@
-"""The data every new tenant starts with. Seeding is idempotent (get_or_create)."""
+"""The data every new tenant starts with. Seeding is idempotent (it skips what exists)."""
 
 from tenants.workspace.models import Project, Setting
 
@@ -7,9 +7,13 @@ WELCOME_PROJECT = "Getting started"
 
 
 def seed_defaults() -> None:
-    """Create the default settings and the welcome project in the current schema."""
-    for key, value in DEFAULT_SETTINGS.items():
-        Setting.objects.get_or_create(key=key, defaults={"value": value})
-    Project.objects.get_or_create(
-        name=WELCOME_PROJECT, defaults={"description": "Your first project."}
+    """Create the default settings and the welcome project in the current schema; those
+    that exist are left as they are (idempotent: two statements, whatever is there)."""
+    Setting.objects.bulk_create(
+        [Setting(key=key, value=value) for key, value in DEFAULT_SETTINGS.items()],
+        ignore_conflicts=True,  # the key is unique
+    )
+    Project.objects.bulk_create(
+        [Project(name=WELCOME_PROJECT, description="Your first project.")],
+        ignore_conflicts=True,  # the name is unique
     )

@@ -420,3 +420,32 @@ def test_the_listen_connection_uses_all_of_djangos_connection_parameters(db, mon
         assert listener.execute("SHOW application_name").fetchone()[0] == "relay-t"
     finally:
         relay.close()
+
+
+def test_a_held_row_is_taken_only_once_its_hold_is_over(transactional_db, owner, temporal):
+    """What a pool claim's refill request uses: written now, started a moment later."""
+    from datetime import timedelta
+
+    from django.db.models import F
+
+    from orchestration.outbox import enqueue_start
+    from orchestration.routing import deployment_system_route
+    from orchestration.workflows import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
+
+    with transaction.atomic():
+        row = enqueue_start(
+            SchemaPoolRefillWorkflow, SchemaPoolRefillInput(max_builds=1),
+            workflow_id="held-refill", route=deployment_system_route(),
+            hold=timedelta(minutes=5),
+        )  # fmt: skip
+    relay = relay_for(temporal)
+    try:
+        assert relay.relay_once() == 0  # not due: nothing claimed
+        OutboxEntry.objects.filter(pk=row.pk).update(
+            available_at=F("available_at") - timedelta(minutes=5)
+        )
+        assert relay.relay_once() == 1
+    finally:
+        relay.close()
+    row.refresh_from_db()
+    assert row.status == OutboxStatus.STARTED
