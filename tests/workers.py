@@ -242,14 +242,17 @@ class BackgroundWorker:
 
     def __enter__(self):
         started = threading.Event()
+        plan = self._plan()
         self._saved_bodies = self._swap_step_bodies()
         self._threads = [
-            threading.Thread(target=self._serve, args=(self._plan(), started), daemon=True),
+            threading.Thread(target=self._serve, args=(plan, started), daemon=True),
             threading.Thread(target=self.relay.run, daemon=True),
         ]
         for thread in self._threads:
             thread.start()
-        assert started.wait(30), "worker did not start"
+        if not started.wait(30):
+            self.__exit__(None, None, None)  # the swapped steps go back for the next test
+            raise AssertionError("worker did not start")
         return self
 
     def _serve(self, plan, started):
