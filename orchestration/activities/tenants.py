@@ -5,10 +5,11 @@ that the API and the admin read one row and never ask Temporal.
 """
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -18,6 +19,8 @@ from orchestration.activities import as_failure, django_activity, step_name
 from tenants import exports
 from tenants import services as tenants
 from tenants.models import TenantStatus
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -226,10 +229,10 @@ def tenant_run_steps(tenant_id: str, names: list[str]) -> list:
         with transaction.atomic():
             for name in waiting:
                 run(name)
+            # A first try records its step itself, when it got somewhere.
             done = [step_name(n) for n in waiting if not STEP_BODIES[n].first_try_of]
             if STEP_BODIES[waiting[-1]].first_try_of and not results[-1]:
                 then = ""  # found nothing: the step itself comes next, and records itself
-            # (A first try records its step itself.)
             tenants.tenant_step_done(**where, step=done, then=then)
         waiting.clear()
 
@@ -251,7 +254,10 @@ def tenant_run_steps(tenant_id: str, names: list[str]) -> list:
             commit_waiting(then="")
     except _Failed as failed:
         failing = STEP_BODIES[failed.name].label(failed.name)
-        tenants.tenant_step_done(**where, step=[], then=failing)  # the failing step is current
+        try:  # the failing step is the current one (unless the database is what failed)
+            tenants.tenant_step_done(**where, step=[], then=failing)
+        except DatabaseError:
+            logger.warning("could not record %s as the current step", failing)
         raise as_failure(failed.error, failing) from failed.error
     return results
 
