@@ -11,9 +11,7 @@ schema's lock.
 
 import hashlib
 import logging
-import time
 import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -206,30 +204,6 @@ def fleet_tenant_migrate(*, tenant_id: str) -> dict:
             error = f"{type(exc).__name__}: {exc}"[:4000]
             return {"outcome": FAILED, "migration": migration, "error": error}
     return {"outcome": MIGRATED if ran else CURRENT}
-
-
-# A provisioning is under way while its tenant is pending or provisioning; one whose row has
-# not moved for this long (retrying through an outage, stuck) is not waited for.
-_PROVISIONING_FRESH = timedelta(seconds=30)
-_GIVE_WAY_POLL = 0.02
-
-
-def fleet_give_way(*, wait: float | None = None) -> float:
-    """Wait while a tenant is being provisioned, up to ``wait`` seconds
-    (``FLEET_MIGRATION_GIVE_WAY``): a fleet run calls this before each schema, so that a
-    signup during a deploy gets the workers and the database for the fraction of a second
-    it needs. Returns the seconds waited (0.0 with no provisioning under way: one query)."""
-    wait = settings.FLEET_MIGRATION_GIVE_WAY if wait is None else wait
-    started = time.monotonic()
-    while (
-        time.monotonic() - started < wait
-        and Tenant.objects.filter(
-            status__in=(TenantStatus.PENDING, TenantStatus.PROVISIONING),
-            updated_at__gte=timezone.now() - _PROVISIONING_FRESH,
-        ).exists()
-    ):
-        time.sleep(_GIVE_WAY_POLL)
-    return time.monotonic() - started
 
 
 def fleet_batch_recorded(*, run_id: str, after: str, last: str, results: dict) -> bool:

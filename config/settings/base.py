@@ -274,10 +274,6 @@ FLEET_MIGRATION_CONCURRENCY = env_int("FLEET_MIGRATION_CONCURRENCY", 8, minimum=
 # this many tenants, so its history stays small for any fleet.
 FLEET_MIGRATION_BATCH_SIZE = env_int("FLEET_MIGRATION_BATCH_SIZE", 200, minimum=1)
 FLEET_MIGRATION_CONTINUE_AFTER = env_int("FLEET_MIGRATION_CONTINUE_AFTER", 2000, minimum=1)
-# A fleet run gives way to signups: before each schema it waits (up to this many seconds)
-# while a tenant is being provisioned, so a new user is not kept waiting by the deploy. 0
-# turns it off.
-FLEET_MIGRATION_GIVE_WAY = env_float("FLEET_MIGRATION_GIVE_WAY", 2.0, minimum=0)
 
 # --- Onboarding (seconds) ----------------------------------------------------------------
 # A reminder goes out this long after signup if the email is still unverified…
