@@ -3,6 +3,7 @@ registered under the real names, and questions to the server."""
 
 import asyncio
 import dataclasses
+import inspect
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -133,8 +134,8 @@ def stand_in(real, body=None):
 
     def decorate(fn):
         stand = activity.defn(name=real.__name__)(fn)
-        if body is not None and hasattr(real, "step_body"):
-            stand.step_body = body(real.step_body)
+        if body is not None and real.__name__ in STEP_BODIES:
+            stand.step_body = body(inspect.unwrap(real))
         return stand
 
     return decorate
@@ -229,15 +230,19 @@ class BackgroundWorker:
 
     def _swap_step_bodies(self) -> dict:
         """Where a run takes a swapped step inside ``tenant_run_steps``, the stand-in's
-        ``step_body`` runs instead of the real one (until the worker stops)."""
+        ``step_body`` runs instead of the real one (until the worker stops); a stand-in
+        declared with ``tenant_step`` brings its own body."""
         grouped = {s.activity.__name__ for s in PROVISIONING.steps if s.local}
         grouped |= {s.first_try[0].__name__ for s in PROVISIONING.steps if s.first_try}
         saved = dict(STEP_BODIES)
         for name, stand in self.swaps.items():
             if name in grouped:
-                if not hasattr(stand, "step_body"):
+                body = getattr(stand, "step_body", None)
+                if body is None and hasattr(stand, "__wrapped__"):
+                    body = inspect.unwrap(stand)
+                if body is None:
                     raise ValueError(f"the stand-in for step {name} has no step_body")
-                STEP_BODIES[name] = dataclasses.replace(STEP_BODIES[name], run=stand.step_body)
+                STEP_BODIES[name] = dataclasses.replace(STEP_BODIES[name], run=body)
         return saved
 
     def __enter__(self):

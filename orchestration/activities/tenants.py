@@ -5,6 +5,7 @@ that the API and the admin read one row and never ask Temporal.
 """
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,8 +39,8 @@ class StepBody:
         return step_name(self.first_try_of or name)
 
 
-# The steps of this module by activity name; each step activity also carries its body as
-# ``step_body``.
+# The steps of this module by activity name (a step activity's body is also
+# ``inspect.unwrap(activity)``).
 STEP_BODIES: dict[str, StepBody] = {}
 
 
@@ -73,9 +74,7 @@ def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = N
 
         if func.__module__ == __name__:
             STEP_BODIES[func.__name__] = StepBody(func, commits_as_it_goes=bool(heartbeat_every))
-        step = django_activity(recorded, heartbeat_every=heartbeat_every, tenant=True)
-        step.step_body = func
-        return step
+        return django_activity(recorded, heartbeat_every=heartbeat_every, tenant=True)
 
     return decorate(fn) if fn is not None else decorate
 
@@ -127,7 +126,11 @@ def tenant_create_schema(tenant_id: str) -> str:
     return tenants.tenant_schema_create(tenant_id=tenant_id)
 
 
-def _claim_pooled_schema(tenant_id: str) -> str:
+@django_activity(tenant=True)
+def tenant_claim_pooled_schema(tenant_id: str) -> str:
+    """``create_schema``'s first try, run as a local activity: a warm pool schema, claimed
+    in one transaction that also records ``create_schema`` done. ``""`` when the pool has
+    none (the step then runs ``tenant_create_schema``, from the template)."""
     where = {
         "tenant_id": tenant_id,
         "workflow_id": activity.info().workflow_id,
@@ -140,18 +143,9 @@ def _claim_pooled_schema(tenant_id: str) -> str:
     return how
 
 
-@django_activity(tenant=True)
-def tenant_claim_pooled_schema(tenant_id: str) -> str:
-    """``create_schema``'s first try, run as a local activity: a warm pool schema, claimed
-    in one transaction that also records ``create_schema`` done. ``""`` when the pool has
-    none (the step then runs ``tenant_create_schema``, from the template)."""
-    return _claim_pooled_schema(tenant_id)
-
-
 STEP_BODIES[tenant_claim_pooled_schema.__name__] = StepBody(
-    _claim_pooled_schema, first_try_of=tenant_create_schema.__name__
+    inspect.unwrap(tenant_claim_pooled_schema), first_try_of=tenant_create_schema.__name__
 )
-tenant_claim_pooled_schema.step_body = _claim_pooled_schema
 
 
 @tenant_step(heartbeat_every=5)
