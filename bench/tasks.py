@@ -279,6 +279,10 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", type=int, choices=(1, 2, 3), default=[1, 2, 3])
     parser.add_argument("--trace", action="store_true", help="part 3: each of B's tasks, traced")
     parser.add_argument("--workflow-slots", type=int, help="workers' workflow task slots")
+    parser.add_argument(
+        "--runs-per-tenant", type=int, default=None,
+        help="the relay's open runs per tenant (default: OUTBOX_RUNS_PER_TENANT; 0: no cap)",
+    )  # fmt: skip
     args = parser.parse_args()
     server = temporal = relay = thread = None
     try:
@@ -321,7 +325,11 @@ def main() -> None:
             async def workers_client():
                 return workers.client
 
-            relay = OutboxRelay(connect=workers_client, poll_interval=2.0)
+            relay = OutboxRelay(
+                connect=workers_client, poll_interval=2.0, runs_per_tenant=args.runs_per_tenant
+            )
+            cap = relay.runs_per_tenant
+            print(f"relay: at most {cap or 'any number of'} open runs per tenant")
             thread = threading.Thread(target=relay.run, daemon=True)
             thread.start()
             wait_finished(enqueued)

@@ -35,15 +35,20 @@ that worker has a free slot, the server hands the run's first workflow task back
 start's answer instead of through the task queue, which saves a dispatch (tens of
 milliseconds). Otherwise, and for delayed starts, the server starts the run as usual.
 
-The relay is woken by PostgreSQL ``NOTIFY`` (sent in the committing transaction) and polls
-every ``poll_interval`` seconds as a safety net; its ``listening`` event is set while its
-``LISTEN`` is in place.
+Admission by tenant (``runs_per_tenant``, see ``orchestration.admission``): the relay keeps
+at most that many of its runs open per fairness key; a tenant's further rows wait in the
+outbox until one of its runs closes, while other tenants' rows are claimed at once.
+
+The relay is woken by PostgreSQL ``NOTIFY`` (sent in the committing transaction), and when
+one of its admitted runs closes, and polls every ``poll_interval`` seconds as a safety net;
+its ``listening`` event is set while its ``LISTEN`` is in place.
 """
 
 import asyncio
 import contextlib
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -53,6 +58,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
+from django.conf import settings
 from django.db import DatabaseError, Error, close_old_connections, connection
 from django.db.models import F
 from django.db.models.functions import Now
@@ -65,6 +71,7 @@ from config import tracing
 from config.db import listen
 from orchestration import client as temporal_client
 from orchestration import metrics
+from orchestration.admission import InFlight
 from orchestration.models import IdReusePolicy, OutboxEntry, OutboxKind, OutboxStatus
 from orchestration.outbox import NOTIFY_CHANNEL, prune_started
 
@@ -138,12 +145,20 @@ class OutboxRelay:
         lease: float = LEASE,
         start_timeout: float = START_TIMEOUT,
         start_concurrency: int = START_CONCURRENCY,
+        runs_per_tenant: int | None = None,
+        in_flight_window: float = 60.0,
         connect: Callable[[], Awaitable[Client]] = temporal_client.connect,
     ):
         if lease <= start_timeout:
             raise ValueError("lease must be longer than start_timeout (a start must fit in it).")
         if start_concurrency < 1:
             raise ValueError("start_concurrency must be at least 1.")
+        if runs_per_tenant is None:
+            runs_per_tenant = settings.OUTBOX_RUNS_PER_TENANT
+        if runs_per_tenant < 0:
+            raise ValueError("runs_per_tenant must be 0 (no cap) or more.")
+        self.runs_per_tenant, self.in_flight_window = runs_per_tenant, in_flight_window
+        self._in_flight: InFlight | None = None
         self.start_concurrency = start_concurrency
         self._starters: ThreadPoolExecutor | None = None
         self._loops: list[asyncio.AbstractEventLoop] = []
@@ -248,6 +263,7 @@ class OutboxRelay:
             else:
                 started.append((row, outcome))
         self._record_started(started)
+        self._admit(client, started)
         if trouble is not None:
             self._release(unstarted, error=trouble)
             metrics.relay_error("deployment_wide")
@@ -312,7 +328,12 @@ class OutboxRelay:
         waits while an earlier one for the same id is pending (a signal is never sent before
         the start it follows, which it would not find). So no two rows of a batch share a
         workflow id, and a batch's rows can be started side by side.
+
+        With ``runs_per_tenant``, a key's starts are claimed only while it has fewer open
+        runs through this relay (signals, and rows with no key, are not held back).
         """
+        cap = self.runs_per_tenant
+        left = self._in_flight.slots_left() if self._in_flight is not None else {}
         table = connection.ops.quote_name(OutboxEntry._meta.db_table)
         due = """status = %s AND available_at <= now()
                  AND (lease_expires_at IS NULL OR lease_expires_at <= now()
@@ -332,16 +353,22 @@ class OutboxRelay:
                 SELECT id FROM {table}
                 WHERE {due} AND id = ANY(ARRAY(
                     SELECT id FROM (
-                        SELECT id, available_at, row_number() OVER (
-                            PARTITION BY fairness_key ORDER BY available_at, id) AS turn
+                        SELECT id, available_at, fairness_key, kind,
+                               row_number() OVER by_key AS turn,
+                               count(*) FILTER (WHERE kind = %s) OVER by_key AS nth_start
                         FROM (
-                            SELECT id, available_at, fairness_key, status, lease_expires_at,
-                                   lease_owner,
+                            SELECT id, available_at, fairness_key, kind, status,
+                                   lease_expires_at, lease_owner,
                                    min(id) OVER (PARTITION BY workflow_id) AS first_id
                             FROM {table} WHERE status = %s
                         ) AS pending
                         WHERE id = first_id AND {due}
+                        WINDOW by_key AS (PARTITION BY fairness_key ORDER BY available_at, id)
                     ) AS candidates
+                    LEFT JOIN unnest(%s::text[], %s::int[]) AS admitted(key, slots_left)
+                           ON admitted.key = candidates.fairness_key
+                    WHERE %s = 0 OR candidates.kind <> %s OR candidates.fairness_key = ''
+                          OR candidates.nth_start <= COALESCE(admitted.slots_left, %s)
                     ORDER BY turn, available_at, id
                     LIMIT %s
                 ))
@@ -355,12 +382,29 @@ class OutboxRelay:
                          AS has_follower
             """,  # noqa: S608
             [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id,
-             OutboxStatus.PENDING, OutboxStatus.PENDING, self.relay_id, self.batch_size,
+             OutboxKind.START, OutboxStatus.PENDING, OutboxStatus.PENDING, self.relay_id,
+             list(left), list(left.values()), cap, OutboxKind.START, cap, self.batch_size,
              OutboxStatus.PENDING],
         )  # fmt: skip
         return fair_order(rows)
 
     # --- pieces ------------------------------------------------------------------------
+    def _admit(self, client: Client, started: list[tuple[OutboxEntry, str]]) -> None:
+        """Count the runs just started against their tenants (``runs_per_tenant``): new runs
+        (not one that was running already, a signal, or a delayed start) with a key."""
+        if not self.runs_per_tenant:
+            return
+        if self._in_flight is None:
+            self._in_flight = InFlight(self.runs_per_tenant, window=self.in_flight_window)
+        for row, run_id in started:
+            if (
+                row.kind == OutboxKind.START
+                and row.fairness_key
+                and run_id
+                and not _start_delay(row)
+            ):
+                self._in_flight.watch(client, row.fairness_key, row.workflow_id, run_id)
+
     def _prune(self) -> None:
         """Delete started rows past the retention; a failure is logged, never fatal, and
         never holds up starts (the next prune is an interval later)."""
@@ -487,15 +531,25 @@ class OutboxRelay:
         return loop.run_until_complete(coro)
 
     def _wait_for_work(self) -> None:
-        """Sleep until a NOTIFY arrives, ``poll_interval`` passes, or ``stop()``."""
+        """Sleep until a NOTIFY arrives, one of the admitted runs closes, ``poll_interval``
+        passes, or ``stop()``."""
         deadline = time.monotonic() + self.poll_interval
+        in_flight = self._in_flight
         while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            if in_flight is not None and in_flight.drain_wakes():
+                return
             listener = self.listener()
-            if listener is None:
+            waits = [] if in_flight is None else [in_flight.wake_fd()]
+            if listener is not None:
+                waits.append(listener.fileno())
+            if not waits:
                 self._stop.wait(min(left, 0.5))
                 continue
+            select.select(waits, [], [], min(left, 0.5))
+            if listener is None:
+                continue
             try:
-                for _ in listener.notifies(timeout=min(left, 0.5), stop_after=1):
+                for _ in listener.notifies(timeout=0, stop_after=1):
                     return
             except psycopg.Error as exc:
                 logger.warning("LISTEN connection lost (%s); polling until it is back", exc)
@@ -530,6 +584,9 @@ class OutboxRelay:
         the database leaves them to expire), the LISTEN connection, this thread's database
         connection and the loop."""
         self._close_listener()
+        if self._in_flight is not None:
+            self._in_flight.close()
+            self._in_flight = None
         with contextlib.suppress(Error):  # a lost connection is an InterfaceError
             OutboxEntry.objects.filter(lease_owner=self.relay_id).update(
                 lease_owner="", lease_expires_at=None

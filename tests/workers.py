@@ -194,6 +194,7 @@ class BackgroundWorker:
         replace: dict | None = None,
         kinds=("tenant",),
         max_concurrent_activities: int | None = None,
+        runs_per_tenant: int | None = None,
     ):
         self.address = address
         # Fewer activity slots than the work waiting: the order the server hands tasks out
@@ -205,7 +206,7 @@ class BackgroundWorker:
         )
         self.kinds = kinds
         self.swaps = replace or {}
-        self.relay = relay_for(address, poll_interval=0.2)
+        self.relay = relay_for(address, poll_interval=0.2, runs_per_tenant=runs_per_tenant)
         self._threads: list[threading.Thread] = []
         self._loop = None
         self._stop = None

@@ -30,22 +30,34 @@ class Command(TemporalCommand):
             help="Rows of a pass started at once.",
         )
         parser.add_argument(
+            "--runs-per-tenant",
+            type=int,
+            default=None,
+            help="Open runs this relay keeps per tenant; 0: no cap "
+            "(default OUTBOX_RUNS_PER_TENANT).",
+        )
+        parser.add_argument(
             "--poll-interval",
             type=float,
             default=None,
             help="Seconds between polls when no NOTIFY arrives (default OUTBOX_POLL_INTERVAL).",
         )
 
-    def handle(self, *args, batch_size, start_concurrency, poll_interval, **options):
+    def handle(
+        self, *args, batch_size, start_concurrency, runs_per_tenant, poll_interval, **options
+    ):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         if start_concurrency < 1:
             raise CommandError("--start-concurrency must be at least 1.")
+        if runs_per_tenant is not None and runs_per_tenant < 0:
+            raise CommandError("--runs-per-tenant must be 0 (no cap) or more.")
         if poll_interval is not None and poll_interval <= 0:
             raise CommandError("--poll-interval must be positive.")
         relay = OutboxRelay(
             batch_size=batch_size,
             start_concurrency=start_concurrency,
+            runs_per_tenant=runs_per_tenant,
             poll_interval=poll_interval or settings.OUTBOX_POLL_INTERVAL,
             retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS),
         )

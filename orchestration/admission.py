@@ -1,0 +1,139 @@
+"""Admission by tenant: how many runs one relay keeps open for one fairness key.
+
+Temporal's fairness key orders work that *waits* on a task queue. It cannot share out what
+is already running: a tenant that enqueues thousands of tasks at once would, through a
+relay that starts every row as fast as it can, have thousands of runs open, saturating the
+server, the workers and the database, and another tenant's one task would wait its turn
+behind all of them for CPU. So the relay admits at most ``limit`` open runs per fairness
+key (tenant); the rest of that tenant's rows wait in the outbox, where the claim takes
+every tenant's rows in turn. A tenant alone still keeps ``limit`` runs going (enough to
+keep a worker busy; see ``OUTBOX_RUNS_PER_TENANT``); another tenant's row is claimed at
+once and meets at most ``limit`` of the first tenant's runs in the workers.
+
+A run counts from the relay's start until it closes, or until ``window`` seconds have
+passed: the cap shares out bursts, it does not hold a tenant's long runs (a user's
+onboarding lasts days) against it. Each counted run is watched by a long poll on its
+history (``handle.result()``) in one event loop of the relay's own; a closed run frees its
+slot at once and wakes the relay (``wake_fd``). The count is this relay's: with several
+relays a tenant can have ``limit`` open runs through each, and a relay that restarts
+starts from none. That is the intended softness: nothing is ever held back for good.
+"""
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections import Counter
+
+from temporalio.client import Client
+
+logger = logging.getLogger(__name__)
+
+
+class InFlight:
+    """Open runs per fairness key, started by one relay. Thread-safe."""
+
+    def __init__(self, limit: int, *, window: float = 60.0):
+        if limit < 1:
+            raise ValueError("limit must be at least 1.")
+        if window <= 0:
+            raise ValueError("window must be positive.")
+        self.limit, self.window = limit, window
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        # A closed run writes a byte here: the relay, waiting for NOTIFY, selects on it too.
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
+
+    # --- what the claim reads ----------------------------------------------------------
+    def slots_left(self) -> dict[str, int]:
+        """``{fairness key: runs it may still start}`` for every key with open runs; a key
+        not listed has ``limit`` left."""
+        with self._lock:
+            return {key: max(0, self.limit - n) for key, n in self._counts.items() if n}
+
+    def open_runs(self, key: str) -> int:
+        with self._lock:
+            return self._counts[key]
+
+    # --- counting ----------------------------------------------------------------------
+    def watch(self, client: Client, key: str, workflow_id: str, run_id: str) -> None:
+        """Count a run this relay has just started for ``key`` until it closes (or the
+        window passes)."""
+        with self._lock:
+            self._counts[key] += 1
+        try:
+            asyncio.run_coroutine_threadsafe(
+                self._until_closed(client, key, workflow_id, run_id), self._running_loop()
+            )
+        except RuntimeError:  # closing: nothing to wait for any more
+            self._release(key)
+
+    async def _until_closed(self, client: Client, key: str, workflow_id: str, run_id: str):
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        try:
+            # Failed, cancelled, timed out, continued as new, the window passed, Temporal
+            # unreachable: in every case the run no longer counts.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(handle.result(follow_runs=False), self.window)
+        finally:
+            self._release(key)
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            self._counts[key] -= 1
+            if self._counts[key] <= 0:
+                del self._counts[key]
+        with contextlib.suppress(OSError):  # the buffer is full: the relay is awake anyway
+            self._wake_write.send(b"\0")
+
+    # --- the relay's wake-up -----------------------------------------------------------
+    def wake_fd(self) -> int:
+        return self._wake_read.fileno()
+
+    def drain_wakes(self) -> bool:
+        """Whether a run closed since the last call."""
+        woken = False
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_read.recv(4096):
+                woken = True
+        return woken
+
+    # --- the watchers' loop ------------------------------------------------------------
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=loop.run_forever, name="outbox-in-flight", daemon=True
+                )
+                self._thread.start()
+                self._loop = loop
+            return self._loop
+
+    def close(self) -> None:
+        """Stop watching (the counts are dropped) and close the loop and the wake socket."""
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is not None:
+
+            async def cancel_watches():
+                watches = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for watch in watches:
+                    watch.cancel()
+                await asyncio.gather(*watches, return_exceptions=True)
+
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(cancel_watches(), loop).result(5)
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(5)
+            loop.close()
+        with self._lock:
+            self._counts.clear()
+        self._wake_read.close()
+        self._wake_write.close()
