@@ -1,22 +1,24 @@
-"""Admission by tenant: how many runs one relay keeps open for one fairness key.
+"""Admission by tenant: the runs one relay keeps open per fairness key.
 
 Temporal's fairness key orders work that *waits* on a task queue. It cannot share out what
 is already running: a tenant that enqueues thousands of tasks at once would, through a
 relay that starts every row as fast as it can, have thousands of runs open, saturating the
 server, the workers and the database, and another tenant's one task would wait its turn
-behind all of them for CPU. So the relay admits at most ``limit`` open runs per fairness
-key (tenant); the rest of that tenant's rows wait in the outbox, where the claim takes
-every tenant's rows in turn. A tenant alone still keeps ``limit`` runs going (enough to
-keep a worker busy; see ``OUTBOX_RUNS_PER_TENANT``); another tenant's row is claimed at
-once and meets at most ``limit`` of the first tenant's runs in the workers.
+behind all of them for CPU. So the relay's claim (``OutboxRelay.claim``) admits a tenant's
+backlog ``runs_per_tenant`` (``OUTBOX_RUNS_PER_TENANT``) open runs at a time; the rest of
+it waits in the outbox, where the claim takes every tenant's rows in turn. A small burst
+(all of a tenant's due starts, with its open runs, within ``BURST`` times that) starts at
+once: the cap is for backlogs, and a tenant's ten tasks should not queue behind each other.
 
-A run counts from the relay's start until it closes, or until ``window`` seconds have
-passed: the cap shares out bursts, it does not hold a tenant's long runs (a user's
-onboarding lasts days) against it. Each counted run is watched by a long poll on its
-history (``handle.result()``) in one event loop of the relay's own; a closed run frees its
-slot at once and wakes the relay (``wake_fd``). The count is this relay's: with several
-relays a tenant can have ``limit`` open runs through each, and a relay that restarts
-starts from none. That is the intended softness: nothing is ever held back for good.
+``InFlight`` is the count the claim reads. A start the claim takes counts at once
+(``admit``); once it made a run, that run counts until it closes, or until ``window``
+seconds have passed (``watch``): the cap shares out bursts, it does not hold a tenant's long
+runs (a user's onboarding lasts days) against it. Each counted run is watched by a long poll
+on its history (``handle.result()``) in one event loop of the relay's own; a closed run
+frees its slot at once and wakes the relay (``wake_fd``). The count is one relay's (its
+lanes share it): with several relays a tenant can have that many open runs through each,
+and a relay that restarts starts from none. That is the intended softness: nothing is ever
+held back for good.
 """
 
 import asyncio
@@ -34,12 +36,10 @@ logger = logging.getLogger(__name__)
 class InFlight:
     """Open runs per fairness key, started by one relay. Thread-safe."""
 
-    def __init__(self, limit: int, *, window: float = 60.0):
-        if limit < 1:
-            raise ValueError("limit must be at least 1.")
+    def __init__(self, *, window: float = 60.0):
         if window <= 0:
             raise ValueError("window must be positive.")
-        self.limit, self.window = limit, window
+        self.window = window
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -50,28 +50,27 @@ class InFlight:
         self._wake_write.setblocking(False)
 
     # --- what the claim reads ----------------------------------------------------------
-    def slots_left(self) -> dict[str, int]:
-        """``{fairness key: runs it may still start}`` for every key with open runs; a key
-        not listed has ``limit`` left."""
+    def open_runs(self) -> dict[str, int]:
+        """``{fairness key: its open runs}``, for every key with any."""
         with self._lock:
-            return {key: max(0, self.limit - n) for key, n in self._counts.items() if n}
-
-    def open_runs(self, key: str) -> int:
-        with self._lock:
-            return self._counts[key]
+            return {key: n for key, n in self._counts.items() if n}
 
     # --- counting ----------------------------------------------------------------------
-    def watch(self, client: Client, key: str, workflow_id: str, run_id: str) -> None:
-        """Count a run this relay has just started for ``key`` until it closes (or the
-        window passes)."""
+    def admit(self, key: str) -> None:
+        """Take one of ``key``'s slots for a start about to be made: it is then either
+        ``watch``ed, or given back with ``release``."""
         with self._lock:
             self._counts[key] += 1
+
+    def watch(self, client: Client, key: str, workflow_id: str, run_id: str) -> None:
+        """Keep the slot ``admit`` took for the run just started until it closes (or the
+        window passes)."""
         try:
             asyncio.run_coroutine_threadsafe(
                 self._until_closed(client, key, workflow_id, run_id), self._running_loop()
             )
         except RuntimeError:  # closing: nothing to wait for any more
-            self._release(key)
+            self.release(key)
 
     async def _until_closed(self, client: Client, key: str, workflow_id: str, run_id: str):
         handle = client.get_workflow_handle(workflow_id, run_id=run_id)
@@ -81,9 +80,10 @@ class InFlight:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(handle.result(follow_runs=False), self.window)
         finally:
-            self._release(key)
+            self.release(key)
 
-    def _release(self, key: str) -> None:
+    def release(self, key: str) -> None:
+        """Give back one of ``key``'s slots, and wake the relay."""
         with self._lock:
             self._counts[key] -= 1
             if self._counts[key] <= 0:

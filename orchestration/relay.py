@@ -25,7 +25,9 @@ answers cannot hold up the rows behind it), or failed for good when Temporal ref
 as it is.
 
 The rows of a pass are started concurrently (``start_concurrency`` at once) and their
-outcomes recorded once the pass's starts are done. Rows for one workflow id go one pass
+outcomes recorded once the pass's starts are done. A relay runs ``lanes`` (2) passes at once,
+each in a loop of its own: a row written while one lane is busy with its pass is claimed by
+another at once, not after that pass. Rows for one workflow id go one pass
 after another, in the order they were written: a signal never overtakes the start it
 follows.
 
@@ -100,6 +102,12 @@ START_CONCURRENCY = 16
 # waves of concurrent starts keep a pass short (a few hundred ms under a backlog of
 # thousands) without a claim per handful of rows.
 BATCH_SIZE = 32
+# A tenant whose due starts, with its open runs, number at most this many times
+# runs_per_tenant has them all started at once: the cap holds back backlogs, not bursts.
+BURST = 4
+# Passes under way at once: a row written (or a tenant's slot freed) while one pass starts
+# its batch is claimed by the other at once instead of after it.
+LANES = 2
 
 
 class TemporalUnavailable(Exception):
@@ -124,11 +132,27 @@ def row_retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 2 ** min(attempts, 9)))
 
 
-class OutboxRelay:
-    """Runs in one thread (its own event loop and Temporal client); ``stop()`` from any.
+class _Lane:
+    """What one of a relay's loops keeps for itself: its LISTEN connection, back-offs and
+    start threads."""
 
-    ``listening`` is a ``threading.Event`` set once ``LISTEN`` succeeded and cleared when
-    that connection is lost or closed: from then on a commit wakes the relay at once.
+    def __init__(self, max_backoff: float):
+        self.followers = False  # the last pass's rows had later rows for their workflows
+        self.backoff = Backoff(maximum=max_backoff)
+        self.listener: psycopg.Connection | None = None
+        self.listen_backoff = Backoff(initial=1.0, maximum=60.0)
+        self.listen_retry_at = 0.0
+        self.starters: ThreadPoolExecutor | None = None  # its pass's starts, side by side
+
+
+class OutboxRelay:
+    """Runs ``lanes`` loops, each in a thread of its own, all with one Temporal client;
+    ``run()`` blocks until ``stop()`` (from any thread). A lane claims, starts and records a
+    pass of rows as one relay does; the lanes' claims never take the same row (the rows of
+    a pass under way are left out) nor the same tenant slot (``runs_per_tenant``).
+
+    ``listening`` is a ``threading.Event`` set once a lane's ``LISTEN`` succeeded and
+    cleared when no lane has one: while it is set a commit wakes the relay at once.
     ``start_row`` is the one place a row reaches Temporal; wrap it to observe or refuse
     starts (it is called from up to ``start_concurrency`` threads at once). ``relay_id`` is
     what this relay writes as its rows' ``lease_owner``.
@@ -145,6 +169,7 @@ class OutboxRelay:
         lease: float = LEASE,
         start_timeout: float = START_TIMEOUT,
         start_concurrency: int = START_CONCURRENCY,
+        lanes: int = LANES,
         runs_per_tenant: int | None = None,
         in_flight_window: float = 60.0,
         connect: Callable[[], Awaitable[Client]] = temporal_client.connect,
@@ -153,6 +178,14 @@ class OutboxRelay:
             raise ValueError("lease must be longer than start_timeout (a start must fit in it).")
         if start_concurrency < 1:
             raise ValueError("start_concurrency must be at least 1.")
+        if lanes < 1:
+            raise ValueError("lanes must be at least 1.")
+        self.lanes = lanes
+        self._lock = threading.Lock()  # claims, and the pieces made on first use
+        self._under_way: set[int] = set()  # rows leased by this relay's passes under way
+        self._lane_of_thread = threading.local()
+        self._lane_states: list[_Lane] = []
+        self._max_backoff = max_backoff
         if runs_per_tenant is None:
             runs_per_tenant = settings.OUTBOX_RUNS_PER_TENANT
         if runs_per_tenant < 0:
@@ -160,7 +193,6 @@ class OutboxRelay:
         self.runs_per_tenant, self.in_flight_window = runs_per_tenant, in_flight_window
         self._in_flight: InFlight | None = None
         self.start_concurrency = start_concurrency
-        self._starters: ThreadPoolExecutor | None = None
         self._loops: list[asyncio.AbstractEventLoop] = []
         self._thread_loop = threading.local()
         self.batch_size = batch_size
@@ -171,14 +203,19 @@ class OutboxRelay:
         self.start_timeout = start_timeout
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[-100:]
         self._connect = connect
-        self._followers = False  # the last pass's rows had later rows for their workflows
         self._stop = threading.Event()
         self._client: Client | None = None
-        self._listener: psycopg.Connection | None = None
         self.listening = threading.Event()
-        self._backoff = Backoff(maximum=max_backoff)
-        self._listen_backoff = Backoff(initial=1.0, maximum=60.0)
-        self._listen_retry_at = 0.0
+
+    @property
+    def _lane(self) -> _Lane:
+        """The calling thread's lane (made on first use)."""
+        lane = getattr(self._lane_of_thread, "lane", None)
+        if lane is None:
+            lane = self._lane_of_thread.lane = _Lane(self._max_backoff)
+            with self._lock:
+                self._lane_states.append(lane)
+        return lane
 
     def stop(self) -> None:
         self._stop.set()
@@ -189,45 +226,66 @@ class OutboxRelay:
 
     # --- the loop ----------------------------------------------------------------------
     def run(self) -> None:
-        """Relay until ``stop()``. Blocking; run it in a thread of its own. Its own
-        statements are not traced (each poll would be a trace of its own); each start is, in
-        the trace of the transaction that wrote the row (``start_row``)."""
-        with tracing.untraced():
-            self._run_loop()
-
-    def _run_loop(self) -> None:
-        last_prune = float("-inf")
+        """Relay until ``stop()``. Blocking; run it in a thread of its own (the lanes get
+        threads of their own besides). Its own statements are not traced (each poll would be
+        a trace of its own); each start is, in the trace of the transaction that wrote the
+        row (``start_row``). A lane that ends for any other reason than ``stop()`` stops the
+        others, so that ``run()`` returns and whoever runs the relay can tell."""
+        lanes = [
+            threading.Thread(target=self._run_lane, args=(n,), name=f"outbox-relay-{n}")
+            for n in range(1, self.lanes)
+        ]
         try:
-            while not self.stopping:
-                close_old_connections()
-                if time.monotonic() - last_prune >= self.prune_interval:
-                    last_prune = time.monotonic()
-                    self._prune()  # needs only the database: goes on while Temporal is down
-                try:
-                    processed = self.relay_once()
-                except TemporalUnavailable as exc:
-                    delay = self._backoff.next()
-                    logger.warning("Temporal unreachable (%s); retrying in %.1fs", exc, delay)
-                    self._stop.wait(delay)
-                    continue
-                except DatabaseError as exc:
-                    delay = self._backoff.next()
-                    logger.warning("outbox database error (%s); retrying in %.1fs", exc, delay)
-                    connection.close()
-                    self._stop.wait(delay)
-                    continue
-                except Exception:  # the relay must outlive any bug in one pass
-                    delay = self._backoff.next()
-                    logger.exception("outbox relay pass failed; retrying in %.1fs", delay)
-                    self._stop.wait(delay)
-                    continue
-                self._backoff.reset()
-                # Another pass at once after a full one, or when rows for the same workflow
-                # as this pass's waited behind them (see ``claim``): those are due now.
-                if processed < self.batch_size and not self._followers:
-                    self._wait_for_work()
+            for lane in lanes:
+                lane.start()
+            self._run_lane(0)
         finally:
-            self.close()
+            self._stop.set()
+            for lane in lanes:
+                lane.join()
+            with tracing.untraced():
+                self.close()
+
+    def _run_lane(self, number: int) -> None:
+        try:
+            with tracing.untraced():
+                self._run_loop(prunes=number == 0)
+        finally:
+            self._stop.set()  # one lane gone: the relay stops (see ``run``)
+            self._close_listener()
+            connection.close()
+
+    def _run_loop(self, *, prunes: bool) -> None:
+        lane = self._lane
+        last_prune = float("-inf")
+        while not self.stopping:
+            close_old_connections()
+            if prunes and time.monotonic() - last_prune >= self.prune_interval:
+                last_prune = time.monotonic()
+                self._prune()  # needs only the database: goes on while Temporal is down
+            try:
+                processed = self.relay_once()
+            except TemporalUnavailable as exc:
+                delay = lane.backoff.next()
+                logger.warning("Temporal unreachable (%s); retrying in %.1fs", exc, delay)
+                self._stop.wait(delay)
+                continue
+            except DatabaseError as exc:
+                delay = lane.backoff.next()
+                logger.warning("outbox database error (%s); retrying in %.1fs", exc, delay)
+                connection.close()
+                self._stop.wait(delay)
+                continue
+            except Exception:  # the relay must outlive any bug in one pass
+                delay = lane.backoff.next()
+                logger.exception("outbox relay pass failed; retrying in %.1fs", delay)
+                self._stop.wait(delay)
+                continue
+            lane.backoff.reset()
+            # Another pass at once after a full one, or when rows for the same workflow
+            # as this pass's waited behind them (see ``claim``): those are due now.
+            if processed < self.batch_size and not lane.followers:
+                self._wait_for_work()
 
     def relay_once(self) -> int:
         """Lease due rows, start their workflows with no transaction open, record each
@@ -241,9 +299,18 @@ class OutboxRelay:
         # only while at least start_timeout of its lease is left.
         last_start = time.monotonic() + self.lease - self.start_timeout
         rows = self.claim()
-        self._followers = any(getattr(row, "has_follower", False) for row in rows)
+        self._lane.followers = any(getattr(row, "has_follower", False) for row in rows)
         if not rows:
             return 0
+        watched: set[int] = set()
+        try:
+            return self._start_and_record(client, rows, last_start, watched)
+        finally:
+            self._settle(rows, watched)
+
+    def _start_and_record(
+        self, client: Client, rows: list[OutboxEntry], last_start: float, watched: set[int]
+    ) -> int:
         outcomes = self._start_all(client, rows, last_start)
         unstarted, started, trouble = [], [], None
         for row in rows:
@@ -263,7 +330,7 @@ class OutboxRelay:
             else:
                 started.append((row, outcome))
         self._record_started(started)
-        self._admit(client, started)
+        watched |= self._watch(client, started)
         if trouble is not None:
             self._release(unstarted, error=trouble)
             metrics.relay_error("deployment_wide")
@@ -304,11 +371,12 @@ class OutboxRelay:
             finally:
                 connection.close()  # a wrapped start_row may have used the database
 
-        if self._starters is None:
-            self._starters = ThreadPoolExecutor(
+        lane = self._lane
+        if lane.starters is None:
+            lane.starters = ThreadPoolExecutor(
                 self.start_concurrency, thread_name_prefix="outbox-start"
             )
-        futures = [self._starters.submit(start_in_starter, row) for row in rows]
+        futures = [lane.starters.submit(start_in_starter, row) for row in rows]
         for future in futures:
             future.exception()  # wait for every start before raising any
         for future in futures:
@@ -329,11 +397,26 @@ class OutboxRelay:
         the start it follows, which it would not find). So no two rows of a batch share a
         workflow id, and a batch's rows can be started side by side.
 
-        With ``runs_per_tenant``, a key's starts are claimed only while it has fewer open
-        runs through this relay (signals, and rows with no key, are not held back).
+        With ``runs_per_tenant`` (N), a key's starts are claimed only while it has fewer than N
+        open runs through this relay, or while all of its due starts fit, with its open
+        runs, in ``BURST`` x N: a backlog goes N at a time, a small burst at once. Signals,
+        and rows with no key, are not held back. The starts claimed count as open runs at
+        once (``_settle`` drops those that did not become runs). The rows of this relay's
+        passes under way are left out.
         """
+        with self._lock:
+            if self.runs_per_tenant and self._in_flight is None:
+                self._in_flight = InFlight(window=self.in_flight_window)
+            open_runs = self._in_flight.open_runs() if self._in_flight is not None else {}
+            rows = self._claim(open_runs, sorted(self._under_way))
+            self._under_way.update(row.pk for row in rows)
+            for row in rows:
+                if self._counted(row):
+                    self._in_flight.admit(row.fairness_key)
+        return rows
+
+    def _claim(self, open_runs: dict[str, int], under_way: list[int]) -> list[OutboxEntry]:
         cap = self.runs_per_tenant
-        left = self._in_flight.slots_left() if self._in_flight is not None else {}
         table = connection.ops.quote_name(OutboxEntry._meta.db_table)
         due = """status = %s AND available_at <= now()
                  AND (lease_expires_at IS NULL OR lease_expires_at <= now()
@@ -355,20 +438,23 @@ class OutboxRelay:
                     SELECT id FROM (
                         SELECT id, available_at, fairness_key, kind,
                                row_number() OVER by_key AS turn,
-                               count(*) FILTER (WHERE kind = %s) OVER by_key AS nth_start
+                               count(*) FILTER (WHERE kind = %s) OVER by_key AS nth_start,
+                               count(*) FILTER (WHERE kind = %s)
+                                   OVER (PARTITION BY fairness_key) AS starts_due
                         FROM (
                             SELECT id, available_at, fairness_key, kind, status,
                                    lease_expires_at, lease_owner,
                                    min(id) OVER (PARTITION BY workflow_id) AS first_id
                             FROM {table} WHERE status = %s
                         ) AS pending
-                        WHERE id = first_id AND {due}
+                        WHERE id = first_id AND {due} AND NOT id = ANY(%s::bigint[])
                         WINDOW by_key AS (PARTITION BY fairness_key ORDER BY available_at, id)
                     ) AS candidates
-                    LEFT JOIN unnest(%s::text[], %s::int[]) AS admitted(key, slots_left)
+                    LEFT JOIN unnest(%s::text[], %s::int[]) AS admitted(key, open_runs)
                            ON admitted.key = candidates.fairness_key
                     WHERE %s = 0 OR candidates.kind <> %s OR candidates.fairness_key = ''
-                          OR candidates.nth_start <= COALESCE(admitted.slots_left, %s)
+                          OR COALESCE(admitted.open_runs, 0) + candidates.nth_start <= %s
+                          OR COALESCE(admitted.open_runs, 0) + candidates.starts_due <= %s
                     ORDER BY turn, available_at, id
                     LIMIT %s
                 ))
@@ -382,28 +468,41 @@ class OutboxRelay:
                          AS has_follower
             """,  # noqa: S608
             [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id,
-             OutboxKind.START, OutboxStatus.PENDING, OutboxStatus.PENDING, self.relay_id,
-             list(left), list(left.values()), cap, OutboxKind.START, cap, self.batch_size,
-             OutboxStatus.PENDING],
+             OutboxKind.START, OutboxKind.START, OutboxStatus.PENDING, OutboxStatus.PENDING,
+             self.relay_id, under_way, list(open_runs), list(open_runs.values()), cap,
+             OutboxKind.START, cap, cap * BURST, self.batch_size, OutboxStatus.PENDING],
         )  # fmt: skip
         return fair_order(rows)
 
     # --- pieces ------------------------------------------------------------------------
-    def _admit(self, client: Client, started: list[tuple[OutboxEntry, str]]) -> None:
-        """Count the runs just started against their tenants (``runs_per_tenant``): new runs
-        (not one that was running already, a signal, or a delayed start) with a key."""
-        if not self.runs_per_tenant:
-            return
-        if self._in_flight is None:
-            self._in_flight = InFlight(self.runs_per_tenant, window=self.in_flight_window)
+    def _counted(self, row: OutboxEntry) -> bool:
+        """Whether ``row`` takes one of its tenant's slots (``runs_per_tenant``): a start
+        with a key, not delayed."""
+        return bool(
+            self._in_flight is not None
+            and row.kind == OutboxKind.START
+            and row.fairness_key
+            and not _start_delay(row)
+        )
+
+    def _watch(self, client: Client, started: list[tuple[OutboxEntry, str]]) -> set[int]:
+        """Keep the slots of the counted rows that made a run (not one that was running
+        already) until the run closes; returns those rows' pks."""
+        watched = set()
         for row, run_id in started:
-            if (
-                row.kind == OutboxKind.START
-                and row.fairness_key
-                and run_id
-                and not _start_delay(row)
-            ):
+            if run_id and self._counted(row):
                 self._in_flight.watch(client, row.fairness_key, row.workflow_id, run_id)
+                watched.add(row.pk)
+        return watched
+
+    def _settle(self, rows: list[OutboxEntry], watched: set[int]) -> None:
+        """The end of a pass: the slots its counted rows took but no run keeps are free
+        again, and its rows (recorded, released or left leased) may be claimed again."""
+        with self._lock:
+            for row in rows:
+                if row.pk not in watched and self._counted(row):
+                    self._in_flight.release(row.fairness_key)
+            self._under_way.difference_update(row.pk for row in rows)
 
     def _prune(self) -> None:
         """Delete started rows past the retention; a failure is logged, never fatal, and
@@ -514,12 +613,14 @@ class OutboxRelay:
         self._mine(*rows).update(lease_owner="", lease_expires_at=None)
 
     def _get_client(self) -> Client:
-        if self._client is None:
-            try:
-                self._client = self._run(asyncio.wait_for(self._connect(), self.start_timeout))
-            except Exception as exc:
-                raise TemporalUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        return self._client
+        with self._lock:
+            if self._client is None:
+                try:
+                    connecting = asyncio.wait_for(self._connect(), self.start_timeout)
+                    self._client = self._run(connecting)
+                except Exception as exc:
+                    raise TemporalUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            return self._client
 
     def _run(self, coro):
         """Run ``coro`` on the calling thread's event loop of this relay (the relay's
@@ -556,34 +657,38 @@ class OutboxRelay:
                 self._close_listener()
 
     def listener(self) -> psycopg.Connection | None:
-        """The LISTEN connection, made on first use with the same connection parameters as
-        Django's (TLS client certificates, ``options``, a service file…); None while it cannot
-        be made: the relay then polls, and tries again after a back-off."""
-        if self._listener is None and time.monotonic() >= self._listen_retry_at:
+        """The calling lane's LISTEN connection, made on first use with the same connection
+        parameters as Django's (TLS client certificates, ``options``, a service file…); None
+        while it cannot be made: the lane then polls, and tries again after a back-off."""
+        lane = self._lane
+        if lane.listener is None and time.monotonic() >= lane.listen_retry_at:
             try:
-                self._listener = listen(NOTIFY_CHANNEL)
-                self._listen_backoff.reset()
+                lane.listener = listen(NOTIFY_CHANNEL)
+                lane.listen_backoff.reset()
                 self.listening.set()
             except psycopg.Error as exc:
-                delay = self._listen_backoff.next()
+                delay = lane.listen_backoff.next()
                 logger.warning("cannot LISTEN for outbox rows (%s); polling, retry in %.0fs",
                                exc, delay)  # fmt: skip
-                self._listen_retry_at = time.monotonic() + delay
-                self._close_listener()
-        return self._listener
+                lane.listen_retry_at = time.monotonic() + delay
+                self._close_listener(lane)
+        return lane.listener
 
-    def _close_listener(self) -> None:
-        self.listening.clear()
-        if self._listener is not None:
+    def _close_listener(self, lane: _Lane | None = None) -> None:
+        lane = lane or self._lane
+        if lane.listener is not None:
             with contextlib.suppress(psycopg.Error):
-                self._listener.close()
-            self._listener = None
+                lane.listener.close()
+            lane.listener = None
+        if not any(other.listener is not None for other in self._lane_states):
+            self.listening.clear()
 
     def close(self) -> None:
         """Release the leases this relay still holds (best effort: a relay that cannot reach
-        the database leaves them to expire), the LISTEN connection, this thread's database
-        connection and the loop."""
-        self._close_listener()
+        the database leaves them to expire), the LISTEN connections, this thread's database
+        connection and the loops."""
+        for lane in list(self._lane_states):
+            self._close_listener(lane)
         if self._in_flight is not None:
             self._in_flight.close()
             self._in_flight = None
@@ -592,9 +697,10 @@ class OutboxRelay:
                 lease_owner="", lease_expires_at=None
             )
         connection.close()
-        if self._starters is not None:
-            self._starters.shutdown(wait=True)
-            self._starters = None
+        for lane in self._lane_states:
+            if lane.starters is not None:
+                lane.starters.shutdown(wait=True)
+                lane.starters = None
         for loop in self._loops:
             loop.close()
         self._loops.clear()

@@ -222,10 +222,10 @@ TEMPORAL_BUILD_ID = env_str("TEMPORAL_BUILD_ID", "")
 # The outbox relay: started rows are deleted after this many days.
 OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
 OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
-# Open runs one relay keeps per tenant (fairness key); the tenant's further rows wait in the
-# outbox, so that one tenant's burst of thousands cannot fill the workers (0: no cap).
-# See orchestration/admission.py.
-OUTBOX_RUNS_PER_TENANT = env_int("OUTBOX_RUNS_PER_TENANT", 8, minimum=0)
+# Open runs one relay keeps per tenant (fairness key) with a backlog; the tenant's further
+# rows wait in the outbox, so that one tenant's thousands cannot fill the workers (a burst
+# of up to 4x this starts whole; 0: no cap). See orchestration/admission.py.
+OUTBOX_RUNS_PER_TENANT = env_int("OUTBOX_RUNS_PER_TENANT", 4, minimum=0)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)
 

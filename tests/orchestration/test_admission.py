@@ -45,21 +45,21 @@ class Runs:
 
 @pytest.fixture
 def in_flight():
-    counted = InFlight(2, window=30)
+    counted = InFlight(window=30)
     yield counted
     counted.close()
 
 
 def test_runs_count_against_their_tenant_until_they_close(in_flight):
     runs = Runs()
-    for n in range(3):
-        in_flight.watch(runs, "a", f"a-{n}", f"run-a-{n}")
-    in_flight.watch(runs, "b", "b-0", "run-b-0")
-    assert in_flight.slots_left() == {"a": 0, "b": 1}
+    for key, n in [("a", 0), ("a", 1), ("a", 2), ("b", 0)]:
+        in_flight.admit(key)
+        in_flight.watch(runs, key, f"{key}-{n}", f"run-{key}-{n}")
+    assert in_flight.open_runs() == {"a": 3, "b": 1}
     assert not in_flight.drain_wakes()
     runs.close("run-a-0")
     runs.close("run-b-0", failed=True)  # a failed run is closed too
-    wait_until(lambda: in_flight.slots_left() == {"a": 0}, timeout=5, what="two runs to close")
+    wait_until(lambda: in_flight.open_runs() == {"a": 2}, timeout=5, what="two runs to close")
     # The relay, waiting for work, is woken by a closed run.
     readable, _, _ = select.select([in_flight.wake_fd()], [], [], 1)
     assert readable
@@ -67,35 +67,37 @@ def test_runs_count_against_their_tenant_until_they_close(in_flight):
     assert not in_flight.drain_wakes()
     runs.close("run-a-1")
     runs.close("run-a-2")
-    wait_until(lambda: in_flight.slots_left() == {}, timeout=5, what="every run to close")
+    wait_until(lambda: in_flight.open_runs() == {}, timeout=5, what="every run to close")
 
 
 def test_a_run_stops_counting_once_the_window_passes():
-    in_flight = InFlight(1, window=0.2)
+    in_flight = InFlight(window=0.2)
     try:
+        in_flight.admit("a")
         in_flight.watch(Runs(), "a", "a-0", "never-closes")
-        assert in_flight.slots_left() == {"a": 0}
-        wait_until(lambda: in_flight.slots_left() == {}, timeout=5, what="the window to pass")
+        assert in_flight.open_runs() == {"a": 1}
+        wait_until(lambda: in_flight.open_runs() == {}, timeout=5, what="the window to pass")
     finally:
         in_flight.close()
 
 
 def test_closing_drops_the_watches():
-    in_flight = InFlight(1)
+    in_flight = InFlight()
+    in_flight.admit("a")
     in_flight.watch(Runs(), "a", "a-0", "open")
     in_flight.close()
-    assert in_flight.slots_left() == {}
+    assert in_flight.open_runs() == {}
 
 
-@pytest.mark.parametrize(("limit", "window", "message"), [(0, 1.0, "limit"), (1, 0.0, "window")])
-def test_nonsense_settings_are_refused(limit, window, message):
-    with pytest.raises(ValueError, match=message):
-        InFlight(limit, window=window)
+def test_a_window_must_be_positive():
+    with pytest.raises(ValueError, match="window"):
+        InFlight(window=0)
 
 
-def test_the_claim_holds_back_a_tenants_starts_past_its_open_runs(transactional_db):
-    """A tenant with every slot taken gets no start in the claim; its signals, rows with no
-    tenant, and other tenants' rows are claimed as before."""
+def test_the_claim_holds_back_a_tenants_backlog_past_its_open_runs(transactional_db):
+    """A tenant whose backlog is larger than a burst gets starts in the claim only up to
+    its slots; its signals, rows with no tenant, and another tenant's burst (more than its
+    slots, less than a burst) are claimed whole."""
 
     def row(key: str, n: int, kind=OutboxKind.START) -> None:
         OutboxEntry.objects.create(
@@ -104,17 +106,20 @@ def test_the_claim_holds_back_a_tenants_starts_past_its_open_runs(transactional_
         )  # fmt: skip
 
     with transaction.atomic():
-        for n in range(4):
+        for n in range(8):
             row("a", n)
         row("a", 9, kind=OutboxKind.SIGNAL)
-        row("b", 0)
+        for n in range(3):
+            row("b", n)
         row("", 0)
     relay = OutboxRelay(batch_size=20, runs_per_tenant=2)
-    relay._in_flight = InFlight(2)
+    relay._in_flight = InFlight()
     try:
-        relay._in_flight.watch(Runs(), "a", "a-open", "run-a-open")  # one of two slots taken
+        relay._in_flight.admit("a")  # one of two slots taken
+        relay._in_flight.watch(Runs(), "a", "a-open", "run-a-open")
+        # a: 1 open + 8 due > 2 x BURST (4): one more start. b: 3 due <= 8: all of them.
         claimed = sorted(r.workflow_id for r in relay.claim())
-        assert claimed == ["a-0", "a-9", "b-0", "none-0"]
+        assert claimed == ["a-0", "a-9", "b-0", "b-1", "b-2", "none-0"]
     finally:
         relay.close()
 
@@ -144,3 +149,25 @@ def test_bad_relay_options_are_command_errors(args, message):
 
     with pytest.raises(CommandError, match=message):
         call_command("run_outbox_relay", *args)
+
+
+def test_a_lane_does_not_claim_the_rows_or_slots_of_a_pass_under_way(transactional_db):
+    """Two passes of one relay at once: the second claims neither the first one's rows
+    (leased to the same relay) nor the tenant slots they took; once the first pass is
+    settled without making runs, both are free again."""
+    with transaction.atomic():
+        for n in range(9):  # more than a burst (2 x BURST)
+            OutboxEntry.objects.create(
+                workflow_type="W", workflow_id=f"a-{n}", task_queue="q", fairness_key="a"
+            )
+        OutboxEntry.objects.create(workflow_type="W", workflow_id="none-0", task_queue="q")
+    relay = OutboxRelay(batch_size=20, runs_per_tenant=2)
+    try:
+        first = relay.claim()
+        assert sorted(r.workflow_id for r in first) == ["a-0", "a-1", "none-0"]
+        assert relay.claim() == []  # a's two slots are taken, the rest is under way
+        relay._settle(first, watched=set())  # no run came of them (say, a lost lease)
+        again = relay.claim()
+        assert sorted(r.workflow_id for r in again) == ["a-0", "a-1", "none-0"]
+    finally:
+        relay.close()

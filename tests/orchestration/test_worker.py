@@ -80,7 +80,7 @@ def test_sigterm_during_an_activity_lets_it_finish_and_exits_0(
         (["--shards", "-1"], "shard numbers are 0 or more"),  # polled shard 3 before
         (["--shards=-4,0"], "shard numbers are 0 or more"),  # two workers on one queue
         (["--shards", "-5"], "shard numbers are 0 or more"),  # a traceback before
-        (["--max-concurrent-activities", "40"], "needs DATABASE_POOL_MAX_SIZE >= 41"),
+        (["--max-concurrent-activities", "40"], "needs DATABASE_POOL_MAX_SIZE >= 42"),
     ],
 )
 def test_bad_options_are_command_errors(settings, args, message):

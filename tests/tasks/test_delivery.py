@@ -65,18 +65,25 @@ def test_a_tenants_burst_is_admitted_a_few_runs_at_a_time(
     transactional_db, temporal, queue_prefix, active_tenant
 ):
     """Tenant A enqueues a backlog, then B a few tasks on the same queue. The relay keeps at
-    most ``runs_per_tenant`` of A's runs open (A's other rows wait in the outbox) and starts
-    B's at once: B's tasks finish while most of A's backlog still waits. Without the cap
-    all of A's runs would be open at once, and B's would queue behind them in the workers."""
+    most ``runs_per_tenant`` of A's runs open while A's backlog is larger than a burst (A's
+    other rows wait in the outbox) and starts B's few at once: B's tasks finish while most
+    of A's backlog still waits. Without the cap all of A's runs would be open at once, and
+    B's would queue behind them in the workers."""
+    from orchestration.relay import BURST
+
     big, small = active_tenant("big"), active_tenant("small")
     with schema_context(big.schema_name):
         backlog = [sample_tasks.add_project.enqueue(f"a{i}") for i in range(40)]
-    a_started = OutboxEntry.objects.filter(fairness_key=str(big.pk), status=OutboxStatus.STARTED)
+    a_rows = OutboxEntry.objects.filter(fairness_key=str(big.pk))
+    a_started = a_rows.filter(status=OutboxStatus.STARTED)
     most_open = 0
 
     def a_open() -> int:
-        """An upper bound of A's open runs: started, less those whose task has finished
-        (read in that order, so that a run finishing in between only lowers it)."""
+        """While A's backlog is well over a burst, an upper bound of A's open runs: started,
+        less those whose task has finished (read in that order, so that a run finishing in
+        between only lowers it). 0 once the backlog is nearly a burst."""
+        if a_rows.filter(status=OutboxStatus.PENDING).count() < 4 * BURST:
+            return 0
         started = a_started.count()
         with schema_context(big.schema_name):
             return started - Project.objects.count()

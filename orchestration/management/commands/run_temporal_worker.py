@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from orchestration import client as temporal_client
 from orchestration.management.commands._temporal import TemporalCommand
 from orchestration.registry import Hosted, hosted
+from orchestration.relay import LANES as RELAY_LANES
 from orchestration.relay import Backoff, OutboxRelay
 from orchestration.routing import QueueKind, queue_name, tenant_queues
 from orchestration.schedules import sync_schedules
@@ -152,15 +153,17 @@ class Command(TemporalCommand):
             raise CommandError("--queue-shards must be at least 1.")
         if options["max_concurrent_activities"] < 1:
             raise CommandError("--max-concurrent-activities must be at least 1.")
-        # Each running activity holds a database connection, the relay one more: a pool
-        # smaller than that would leave activities waiting for a connection, then failing.
-        needed = options["max_concurrent_activities"] + 1
+        # Each running activity holds a database connection, each lane of the relay one
+        # more: a pool smaller than that would leave activities waiting for a connection,
+        # then failing.
+        relay_lanes = 0 if options.get("no_relay") else RELAY_LANES
+        needed = options["max_concurrent_activities"] + relay_lanes
         pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
         if isinstance(pool, dict) and pool.get("max_size", needed) < needed:
             raise CommandError(
                 f"--max-concurrent-activities {options['max_concurrent_activities']} needs "
                 f"DATABASE_POOL_MAX_SIZE >= {needed} (it is {pool['max_size']}): each running "
-                "activity holds a database connection, the relay one more."
+                f"activity holds a database connection, the relay {relay_lanes} more."
             )
         if options["shards"] is not None and QueueKind.TENANT not in kinds:
             raise CommandError("--shards applies to --kind tenant only.")
