@@ -295,6 +295,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="part 3: rounds of B's 10 tasks")
     parser.add_argument("--trace", action="store_true", help="part 3: each of B's tasks, traced")
     parser.add_argument("--workflow-slots", type=int, help="workers' workflow task slots")
+    parser.add_argument("--lanes", type=int, default=None, help="the relay's passes at once")
     parser.add_argument(
         "--runs-per-tenant", type=int, default=None,
         help="the relay's open runs per tenant (default: OUTBOX_RUNS_PER_TENANT; 0: no cap)",
@@ -341,11 +342,14 @@ def main() -> None:
             async def workers_client():
                 return workers.client
 
+            lanes = {} if args.lanes is None else {"lanes": args.lanes}
             relay = OutboxRelay(
-                connect=workers_client, poll_interval=2.0, runs_per_tenant=args.runs_per_tenant
-            )
+                connect=workers_client, poll_interval=2.0, runs_per_tenant=args.runs_per_tenant,
+                **lanes,
+            )  # fmt: skip
             cap = relay.runs_per_tenant
-            print(f"relay: at most {cap or 'any number of'} open runs per tenant")
+            print(f"relay: at most {cap or 'any number of'} open runs per tenant, "
+                  f"{relay.lanes} lane(s)")  # fmt: skip
             thread = threading.Thread(target=relay.run, daemon=True)
             thread.start()
             wait_finished(enqueued)

@@ -400,9 +400,9 @@ class OutboxRelay:
         With ``runs_per_tenant`` (N), a key's starts are claimed only while it has fewer than N
         open runs through this relay, or while all of its due starts fit, with its open
         runs, in ``BURST`` x N: a backlog goes N at a time, a small burst at once. Signals,
-        and rows with no key, are not held back. The starts claimed count as open runs at
-        once (``_settle`` drops those that did not become runs). The rows of this relay's
-        passes under way are left out.
+        delayed starts (``run_after``) and rows with no key are not held back. The starts
+        claimed count as open runs at once (``_settle`` drops those that did not become
+        runs). The rows of this relay's passes under way are left out.
         """
         with self._lock:
             if self.runs_per_tenant and self._in_flight is None:
@@ -436,15 +436,17 @@ class OutboxRelay:
                 SELECT id FROM {table}
                 WHERE {due} AND id = ANY(ARRAY(
                     SELECT id FROM (
-                        SELECT id, available_at, fairness_key, kind,
+                        SELECT id, available_at, fairness_key, counted,
                                row_number() OVER by_key AS turn,
-                               count(*) FILTER (WHERE kind = %s) OVER by_key AS nth_start,
-                               count(*) FILTER (WHERE kind = %s)
+                               count(*) FILTER (WHERE counted) OVER by_key AS nth_start,
+                               count(*) FILTER (WHERE counted)
                                    OVER (PARTITION BY fairness_key) AS starts_due
                         FROM (
-                            SELECT id, available_at, fairness_key, kind, status,
-                                   lease_expires_at, lease_owner,
-                                   min(id) OVER (PARTITION BY workflow_id) AS first_id
+                            SELECT id, available_at, fairness_key, status, lease_expires_at,
+                                   lease_owner,
+                                   min(id) OVER (PARTITION BY workflow_id) AS first_id,
+                                   kind = %s AND fairness_key <> ''
+                                       AND COALESCE(run_after <= now(), true) AS counted
                             FROM {table} WHERE status = %s
                         ) AS pending
                         WHERE id = first_id AND {due} AND NOT id = ANY(%s::bigint[])
@@ -452,7 +454,7 @@ class OutboxRelay:
                     ) AS candidates
                     LEFT JOIN unnest(%s::text[], %s::int[]) AS admitted(key, open_runs)
                            ON admitted.key = candidates.fairness_key
-                    WHERE %s = 0 OR candidates.kind <> %s OR candidates.fairness_key = ''
+                    WHERE %s = 0 OR NOT candidates.counted
                           OR COALESCE(admitted.open_runs, 0) + candidates.nth_start <= %s
                           OR COALESCE(admitted.open_runs, 0) + candidates.starts_due <= %s
                     ORDER BY turn, available_at, id
@@ -468,16 +470,16 @@ class OutboxRelay:
                          AS has_follower
             """,  # noqa: S608
             [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id,
-             OutboxKind.START, OutboxKind.START, OutboxStatus.PENDING, OutboxStatus.PENDING,
-             self.relay_id, under_way, list(open_runs), list(open_runs.values()), cap,
-             OutboxKind.START, cap, cap * BURST, self.batch_size, OutboxStatus.PENDING],
+             OutboxKind.START, OutboxStatus.PENDING, OutboxStatus.PENDING, self.relay_id,
+             under_way, list(open_runs), list(open_runs.values()), cap, cap, cap * BURST,
+             self.batch_size, OutboxStatus.PENDING],
         )  # fmt: skip
         return fair_order(rows)
 
     # --- pieces ------------------------------------------------------------------------
     def _counted(self, row: OutboxEntry) -> bool:
         """Whether ``row`` takes one of its tenant's slots (``runs_per_tenant``): a start
-        with a key, not delayed."""
+        with a key, not delayed (what the claim calls ``counted``)."""
         return bool(
             self._in_flight is not None
             and row.kind == OutboxKind.START

@@ -5,9 +5,11 @@ them."""
 import asyncio
 import select
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from orchestration.admission import InFlight
 from orchestration.models import OutboxEntry, OutboxKind
@@ -96,8 +98,8 @@ def test_a_window_must_be_positive():
 
 def test_the_claim_holds_back_a_tenants_backlog_past_its_open_runs(transactional_db):
     """A tenant whose backlog is larger than a burst gets starts in the claim only up to
-    its slots; its signals, rows with no tenant, and another tenant's burst (more than its
-    slots, less than a burst) are claimed whole."""
+    its slots; its signals and delayed starts, rows with no tenant, and another tenant's
+    burst (more than its slots, less than a burst) are claimed whole."""
 
     def row(key: str, n: int, kind=OutboxKind.START) -> None:
         OutboxEntry.objects.create(
@@ -109,6 +111,10 @@ def test_the_claim_holds_back_a_tenants_backlog_past_its_open_runs(transactional
         for n in range(8):
             row("a", n)
         row("a", 9, kind=OutboxKind.SIGNAL)
+        OutboxEntry.objects.create(
+            workflow_type="W", workflow_id="a-later", task_queue="q", fairness_key="a",
+            run_after=timezone.now() + timedelta(hours=1),
+        )  # fmt: skip
         for n in range(3):
             row("b", n)
         row("", 0)
@@ -119,7 +125,7 @@ def test_the_claim_holds_back_a_tenants_backlog_past_its_open_runs(transactional
         relay._in_flight.watch(Runs(), "a", "a-open", "run-a-open")
         # a: 1 open + 8 due > 2 x BURST (4): one more start. b: 3 due <= 8: all of them.
         claimed = sorted(r.workflow_id for r in relay.claim())
-        assert claimed == ["a-0", "a-9", "b-0", "b-1", "b-2", "none-0"]
+        assert claimed == ["a-0", "a-9", "a-later", "b-0", "b-1", "b-2", "none-0"]
     finally:
         relay.close()
 

@@ -419,3 +419,36 @@ def test_a_row_held_back_behind_its_workflows_start_goes_right_after_it(
     finally:
         stop(relay, thread)
     assert set(OutboxEntry.objects.values_list("status", flat=True)) == {OutboxStatus.STARTED}
+
+
+def test_a_row_written_while_a_start_hangs_is_started_by_the_other_lane(
+    transactional_db, owner, temporal
+):
+    """One start hangs (a slow or overloaded Temporal answers it late): its pass waits for
+    it, up to the start timeout. A row written meanwhile is started by the relay's other
+    lane, not after the hanging pass."""
+    first = request_provisioning(owner, 1)[0]
+    relay = relay_for(temporal, poll_interval=0.2, lanes=2)
+    real_start, hanging, released = relay.start_row, threading.Event(), threading.Event()
+
+    def start(client, row):
+        if row.pk == first.pk:
+            hanging.set()
+            released.wait(30)
+        return real_start(client, row)
+
+    relay.start_row = start
+    thread = run_in_thread(relay)
+    try:
+        assert hanging.wait(30), "the first start never began"
+        second = request_provisioning(owner, 1)[-1]
+        wait_until(
+            lambda: OutboxEntry.objects.get(pk=second.pk).status == OutboxStatus.STARTED,
+            timeout=30, what="the second row to be started while the first start hangs",
+        )  # fmt: skip
+        assert OutboxEntry.objects.get(pk=first.pk).status == OutboxStatus.PENDING
+    finally:
+        released.set()
+        stop(relay, thread)
+    assert none_pending()
+    assert len(runs_of(temporal, second.workflow_id)) == 1
