@@ -68,15 +68,17 @@ def test_one_signup_is_one_trace_from_request_to_every_activity(api, temporal, s
 
     with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
         settled(response.json()["tenant"]["id"], TenantStatus.ACTIVE, TenantStatus.FAILED)
-        # The last activity's span ends a moment after the status it wrote.
+
+        # The last step's span ends a moment after the status it wrote, and the span of
+        # its group (the local activity) a moment after that.
+        def with_last_group():
+            finished = spans.get_finished_spans()
+            last = [x for x in finished if x.name == "RunStep:tenant_mark_active"]
+            ids = {x.context.span_id for x in finished}
+            return last and last[0].parent.span_id in ids and finished
+
         finished = wait_until(
-            lambda: (
-                (s := spans.get_finished_spans())
-                and any(x.name == "RunStep:tenant_mark_active" for x in s)
-                and s
-            ),
-            timeout=30,
-            what="the span of the provisioning run's last activity",
+            with_last_group, timeout=30, what="the spans of the provisioning run's last group"
         )
 
     relay = _named(finished, "outbox start TenantProvisioningWorkflow")
