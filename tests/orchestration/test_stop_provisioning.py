@@ -76,7 +76,16 @@ def test_delete_during_provisioning_is_accepted_and_leaves_nothing(temporal, tra
     assert not Membership.objects.filter(tenant=tenant, is_active=True).exists()
     body = api.get(f"/api/v1/tenants/{tenant.pk}/").json()
     assert (body["status"], body["domain"]) == ("deleted", None)
-    assert provisioning.status == WorkflowExecutionStatus.CANCELED
+    # How the provisioning run ends depends on when the deletion's cancel reaches it: the
+    # blocked step is let finish, and a cancel does not stop a run after its last step (the
+    # saga's rule: the tenant is done, nothing is left to stop), which create_domain ...
+    # mark_active share as one local activity. Cancelled or completed, the deletion that
+    # follows leaves nothing (above); this test failed about one full run in five on
+    # asking for cancelled alone.
+    assert provisioning.status in (
+        WorkflowExecutionStatus.CANCELED,
+        WorkflowExecutionStatus.COMPLETED,
+    )
 
 
 def test_cancelling_during_a_heartbeating_step_ends_the_run_cancelled(temporal, transactional_db):
