@@ -23,14 +23,11 @@ held back for good.
 
 import asyncio
 import contextlib
-import logging
 import socket
 import threading
 from collections import Counter
 
 from temporalio.client import Client
-
-logger = logging.getLogger(__name__)
 
 
 class InFlight:
