@@ -105,7 +105,7 @@ def fill_one() -> str | None:
             logger.warning("no usable template snapshot: the schema pool is not filled")
             return None
         name = f"{PoolSchema.PREFIX}{uuid.uuid4().hex}"
-        schemas._replay(template, name)  # the template path, under a pool name
+        schemas.replay_template(template, name)  # the template path, under a pool name
         PoolSchema.objects.create(name=name, fingerprint=pool_fingerprint())
     return name
 

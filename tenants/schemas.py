@@ -269,7 +269,7 @@ def create_schema(name: str) -> str:
     if schema_exists(name):
         return ALREADY_THERE
     if (template := usable_template()) is not None:
-        _replay(template, name)
+        replay_template(template, name)
         return FROM_TEMPLATE
     with connection.cursor() as cursor:
         cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
@@ -300,7 +300,9 @@ def drop_schema(name: str) -> bool:
     return existed
 
 
-def _replay(template: SchemaTemplate, name: str) -> None:
+def replay_template(template: SchemaTemplate, name: str) -> None:
+    """Create schema ``name`` as the stored template's dump replayed, in one transaction
+    (the caller's, when it has one)."""
     script = template.script.replace(SchemaTemplate.PLACEHOLDER, name)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))

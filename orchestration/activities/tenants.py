@@ -122,22 +122,25 @@ def tenant_mark_deleted(tenant_id: str) -> None:
 
 @tenant_step(heartbeat_every=5)
 def tenant_create_schema(tenant_id: str) -> str:
-    """Runs DDL in one transaction (template) or migration by migration."""
+    """The slow way, where the first try could not: migration by migration, heartbeating
+    (or the template or pool, if one became usable since)."""
     return tenants.tenant_schema_create(tenant_id=tenant_id)
 
 
 @django_activity(tenant=True)
 def tenant_claim_pooled_schema(tenant_id: str) -> str:
-    """``create_schema``'s first try, run as a local activity: a warm pool schema, claimed
-    in one transaction that also records ``create_schema`` done. ``""`` when the pool has
-    none (the step then runs ``tenant_create_schema``, from the template)."""
+    """``create_schema``'s first try, run as a local activity: a warm pool schema claimed,
+    else the template replayed, in one transaction that also records ``create_schema`` done.
+    ``""`` when neither can give the schema (no usable template: the step then runs
+    ``tenant_create_schema`` on the task queue, by migrations, heartbeating). The name is
+    older than the template's part in it, and stays: recorded histories carry it."""
     where = {
         "tenant_id": tenant_id,
         "workflow_id": activity.info().workflow_id,
         "step": step_name(tenant_create_schema.__name__),
     }
     with transaction.atomic():
-        how = tenants.tenant_schema_claim_pooled(tenant_id=tenant_id)
+        how = tenants.tenant_schema_create_quickly(tenant_id=tenant_id)
         if how:  # begun and done at once: only ``done`` is worth a write
             tenants.tenant_step_done(**where)
     return how

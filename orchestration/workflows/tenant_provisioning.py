@@ -82,7 +82,7 @@ PROVISIONING = Saga(
             steps.tenant_create_schema,
             LONG,
             undo=(steps.tenant_drop_schema, UNDO_LONG),
-            first_try=(steps.tenant_claim_pooled_schema, SHORT),
+            first_try=(steps.tenant_claim_pooled_schema, MEDIUM),
         ),
         # One SELECT when the schema is current, as it is after every creation path.
         Step(steps.tenant_migrate_schema, LONG, local=True),

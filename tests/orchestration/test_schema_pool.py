@@ -32,8 +32,8 @@ def provision(owner, count: int) -> list:
 
 
 def recorded_creations() -> tuple[dict, list[str], list[str]]:
-    """Worker replacements recording what the pool claim (the step's first try, a local
-    activity) and the schema's creation (from the template, on the task queue) returned."""
+    """Worker replacements recording what the step's first try (pool or template, a local
+    activity) and the schema's creation on the task queue (by migrations) returned."""
     claimed: list[str] = []
     created: list[str] = []
     replace = {
@@ -77,8 +77,8 @@ def test_a_stale_pool_is_never_handed_out(owner, temporal, schema_pool):
     with BackgroundWorker(temporal, replace=replace):
         tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
     assert tenant.status == TenantStatus.ACTIVE, tenant.last_error
-    assert claimed == [""]
-    assert created == [schemas.FROM_TEMPLATE]  # the template, not a stale pool schema
+    assert claimed == [schemas.FROM_TEMPLATE]  # the template, not a stale pool schema
+    assert created == []
     assert oid(tenant.schema_name) not in {None, oid(older)}
     assert schemas.recorded_migrations(tenant.schema_name) >= set(schemas.migration_state())
     assert oid(edited) is None  # dropped by the claim that found it stale
@@ -93,13 +93,14 @@ def test_the_refill_workflow_keeps_the_pool_full(owner, temporal, schema_pool, s
     current = PoolSchema.objects.filter(fingerprint=pool.pool_fingerprint())
     with BackgroundWorker(temporal, kinds=("tenant", "jobs"), replace=replace):
         settled(first.pk, TenantStatus.ACTIVE)
-        # The empty pool was a miss; the claim asked for a refill, which fills the pool.
+        # The empty pool was a miss (the template was replayed instead); the claim asked
+        # for a refill, which fills the pool.
         wait_until(lambda: current.count() == 2, timeout=60, what="the pool to be filled")
         (second,) = provision(owner, 1)
         settled(second.pk, TenantStatus.ACTIVE)
         wait_until(lambda: current.count() == 2, timeout=60, what="the pool to be refilled")
-    assert claimed == ["", pool.FROM_POOL]
-    assert created == [schemas.FROM_TEMPLATE]
+    assert claimed == [schemas.FROM_TEMPLATE, pool.FROM_POOL]
+    assert created == []
     assert current.count() == 2  # full, never past the size
 
 
