@@ -28,10 +28,12 @@ import hashlib
 import logging
 import uuid
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
 
+from config.db import libpq_params
 from tenants import schemas, signals
 from tenants.models import PoolSchema
 from tenants.validators import validate_schema_name
@@ -113,7 +115,8 @@ def fill_one() -> str | None:
 def prune() -> list[str]:
     """Drop the pool schemas that must not be handed out, or are not wanted: those of
     another fingerprint, those past ``TENANT_SCHEMA_POOL_SIZE`` (newest first) and any
-    ``pool_`` schema without its row. Returns their names. Idempotent."""
+    ``pool_`` schema without its row; and the scratch schemas of schema builds a killed
+    process left (``schemas.drop_build_debris``). Returns their names. Idempotent."""
     dropped = []
     with transaction.atomic():
         _lock()
@@ -141,6 +144,8 @@ def prune() -> list[str]:
     for name in orphans:
         _execute("DROP SCHEMA IF EXISTS {} CASCADE", name)
         dropped.append(name)
+    with psycopg.connect(**libpq_params(), autocommit=True) as side:
+        dropped += schemas.drop_build_debris(side)  # a killed build's scratch schema
     if dropped:
         logger.info("schema pool: dropped %s", ", ".join(dropped))
     return dropped

@@ -206,7 +206,8 @@ def tenant_schema_create(*, tenant_id) -> str:
 
 def tenant_schema_create_quickly(*, tenant_id) -> str:
     """``tenant_schema_create`` without its slow way: a warm pool schema renamed to the
-    tenant's, else the template replayed, in one transaction. Returns ``"pool"``,
+    tenant's (in the caller's transaction), else the template replayed (committed on its own
+    when built on several connections). Returns ``"pool"``,
     ``"template"``, ``"exists"`` (made before: a retry), or ``""`` when neither the pool nor
     a usable template can give the schema (it must then be made by migrations)."""
     name = Tenant.objects.get(pk=tenant_id).schema_name
@@ -214,7 +215,9 @@ def tenant_schema_create_quickly(*, tenant_id) -> str:
         return how
     if (template := schemas.usable_template()) is None:
         return ""
-    schemas.replay_template(template, name)
+    schemas.build_from_template(
+        template, name, connections=settings.TENANT_SCHEMA_BUILD_CONNECTIONS
+    )
     return schemas.FROM_TEMPLATE
 
 

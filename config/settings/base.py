@@ -75,6 +75,10 @@ PUBLIC_HOSTS = [TENANT_BASE_DOMAIN, *env_list("PUBLIC_HOSTS", ["127.0.0.1"])]
 TENANT_TEMPLATE_SCHEMA = env_str("TENANT_TEMPLATE_SCHEMA", "tenant_template")
 # pg_dump used to snapshot the template; default: the embedded PostgreSQL's, else PATH.
 PG_DUMP_PATH = env_str("PG_DUMP_PATH", "") or None
+# Database connections a tenant schema is built on at once from the template (tenants/
+# schemas.py, build_from_template): a large app's schema is built in parallel, borrowing
+# connections from the pool only if they are free at once; 1 replays it on one connection.
+TENANT_SCHEMA_BUILD_CONNECTIONS = env_int("TENANT_SCHEMA_BUILD_CONNECTIONS", 2, minimum=1)
 # Pre-built schemas at the current migrations that provisioning claims by renaming one
 # (tenants/pool.py); 0 (the default here) keeps no pool. A workflow on the jobs queue keeps
 # it full, kicked after each claim and every TENANT_SCHEMA_POOL_REFILL_INTERVAL seconds.
