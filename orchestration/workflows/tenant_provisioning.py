@@ -15,9 +15,11 @@ same way, one task-queue round trip instead of seven. Runs since the ``pool-clai
 patch first try to claim a warm pool schema as a local activity (the schema's undo is
 registered before): a run that gets one makes no task-queue round trip at all. Runs since
 the ``grouped-db-steps`` patch take consecutive local steps and the pool claim as one local
-activity (``tenant_run_steps``): a pooled run is one local activity; with the pool empty
-the group stops at the claim, the schema is created on the task queue, and the steps after
-it are a second group. The undos of a group's steps are registered before it, its database
+activity (``tenant_run_steps``): a pooled run is one local activity. The first try replays
+the template when the pool has none (an activity's change, no patch: its recorded results
+replay as they are), so a run from the template is one local activity too; only without a
+usable template does the group stop at the first try, the schema is created on the task
+queue (migrations), and the steps after it are a second group. The undos of a group's steps are registered before it, its database
 steps share one transaction, and a failure names the step that failed.
 
 Cancelling a run (the ``wait-for-steps`` patch): the step that is running is let finish
