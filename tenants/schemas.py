@@ -339,15 +339,20 @@ _BORROW_TIMEOUT = 0.05
 _MENTION = re.compile(re.escape(SchemaTemplate.PLACEHOLDER) + r'\.("(?:[^"]|"")+"|\w+)')
 
 
-def build_plan(script: str, parts: int) -> tuple[list[str], str] | None:
+def build_plan(script: str, parts: int) -> tuple[tuple[str, ...], str] | None:
     """How to build ``script`` (a stored template's) on ``parts`` connections: one batch of
     statements per connection (statements that name a common object of the schema stay
     together, in order, on one connection) and the rest, from the first foreign key on.
     None when a split would not pay: too few statements, or one group holds most."""
+    return _plan(script, parts, PARALLEL_FROM)
+
+
+@functools.lru_cache(maxsize=4)  # one template per code version: parsed once, not per tenant
+def _plan(script: str, parts: int, minimum: int) -> tuple[tuple[str, ...], str] | None:
     found = list(statements(script))
     cut = next((i for i, s in enumerate(found) if "FOREIGN KEY" in s.upper()), len(found))
     head, rest = found[:cut], found[cut:]
-    if parts < 2 or len(head) < PARALLEL_FROM:
+    if parts < 2 or len(head) < minimum:
         return None
     # Groups by union-find over the objects each statement names (a table and its identity
     # sequence, a type and the tables using it, a view and its tables...).
@@ -376,7 +381,7 @@ def build_plan(script: str, parts: int) -> tuple[list[str], str] | None:
     for group in sorted(groups.values(), key=len, reverse=True):  # largest first, to the lightest
         min(batches, key=len).extend(group)
     return (
-        ["\n".join(head[i] for i in sorted(batch)) for batch in batches if batch],
+        tuple("\n".join(head[i] for i in sorted(batch)) for batch in batches if batch),
         "\n".join(rest),
     )
 
@@ -597,6 +602,7 @@ def name_independent(dump: str, schema: str) -> str:
     return script
 
 
+@functools.lru_cache(maxsize=4)  # checked before every replay; the script rarely changes
 def snapshot_problem(script: str, schema: str) -> str | None:
     """Why ``script`` must not be replayed for new tenants, or None: a mention of the
     template schema ``schema`` (any case, quoted or not) survived the rewrite."""

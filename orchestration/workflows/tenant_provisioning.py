@@ -19,8 +19,9 @@ activity (``tenant_run_steps``): a pooled run is one local activity. The first t
 the template when the pool has none (an activity's change, no patch: its recorded results
 replay as they are), so a run from the template is one local activity too; only without a
 usable template does the group stop at the first try, the schema is created on the task
-queue (migrations), and the steps after it are a second group. The undos of a group's steps are registered before it, its database
-steps share one transaction, and a failure names the step that failed.
+queue (migrations), and the steps after it are a second group. The undos of a group's
+steps are registered before it, its database steps share one transaction, and a failure
+names the step that failed.
 
 Cancelling a run (the ``wait-for-steps`` patch): the step that is running is let finish
 (``WAIT_CANCELLATION_COMPLETED``), then the run stops and undoes, so an undo never runs
