@@ -337,9 +337,6 @@ PARALLEL_FROM = 100
 # How long a build waits for each spare pooled connection before building on one instead.
 _BORROW_TIMEOUT = 0.05
 _MENTION = re.compile(re.escape(SchemaTemplate.PLACEHOLDER) + r'\.("(?:[^"]|"")+"|\w+)')
-# A foreign key to a table of the schema itself (one to ``public`` locks a shared table: it
-# stays in the short last transaction).
-_REFERENCES_SCHEMA = re.compile(r"\bREFERENCES\s+" + re.escape(SchemaTemplate.PLACEHOLDER) + r"\.")
 
 
 def build_plan(script: str, parts: int) -> tuple[tuple[str, ...], str] | None:
@@ -380,41 +377,12 @@ def _plan(script: str, parts: int, minimum: int) -> tuple[tuple[str, ...], str] 
         groups.setdefault(root(first), []).append(index)
     if max(len(g) for g in groups.values()) > len(head) / 2:
         return None
-    # The foreign keys right after the cut, between two groups of the schema (pg_dump writes
-    # them last, after everything they depend on): a group goes, in the dump's order, to the
-    # batch holding most of the groups it is linked to, unless that batch is full; a key
-    # whose two groups share a batch runs there, after them. The others wait for the rest.
-    links: list[tuple[int, str, str]] = []
-    for offset, statement in enumerate(rest):
-        linked = [root(m.group(1)) for m in _MENTION.finditer(statement)]
-        if "FOREIGN KEY" not in statement.upper():
-            break
-        if (
-            len(linked) == 2
-            and _REFERENCES_SCHEMA.search(statement)
-            and set(linked) <= groups.keys()
-        ):
-            links.append((offset, *linked))
-    neighbours: dict[str, list[str]] = {}
-    for _, a, b in links:
-        neighbours.setdefault(a, []).append(b)
-        neighbours.setdefault(b, []).append(a)
-    full = -(-len(head) // parts) * 1.15  # a batch's share, and some slack to keep links
     batches: list[list[int]] = [[] for _ in range(parts)]
-    home: dict[str, int] = {}
-    for key, group in sorted(groups.items(), key=lambda item: item[1][0]):
-        near = [home[other] for other in neighbours.get(key, []) if other in home]
-        roomy = [i for i in range(parts) if len(batches[i]) + len(group) <= full] or range(parts)
-        chosen = max(roomy, key=lambda i: (near.count(i), -len(batches[i])))
-        batches[chosen].extend(group)
-        home[key] = chosen
-    inside = {offset: home[a] for offset, a, b in links if home[a] == home[b]}
-    texts = [[head[i] for i in sorted(batch)] for batch in batches]
-    for offset, batch in inside.items():
-        texts[batch].append(rest[offset])
+    for group in sorted(groups.values(), key=len, reverse=True):  # largest first, to the lightest
+        min(batches, key=len).extend(group)
     return (
-        tuple("\n".join(text) for text in texts if text),
-        "\n".join(s for offset, s in enumerate(rest) if offset not in inside),
+        tuple("\n".join(head[i] for i in sorted(batch)) for batch in batches if batch),
+        "\n".join(rest),
     )
 
 

@@ -86,28 +86,6 @@ def test_each_table_stays_whole_on_one_connection_and_foreign_keys_come_last(mon
     assert rest == script(fk, after)
 
 
-def test_linked_tables_share_a_batch_and_their_foreign_key_runs_there(monkeypatch):
-    monkeypatch.setattr(schemas, "PARALLEL_FROM", 1)
-
-    def fk(child: int, parent: str) -> str:
-        key = f"ALTER TABLE ONLY P.t{child} ADD CONSTRAINT f{child} FOREIGN KEY (id)"
-        return f"{key} REFERENCES {parent}(id);"
-
-    keys = [fk(2, "P.t1"), fk(4, "P.t3"), fk(3, "P.t2"), fk(1, "public.accounts_user")]
-    trigger = "CREATE TRIGGER x AFTER INSERT ON P.t1 FOR EACH ROW EXECUTE FUNCTION f();"
-    batches, rest = schemas.build_plan(
-        script(*table(1), *table(2), *table(3), *table(4), *keys, trigger), 2
-    )
-    first, second = batches
-    # t1 and t2 on one connection, t3 and t4 on the other, each key after its tables.
-    assert [f"{P}.t{n} " in first for n in (1, 2, 3, 4)] == [True, True, False, False]
-    assert [f"{P}.t{n} " in second for n in (1, 2, 3, 4)] == [False, False, True, True]
-    assert first.endswith(script(fk(2, "P.t1")))
-    assert second.endswith(script(fk(4, "P.t3")))
-    # Across the two, or to a shared table (which it would lock all along): in the rest.
-    assert rest == script(fk(3, "P.t2"), fk(1, "public.accounts_user"), trigger)
-
-
 def test_objects_named_together_share_a_batch(monkeypatch):
     monkeypatch.setattr(schemas, "PARALLEL_FROM", 1)
     mood = "CREATE TYPE P.mood AS ENUM ('ok');"
