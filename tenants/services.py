@@ -207,9 +207,9 @@ def tenant_schema_create(*, tenant_id) -> str:
 def tenant_schema_create_quickly(*, tenant_id) -> str:
     """``tenant_schema_create`` without its slow way: a warm pool schema renamed to the
     tenant's (in the caller's transaction), else the template replayed (committed on its own
-    when built on several connections). Returns ``"pool"``,
-    ``"template"``, ``"exists"`` (made before: a retry), or ``""`` when neither the pool nor
-    a usable template can give the schema (it must then be made by migrations)."""
+    when built on several connections). Returns ``"pool"``, ``"template"``, ``"exists"``
+    (made before: a retry), or ``""`` when neither the pool nor a usable template can give
+    the schema (it must then be made by migrations)."""
     name = Tenant.objects.get(pk=tenant_id).schema_name
     if how := _existing_or_pooled(name):
         return how

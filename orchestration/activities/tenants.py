@@ -130,8 +130,9 @@ def tenant_create_schema(tenant_id: str) -> str:
 @django_activity(tenant=True)
 def tenant_claim_pooled_schema(tenant_id: str) -> str:
     """``create_schema``'s first try, run as a local activity: a warm pool schema claimed,
-    else the template replayed, in one transaction that also records ``create_schema`` done.
-    ``""`` when neither can give the schema (no usable template: the step then runs
+    else the template replayed, in a transaction that also records ``create_schema`` done (a
+    schema built on several connections commits on its own, complete, just before). ``""``
+    when neither can give the schema (no usable template: the step then runs
     ``tenant_create_schema`` on the task queue, by migrations, heartbeating). The name is
     older than the template's part in it, and stays: recorded histories carry it."""
     where = {
