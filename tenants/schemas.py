@@ -272,13 +272,21 @@ def create_schema(name: str) -> str:
     validate_schema_name(name)
     if schema_exists(name):
         return ALREADY_THERE
-    if (template := usable_template()) is not None:
-        build_from_template(template, name, connections=settings.TENANT_SCHEMA_BUILD_CONNECTIONS)
+    if create_from_template(name):
         return FROM_TEMPLATE
     with connection.cursor() as cursor:
         cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
     _run_migrations(name)
     return BY_MIGRATIONS
+
+
+def create_from_template(name: str) -> bool:
+    """Build schema ``name`` from the stored snapshot (``build_from_template``, on
+    ``TENANT_SCHEMA_BUILD_CONNECTIONS``); False, and nothing done, when none is usable."""
+    if (template := usable_template()) is None:
+        return False
+    build_from_template(template, name, connections=settings.TENANT_SCHEMA_BUILD_CONNECTIONS)
+    return True
 
 
 def usable_template() -> SchemaTemplate | None:

@@ -213,12 +213,7 @@ def tenant_schema_create_quickly(*, tenant_id) -> str:
     name = Tenant.objects.get(pk=tenant_id).schema_name
     if how := _existing_or_pooled(name):
         return how
-    if (template := schemas.usable_template()) is None:
-        return ""
-    schemas.build_from_template(
-        template, name, connections=settings.TENANT_SCHEMA_BUILD_CONNECTIONS
-    )
-    return schemas.FROM_TEMPLATE
+    return schemas.FROM_TEMPLATE if schemas.create_from_template(name) else ""
 
 
 def _existing_or_pooled(name: str) -> str:

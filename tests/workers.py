@@ -163,6 +163,23 @@ def recording(real, results: list):
     return stand_in(real, keeping)(keeping(real))
 
 
+def recorded_creations() -> tuple[dict, list[str], list[str]]:
+    """Worker replacements recording what provisioning's schema step returned: its first try
+    (pool or template, a local activity) and its long way (on the task queue, by
+    migrations). Returns ``(replace, first tries, long ways)``."""
+    from orchestration.activities import tenants as steps
+
+    tried: list[str] = []
+    created: list[str] = []
+    replace = {
+        steps.tenant_claim_pooled_schema.__name__: recording(
+            steps.tenant_claim_pooled_schema, tried
+        ),
+        steps.tenant_create_schema.__name__: recording(steps.tenant_create_schema, created),
+    }
+    return replace, tried, created
+
+
 def fail_after(real):
     """Does the real work, then fails for good — the worst case for a saga: the step
     half-happened."""

@@ -5,14 +5,13 @@ pool schema is never handed out, and the refill workflow keeps the pool full."""
 import pytest
 from django.db import connection
 
-from orchestration.activities import tenants as steps
 from orchestration.schedules import project_schedules, schema_pool_schedule_id
 from tenants import pool, schemas
 from tenants.models import PoolSchema, TenantStatus
 from tenants.services import tenant_request_provisioning
 from tests.factories import TenantFactory
 from tests.kit import wait_until
-from tests.workers import BackgroundWorker, recording, settled
+from tests.workers import BackgroundWorker, recorded_creations, settled
 
 pytestmark = pytest.mark.usefixtures("queue_prefix")
 
@@ -29,20 +28,6 @@ def provision(owner, count: int) -> list:
     for tenant in tenants:
         tenant_request_provisioning(tenant_id=tenant.pk)
     return tenants
-
-
-def recorded_creations() -> tuple[dict, list[str], list[str]]:
-    """Worker replacements recording what the step's first try (pool or template, a local
-    activity) and the schema's creation on the task queue (by migrations) returned."""
-    claimed: list[str] = []
-    created: list[str] = []
-    replace = {
-        steps.tenant_claim_pooled_schema.__name__: recording(
-            steps.tenant_claim_pooled_schema, claimed
-        ),
-        steps.tenant_create_schema.__name__: recording(steps.tenant_create_schema, created),
-    }
-    return replace, claimed, created
 
 
 def test_concurrent_provisionings_each_claim_their_own_pool_schema(owner, temporal, schema_pool):

@@ -23,7 +23,7 @@ from tests.workers import (
     BackgroundWorker,
     fail_after,
     fail_instead,
-    recording,
+    recorded_creations,
     settled,
 )
 
@@ -46,13 +46,7 @@ def test_tenant_goes_pending_to_active_and_is_served_from_its_schema(owner, temp
         SchemaTemplate.objects.all().delete()
     # The template is replayed by the step's first try, a local activity; only without a
     # usable template does the step go the long way, on the task queue.
-    tried, created = [], []
-    replace = {
-        steps.tenant_claim_pooled_schema.__name__: recording(
-            steps.tenant_claim_pooled_schema, tried
-        ),
-        steps.tenant_create_schema.__name__: recording(steps.tenant_create_schema, created),
-    }
+    replace, tried, created = recorded_creations()
     tenant = TenantFactory(owner=owner, subdomain="acme")
     tenant_request_provisioning(tenant_id=tenant.pk)
     with BackgroundWorker(temporal, replace=replace):

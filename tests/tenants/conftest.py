@@ -1,6 +1,7 @@
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,21 @@ def chromium_path() -> str:
     if error or not CHROMIUM.exists():
         pytest.skip(f"could not install chromium: {error or f'{CHROMIUM} still missing'}")
     return str(CHROMIUM)
+
+
+@pytest.fixture
+def new_schema(transactional_db):
+    """Names for new tenant schemas; every one is dropped at the end."""
+    from django.db import connection
+
+    made = []
+
+    def name() -> str:
+        made.append(f"t_{uuid.uuid4().hex}")
+        return made[-1]
+
+    yield name
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        for schema in made:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -5,7 +5,6 @@ one connection. Real PostgreSQL and pg_dump."""
 
 import contextlib
 import time
-import uuid
 
 import pytest
 from django.db import connection, transaction
@@ -36,20 +35,6 @@ def table(n: int) -> list[str]:
 def split_small_apps(monkeypatch):
     """The project's app is too small to be worth a split: split it anyway."""
     monkeypatch.setattr(schemas, "PARALLEL_FROM", 1)
-
-
-@pytest.fixture
-def names(transactional_db):
-    made = []
-
-    def name() -> str:
-        made.append(f"t_{uuid.uuid4().hex}")
-        return made[-1]
-
-    yield name
-    with connection.cursor() as cursor:
-        for schema in made:
-            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(autouse=True)
@@ -117,11 +102,11 @@ def test_a_small_app_is_not_split():
 # --- the build ------------------------------------------------------------------------------
 
 
-def test_the_schema_built_on_two_connections_dumps_as_the_template(split_small_apps, names):
+def test_the_schema_built_on_two_connections_dumps_as_the_template(split_small_apps, new_schema):
     template = schemas.sync_template()
     assert template is not None, "pg_dump is needed for these tests"
     assert schemas.build_plan(template.script, 2) is not None  # really split
-    name = names()
+    name = new_schema()
     with transaction.atomic():
         schemas.build_from_template(template, name, connections=2)
     built = schemas.dump_script(schemas.find_pg_dump(), name)
@@ -130,10 +115,10 @@ def test_the_schema_built_on_two_connections_dumps_as_the_template(split_small_a
 
 
 def test_the_schema_exists_whole_once_built_whatever_the_callers_transaction_does(
-    split_small_apps, names
+    split_small_apps, new_schema
 ):
     template = schemas.sync_template()
-    name = names()
+    name = new_schema()
 
     def build_then_fail() -> None:
         with transaction.atomic():
@@ -147,21 +132,23 @@ def test_the_schema_exists_whole_once_built_whatever_the_callers_transaction_doe
     assert schemas.create_schema(name) == schemas.ALREADY_THERE
 
 
-def test_a_failed_build_leaves_neither_the_schema_nor_its_scratch(split_small_apps, names):
+def test_a_failed_build_leaves_neither_the_schema_nor_its_scratch(split_small_apps, new_schema):
     template = schemas.sync_template()
     broken = SchemaTemplate(
         name=template.name,
         migrations=template.migrations,
         script=template.script.replace("CREATE INDEX", "CREATE INDEX_TYPO", 1),
     )
-    name = names()
+    name = new_schema()
     with pytest.raises(Exception, match="INDEX_TYPO"):
         schemas.build_from_template(broken, name, connections=2)
     assert not schemas.schema_exists(name)
     assert scratch_schemas() == []
 
 
-def test_a_killed_builds_scratch_is_dropped_once_old_and_kept_while_young(split_small_apps, names):
+def test_a_killed_builds_scratch_is_dropped_once_old_and_kept_while_young(
+    split_small_apps, new_schema
+):
     old = f"{schemas.BUILD_PREFIX}{int(time.time()) - schemas.BUILD_DEBRIS_AGE - 60}_dead"
     young = f"{schemas.BUILD_PREFIX}{int(time.time())}_busy"
     with connection.cursor() as cursor:
@@ -169,7 +156,7 @@ def test_a_killed_builds_scratch_is_dropped_once_old_and_kept_while_young(split_
             cursor.execute(f'CREATE SCHEMA "{scratch}"')
             cursor.execute(f'CREATE TABLE "{scratch}".half_built (id int)')
     try:
-        schemas.build_from_template(schemas.sync_template(), names(), connections=2)
+        schemas.build_from_template(schemas.sync_template(), new_schema(), connections=2)
         assert scratch_schemas() == [young]  # the next build dropped the old one only
     finally:
         with connection.cursor() as cursor:
@@ -186,14 +173,14 @@ def test_the_pools_prune_drops_a_killed_builds_scratch(transactional_db):
 
 
 def test_without_spare_connections_the_template_is_replayed_on_one(
-    split_small_apps, names, monkeypatch
+    split_small_apps, new_schema, monkeypatch
 ):
     @contextlib.contextmanager
     def none_spare(count):
         yield None
 
     monkeypatch.setattr(schemas, "_side_connections", none_spare)
-    name = names()
+    name = new_schema()
     schemas.build_from_template(schemas.sync_template(), name, connections=2)
     assert schemas.recorded_migrations(name) == set(schemas.migration_state())
     assert scratch_schemas() == []

@@ -3,7 +3,6 @@ snapshot's safety checks and migrate_schema's shortcut. Real PostgreSQL and pg_d
 
 import logging
 import re
-import uuid
 
 import pytest
 from django.conf import settings
@@ -19,22 +18,6 @@ TEMPLATE = settings.TENANT_TEMPLATE_SCHEMA
 
 def q(name: str) -> str:
     return f'"{name}"'
-
-
-@pytest.fixture
-def new_schema(transactional_db):
-    """Names for new tenant schemas; every one is dropped at the end."""
-    made = []
-
-    def name() -> str:
-        made.append(f"t_{uuid.uuid4().hex}")
-        return made[-1]
-
-    yield name
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        for schema in made:
-            cursor.execute(f"DROP SCHEMA IF EXISTS {q(schema)} CASCADE")
 
 
 @pytest.fixture
