@@ -1,15 +1,18 @@
 """What building a tenant schema costs the *other* connections: their next queries.
 
-A pool refill (or a provisioning from the template) commits one transaction that creates a
-whole tenant schema. Every other connection to the database then finds its cached catalog
-entries invalidated and reads them again on its next queries. This bench times one
-connection's workload, twelve queries like those of a pooled provisioning (tenant, domain,
-membership, pool row, outbox, a tenant schema's tables), in three cases, interleaved:
+A provisioning from the template commits one transaction that creates a whole tenant
+schema. Every other connection to the database then finds its cached catalog entries
+invalidated and reads them again on its next queries. This bench times one connection's
+workload, twelve queries like those of a pooled provisioning (tenant, domain, membership,
+pool row, outbox, a tenant schema's tables), in four cases, interleaved:
 
 * idle      - nothing happened since its last run;
 * 3 tables  - another connection just created three tables like the workspace app's;
 * template  - another connection just built a schema from the template of the project's app
-              with a generated 52-table app grafted on (bench/wide_app.py).
+              with a generated 52-table app grafted on (bench/wide_app.py), in one
+              transaction (provisioning's replay);
+* quietly   - the same schema built as a pool refill builds it (schemas.build_quietly: in
+              commits of schemas.QUIET_COMMIT statements, then renamed).
 
     .venv/bin/python bench/catalog_churn.py [--rounds 30] [--tables 52]
 """
@@ -111,7 +114,13 @@ def run(rounds: int, tables: int) -> None:
         made.append(f"t_{uuid.uuid4().hex}")
         schemas.replay_template(template, made[-1])
 
-    cases = {"idle": None, "3 tables": small, "template": large}
+    def quiet() -> None:
+        made.append(f"t_{uuid.uuid4().hex}")
+        scratch = schemas.build_quietly(template)
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER SCHEMA "{scratch}" RENAME TO "{made[-1]}"')
+
+    cases = {"idle": None, "3 tables": small, "template": large, "quietly": quiet}
     times: dict[str, list[float]] = {case: [] for case in cases}
     for _ in range(rounds):
         for case, before in cases.items():

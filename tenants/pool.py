@@ -30,7 +30,7 @@ import uuid
 
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
 from config.db import libpq_params
@@ -96,19 +96,31 @@ def fill_one() -> str | None:
     """Build one pool schema if the pool is short of ``TENANT_SCHEMA_POOL_SIZE``; returns
     its name, or None when the pool is full, another refill is filling it, or there is no
     usable template (provisioning then replays the template or runs migrations itself).
-    Schema and row commit together."""
-    with transaction.atomic():
-        if not _lock(wait=False):
-            return None  # another refill is filling the pool (it counts again after each build)
-        if PoolSchema.objects.filter(fingerprint=pool_fingerprint()).count() >= pool_size():
-            return None
-        template = schemas.usable_template()
-        if template is None:
-            logger.warning("no usable template snapshot: the schema pool is not filled")
-            return None
-        name = f"{PoolSchema.PREFIX}{uuid.uuid4().hex}"
-        schemas.replay_template(template, name)  # the template path, under a pool name
-        PoolSchema.objects.create(name=name, fingerprint=pool_fingerprint())
+    The schema is built quietly (``schemas.build_quietly``: in small commits, so the other
+    connections keep their catalog caches), then renamed to its pool name in the transaction
+    that records its row: a ``pool_`` schema and its row commit together."""
+    built = None
+    try:
+        with transaction.atomic():
+            if not _lock(wait=False):
+                return None  # another refill is filling the pool (it counts again after each)
+            if PoolSchema.objects.filter(fingerprint=pool_fingerprint()).count() >= pool_size():
+                return None
+            template = schemas.usable_template()
+            if template is None:
+                logger.warning("no usable template snapshot: the schema pool is not filled")
+                return None
+            name = f"{PoolSchema.PREFIX}{uuid.uuid4().hex}"
+            built = schemas.build_quietly(template)
+            _execute("ALTER SCHEMA {} RENAME TO {}", built, name)
+            PoolSchema.objects.create(name=name, fingerprint=pool_fingerprint())
+    except BaseException:
+        if built is not None:  # built, but its rename rolled back
+            try:
+                _execute("DROP SCHEMA IF EXISTS {} CASCADE", built)
+            except DatabaseError:
+                logger.warning("could not drop the scratch schema %s; a later build will", built)
+        raise
     return name
 
 

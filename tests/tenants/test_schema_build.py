@@ -1,7 +1,8 @@
 """Building a tenant schema from the template on several connections at once
 (``schemas.build_from_template``): how the dump is split, that the schema it builds is the
 template's, that a failed or killed build leaves nothing behind, and when it falls back to
-one connection. Real PostgreSQL and pg_dump."""
+one connection. And the pool refill's quiet build (``schemas.build_quietly``: in small
+commits, then renamed). Real PostgreSQL and pg_dump."""
 
 import contextlib
 import time
@@ -200,3 +201,55 @@ def test_a_busy_pool_is_not_waited_for(transactional_db):
         with schemas._side_connections(2) as sides:
             assert sides is None
         assert time.monotonic() - started < 1
+
+
+# --- the quiet build (pool refills) ----------------------------------------------------------
+
+
+@pytest.fixture
+def small_commits(monkeypatch):
+    """Commits of 5 statements: the project's app then takes several."""
+    monkeypatch.setattr(schemas, "QUIET_COMMIT", 5)
+    schemas._commits.cache_clear()
+    yield
+    schemas._commits.cache_clear()
+
+
+def test_a_pool_schema_built_in_small_commits_dumps_as_the_template(small_commits, schema_pool):
+    template = schemas.sync_template()
+    assert len(schemas._commits(template.script)) > 3  # really several commits
+    (name,) = schema_pool(1)
+    assert schemas.dump_script(schemas.find_pg_dump(), name) == template.script
+    assert scratch_schemas() == []
+
+
+def test_a_failed_quiet_build_leaves_no_pool_schema_row_or_scratch(
+    small_commits, schema_pool, settings
+):
+    schema_pool(0)  # a stored template, an empty pool
+    settings.TENANT_SCHEMA_POOL_SIZE = 1
+    template = schemas.usable_template()
+    template.script = template.script.replace("CREATE INDEX", "CREATE INDEX_TYPO", 1)
+    template.save()
+    with pytest.raises(Exception, match="INDEX_TYPO"):
+        pool.fill_one()
+    assert not pool.PoolSchema.objects.exists()
+    assert scratch_schemas() == []
+
+
+def test_a_quiet_build_whose_row_cannot_be_written_drops_its_scratch(
+    small_commits, schema_pool, settings, monkeypatch
+):
+    schema_pool(0)
+    settings.TENANT_SCHEMA_POOL_SIZE = 1
+
+    def refuse(**fields):
+        raise RuntimeError("the row cannot be written")
+
+    monkeypatch.setattr(pool.PoolSchema.objects, "create", refuse)
+    with pytest.raises(RuntimeError, match="cannot be written"):
+        pool.fill_one()
+    assert scratch_schemas() == []
+    with connection.cursor() as cursor:
+        cursor.execute(r"SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pool\_%'")
+        assert cursor.fetchone() == (0,)
