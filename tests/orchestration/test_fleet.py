@@ -10,6 +10,7 @@ import json
 import signal
 import threading
 import time
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
+from django.utils import timezone
 from psycopg import sql
 
 from tenants import fleet
@@ -234,6 +236,54 @@ def test_tenants_being_provisioned_or_deleted_are_left_alone(owner):
     Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.DELETING)
     assert fleet.fleet_tenant_migrate(tenant_id=str(tenant.pk)) == {"outcome": "skipped"}
     assert schemas_behind([tenant.schema_name]) == {tenant.schema_name}
+
+
+def test_a_chunk_gives_way_to_a_provisioning_under_way(owner, monkeypatch):
+    monkeypatch.setattr(fleet, "GIVE_WAY", 60.0)
+    (tenant,) = active_tenants(1, owner)
+    forget_workspace(tenant.schema_name)
+    signup = TenantFactory(owner=owner, subdomain="signup", status=TenantStatus.PENDING)
+    results = []
+
+    def chunk():
+        try:
+            results.append(fleet.fleet_tenants_migrate(tenant_ids=[str(tenant.pk)]))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=chunk)
+    worker.start()
+    time.sleep(1)
+    assert worker.is_alive()  # waiting: nothing migrated yet
+    assert results == []
+    assert schemas_behind([tenant.schema_name]) == {tenant.schema_name}
+    Tenant.objects.filter(pk=signup.pk).update(status=TenantStatus.ACTIVE)
+    worker.join(60)
+    assert results == [{str(tenant.pk): {"outcome": "migrated"}}]
+
+
+def test_a_chunk_does_not_wait_for_a_stale_provisioning_and_waits_a_bounded_time(
+    owner, monkeypatch
+):
+    tenants = active_tenants(2, owner)
+    for tenant in tenants:
+        forget_workspace(tenant.schema_name)
+    stuck = TenantFactory(owner=owner, subdomain="stuck", status=TenantStatus.PROVISIONING)
+    long_ago = timezone.now() - timedelta(seconds=fleet.PROVISIONING_FRESH + 1)
+    Tenant.objects.filter(pk=stuck.pk).update(updated_at=long_ago)
+    assert not fleet.provisioning_under_way()
+    slept = []
+    monkeypatch.setattr(fleet.time, "sleep", slept.append)
+    ids = [str(t.pk) for t in tenants]
+    assert fleet.fleet_tenants_migrate(tenant_ids=ids) == {i: {"outcome": "migrated"} for i in ids}
+    assert slept == []  # never waited for the stale one
+    # A fresh one that never ends holds a chunk GIVE_WAY at most, then the chunk goes on.
+    Tenant.objects.filter(pk=stuck.pk).update(updated_at=timezone.now())
+    for tenant in tenants:
+        forget_workspace(tenant.schema_name)
+    monkeypatch.setattr(fleet, "GIVE_WAY", 0.3)  # (sleep stays a no-op: the clock moves on)
+    assert fleet.fleet_tenants_migrate(tenant_ids=ids) == {i: {"outcome": "migrated"} for i in ids}
+    assert slept  # it did wait
 
 
 def test_migrate_requests_one_fleet_run_per_set_of_migrations(owner, transactional_db):
