@@ -38,11 +38,11 @@ MIGRATED, CURRENT, SKIPPED, FAILED = "migrated", "current", "skipped", "failed"
 # A fleet run is background work, and signups are what people wait for. Before each schema a
 # chunk of migrations waits while a tenant is being provisioned (pending or provisioning,
 # written in the last PROVISIONING_FRESH seconds: a signup's provisioning under way, not one
-# held up by an outage), GIVE_WAY seconds at most per chunk. It cannot wait for a
-# provisioning that waits for it: a provisioning from the template or the pool runs as local
-# activities and takes none of the task queue's slots the chunks hold; without a usable
-# template its create step needs one, and gets it once a chunk has spent its GIVE_WAY.
-GIVE_WAY = 2.0  # seconds, per chunk
+# held up by an outage), FLEET_MIGRATION_GIVE_WAY seconds at most per chunk (default 2). It
+# cannot wait for a provisioning that waits for it: a provisioning from the template or the
+# pool runs as local activities and takes none of the task queue's slots the chunks hold;
+# without a usable template its create step needs one, and gets it once a chunk has spent
+# its time. With provisionings back to back the fleet slows down; it never stops.
 PROVISIONING_FRESH = 5  # seconds
 _GIVE_WAY_POLL = 0.01  # seconds
 
@@ -194,7 +194,7 @@ def fleet_batch(*, run_id: str, after: str, size: int, reach: int = 1) -> dict:
 
 
 def provisioning_under_way() -> bool:
-    """A tenant is being provisioned now (see GIVE_WAY); one query on the status index."""
+    """A tenant is being provisioned now (see above); one query on the status index."""
     fresh = timezone.now() - timedelta(seconds=PROVISIONING_FRESH)
     return Tenant.objects.filter(
         status__in=(TenantStatus.PENDING, TenantStatus.PROVISIONING), updated_at__gte=fresh
@@ -202,9 +202,9 @@ def provisioning_under_way() -> bool:
 
 
 def fleet_tenants_migrate(*, tenant_ids: list[str]) -> dict:
-    """Migrate several schemas one after another, giving way to provisionings (GIVE_WAY)
-    before each: ``{tenant_id: outcome}`` as ``fleet_tenant_migrate`` reports them."""
-    deadline = time.monotonic() + GIVE_WAY
+    """Migrate several schemas one after another, giving way to provisionings before each
+    (see above): ``{tenant_id: outcome}`` as ``fleet_tenant_migrate`` reports them."""
+    deadline = time.monotonic() + settings.FLEET_MIGRATION_GIVE_WAY
     results = {}
     for tenant_id in tenant_ids:
         while time.monotonic() < deadline and provisioning_under_way():

@@ -88,6 +88,10 @@ def test_production_starts_with_good_settings(extra):
             "OPERATIONS_TEMPORAL_TIMEOUT='0' must be a number of at least 0.1",
         ),
         (
+            {**GOOD, "FLEET_MIGRATION_GIVE_WAY": "-1"},
+            "FLEET_MIGRATION_GIVE_WAY='-1' must be a number of at least 0",
+        ),
+        (
             {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
             "ONBOARDING_REMIND_AFTER=99 must be less than",
         ),

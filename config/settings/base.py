@@ -282,6 +282,9 @@ FLEET_MIGRATION_CONCURRENCY = env_int("FLEET_MIGRATION_CONCURRENCY", 8, minimum=
 # this many tenants, so its history stays small for any fleet.
 FLEET_MIGRATION_BATCH_SIZE = env_int("FLEET_MIGRATION_BATCH_SIZE", 200, minimum=1)
 FLEET_MIGRATION_CONTINUE_AFTER = env_int("FLEET_MIGRATION_CONTINUE_AFTER", 2000, minimum=1)
+# Seconds a chunk of migrations may wait in all, before its schemas, while a tenant is being
+# provisioned (signups first; tenants/fleet.py). 0: never wait.
+FLEET_MIGRATION_GIVE_WAY = env_float("FLEET_MIGRATION_GIVE_WAY", 2.0, minimum=0)
 
 # --- Onboarding (seconds) ----------------------------------------------------------------
 # A reminder goes out this long after signup if the email is still unverified…

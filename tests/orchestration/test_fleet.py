@@ -238,8 +238,8 @@ def test_tenants_being_provisioned_or_deleted_are_left_alone(owner):
     assert schemas_behind([tenant.schema_name]) == {tenant.schema_name}
 
 
-def test_a_chunk_gives_way_to_a_provisioning_under_way(owner, monkeypatch):
-    monkeypatch.setattr(fleet, "GIVE_WAY", 60.0)
+def test_a_chunk_gives_way_to_a_provisioning_under_way(owner, settings):
+    settings.FLEET_MIGRATION_GIVE_WAY = 60.0
     (tenant,) = active_tenants(1, owner)
     forget_workspace(tenant.schema_name)
     signup = TenantFactory(owner=owner, subdomain="signup", status=TenantStatus.PENDING)
@@ -263,7 +263,7 @@ def test_a_chunk_gives_way_to_a_provisioning_under_way(owner, monkeypatch):
 
 
 def test_a_chunk_does_not_wait_for_a_stale_provisioning_and_waits_a_bounded_time(
-    owner, monkeypatch
+    owner, monkeypatch, settings
 ):
     tenants = active_tenants(2, owner)
     for tenant in tenants:
@@ -277,11 +277,11 @@ def test_a_chunk_does_not_wait_for_a_stale_provisioning_and_waits_a_bounded_time
     ids = [str(t.pk) for t in tenants]
     assert fleet.fleet_tenants_migrate(tenant_ids=ids) == {i: {"outcome": "migrated"} for i in ids}
     assert slept == []  # never waited for the stale one
-    # A fresh one that never ends holds a chunk GIVE_WAY at most, then the chunk goes on.
+    # A fresh one that never ends holds a chunk its time at most, then the chunk goes on.
     Tenant.objects.filter(pk=stuck.pk).update(updated_at=timezone.now())
     for tenant in tenants:
         forget_workspace(tenant.schema_name)
-    monkeypatch.setattr(fleet, "GIVE_WAY", 0.3)  # (sleep stays a no-op: the clock moves on)
+    settings.FLEET_MIGRATION_GIVE_WAY = 0.3  # (sleep stays a no-op: the clock moves on)
     assert fleet.fleet_tenants_migrate(tenant_ids=ids) == {i: {"outcome": "migrated"} for i in ids}
     assert slept  # it did wait
 
