@@ -50,8 +50,8 @@ def fleet_migrate_tenant(tenant_id: str) -> dict:
 @django_activity(heartbeat_every=5)
 def fleet_migrate_tenants(tenant_ids: list[str]) -> dict:
     """Migrate several schemas of one shard, one after another, giving way to provisionings
-    (``FLEET_MIGRATION_GIVE_WAY``): ``{tenant_id: outcome}``. Run again after a failure, the schemas
-    done before cost one SELECT each."""
+    (``FLEET_MIGRATION_GIVE_WAY``): ``{tenant_id: outcome}``. Run again after a failure,
+    the schemas done before cost one SELECT each."""
     return fleet.fleet_tenants_migrate(tenant_ids=tenant_ids)
 
 
