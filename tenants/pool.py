@@ -30,7 +30,7 @@ import uuid
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from psycopg import sql
 
 from config.db import libpq_params
@@ -116,10 +116,7 @@ def fill_one() -> str | None:
             PoolSchema.objects.create(name=name, fingerprint=pool_fingerprint())
     except BaseException:
         if built is not None:  # built, but its rename rolled back
-            try:
-                _execute("DROP SCHEMA IF EXISTS {} CASCADE", built)
-            except DatabaseError:
-                logger.warning("could not drop the scratch schema %s; a later build will", built)
+            schemas.drop_scratch(built)
         raise
     return name
 

@@ -404,14 +404,11 @@ def build_from_template(template: SchemaTemplate, name: str, *, connections: int
         return
     batches, rest = plan
     validate_schema_name(name)
-    scratch = _scratch_name()
     with _side_connections(len(batches)) as sides:
         if sides is None:
             replay_template(template, name)
             return
-        drop_build_debris(sides[0])
-        try:
-            sides[0].execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(scratch)))
+        with _scratch(sides[0]) as scratch:
             named = [batch.replace(SchemaTemplate.PLACEHOLDER, scratch) for batch in batches]
             with ThreadPoolExecutor(len(batches)) as threads:
                 runs = [
@@ -427,13 +424,20 @@ def build_from_template(template: SchemaTemplate, name: str, *, connections: int
                 if rest:
                     sides[0].execute(rest.replace(SchemaTemplate.PLACEHOLDER, scratch))
                 sides[0].execute(rename)
-        except BaseException:
-            _drop_quietly(sides[0], scratch)
-            raise
 
 
-def _scratch_name() -> str:
-    return f"{BUILD_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:16]}"
+@contextlib.contextmanager
+def _scratch(side: psycopg.Connection) -> Iterator[str]:
+    """A new scratch schema made on ``side`` (autocommit), older builds' debris dropped
+    first; dropped again if the block fails."""
+    scratch = f"{BUILD_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:16]}"
+    drop_build_debris(side)
+    try:
+        side.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(scratch)))
+        yield scratch
+    except BaseException:
+        drop_scratch(scratch, side)
+        raise
 
 
 # --- building a schema in the background, quietly -------------------------------------------
@@ -462,16 +466,9 @@ def build_quietly(template: SchemaTemplate) -> str:
     caller to rename (``ALTER SCHEMA ... RENAME``) in its own transaction. A failed build
     drops its scratch schema; one the caller does not rename is debris (``drop_build_debris``
     drops it once it is BUILD_DEBRIS_AGE old)."""
-    scratch = _scratch_name()
-    with psycopg.connect(**libpq_params(), autocommit=True) as side:
-        drop_build_debris(side)
-        try:
-            side.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(scratch)))
-            for commit in _commits(template.script):
-                _run_batch(side, commit.replace(SchemaTemplate.PLACEHOLDER, scratch))
-        except BaseException:
-            _drop_quietly(side, scratch)
-            raise
+    with psycopg.connect(**libpq_params(), autocommit=True) as side, _scratch(side) as scratch:
+        for commit in _commits(template.script):
+            _run_batch(side, commit.replace(SchemaTemplate.PLACEHOLDER, scratch))
     return scratch
 
 
@@ -503,9 +500,17 @@ def _side_connections(count: int) -> Iterator[list[psycopg.Connection] | None]:
         yield sides
 
 
-def _drop_quietly(side: psycopg.Connection, scratch: str) -> None:
+def drop_scratch(scratch: str, side: psycopg.Connection | None = None) -> None:
+    """Drop scratch schema ``scratch`` (a failed build's, or one its caller did not rename
+    after all) on ``side``, or on a connection of its own; logged, not raised, if it cannot
+    (a later build drops it as debris)."""
     try:
-        side.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch)))
+        with contextlib.ExitStack() as stack:
+            if side is None:
+                side = stack.enter_context(psycopg.connect(**libpq_params(), autocommit=True))
+            side.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch))
+            )
     except psycopg.Error:
         logger.warning("could not drop the scratch schema %s; a later build will", scratch)
 
