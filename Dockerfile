@@ -47,7 +47,7 @@ COPY . .
 
 # The app's own bytecode, written once here: with PYTHONDONTWRITEBYTECODE every process would
 # otherwise compile the app's modules at each start (pip already compiled the packages').
-RUN python -m compileall -q config accounts tenants orchestration
+RUN python -m compileall -q config core accounts tenants orchestration
 
 # Collect static files (admin, DRF) into STATIC_ROOT=/app/staticfiles at build time, so a
 # reverse proxy or volume can serve them. collectstatic does not touch the database; the

@@ -7,10 +7,10 @@ PY := $(VENV)/bin/python
 .PHONY: dev test lint format lock venv clean
 
 venv:
-	@sh config/bootstrap.sh
+	@sh devstack/bootstrap.sh
 
 dev: venv
-	@$(PY) -m config.devstack
+	@$(PY) -m devstack
 
 test: lint
 	@$(PY) -m pytest

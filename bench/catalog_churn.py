@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import wide_app  # noqa: E402
-from config.localservices import LOCAL_DIR, ensure_database, start_postgres  # noqa: E402
+from devstack.localservices import LOCAL_DIR, ensure_database, start_postgres  # noqa: E402
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 
 from bench import wide_app
-from config.localservices import (
+from devstack.localservices import (
     LOCAL_DIR,
     TemporalDevServer,
     ensure_database,

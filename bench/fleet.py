@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config.localservices import (  # noqa: E402
+from devstack.localservices import (  # noqa: E402
     LOCAL_DIR,
     TemporalDevServer,
     ensure_database,

@@ -24,7 +24,7 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from config.localservices import TemporalDevServer
+from devstack.localservices import TemporalDevServer
 
 
 @activity.defn

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config.localservices import LOCAL_DIR, ensure_database, start_postgres  # noqa: E402
+from devstack.localservices import LOCAL_DIR, ensure_database, start_postgres  # noqa: E402
 
 
 def stats(values: list[float]) -> tuple[float, float]:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from config.localservices import (
+from devstack.localservices import (
     LOCAL_DIR,
     ensure_database,
     free_port,

@@ -42,7 +42,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 )
 
 from bench.server import served  # noqa: E402
-from config.localservices import (  # noqa: E402
+from devstack.localservices import (  # noqa: E402
     LOCAL_DIR,
     TemporalDevServer,
     ensure_database,

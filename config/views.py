@@ -1,13 +1,27 @@
+"""The views the URL confs serve themselves: health and readiness probes, ``/metrics`` and a
+tenant host's ``/``. Each reads across the apps (database, Temporal, the product's gauges,
+memberships), so they live here, on the floor that may import every app.
+"""
+
 import asyncio
+import ipaddress
+import os
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.api.authentication import BearerTokenAuthentication
 from orchestration.client import check_health as check_temporal
+from orchestration.metrics import DatabaseGauges
 from tenants.selectors import tenant_visible_to
+
+_gauges = CollectorRegistry()
+_gauges.register(DatabaseGauges())
 
 
 def _check_database() -> None:
@@ -48,6 +62,30 @@ async def readyz(request):
     if errors:
         body["errors"] = errors
     return JsonResponse(body, status=503 if db_error else 200)
+
+
+def allowed(remote_addr: str) -> bool:
+    try:
+        address = ipaddress.ip_address(remote_addr)
+    except ValueError:
+        return False
+    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
+def metrics(request):
+    """Prometheus metrics: the request counts and latencies (``core.metrics``), the
+    product's counters and its database gauges. Only addresses in ``METRICS_ALLOWED_IPS``
+    (the connecting address, ``REMOTE_ADDR``) get them; anyone else gets the same 404 as an
+    unknown URL. With ``PROMETHEUS_MULTIPROC_DIR`` set, the sum over gunicorn's workers."""
+    if not allowed(request.META.get("REMOTE_ADDR", "")):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    body = generate_latest(registry) + generate_latest(_gauges)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
 def tenant_home(request):

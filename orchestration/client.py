@@ -13,7 +13,7 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
-from config import tracing
+from core import tracing
 
 
 def _read(path: str | None) -> bytes | None:

@@ -14,7 +14,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from config import tracing
+from core import tracing
 from orchestration.models import OutboxEntry, OutboxKind, OutboxStatus
 from tenants.fleet import fleet_run_latest, fleet_run_summary
 from tenants.models import TenantStatus

@@ -21,12 +21,12 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.db.models.functions import Now
 
 from accounts.models import User
+from core.temporal_ui import workflow_ui_url
 from orchestration import client as temporal_client
 from orchestration.models import OutboxEntry, OutboxStatus
 from orchestration.outbox import workflow_type
 from orchestration.receivers import onboarding_workflow_id
 from orchestration.workflows.user_onboarding import UserOnboardingWorkflow
-from tenants.admin import workflow_ui_url
 from tenants.models import Tenant, TenantStatus
 
 logger = logging.getLogger(__name__)
@@ -296,7 +296,6 @@ class FleetRow:
 
 def fleet_section() -> Section:
     """The current fleet run (the latest), with its progress and failed tenants."""
-    from tenants.admin import workflow_ui_url
     from tenants.fleet import fleet_run_latest, fleet_run_summary
 
     run = fleet_run_latest()

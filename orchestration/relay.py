@@ -69,8 +69,8 @@ from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from config import tracing
-from config.db import listen
+from core import tracing
+from core.db import listen
 from orchestration import client as temporal_client
 from orchestration import metrics
 from orchestration.admission import InFlight

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from config.env import split_host_port
+from core.env import split_host_port
 from orchestration.metrics import DatabaseGauges
 
 logger = logging.getLogger(__name__)

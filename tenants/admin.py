@@ -2,9 +2,6 @@
 nothing here creates or drops a schema, or talks to Temporal; progress is read from the
 tenant row, which the run's activities write."""
 
-from urllib.parse import quote
-
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import ActionLocation
@@ -14,6 +11,7 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from core.temporal_ui import workflow_ui_url
 from tenants.models import (
     ALLOWED_TRANSITIONS,
     Domain,
@@ -31,17 +29,6 @@ DELETE_ACTION = "delete_tenants"
 DELETABLE = frozenset(
     s for s, moves in ALLOWED_TRANSITIONS.items() if TenantStatus.DELETING in moves
 ) | {TenantStatus.DELETING}
-
-
-def workflow_ui_url(workflow_id: str, run_id: str = "") -> str:
-    """The workflow's page in the Temporal Web UI (2.x), which opens its latest run:
-    ``/namespaces/<ns>/workflows/<id>`` redirects to ``.../<id>/<run id>``; with ``run_id``,
-    that run's page."""
-    namespace = quote(settings.TEMPORAL_NAMESPACE, safe="")
-    url = (
-        f"{settings.TEMPORAL_UI_URL}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
-    )
-    return f"{url}/{quote(run_id, safe='')}" if run_id else url
 
 
 def _either(statuses) -> str:

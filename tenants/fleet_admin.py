@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils.html import format_html
 
+from core.temporal_ui import workflow_ui_url
 from tenants import fleet
 from tenants.models import FleetFailure, FleetRun
 
@@ -55,8 +56,6 @@ class FleetRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="workflow")
     def workflow(self, run):
-        from tenants.admin import workflow_ui_url
-
         return format_html('<a href="{}">{}</a>', workflow_ui_url(run.workflow_id), run.workflow_id)
 
     @admin.action(description="Pause the selected fleet runs", permissions=["change"])

@@ -3,7 +3,7 @@ from django.db import DatabaseError
 from django.http import Http404
 from django_tenants.middleware.main import TenantMainMiddleware
 
-from config.errors import database_unavailable
+from core.errors import database_unavailable
 from tenants.selectors import tenant_active_for_host
 
 

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
 
-from config.db import libpq_params
+from core.db import libpq_params
 from tenants import schemas, signals
 from tenants.models import PoolSchema
 from tenants.validators import validate_schema_name

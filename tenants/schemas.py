@@ -42,7 +42,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import PoolTimeout
 
-from config.db import libpq_params
+from core.db import libpq_params
 from tenants.models import SchemaTemplate, Tenant
 from tenants.validators import validate_schema_name
 

@@ -15,10 +15,6 @@ def tenant_counts_by_status() -> dict[str, int]:
     return dict(rows)
 
 
-def tenant_get(*, tenant_id) -> Tenant:
-    return Tenant.objects.select_related("owner").get(pk=tenant_id)
-
-
 def tenant_active_for_host(*, host: str) -> Tenant | None:
     """The active tenant that serves ``host``, or None (unknown, pending, failed, deleted…)."""
     return (

@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 import pytest
 
-from config.env import database_from_url
-from config.localservices import (
+from core.env import database_from_url
+from devstack.localservices import (
     LOCAL_DIR,
     PROJECT_DIR,
     TemporalDevServer,

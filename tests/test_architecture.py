@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from config.localservices import PROJECT_DIR
+from devstack.localservices import PROJECT_DIR
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ["accounts", "tenants", "orchestration", "config"]
+PACKAGES = ["accounts", "tenants", "orchestration", "config", "core", "devstack"]
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
@@ -40,6 +40,20 @@ def test_contracts_hold():
          "Layers", "tenants.selectors -> orchestration.routing"),
         ("accounts/services.py", "from tenants import models",
          "Layers", "accounts.services -> tenants.models"),
+        ("orchestration/client.py", "from config import views",
+         "Layers", "orchestration.client -> config.views"),
+        ("core/db.py", "from accounts import models",
+         "Layers", "core.db -> accounts.models"),
+        ("core/env.py", "from devstack import localservices",
+         "Dev tooling", "core.env -> devstack.localservices"),
+        ("config/settings/local.py", "from devstack import localservices",
+         "Dev tooling", "config.settings.local -> devstack.localservices"),
+        ("tenants/services.py", "import devstack.supervisor",
+         "Dev tooling", "tenants.services -> devstack.supervisor"),
+        ("accounts/signals.py", "from accounts import services",
+         "No cycles", "No cycles are allowed in accounts."),
+        ("devstack/localservices.py", "from devstack import supervisor",
+         "No cycles", "No cycles are allowed in devstack."),
         ("accounts/selectors.py", "from accounts import services",
          "Selectors", "accounts.selectors -> accounts.services"),
         ("orchestration/workflows/token_cleanup.py", "from django.db import connection",

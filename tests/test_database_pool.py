@@ -11,8 +11,8 @@ from django.db import connection
 from django_tenants.postgresql_backend.base import DatabaseWrapper
 
 from bench.concurrent_get import failures, fire
-from config.devstack import WEB_WORKERS, web_server_command
-from config.localservices import PROJECT_DIR, free_port, stop_process_group, wait_for_port
+from devstack import WEB_WORKERS, web_server_command
+from devstack.localservices import PROJECT_DIR, free_port, stop_process_group, wait_for_port
 
 
 def _pooled_wrapper(alias: str, size: int) -> DatabaseWrapper:

@@ -13,7 +13,7 @@ import temporalio.bridge
 import yaml
 from prometheus_client import REGISTRY
 
-from config.localservices import PROJECT_DIR
+from devstack.localservices import PROJECT_DIR
 from orchestration.metrics import DatabaseGauges
 
 OBSERVABILITY = {"jaeger", "prometheus", "grafana"}
@@ -129,7 +129,7 @@ def test_the_web_server_answers_prometheus_and_nobody_else(compose, client, sett
     """The compose file's own values for the web service, applied to this process's settings:
     Prometheus (an address in the `metrics` subnet, Host web:8000) gets the metrics; a client
     on the default network does not."""
-    from config.env import env_list, env_networks
+    from core.env import env_list, env_networks
 
     env = compose["services"]["web"]["environment"]
     subnet = ipaddress.ip_network(compose["networks"]["metrics"]["ipam"]["config"][0]["subnet"])
@@ -210,7 +210,7 @@ def test_the_dashboard_shows_what_the_issue_asks_for(grafana):
 
 def exported_by_the_code() -> set[str]:
     """Every ``tenantflow_*`` series name the web server and the worker can export."""
-    import config.metrics  # noqa: F401 - registers the web server's metrics
+    import core.metrics  # noqa: F401 - registers the web server's metrics
 
     names = set()
     for family in [*REGISTRY.collect(), *DatabaseGauges().collect()]:

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from config import devstack
-from config.localservices import PROJECT_DIR, TemporalDevServer, port_is_free
-from config.supervisor import Backoff, Supervised
+import devstack
+from devstack.localservices import PROJECT_DIR, TemporalDevServer, port_is_free
+from devstack.supervisor import Backoff, Supervised
 
 
 class FakeProcess:
@@ -144,8 +144,8 @@ def test_temporal_dev_server_starts_with_the_apps_otel_variables_removed(monkeyp
 
 SUPERVISOR = """
 import signal, sys
-from config.devstack import Stop, supervise
-from config.supervisor import Backoff, Supervised
+from devstack import Stop, supervise
+from devstack.supervisor import Backoff, Supervised
 
 stop = Stop()
 signal.signal(signal.SIGTERM, stop)

@@ -9,8 +9,7 @@ import sys
 import pytest
 from django.test import RequestFactory
 
-from config.localservices import PROJECT_DIR
-from config.logs import (
+from core.logs import (
     ContextFilter,
     JsonFormatter,
     RedactFilter,
@@ -19,6 +18,7 @@ from config.logs import (
     log_context,
     redact,
 )
+from devstack.localservices import PROJECT_DIR
 
 
 class Captured:

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import OutputWrapper
 from temporalio.client import Client
 
-from config.progress import progress
+from core.progress import progress
 from orchestration.schedules import token_cleanup_schedule_id
 from tests.kit import run_async
 

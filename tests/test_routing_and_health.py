@@ -69,7 +69,7 @@ def test_readyz_ok_with_database_and_temporal_up(client, temporal):
 
 @pytest.mark.django_db
 def test_temporal_down_is_a_field_of_readyz_and_no_concern_of_healthz(client, settings):
-    from config.localservices import free_port
+    from devstack.localservices import free_port
 
     settings.TEMPORAL_ADDRESS = f"127.0.0.1:{free_port()}"  # nothing listens there
     response = client.get("/readyz", HTTP_HOST="localhost")

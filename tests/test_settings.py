@@ -7,8 +7,8 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import database_from_url
-from config.localservices import PROJECT_DIR
+from core.env import database_from_url
+from devstack.localservices import PROJECT_DIR
 from orchestration.conf import validate_settings
 
 GOOD = {

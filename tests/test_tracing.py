@@ -12,9 +12,9 @@ import threading
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from config import tracing
-from config.localservices import PROJECT_DIR
-from config.logs import ContextFilter, JsonFormatter
+from core import tracing
+from core.logs import ContextFilter, JsonFormatter
+from devstack.localservices import PROJECT_DIR
 
 PROBE = """
 import json, os
@@ -22,7 +22,7 @@ import django
 django.setup()
 import psycopg
 from django.conf import settings
-from config import tracing
+from core import tracing
 on = tracing.configure("tenantflow-web")
 state = {
     "on": on,
@@ -68,7 +68,7 @@ def test_without_an_exporter_nothing_is_installed(otel):
     state, _ = probe(**otel)
     assert state == {
         "on": False,
-        "first_middleware": "config.logs.RequestIdMiddleware",
+        "first_middleware": "core.logs.RequestIdMiddleware",
         "interceptors": [],
         "psycopg_wrapped": False,
     }

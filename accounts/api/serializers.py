@@ -1,7 +1,7 @@
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from config.openapi import NO_NUL, trimmed_text
+from core.openapi import NO_NUL, trimmed_text
 
 
 class TextField(serializers.CharField):

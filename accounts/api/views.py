@@ -20,7 +20,7 @@ from accounts.api.serializers import (
 )
 from accounts.models import TokenPurpose
 from accounts.services import token_issue, user_verify_email, verification_email_resend
-from config.openapi import error_responses, field_errors
+from core.openapi import error_responses, field_errors
 
 # Every public endpoint reads a JSON body, is throttled per client IP and reads the database.
 PUBLIC_ERRORS = (400, 413, 429, 503)

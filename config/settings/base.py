@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from config.env import (
+from core.env import (
     database_from_url,
     database_pool_from_env,
     env_address,
@@ -15,8 +15,8 @@ from config.env import (
     env_rate,
     env_str,
 )
-from config.logs import FORMATS as LOG_FORMATS
-from config.logs import logging_config
+from core.logs import FORMATS as LOG_FORMATS
+from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -89,8 +89,8 @@ ROOT_URLCONF = "config.urls_tenants"
 
 MIDDLEWARE = [
     # First: every line a request logs, by any middleware or view, carries its request_id.
-    "config.logs.RequestIdMiddleware",
-    "config.metrics.RequestMetricsMiddleware",
+    "core.logs.RequestIdMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -99,12 +99,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.errors.DatabaseUnavailableMiddleware",
+    "core.errors.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
 
-# --- Login lockout (django-axes; see config/lockout.py) --------------------------------------
+# --- Login lockout (django-axes; see core/lockout.py) --------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses logins while locked out; first
     "django.contrib.auth.backends.ModelBackend",
@@ -115,8 +115,8 @@ AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = LOGIN_COOLOFF_MINUTES / 60  # hours
 # Each on its own: one account from any address, and any account from one address.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_USERNAME_CALLABLE = "config.lockout.login_username"
-AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "core.lockout.login_username"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # The client address behind NUM_PROXIES proxies, as the API's throttling sees it.
@@ -164,7 +164,7 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -190,7 +190,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.openapi.retry_after_headers",
+        "core.openapi.retry_after_headers",
     ],
 }
 # One process: memory is enough. Production shares the cache between processes.
@@ -316,7 +316,7 @@ MAILERS = {
 del EMAIL_BACKEND  # configured through MAILERS only (the EMAIL_* settings are deprecated)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@localhost")
 
-# Logs (config/logs.py): readable lines by default, one JSON object per line in production.
+# Logs (core/logs.py): readable lines by default, one JSON object per line in production.
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", LOG_FORMATS, upper=False)
 LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)

@@ -7,7 +7,7 @@ and Temporal without exporting anything. Variables set in the environment win.
 
 import os
 
-from config.localservices import DEV_ENV_FILE, read_env_file
+from core.env import DEV_ENV_FILE, read_env_file
 
 for _key, _value in read_env_file(DEV_ENV_FILE).items():
     os.environ.setdefault(_key, _value)

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 
-from config.env import database_pool_from_env, env_bool, env_choice, env_int, env_str
+from core.env import database_pool_from_env, env_bool, env_choice, env_int, env_str
 
 from .base import *
 

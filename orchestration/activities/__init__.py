@@ -8,7 +8,7 @@ Every activity is declared with ``django_activity``, which gives it
 * a clear failure for errors no retry can fix: a missing row, an invalid lifecycle move or
   invalid data become a non-retryable ``ApplicationError`` naming the problem;
 * its run in every log line it writes, through any logger: ``workflow_id``, ``run_id`` and
-  ``activity`` (``config.logs.log_context``), and a line when it completes or fails.
+  ``activity`` (``core.logs.log_context``), and a line when it completes or fails.
 
 Tenant lifecycle activities are declared with ``tenant_step`` (in ``activities.tenants``),
 which also records the run's progress on the tenant.
@@ -26,7 +26,7 @@ from django.db import close_old_connections
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from config.logs import log_context
+from core.logs import log_context
 from orchestration.errors import INVALID_INPUT, INVALID_STATE
 from tenants.models import InvalidTransition, TenantIsActive
 

@@ -27,7 +27,7 @@ from django_tenants.utils import schema_context
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from config.logs import log_context
+from core.logs import log_context
 from orchestration.errors import INVALID_INPUT, INVALID_STATE, TASK_NOT_FOUND
 from tenants.models import Tenant, TenantStatus
 from tenants.schemas import schema_exists

@@ -14,7 +14,7 @@ from django.db import DatabaseError, transaction
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from config import tracing
+from core import tracing
 from orchestration import metrics
 from orchestration.activities import as_failure, django_activity, step_name
 from tenants import exports

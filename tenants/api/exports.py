@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from config.openapi import ErrorSerializer, error_responses
+from core.openapi import ErrorSerializer, error_responses
 from tenants.api.views import TENANT_ID
 from tenants.exports import (
     ExportLinkExpired,

@@ -14,7 +14,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.api.views import PUBLIC_ERRORS, PublicEndpoint
-from config.openapi import error_responses, field_errors
+from core.openapi import error_responses, field_errors
 from tenants.api.serializers import (
     MeSerializer,
     ProgressSerializer,

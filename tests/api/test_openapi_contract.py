@@ -19,8 +19,8 @@ from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
 from rest_framework.throttling import ScopedRateThrottle
 
-from config.localservices import PROJECT_DIR
 from config.wsgi import application
+from devstack.localservices import PROJECT_DIR
 from tenants.models import Role
 from tests.factories import MembershipFactory, TenantFactory, TokenFactory
 

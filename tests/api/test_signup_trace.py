@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from config import tracing
+from core import tracing
 from orchestration.models import OutboxEntry
 from tenants.models import TenantStatus
 from tests.api.conftest import signup

@@ -12,7 +12,7 @@ from django.utils import timezone
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
-from config.localservices import free_port
+from devstack.localservices import free_port
 from orchestration.models import OutboxEntry, OutboxStatus
 from orchestration.operations import age
 from orchestration.receivers import onboarding_workflow_id

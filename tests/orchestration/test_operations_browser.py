@@ -7,7 +7,7 @@ import re
 import pytest
 from temporalio.client import Client
 
-from config.localservices import LOCAL_DIR, TemporalDevServer
+from devstack.localservices import LOCAL_DIR, TemporalDevServer
 from orchestration.models import OutboxEntry, OutboxStatus
 from orchestration.operations import failed_onboarding_query
 from tenants.models import Tenant, TenantStatus

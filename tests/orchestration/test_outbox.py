@@ -12,7 +12,7 @@ from django.db import transaction
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from config.localservices import LOCAL_DIR, TemporalDevServer, free_port
+from devstack.localservices import LOCAL_DIR, TemporalDevServer, free_port
 from orchestration.models import OutboxEntry, OutboxStatus
 from orchestration.outbox import workflow_type
 from orchestration.routing import Workload, deployment_tenant_route

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from temporalio.common import Priority
 
-from config.localservices import PROJECT_DIR
+from devstack.localservices import PROJECT_DIR
 from orchestration.routing import (
     Workload,
     route_for_system_job,

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from config.db import libpq_params
+from core.db import libpq_params
 from orchestration.activities import tenants as steps
 from tenants.models import Domain, Membership, SchemaTemplate, Tenant, TenantStatus
 from tenants.schemas import schema_exists

@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from config.db import libpq_params
-from config.localservices import LOCAL_DIR, TemporalDevServer, free_port
+from core.db import libpq_params
+from devstack.localservices import LOCAL_DIR, TemporalDevServer, free_port
 from orchestration.activities.tenants import tenant_step
 from orchestration.models import OutboxEntry
 from orchestration.outbox import enqueue_start, workflow_type

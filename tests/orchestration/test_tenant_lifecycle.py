@@ -142,7 +142,7 @@ def test_worker_killed_mid_provisioning_then_a_new_worker_finishes_it(
 
     import psycopg
 
-    from config.db import libpq_params
+    from core.db import libpq_params
 
     settings.TEMPORAL_QUEUE_PREFIX, settings.TEMPORAL_QUEUE_SHARDS = prefix, SHARDS
     tenant = TenantFactory(owner=owner, subdomain="acme")

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 from temporalio.workflow import _Definition
 
-from config import devstack
+import devstack
 from orchestration import versioning
 from orchestration.registry import project_registry
 from orchestration.versioning import (

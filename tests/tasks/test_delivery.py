@@ -9,7 +9,7 @@ from django.tasks import TaskResultStatus
 from django_tenants.utils import schema_context
 
 from accounts.models import User
-from config.localservices import LOCAL_DIR, TemporalDevServer, free_port
+from devstack.localservices import LOCAL_DIR, TemporalDevServer, free_port
 from orchestration.models import OutboxEntry, OutboxStatus
 from tenants.workspace.models import Project
 from tests.kit import wait_until

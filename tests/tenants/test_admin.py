@@ -12,13 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Token, User
+from core.temporal_ui import workflow_ui_url
 from orchestration.models import OutboxEntry
 from orchestration.outbox import workflow_type
 from orchestration.workflows import (
     TenantDeletionWorkflow,
     TenantProvisioningWorkflow,
 )
-from tenants.admin import workflow_ui_url
 from tenants.models import Domain, Membership, Role, Tenant, TenantStatus
 from tenants.services import tenant_request_provisioning, tenant_step_done, tenant_step_started
 from tests.factories import MembershipFactory, TenantFactory, TokenFactory, UserFactory

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from config import tracing
+from core import tracing
 
 
 class TemporalCommand(BaseCommand):

@@ -2,7 +2,7 @@ import asyncio
 
 from django.core.management.base import CommandError
 
-from config.progress import progress
+from core.progress import progress
 from orchestration import client as temporal_client
 from orchestration.management.commands._temporal import TemporalCommand
 from orchestration.schedules import project_schedules, sync_schedules

@@ -6,8 +6,8 @@ import psycopg
 from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, connection
 
-from config.db import listen
-from config.progress import progress
+from core.db import listen
+from core.progress import progress
 from tenants import fleet
 from tenants.models import FleetRun, FleetStatus
 

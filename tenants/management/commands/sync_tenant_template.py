@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.progress import progress
+from core.progress import progress
 from tenants.schemas import SYNC_STEPS, sync_template
 
 

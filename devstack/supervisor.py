@@ -11,7 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from config.localservices import stop_process_group
+from devstack.localservices import stop_process_group
 
 
 class Backoff:

@@ -1,4 +1,5 @@
-"""`make dev`: the whole product on one machine, from nothing but Python.
+"""`make dev` (``python -m devstack``): the whole product on one machine, from nothing but
+Python.
 
 Starts PostgreSQL (embedded, data in .local/postgres, unless DATABASE_URL is set) and the
 Temporal dev server (Web UI on, fairness on, state in .local/temporal.db, unless
@@ -8,6 +9,10 @@ It keeps them running: a worker, web server or Temporal dev server that exits is
 again after a back-off (1 s, doubling to 30 s, back to 1 s after 30 s of health), and so is
 the embedded PostgreSQL when its postmaster is gone. Ctrl-C or SIGTERM stops every process
 it started, including those it restarted.
+
+The package is the dev tooling: this stack, the local services it and the test suite start
+(``localservices``), their supervision (``supervisor``) and ``bootstrap.sh`` (`make venv`).
+Nothing in the product imports it (an import contract in pyproject.toml).
 """
 
 import os
@@ -17,8 +22,9 @@ import subprocess
 import sys
 import time
 
-from config.localservices import (
-    DEV_ENV_FILE,
+from core.env import DEV_ENV_FILE
+from core.tracing import exporter_names
+from devstack.localservices import (
     LOCAL_DIR,
     PROJECT_DIR,
     TemporalDevServer,
@@ -31,8 +37,7 @@ from config.localservices import (
     stop_postgres,
     wait_for_port,
 )
-from config.supervisor import Backoff, Supervised
-from config.tracing import exporter_names
+from devstack.supervisor import Backoff, Supervised
 
 WEB_PORT = int(os.environ.get("DEV_WEB_PORT", "8000"))
 
@@ -226,7 +231,3 @@ def main() -> int:
             stop_postgres(postgres)
         DEV_ENV_FILE.unlink(missing_ok=True)
         _say("stopped")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@
   (a ``contextvars.ContextVar``: activities on pool threads and requests on gunicorn threads
   each see their own).
 * ``ContextFilter`` copies them onto each record, with ``trace_id`` and ``span_id`` when an
-  OpenTelemetry span is current (config/tracing.py); ``RedactFilter`` masks email
+  OpenTelemetry span is current (core/tracing.py); ``RedactFilter`` masks email
   addresses, bearer tokens, ``password=…`` / ``token=…`` pairs and API-token-shaped strings
   in the message and its arguments.
 * ``JsonFormatter``: one JSON object per line (production); ``TextFormatter``: a readable
@@ -44,10 +44,6 @@ def log_context(**fields: object) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
-
-
-def current_context() -> dict[str, str]:
-    return dict(_context.get() or {})
 
 
 # Imported here, with this module, never while a record is logged: a line logged from inside

@@ -1,7 +1,5 @@
-"""The web server's ``/metrics``: request counts and latencies, and the product's gauges.
-
-Only addresses in ``METRICS_ALLOWED_IPS`` (the connecting address, ``REMOTE_ADDR``) get it;
-anyone else gets the same 404 as an unknown URL.
+"""The web server's request counts and latencies, observed by ``RequestMetricsMiddleware``
+and served with the product's gauges at ``/metrics`` (``config.views.metrics``).
 
 Under gunicorn each worker process has its own counters. With ``PROMETHEUS_MULTIPROC_DIR``
 set (an empty directory, before the server starts), prometheus-client keeps them in files
@@ -9,23 +7,9 @@ there and every worker answers with the sum; without it a scrape sees the one wo
 answered it.
 """
 
-import ipaddress
-import os
 import time
 
-from django.conf import settings
-from django.http import HttpResponse, JsonResponse
-from prometheus_client import (
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-from orchestration.metrics import DatabaseGauges
+from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
     "tenantflow_http_requests",
@@ -38,8 +22,6 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-_gauges = CollectorRegistry()
-_gauges.register(DatabaseGauges())
 
 
 def route_of(request) -> str:
@@ -61,23 +43,3 @@ class RequestMetricsMiddleware:
         LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
         REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         return response
-
-
-def allowed(remote_addr: str) -> bool:
-    try:
-        address = ipaddress.ip_address(remote_addr)
-    except ValueError:
-        return False
-    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
-
-
-def metrics(request):
-    if not allowed(request.META.get("REMOTE_ADDR", "")):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    body = generate_latest(registry) + generate_latest(_gauges)
-    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

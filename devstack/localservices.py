@@ -18,8 +18,6 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = PROJECT_DIR / ".local"
-# Written by `make dev` with the addresses of what it started; read by the local settings.
-DEV_ENV_FILE = LOCAL_DIR / "dev.env"
 
 # Task-queue fairness is off by default in the dev server; the project routes with
 # fairness keys. One partition per queue keeps ordering deterministic for tests.
@@ -28,16 +26,6 @@ TEMPORAL_DYNAMIC_CONFIG = [
     "matching.numTaskqueueReadPartitions=1",
     "matching.numTaskqueueWritePartitions=1",
 ]
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of ``path`` (no quoting rules); {} when the file does not exist."""
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return {}
-    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
 
 
 def free_port() -> int:

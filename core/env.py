@@ -1,4 +1,5 @@
-"""Typed reads of environment variables for the settings modules.
+"""Typed reads of environment variables for the settings modules, and of the KEY=VALUE file
+(``DEV_ENV_FILE``) that `make dev` leaves for commands run in other terminals.
 
 Every reader raises ``ImproperlyConfigured`` naming the variable when its value cannot be
 used, so a misconfiguration stops the process at start-up instead of at the first request.
@@ -8,12 +9,26 @@ import ipaddress
 import math
 import os
 import re
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+# Written by `make dev` with the addresses of what it started; read by the local settings.
+DEV_ENV_FILE = Path(__file__).resolve().parent.parent / ".local" / "dev.env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of ``path`` (no quoting rules); {} when the file does not exist."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
 
 
 def env_str(name: str, default: str | None = None) -> str:

@@ -1,0 +1,5 @@
+import sys
+
+from devstack import main
+
+sys.exit(main())
