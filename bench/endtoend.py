@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 import psycopg
 
 from bench import wide_app
+from bench.stats import median_p95
 from devstack.localservices import (
     LOCAL_DIR,
     TemporalDevServer,
@@ -174,10 +174,6 @@ def measure(
     return times
 
 
-def stats(values: list[float]) -> tuple[float, float]:
-    return statistics.median(values), statistics.quantiles(values, n=100, method="inclusive")[94]
-
-
 def export_before(ref: str, directory: Path) -> Path:
     """The project at git ``ref``, exported (``git archive``) under ``directory``, with this
     tree's bench settings (they graft the wide app on) and its ``tenants`` migrations over
@@ -239,24 +235,24 @@ def report(results: dict, *, signups: int, pool_size: int, tables: int, before: 
     print(f"{'tenant apps':<30}{'path':<12}{'median ms':>10}{'p95 ms':>10}")
     for app, times in results.items():
         for path in [p for p in ("before", "template", "before-pool", "pool") if p in times]:
-            med, p95 = stats(times[path])
+            med, p95 = median_p95(times[path])
             print(f"{labels[app]:<30}{path:<12}{med:>10.1f}{p95:>10.1f}")
     for app, times in results.items():
-        (tm, tp), (pm, pp) = stats(times["template"]), stats(times["pool"])
+        (tm, tp), (pm, pp) = median_p95(times["template"]), median_p95(times["pool"])
         hits = sum(times["hits"])
         print(f"{labels[app]}: ratio template / pool {tm / pm:.2f} (median), "
               f"{tp / pp:.2f} (p95); pool hits {hits}/{len(times['hits'])}")  # fmt: skip
         if "before-pool" in times:
-            bm, bp = stats(times["before-pool"])
+            bm, bp = median_p95(times["before-pool"])
             print(f"{labels[app]}: ratio before-pool / pool {bm / pm:.2f} (median), "
                   f"{bp / pp:.2f} (p95); pool hits {sum(times['before-hits'])}/"
                   f"{len(times['before-hits'])}")  # fmt: skip
         if "before" in times:
-            bm, bp = stats(times["before"])
+            bm, bp = median_p95(times["before"])
             print(f"{labels[app]}: ratio before / template {bm / tm:.2f} (median), "
                   f"{bp / tp:.2f} (p95)")  # fmt: skip
     (wide_pool, _), (small_pool, _) = (
-        stats(results["wide"]["pool"]),
-        stats(results["workspace"]["pool"]),
+        median_p95(results["wide"]["pool"]),
+        median_p95(results["workspace"]["pool"]),
     )
     print(f"pool path, {tables}-table app / workspace app: {wide_pool / small_pool:.2f} (median)")

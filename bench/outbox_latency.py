@@ -14,7 +14,6 @@ discarded with the in-memory dev server.
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import threading
 import time
@@ -25,16 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import median_p95  # noqa: E402
 from devstack.localservices import (  # noqa: E402
     LOCAL_DIR,
     TemporalDevServer,
     ensure_database,
     start_postgres,
 )
-
-
-def ms_stats(values: list[float]) -> tuple[float, float]:
-    return statistics.median(values), statistics.quantiles(values, n=100, method="inclusive")[94]
 
 
 def main() -> None:
@@ -100,7 +96,7 @@ def main() -> None:
         pending = OutboxEntry.objects.filter(status=OutboxStatus.PENDING).count()
         retried = OutboxEntry.objects.filter(attempts__gt=1).count()
         connection.close()
-        (om, op), (dm, dp) = ms_stats(outbox), ms_stats(direct)
+        (om, op), (dm, dp) = median_p95(outbox), median_p95(direct)
         print(f"{args.starts} starts each; relay woken by NOTIFY (2 s safety-net poll)")
         print(f"{'path':<44}{'median ms':>10}{'p95 ms':>10}")
         print(f"{'commit -> started, through the outbox':<44}{om:>10.1f}{op:>10.1f}")

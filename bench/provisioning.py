@@ -39,11 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import median_p95  # noqa: E402
 from devstack.localservices import LOCAL_DIR, ensure_database, start_postgres  # noqa: E402
-
-
-def stats(values: list[float]) -> tuple[float, float]:
-    return statistics.median(values), statistics.quantiles(values, n=100, method="inclusive")[94]
 
 
 def main() -> None:
@@ -139,9 +136,9 @@ def main() -> None:
                   "clone": "django-tenants clone_schema",
                   "full": "template, migrate step = migrate_schemas"}  # fmt: skip
         for key, label in labels.items():
-            med, p95 = stats(times[key])
+            med, p95 = median_p95(times[key])
             print(f"{label:<46}{med:>10.1f}{p95:>10.1f}")
-        t, m, c, f = (stats(times[k]) for k in ("template", "migrations", "clone", "full"))
+        t, m, c, f = (median_p95(times[k]) for k in ("template", "migrations", "clone", "full"))
         for label, (med, p95) in [("migrations / template", m), ("clone_schema / template", c),
                                   ("template+migrate_schemas / template", f)]:  # fmt: skip
             print(f"{'ratio ' + label:<46}{med / t[0]:>10.1f}{p95 / t[1]:>10.1f}")

@@ -12,7 +12,6 @@ rounds, 20 client threads each. Prints median, p95 and p99 (ms) and the ratios.
 import argparse
 import http.client
 import json
-import statistics
 import sys
 import time
 import uuid
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.server import served  # noqa: E402
+from bench.stats import summary  # noqa: E402
 
 PASSWORD = "correct horse battery staple"  # noqa: S105
 
@@ -56,11 +56,6 @@ def run_round(port: int, kind: str, n: int, clients: int) -> list[float]:
     return [ms for ms, _ in results]
 
 
-def summary(values: list[float]) -> tuple[float, float, float]:
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return statistics.median(values), q[94], q[98]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="per endpoint (>= 100)")
@@ -90,9 +85,9 @@ def main() -> None:
             "baseline: DRF create user": times["baseline"],
         }
         for name, values in rows.items():
-            med, p95, p99 = summary(values)
+            med, p95, p99 = summary(values, 95, 99)
             print(f"{name:<34}{med:>10.1f}{p95:>10.1f}{p99:>10.1f}")
-        s, b = summary(times["signup"]), summary(times["baseline"])
+        s, b = summary(times["signup"], 95, 99), summary(times["baseline"], 95, 99)
         ratios = "".join(f"{x / y:>10.2f}" for x, y in zip(s, b, strict=True))
         print(f"{'ratio signup / baseline':<34}{ratios}")
 

@@ -42,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import median_p95  # noqa: E402
 from devstack.localservices import (  # noqa: E402
     LOCAL_DIR,
     TemporalDevServer,
@@ -49,10 +50,6 @@ from devstack.localservices import (  # noqa: E402
     start_postgres,
     venv_binary,
 )
-
-
-def median_p95(values: list[float]) -> tuple[float, float]:
-    return statistics.median(values), statistics.quantiles(values, n=100, method="inclusive")[94]
 
 
 class Workers:

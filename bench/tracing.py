@@ -42,6 +42,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 )
 
 from bench.server import served  # noqa: E402
+from bench.stats import median_p95  # noqa: E402
 from devstack.localservices import (  # noqa: E402
     LOCAL_DIR,
     TemporalDevServer,
@@ -110,14 +111,10 @@ def provision_once(port: int, database_url: str) -> float:
             time.sleep(0.01)
 
 
-def stats(values: list[float]) -> tuple[float, float]:
-    return statistics.median(values), statistics.quantiles(values, n=100, method="inclusive")[94]
-
-
 def report(title: str, times: dict[str, list[float]]) -> None:
     print(f"\n{title}")
     for mode in MODES:
-        median, p95 = stats(times[mode])
+        median, p95 = median_p95(times[mode])
         print(
             f"  tracing {mode:3}  n={len(times[mode]):4}  median {median:8.1f} ms  p95 {p95:8.1f}"
         )

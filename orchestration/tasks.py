@@ -26,7 +26,7 @@ Options (``TASKS[alias]["OPTIONS"]``)::
 ``"local": True`` (in ``RETRY`` for every task, or per task) runs the task as a *local*
 activity, inside the workflow task that starts its run: one dispatch by the server instead
 of three (workflow task, activity, workflow task), so short tasks start sooner and a
-tenant's backlog drains three times faster. For tasks of seconds, not minutes: a local
+tenant's backlog drains faster (docs/benchmarks.md). For tasks of seconds, not minutes: a local
 task's result shows ``READY`` until it ends (no ``RUNNING``), its retries after the first
 minute wait on timers, and a killed worker is noticed by the workflow task's timeout.
 """

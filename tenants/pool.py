@@ -1,7 +1,7 @@
 """A warm pool of tenant schemas (``TENANT_SCHEMA_POOL_SIZE``).
 
-Replaying the template takes 10-300 ms depending on the tenant app's size; renaming a
-schema that is already built takes under a millisecond, whatever its size (defaults,
+Replaying the template takes longer the larger the tenant app; renaming a
+schema that is already built is one catalog update, whatever its size (defaults,
 sequences and foreign keys follow by OID). So the project keeps a few schemas built from the
 template, named ``pool_<hex>`` and recorded in ``PoolSchema`` with the fingerprint of the
 migrations they were built at, and provisioning claims one:
