@@ -122,11 +122,41 @@ def database_pool_from_env() -> dict:
         raise ImproperlyConfigured(
             f"DATABASE_POOL_MAX_SIZE={max_size} must be at least DATABASE_POOL_MIN_SIZE={min_size}."
         )
-    timeout = env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1)
-    return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
+    timeout = env_float("DATABASE_POOL_TIMEOUT", 5.0, minimum=0.1)
+    from core.db import check_connection  # bounds the check by the request's deadline
+
+    return {
+        "min_size": min_size,
+        "max_size": max_size,
+        "timeout": timeout,
+        "check": check_connection,
+    }
 
 
-def database_from_url(url: str, *, name: str = "DATABASE_URL", pool: dict | None = None) -> dict:
+# libpq keywords every connection gets unless the URL sets them: a server that does not answer
+# a new connection fails it after DATABASE_CONNECT_TIMEOUT seconds, and a TCP peer that is
+# gone (not merely slow) is noticed by keepalives within about 30 s (libpq ignores these on
+# a unix socket).
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "15",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+}
+
+
+def database_connect_timeout_from_env() -> int:
+    """DATABASE_CONNECT_TIMEOUT: seconds a new connection may take (libpq counts 2 at least)."""
+    return env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=2)
+
+
+def database_from_url(
+    url: str,
+    *,
+    name: str = "DATABASE_URL",
+    pool: dict | None = None,
+    connect_timeout: int | None = None,
+) -> dict:
     """Django DATABASES entry for a ``postgres://`` URL, using django-tenants' backend.
 
     With ``pool`` (see ``database_pool_from_env``) connections come from Django's psycopg
@@ -141,6 +171,8 @@ def database_from_url(url: str, *, name: str = "DATABASE_URL", pool: dict | None
     if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
         raise ImproperlyConfigured(f"{name} must be a postgres:// URL, not {parts.scheme!r}.")
     options = dict(parse_qsl(parts.query))
+    if connect_timeout:
+        options = {"connect_timeout": str(connect_timeout), **KEEPALIVES, **options}
     host = options.pop("host", None) or unquote(parts.hostname or "")
     db_name = unquote(parts.path.lstrip("/"))
     if not db_name:

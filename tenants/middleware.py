@@ -1,9 +1,8 @@
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import Http404
 from django_tenants.middleware.main import TenantMainMiddleware
 
-from core.errors import database_unavailable
+from core.errors import CONNECTION_ERRORS, database_unavailable
 from tenants.selectors import tenant_active_for_host
 
 
@@ -18,7 +17,7 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
     def process_request(self, request):
         try:
             return super().process_request(request)
-        except DatabaseError:  # the tenant lookup met an outage: 503, not a debug page
+        except CONNECTION_ERRORS:  # the tenant lookup met an outage: 503, not a debug page
             return database_unavailable()
 
     def get_tenant(self, domain_model, hostname):

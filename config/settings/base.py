@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from core.env import (
+    database_connect_timeout_from_env,
     database_from_url,
     database_pool_from_env,
     env_address,
@@ -25,13 +26,17 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1"])
 
 # Pooled in every environment (DATABASE_POOL_*): each process holds at most
-# DATABASE_POOL_MAX_SIZE connections however many threads it runs.
+# DATABASE_POOL_MAX_SIZE connections however many threads it runs. A new connection fails
+# after DATABASE_CONNECT_TIMEOUT seconds; a request's queries after DATABASE_REQUEST_TIMEOUT
+# (core.db.deadline, applied by core.errors.DatabaseDeadlineMiddleware).
 DATABASES = {
     "default": database_from_url(
         env_str("DATABASE_URL", "postgres://postgres@localhost:5432/tenantflow"),
         pool=database_pool_from_env(),
+        connect_timeout=database_connect_timeout_from_env(),
     )
 }
+DATABASE_REQUEST_TIMEOUT = env_float("DATABASE_REQUEST_TIMEOUT", 5.0, minimum=0)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -90,6 +95,10 @@ ROOT_URLCONF = "config.urls_tenants"
 MIDDLEWARE = [
     # First: every line a request logs, by any middleware or view, carries its request_id.
     "core.logs.RequestIdMiddleware",
+    # Outside everything that may fail: errors answered as JSON (outside the admin), and
+    # every query of the request bounded by DATABASE_REQUEST_TIMEOUT.
+    "core.errors.ErrorsMiddleware",
+    "core.errors.DatabaseDeadlineMiddleware",
     "core.metrics.RequestMetricsMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -99,7 +108,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "core.errors.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]

@@ -3,7 +3,14 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 
-from core.env import database_pool_from_env, env_bool, env_choice, env_int, env_str
+from core.env import (
+    database_connect_timeout_from_env,
+    database_pool_from_env,
+    env_bool,
+    env_choice,
+    env_int,
+    env_str,
+)
 
 from .base import *
 
@@ -21,7 +28,13 @@ if DEBUG:
 # One JSON object per line, for the log collector (LOG_FORMAT=text to read them by eye).
 LOG_FORMAT = env_choice("LOG_FORMAT", "json", LOG_FORMATS, upper=False)
 LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
-DATABASES = {"default": database_from_url(env_str("DATABASE_URL"), pool=database_pool_from_env())}
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL"),
+        pool=database_pool_from_env(),
+        connect_timeout=database_connect_timeout_from_env(),
+    )
+}
 # Every request goes to the base domain or a tenant's subdomain of it: ALLOWED_HOSTS must
 # admit both, or the site would start and then answer 400 to everything.
 for _host in (TENANT_BASE_DOMAIN, f"tenant.{TENANT_BASE_DOMAIN}"):
