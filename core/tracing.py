@@ -120,7 +120,7 @@ def install(provider, *, owned: bool = False) -> None:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
-    DjangoInstrumentor().instrument(tracer_provider=provider)
+    DjangoInstrumentor().instrument(tracer_provider=provider, response_hook=name_server_span)
     PsycopgInstrumentor().instrument(tracer_provider=provider)
     _installed = _Installed(
         provider=provider,
@@ -128,6 +128,19 @@ def install(provider, *, owned: bool = False) -> None:
         interceptor=TracingInterceptor(provider.get_tracer("temporalio")),
         owned=owned,
     )
+
+
+def name_server_span(span, request, response) -> None:
+    """Name a request's span ``{method} {http.route}``, as OpenTelemetry's HTTP semantic
+    conventions ask (the instrumentation names it before URL resolution, from the default
+    URL conf, which does not hold django-tenants' per-host ones). A request that matched no
+    route keeps ``{method}``; a method outside the known ones is ``HTTP``."""
+    from opentelemetry.util.http import sanitize_method
+
+    method = sanitize_method(request.method.strip())
+    route = getattr(getattr(request, "resolver_match", None), "route", None)
+    if span.is_recording() and method != "_OTHER" and route:
+        span.update_name(f"{method} {route}")
 
 
 def uninstall() -> None:

@@ -134,6 +134,33 @@ async def time_skipping_env():
 
 
 @pytest.fixture
+def spans():
+    """Tracing on, exporting to memory as each span ends; off again afterwards. Connections
+    opened before (or while) tracing was installed keep what they had: the pool is emptied
+    before and after, so statements use connections made while it is on."""
+    from django.db import connection
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from config import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    connection.close()
+    connection.close_pool()
+    tracing.install(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.uninstall()
+        connection.close()
+        connection.close_pool()
+        provider.shutdown()
+
+
+@pytest.fixture
 def owner(db):
     """A user to own tenants (logs in with ``tests.factories.PASSWORD``)."""
     from tests.factories import UserFactory

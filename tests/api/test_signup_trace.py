@@ -3,10 +3,6 @@ start, the workflow and every provisioning activity (with their statements) shar
 """
 
 import pytest
-from django.db import connection
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from core import tracing
@@ -17,29 +13,6 @@ from tests.kit import wait_until
 from tests.workers import BackgroundWorker, settled
 
 pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
-
-
-def _fresh_connections() -> None:
-    """Connections opened before (or while) tracing was installed keep what they had: the
-    pool is emptied so the next statements use connections made now."""
-    connection.close()
-    connection.close_pool()
-
-
-@pytest.fixture
-def spans():
-    """Tracing on, exporting to memory as each span ends; off again afterwards."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    _fresh_connections()
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.uninstall()
-        _fresh_connections()
-        provider.shutdown()
 
 
 def _named(spans, name: str):
