@@ -143,7 +143,7 @@ def spans():
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from config import tracing
+    from core import tracing
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
