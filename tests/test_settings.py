@@ -111,17 +111,20 @@ def test_production_refuses_bad_settings_naming_the_variable(env, message):
 def test_every_environment_pools_its_connections(settings_module):
     show = (
         "from django.conf import settings; db = settings.DATABASES['default'];"
-        "print(db['OPTIONS']['pool'], db['CONN_MAX_AGE'])"
+        "pool = db['OPTIONS']['pool']; check = pool.pop('check');"
+        "print(pool, db['CONN_MAX_AGE'], check.__module__, db['OPTIONS']['connect_timeout'])"
     )
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {show}"],
         env={**os.environ, **GOOD, "DJANGO_SETTINGS_MODULE": settings_module,
              "DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "7",
-             "DATABASE_POOL_TIMEOUT": "2.5"},
+             "DATABASE_POOL_TIMEOUT": "2.5", "DATABASE_CONNECT_TIMEOUT": "3"},
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[-2] == "{'min_size': 1, 'max_size': 7, 'timeout': 2.5} 0"
+    assert result.stdout.split("\n")[-2] == (
+        "{'min_size': 1, 'max_size': 7, 'timeout': 2.5} 0 core.db 3"  # check: bounded by deadlines
+    )
 
 
 def test_database_url_forms():
