@@ -113,14 +113,15 @@ LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = LOGIN_COOLOFF_MINUTES / 60  # hours
-# Each on its own: one account from any address, and any account from one address.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The account and the address together: failures lock that account from that address only,
+# so nobody can lock an account out for its owner by failing from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "config.lockout.login_username"
 AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+# The client address behind NUM_PROXIES proxies, exactly as the API's throttling reads it.
+AXES_CLIENT_IP_CALLABLE = "config.lockout.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-# The client address behind NUM_PROXIES proxies, as the API's throttling sees it.
-AXES_IPWARE_PROXY_COUNT = env_int("NUM_PROXIES", 0, minimum=0) or None
 
 TEMPLATES = [
     {
