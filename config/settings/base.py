@@ -296,6 +296,12 @@ ONBOARDING_EXPIRE_AFTER = env_int("ONBOARDING_EXPIRE_AFTER", 7 * 24 * 3600, mini
 TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 30, minimum=0)
 TOKEN_CLEANUP_INTERVAL = env_int("TOKEN_CLEANUP_INTERVAL", 3600, minimum=60)
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, minimum=1)
+# Emails per recipient (accounts/services.py, email_quota_use), whoever asks for them (any
+# client address, staff in the admin): at most one of a kind (verification…) to an address
+# every EMAIL_RECIPIENT_COOLDOWN seconds (0: no cool-down), and EMAIL_RECIPIENT_DAILY_LIMIT
+# in any 24 hours. Counted in the database, which every web process shares.
+EMAIL_RECIPIENT_COOLDOWN = env_int("EMAIL_RECIPIENT_COOLDOWN", 60, minimum=0)
+EMAIL_RECIPIENT_DAILY_LIMIT = env_int("EMAIL_RECIPIENT_DAILY_LIMIT", 5, minimum=1)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
 
 # --- Email (Django 6.1 MAILERS) ----------------------------------------------------------
