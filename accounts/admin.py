@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import Token, User
-from accounts.services import verification_email_resend
+from accounts.models import EmailQuota, Token, User
+from accounts.services import EmailQuotaExceeded, verification_email_resend
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -43,7 +43,12 @@ class UserAdmin(BaseUserAdmin):
     def resend_verification(self, request, queryset):
         sent = []
         for user in queryset.order_by("email"):
-            if verification_email_resend(email=user.email) is None:
+            try:
+                token = verification_email_resend(email=user.email)
+            except EmailQuotaExceeded as exc:
+                self.message_user(request, f"Skipped {user.email}: {exc}.", messages.WARNING)
+                continue
+            if token is None:
                 reason = "inactive" if not user.is_active else "already verified"
                 self.message_user(request, f"Skipped {user.email}: {reason}.", messages.WARNING)
             else:
@@ -62,3 +67,17 @@ class TokenAdmin(admin.ModelAdmin):
     list_filter = ["purpose"]
     readonly_fields = ["key_hash", "prefix", "created_at"]
     raw_id_fields = ["user"]
+
+
+@admin.register(EmailQuota)
+class EmailQuotaAdmin(admin.ModelAdmin):
+    """What the per-recipient email limits have counted; deleting a row lifts the limits
+    for that address and kind at once."""
+
+    list_display = ["recipient", "kind", "sent_at"]
+    list_filter = ["kind"]
+    search_fields = ["recipient"]
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False

@@ -94,3 +94,29 @@ class Token(models.Model):
     def is_usable(self, now=None) -> bool:
         now = now or timezone.now()
         return self.used_at is None and self.revoked_at is None and self.expires_at > now
+
+
+class EmailKind(models.TextChoices):
+    """The emails the per-recipient limits count, each kind on its own."""
+
+    VERIFICATION = "verification", "Email verification"
+
+
+class EmailQuota(models.Model):
+    """When emails of one kind went to one address in the last 24 hours, which
+    ``email_quota_use`` reads and appends to under a row lock. Keyed by the address, not a
+    user: deleting and re-creating an account does not reset it, and an email to someone
+    without an account (an invitation) counts alike."""
+
+    recipient = models.CharField(max_length=254)
+    kind = models.CharField(max_length=32, choices=EmailKind.choices)
+    # ISO 8601 times (UTC), oldest first; at most the daily limit of them.
+    sent_at = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "kind"], name="email_quota_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} emails to {self.recipient}"

@@ -4,8 +4,9 @@ This app knows nothing of tenants: ``tenants`` builds on it (see docs/architectu
 
 import base64
 import hmac
+import math
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -18,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import signals
-from accounts.models import Token, TokenPurpose, User, hash_token
+from accounts.models import EmailKind, EmailQuota, Token, TokenPurpose, User, hash_token
 
 
 def token_issue(*, user: User, purpose: str, ttl: timedelta) -> tuple[Token, str]:
@@ -144,17 +145,66 @@ def user_verify_email(*, raw_token: str) -> User | None:
     return user
 
 
+class EmailQuotaExceeded(Exception):
+    """An email was refused by the per-recipient limits (see ``email_quota_use``);
+    ``retry_after``: seconds until one would be accepted."""
+
+    def __init__(self, *, retry_after: int, daily: bool):
+        self.retry_after, self.daily = retry_after, daily
+        if daily:
+            limit = settings.EMAIL_RECIPIENT_DAILY_LIMIT
+            why = f"{limit} such email{'s' if limit != 1 else ''} went to this address in 24 hours"
+        else:
+            cooldown = settings.EMAIL_RECIPIENT_COOLDOWN
+            why = f"one such email went to this address less than {cooldown} s ago"
+        wait = f"{retry_after} s" if retry_after < 120 else f"{math.ceil(retry_after / 60)} min"
+        super().__init__(f"{why}; the next can go in {wait}")
+
+
+def email_quota_use(*, recipient: str, kind: str) -> None:
+    """Count one email of ``kind`` to ``recipient`` against the per-recipient limits, or
+    raise ``EmailQuotaExceeded`` and count nothing: one every ``EMAIL_RECIPIENT_COOLDOWN``
+    seconds and ``EMAIL_RECIPIENT_DAILY_LIMIT`` in any 24 hours, whoever asks. Call it for
+    every email sent on request (a new kind is one ``EmailKind`` entry), inside the
+    transaction that queues the email, so the count commits or rolls back with it.
+    Concurrent calls for one address, from any process, wait for each other on its row."""
+    if kind not in EmailKind.values:
+        raise ValueError(f"Unknown email kind {kind!r}.")
+    recipient = recipient.strip().lower()
+    now = timezone.now()
+    with transaction.atomic():
+        EmailQuota.objects.bulk_create(
+            [EmailQuota(recipient=recipient, kind=kind)], ignore_conflicts=True
+        )
+        quota = EmailQuota.objects.select_for_update().get(recipient=recipient, kind=kind)
+        day = timedelta(days=1)
+        recent = [t for t in map(datetime.fromisoformat, quota.sent_at) if t > now - day]
+        cooldown = timedelta(seconds=settings.EMAIL_RECIPIENT_COOLDOWN)
+        if recent and recent[-1] + cooldown > now:
+            wait, daily = recent[-1] + cooldown - now, False
+        elif len(recent) >= settings.EMAIL_RECIPIENT_DAILY_LIMIT:
+            wait, daily = recent[-settings.EMAIL_RECIPIENT_DAILY_LIMIT] + day - now, True
+        else:
+            quota.sent_at = [t.isoformat() for t in (*recent, now)]
+            quota.save(update_fields=["sent_at"])
+            return
+    raise EmailQuotaExceeded(retry_after=math.ceil(wait.total_seconds()), daily=daily)
+
+
 def verification_email_resend(*, email: str) -> Token | None:
     """Ask for the verification email to be sent again: to an active user whose email is
     not verified yet, with their usable verification token (a new one when none is left).
     Sends ``verification_email_requested`` and returns the token; None (and sends nothing)
-    for an unknown, inactive or already verified address. Callers answer the same either
-    way, so that the answer does not tell whether an address has an account."""
+    for an unknown, inactive or already verified address. Raises ``EmailQuotaExceeded``
+    (and sends nothing) when the address had its share of verification emails
+    (``email_quota_use``). Callers that answer the public answer the same in every case,
+    so that the answer does not tell whether an address has an account, or was limited."""
     email = User.objects.normalize_email((email or "").strip()).lower()
     with transaction.atomic():
         user = User.objects.filter(email=email, is_active=True).select_for_update().first()
         if user is None or user.email_verified_at is not None:
             return None
+        email_quota_use(recipient=user.email, kind=EmailKind.VERIFICATION)
         token = (
             Token.objects.filter(
                 user=user, purpose=TokenPurpose.EMAIL_VERIFICATION, used_at=None,

@@ -1,6 +1,7 @@
 """Public-host API of accounts: tokens and email verification. Thin: parse, check, call one
 service. (Signup and ``/me/`` show tenants, so they live in ``tenants.api``.)"""
 
+from contextlib import suppress
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,7 +20,12 @@ from accounts.api.serializers import (
     VerifyEmailSerializer,
 )
 from accounts.models import TokenPurpose
-from accounts.services import token_issue, user_verify_email, verification_email_resend
+from accounts.services import (
+    EmailQuotaExceeded,
+    token_issue,
+    user_verify_email,
+    verification_email_resend,
+)
 from core.openapi import error_responses, field_errors
 
 # Every public endpoint reads a JSON body, is throttled per client IP and reads the database.
@@ -89,7 +95,8 @@ RESEND_ANSWER = (
 
 
 class ResendVerificationView(PublicEndpoint):
-    """The same answer whether or not the address has an account (no account oracle)."""
+    """The same answer whether or not the address has an account, and whether or not its
+    email went out or was held back by the per-recipient limits (no oracle)."""
 
     throttle_scope = "resend"
 
@@ -106,5 +113,6 @@ class ResendVerificationView(PublicEndpoint):
     def post(self, request):
         data = ResendVerificationSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        verification_email_resend(email=data.validated_data["email"])
+        with suppress(EmailQuotaExceeded):
+            verification_email_resend(email=data.validated_data["email"])
         return Response({"detail": RESEND_ANSWER}, status=status.HTTP_202_ACCEPTED)

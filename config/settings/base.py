@@ -121,14 +121,15 @@ LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = LOGIN_COOLOFF_MINUTES / 60  # hours
-# Each on its own: one account from any address, and any account from one address.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The account and the address together: failures lock that account from that address only,
+# so nobody can lock an account out for its owner by failing from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "core.lockout.login_username"
 AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# The client address behind NUM_PROXIES proxies, exactly as the API's throttling reads it.
+AXES_CLIENT_IP_CALLABLE = "core.lockout.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-# The client address behind NUM_PROXIES proxies, as the API's throttling sees it.
-AXES_IPWARE_PROXY_COUNT = env_int("NUM_PROXIES", 0, minimum=0) or None
 
 TEMPLATES = [
     {
@@ -303,6 +304,12 @@ ONBOARDING_EXPIRE_AFTER = env_int("ONBOARDING_EXPIRE_AFTER", 7 * 24 * 3600, mini
 TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 30, minimum=0)
 TOKEN_CLEANUP_INTERVAL = env_int("TOKEN_CLEANUP_INTERVAL", 3600, minimum=60)
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, minimum=1)
+# Emails per recipient (accounts/services.py, email_quota_use), whoever asks for them (any
+# client address, staff in the admin): at most one of a kind (verification…) to an address
+# every EMAIL_RECIPIENT_COOLDOWN seconds (0: no cool-down), and EMAIL_RECIPIENT_DAILY_LIMIT
+# in any 24 hours. Counted in the database, which every web process shares.
+EMAIL_RECIPIENT_COOLDOWN = env_int("EMAIL_RECIPIENT_COOLDOWN", 60, minimum=0)
+EMAIL_RECIPIENT_DAILY_LIMIT = env_int("EMAIL_RECIPIENT_DAILY_LIMIT", 5, minimum=1)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
 
 # --- Email (Django 6.1 MAILERS) ----------------------------------------------------------

@@ -1,11 +1,14 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
+from django.utils import timezone
 
-from accounts.models import Token, TokenPurpose, User, hash_token
+from accounts.models import EmailKind, EmailQuota, Token, TokenPurpose, User, hash_token
 from accounts.selectors import token_find_usable
-from accounts.services import token_consume, token_issue
+from accounts.services import EmailQuotaExceeded, email_quota_use, token_consume, token_issue
 from tenants.models import Membership, Role
 from tenants.services import membership_create
 from tests.factories import PASSWORD, TenantFactory, UserFactory
@@ -69,3 +72,47 @@ def test_membership_create_is_idempotent(user):
     assert again.pk == first.pk
     assert again.is_active
     assert Membership.objects.count() == 1
+
+
+def _use_quota_at_once(count: int) -> list[str]:
+    """``email_quota_use`` for one address from ``count`` threads at once, each on its own
+    database connection (as separate web processes would be); what each one got."""
+    barrier = threading.Barrier(count)
+
+    def use() -> str:
+        barrier.wait()
+        try:
+            email_quota_use(recipient="Ada@Example.com", kind=EmailKind.VERIFICATION)
+            return "sent"
+        except EmailQuotaExceeded:
+            return "held back"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(count) as pool:
+        return sorted(pool.map(lambda _: use(), range(count)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_for_one_address_send_one_email():
+    assert _use_quota_at_once(8) == ["held back"] * 7 + ["sent"]  # the first for the address
+    (quota,) = EmailQuota.objects.all()
+    assert quota.recipient == "ada@example.com"
+    before = timezone.now() - timedelta(minutes=2)
+    quota.sent_at = [before.isoformat()]
+    quota.save()
+    assert _use_quota_at_once(8) == ["held back"] * 7 + ["sent"]  # and once it has a row
+    assert len(EmailQuota.objects.get().sent_at) == 2
+
+
+def test_the_quota_says_which_limit_held_an_email_back(settings):
+    settings.EMAIL_RECIPIENT_COOLDOWN = 0
+    settings.EMAIL_RECIPIENT_DAILY_LIMIT = 2
+    for _ in range(2):
+        email_quota_use(recipient="ada@example.com", kind=EmailKind.VERIFICATION)
+    with pytest.raises(EmailQuotaExceeded, match="2 such emails went to this address") as held:
+        email_quota_use(recipient="ada@example.com", kind=EmailKind.VERIFICATION)
+    assert held.value.daily
+    assert 24 * 3600 - 60 < held.value.retry_after <= 24 * 3600
+    with pytest.raises(ValueError, match="Unknown email kind"):
+        email_quota_use(recipient="ada@example.com", kind="newsletter")

@@ -1,18 +1,24 @@
 """Asking for the verification email again: the API (no account oracle, throttled), the
-admin action, and the email itself through the worker."""
+per-recipient limits whoever asks, the admin action, and the email itself through the
+worker."""
 
-from datetime import timedelta
+import http.client
+import json
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts.models import Token, TokenPurpose, User
+from accounts.api.views import RESEND_ANSWER
+from accounts.models import EmailQuota, Token, TokenPurpose, User
 from accounts.services import token_raw_value
 from orchestration.models import OutboxEntry
 from orchestration.outbox import workflow_type
 from orchestration.workflows import VerificationEmailWorkflow
 from tests.api.conftest import signup
+from tests.factories import UserFactory
 from tests.kit import wait_until
 from tests.workers import BackgroundWorker
 
@@ -22,6 +28,17 @@ RESENDS = workflow_type(VerificationEmailWorkflow)
 
 def resend_rows():
     return list(OutboxEntry.objects.filter(workflow_type=RESENDS))
+
+
+def resend_from(api, address, email="ada@example.com"):
+    return api.post(RESEND, {"email": email}, format="json", REMOTE_ADDR=address)
+
+
+def age_the_sends(by: timedelta) -> None:
+    """Move the recorded sends into the past, as if ``by`` had gone by."""
+    for quota in EmailQuota.objects.all():
+        quota.sent_at = [(datetime.fromisoformat(t) - by).isoformat() for t in quota.sent_at]
+        quota.save()
 
 
 @pytest.mark.django_db
@@ -68,6 +85,78 @@ def test_resend_is_rate_limited(api):
     ]
     assert answers == [202, 202, 202, 429]  # test settings: 3/minute
     assert "detail" in api.post(RESEND, {"email": "x@example.com"}, format="json").json()
+
+
+def test_thirty_client_addresses_cannot_flood_one_inbox(live_server):
+    """Real requests over TCP from 30 loopback addresses, each under the per-address
+    throttle: one email goes out, and every answer is the same."""
+    UserFactory(email="ada@example.com")  # signed up, email not verified
+    port = urlsplit(live_server.url).port
+    answers = set()
+    for n in range(30):
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=30, source_address=(f"127.0.{n // 200}.{n % 200 + 2}", 0)
+        )
+        body = json.dumps({"email": "ada@example.com"})
+        headers = {"Host": "localhost", "Content-Type": "application/json"}
+        connection.request("POST", RESEND, body=body, headers=headers)
+        response = connection.getresponse()
+        answers.add((response.status, response.read()))
+        connection.close()
+    ((status, body),) = answers  # thirty times the same
+    assert (status, json.loads(body)) == (202, {"detail": RESEND_ANSWER})
+    assert len(resend_rows()) == 1
+
+
+@pytest.mark.django_db
+def test_a_held_back_email_answers_exactly_as_a_sent_one(api):
+    UserFactory(email="ada@example.com")
+    sent = resend_from(api, "10.0.0.1")
+    held_back = resend_from(api, "10.0.0.2")
+    assert len(resend_rows()) == 1
+    assert held_back.status_code == sent.status_code == 202
+    assert held_back.content == sent.content
+
+    def headers(response):
+        return {k: v for k, v in response.items() if k.lower() != "x-request-id"}
+
+    assert headers(held_back) == headers(sent)
+
+
+@pytest.mark.django_db
+def test_one_email_a_minute_and_five_a_day_to_one_address(api):
+    UserFactory(email="ada@example.com")
+    for n in range(5):
+        assert resend_from(api, f"10.0.1.{n}").status_code == 202
+        assert resend_from(api, f"10.0.2.{n}").status_code == 202  # within the minute
+        assert len(resend_rows()) == n + 1
+        age_the_sends(timedelta(seconds=61))
+    resend_from(api, "10.0.3.1")
+    assert len(resend_rows()) == 5  # the day's five are spent
+    # The first of the five (305 s old) passes 24 h, the second (244 s old) does not.
+    age_the_sends(timedelta(days=1) - timedelta(seconds=4 * 61 + 30))
+    resend_from(api, "10.0.3.2")
+    assert len(resend_rows()) == 6
+    assert len(EmailQuota.objects.get(recipient="ada@example.com").sent_at) == 5
+
+
+@pytest.mark.django_db
+def test_the_admin_shares_the_limits_and_says_why_it_skipped(api, admin_client):
+    UserFactory(email="ada@example.com")
+    assert resend_from(api, "10.0.0.1").status_code == 202
+    ada = User.objects.get(email="ada@example.com")
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "resend_verification", "_selected_action": [str(ada.pk)]},
+        HTTP_HOST="localhost",
+        follow=True,
+    )
+    (text,) = [str(m) for m in response.context["messages"]]
+    assert text.startswith(
+        "Skipped ada@example.com: one such email went to this address less than 60 s ago; "
+        "the next can go in "
+    )
+    assert len(resend_rows()) == 1
 
 
 @pytest.mark.django_db
