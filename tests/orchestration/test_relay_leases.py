@@ -18,7 +18,7 @@ from django.utils import timezone
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.models import OutboxEntry, OutboxStatus
-from orchestration.relay import TemporalUnavailable
+from orchestration.relay.errors import TemporalUnavailable
 from tenants.services import tenant_request_provisioning
 from tests.factories import TenantFactory
 from tests.kit import wait_until
