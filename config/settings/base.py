@@ -237,7 +237,7 @@ OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
 OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 2, minimum=1)
 # Open runs one relay keeps per tenant (fairness key) with a backlog; the tenant's further
 # rows wait in the outbox, so that one tenant's thousands cannot fill the workers (a burst
-# of up to 4x this starts whole; 0: no cap). See orchestration/admission.py.
+# of up to 4x this starts whole; 0: no cap). See orchestration/relay/admission.py.
 OUTBOX_RUNS_PER_TENANT = env_int("OUTBOX_RUNS_PER_TENANT", 4, minimum=0)
 # Seconds /healthz waits for Temporal before reporting it down.
 TEMPORAL_HEALTH_TIMEOUT = env_int("TEMPORAL_HEALTH_TIMEOUT", 3, minimum=1)

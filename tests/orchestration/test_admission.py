@@ -1,4 +1,4 @@
-"""The relay's admission by tenant (``orchestration.admission``): counts and wake-ups,
+"""The relay's admission by tenant (``orchestration.relay.admission``): counts and wake-ups,
 without Temporal (a stand-in client whose runs close when told), and the claim that reads
 them."""
 
@@ -11,9 +11,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from orchestration.admission import InFlight
 from orchestration.models import OutboxEntry, OutboxKind
 from orchestration.relay import OutboxRelay
+from orchestration.relay.admission import InFlight
 from tests.kit import wait_until
 
 

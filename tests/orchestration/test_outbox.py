@@ -354,7 +354,8 @@ def test_deployment_wide_trouble_counts_against_no_row(transactional_db, owner, 
     lease is kept (the rows are due again at once)."""
     from temporalio.service import RPCError, RPCStatusCode
 
-    from orchestration.relay import OutboxRelay, TemporalUnavailable
+    from orchestration.relay import OutboxRelay
+    from orchestration.relay.errors import TemporalUnavailable
 
     for tenant in TenantFactory.create_batch(3, owner=owner):
         tenant_request_provisioning(tenant_id=tenant.pk)
@@ -387,7 +388,8 @@ def test_a_failing_prune_does_not_stop_the_relay(transactional_db, owner, tempor
     relay = relay_for(temporal, poll_interval=0.1, prune_interval=0.0, max_backoff=0.2)
     thread = threading.Thread(target=relay.run)
     with mock.patch(
-        "orchestration.relay.prune_started", side_effect=OperationalError("database went away")
+        "orchestration.relay.cleanup.prune_started",
+        side_effect=OperationalError("database went away"),
     ) as prune:
         thread.start()
         try:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.models import OutboxEntry, OutboxStatus
-from orchestration.relay import TemporalUnavailable
+from orchestration.relay.errors import TemporalUnavailable
 from tenants.services import tenant_request_provisioning
 from tests.factories import TenantFactory
 from tests.kit import wait_until
@@ -206,6 +206,49 @@ def test_admin_retry_of_a_row_a_relay_is_starting_does_not_wait(
         stop(relay, thread)
     # Started by the held start and again after the retry: still one run.
     assert len(runs_of(temporal, row.workflow_id)) == 1
+
+
+# What a start under way ends in: the row started, its own failure (retried, or refused for
+# good), or deployment-wide trouble (the row released).
+OUTCOMES = {
+    "started": None,
+    "row_failure": ValueError("cannot encode these arguments"),
+    "refused": RPCError("bad input", RPCStatusCode.INVALID_ARGUMENT, b""),
+    "released": RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b""),
+}
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_a_relay_records_nothing_over_the_lease_another_relay_took_mid_start(
+    transactional_db, owner, temporal, outcome
+):
+    """While a start is under way its row's lease expires and another relay claims the row.
+    Whatever the start ends in, the first relay writes nothing to the row: it is the other
+    relay's, as that relay's claim left it."""
+    (row,) = request_provisioning(owner, 1)
+    relay, other = relay_for(temporal), relay_for(temporal)
+    real_start, taken = relay.start_row, {}
+
+    def start(client, row):
+        OutboxEntry.objects.filter(pk=row.pk).update(lease_expires_at=Now())
+        (claimed,) = other.claim()  # the lease has expired: the other relay takes the row
+        taken.update(OutboxEntry.objects.filter(pk=claimed.pk).values().get())
+        if OUTCOMES[outcome] is not None:
+            raise OUTCOMES[outcome]
+        return real_start(client, row)
+
+    relay.start_row = start
+    try:
+        if outcome == "released":
+            with pytest.raises(TemporalUnavailable):
+                relay.relay_once()
+        else:
+            assert relay.relay_once() == 1
+        assert taken["lease_owner"] == other.relay_id
+        assert OutboxEntry.objects.filter(pk=row.pk).values().get() == taken
+    finally:
+        relay.close()
+        other.close()
 
 
 @pytest.mark.parametrize(

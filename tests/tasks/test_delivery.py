@@ -69,7 +69,7 @@ def test_a_tenants_burst_is_admitted_a_few_runs_at_a_time(
     other rows wait in the outbox) and starts B's few at once: B's tasks finish while most
     of A's backlog still waits. Without the cap all of A's runs would be open at once, and
     B's would queue behind them in the workers."""
-    from orchestration.relay import BURST
+    from orchestration.relay.claim import BURST
 
     big, small = active_tenant("big"), active_tenant("small")
     with schema_context(big.schema_name):

@@ -6,7 +6,9 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from orchestration.management.commands._temporal import TemporalCommand
-from orchestration.relay import BATCH_SIZE, START_CONCURRENCY, OutboxRelay
+from orchestration.relay import OutboxRelay
+from orchestration.relay.claim import BATCH_SIZE
+from orchestration.relay.start import START_CONCURRENCY
 
 logger = logging.getLogger("orchestration.relay")
 

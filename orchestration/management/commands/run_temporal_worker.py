@@ -14,8 +14,9 @@ from temporalio.worker import Worker
 from orchestration import client as temporal_client
 from orchestration.management.commands._temporal import TemporalCommand
 from orchestration.registry import Hosted, hosted
-from orchestration.relay import LANES as RELAY_LANES
-from orchestration.relay import Backoff, OutboxRelay
+from orchestration.relay import OutboxRelay
+from orchestration.relay.lanes import LANES as RELAY_LANES
+from orchestration.relay.lanes import Backoff
 from orchestration.routing import QueueKind, queue_name, tenant_queues
 from orchestration.schedules import sync_schedules
 from orchestration.versioning import (

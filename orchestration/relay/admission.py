@@ -29,6 +29,9 @@ from collections import Counter
 
 from temporalio.client import Client
 
+from orchestration.models import OutboxEntry, OutboxKind
+from orchestration.relay.claim import start_delay
+
 
 class InFlight:
     """Open runs per fairness key, started by one relay. Thread-safe."""
@@ -134,3 +137,57 @@ class InFlight:
             self._counts.clear()
         self._wake_read.close()
         self._wake_write.close()
+
+
+class Admitting:
+    """The ``OutboxRelay``'s side of admission: which rows count against their tenant, and
+    the slots a pass takes and gives back. ``_in_flight`` is made on the first claim when
+    ``runs_per_tenant`` is set; ``_lock`` guards it with ``_under_way``."""
+
+    runs_per_tenant: int
+    in_flight_window: float
+    _lock: threading.Lock
+    _under_way: set[int]
+    _in_flight: InFlight | None
+
+    def _open_runs(self) -> dict[str, int]:
+        """``{fairness key: its open runs}`` for the claim; called with ``_lock`` held."""
+        if self.runs_per_tenant and self._in_flight is None:
+            self._in_flight = InFlight(window=self.in_flight_window)
+        return self._in_flight.open_runs() if self._in_flight is not None else {}
+
+    def _admit(self, rows: list[OutboxEntry]) -> None:
+        """The claimed ``rows`` that count take their slots at once; called with ``_lock``
+        held."""
+        for row in rows:
+            if self._counted(row):
+                self._in_flight.admit(row.fairness_key)
+
+    def _counted(self, row: OutboxEntry) -> bool:
+        """Whether ``row`` takes one of its tenant's slots (``runs_per_tenant``): a start
+        with a key, not delayed (what the claim calls ``counted``)."""
+        return bool(
+            self._in_flight is not None
+            and row.kind == OutboxKind.START
+            and row.fairness_key
+            and not start_delay(row)
+        )
+
+    def _watch(self, client: Client, started: list[tuple[OutboxEntry, str]]) -> set[int]:
+        """Keep the slots of the counted rows that made a run (not one that was running
+        already) until the run closes; returns those rows' pks."""
+        watched = set()
+        for row, run_id in started:
+            if run_id and self._counted(row):
+                self._in_flight.watch(client, row.fairness_key, row.workflow_id, run_id)
+                watched.add(row.pk)
+        return watched
+
+    def _settle(self, rows: list[OutboxEntry], watched: set[int]) -> None:
+        """The end of a pass: the slots its counted rows took but no run keeps are free
+        again, and its rows (recorded, released or left leased) may be claimed again."""
+        with self._lock:
+            for row in rows:
+                if row.pk not in watched and self._counted(row):
+                    self._in_flight.release(row.fairness_key)
+            self._under_way.difference_update(row.pk for row in rows)
