@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 
 from core.env import DEV_ENV_FILE
 from core.tracing import exporter_names
@@ -149,6 +150,17 @@ def supervise(children: list, stop: Stop, *, postgres: PostgresKeeper | None = N
         time.sleep(interval)
 
 
+def stack_env(environ: Mapping[str, str], web_port: int) -> dict[str, str]:
+    """The environment of every process the stack runs: local settings, and links in emails
+    to the web server it runs (``PUBLIC_BASE_URL``, unless set) on whatever port that is."""
+    return {
+        "PUBLIC_BASE_URL": f"http://localhost:{web_port}",
+        **environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def main() -> int:
     stop = Stop()
     signal.signal(signal.SIGTERM, stop)
@@ -157,7 +169,7 @@ def main() -> int:
         _say(f"port {WEB_PORT} is in use; stop what runs there or set DEV_WEB_PORT.")
         return 2
     LOCAL_DIR.mkdir(exist_ok=True)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local", "PYTHONUNBUFFERED": "1"}
+    env = stack_env(os.environ, WEB_PORT)
     postgres = None
     children: list[Supervised] = []
     try:
@@ -185,7 +197,12 @@ def main() -> int:
             "# Written by `make dev`; read by config/settings/local.py.\n"
             + "".join(
                 f"{key}={env[key]}\n"
-                for key in ("DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_UI_URL")
+                for key in (
+                    "DATABASE_URL",
+                    "TEMPORAL_ADDRESS",
+                    "TEMPORAL_UI_URL",
+                    "PUBLIC_BASE_URL",
+                )
                 if env.get(key)
             )
         )

@@ -181,8 +181,9 @@ class TemporalDevServer:
 
     def spawn(self) -> subprocess.Popen:
         """Start the server process (in a session of its own) without waiting for it."""
-        if self.db_file is not None:
-            self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        for path in (self.db_file, self.log_file):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - our own binary and arguments

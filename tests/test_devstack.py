@@ -210,3 +210,14 @@ def test_the_supervisor_restarts_a_crashed_child_and_leaves_nothing_on_sigterm(t
     while not all(_gone(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [pid for pid in started if not _gone(pid)] == []
+
+
+def test_emails_link_to_the_port_the_stack_serves_on():
+    from devstack import stack_env
+
+    assert stack_env({}, 8123)["PUBLIC_BASE_URL"] == "http://localhost:8123"
+    mine = stack_env({"PUBLIC_BASE_URL": "https://app.example.com"}, 8123)
+    assert mine["PUBLIC_BASE_URL"] == "https://app.example.com"  # set by the user: kept
+    assert stack_env({"DJANGO_SETTINGS_MODULE": "x"}, 1)["DJANGO_SETTINGS_MODULE"] == (
+        "config.settings.local"
+    )

@@ -27,4 +27,13 @@ MIDDLEWARE = [
     *MIDDLEWARE[_security + 1 :],
 ]
 WHITENOISE_USE_FINDERS = True
+# `make dev` serves with several processes: throttles and every other cached count must be
+# shared by them, or each would allow its own share. A table in PostgreSQL (`manage.py
+# migrate` creates it), as production has when no REDIS_URL is set.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_cache",
+    }
+}
 WHITENOISE_AUTOREFRESH = True
