@@ -289,3 +289,85 @@ def test_a_busy_deployment_is_asked_again_and_a_lasting_refusal_is_named(monkeyp
 
     with pytest.raises(DeploymentError, match="no such thing"):
         asyncio.run(versioning._request("d", refused, "req"))
+
+
+# --- rollout and drain ------------------------------------------------------------------------
+
+
+def _deployment_command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("temporal_deployment", *args, stdout=out)
+    return out.getvalue()
+
+
+async def test_rollout_moves_new_runs_and_waits_for_the_old_builds_pinned_runs(settings, temporal):
+    settings.TEMPORAL_WORKER_VERSIONING = True
+    settings.TEMPORAL_DEPLOYMENT_NAME = f"test-{uuid.uuid4().hex[:10]}"
+    queue = f"rollout-{uuid.uuid4().hex[:10]}"
+    other = f"{queue}-other"
+    client = await Client.connect(temporal)
+    workers = [_worker(client, queue, "a"), _worker(client, other, "a")]
+    runs = [asyncio.create_task(worker.run()) for worker in workers]
+
+    def start(worker: Worker) -> None:
+        workers.append(worker)
+        runs.append(asyncio.create_task(worker.run()))
+
+    try:
+        assert await deployment_claim_current(client, build_id="a")
+        await wait_until_async(lambda: _seen(client, "a"), timeout=30, what="build a to poll")
+        pinned = await client.start_workflow(
+            PinnedWaitWorkflow.run, id=f"pinned-{queue}", task_queue=queue
+        )
+        assert await _pinned_to(pinned) == ("a", PINNED)
+
+        # b polls one of a's two queues: made current, it would strand the other's new runs.
+        start(_worker(client, queue, "b"))
+        with pytest.raises(CommandError, match="build b to poll every task queue"):
+            await asyncio.to_thread(_deployment_command, "rollout", "b", "--wait-pollers", "2")
+        assert (await deployment_describe(client)).current_build_id == "a"
+
+        # With both queues polled, b becomes current; a keeps its pinned run, so the
+        # rollout fails rather than let a's workers stop.
+        start(_worker(client, other, "b"))
+        with pytest.raises(CommandError, match="build a still has 1 open pinned run"):
+            await asyncio.to_thread(
+                _deployment_command, "rollout", "b", "--ramp", "20,50",
+                "--ramp-interval", "0.5", "--drain-timeout", "2",
+            )  # fmt: skip
+        state = await deployment_describe(client)
+        assert (state.current_build_id, state.ramping_build_id) == ("b", "")
+        fresh = await client.start_workflow(
+            PinnedWaitWorkflow.run, id=f"fresh-{queue}", task_queue=queue
+        )
+        assert await _pinned_to(fresh) == ("b", PINNED)
+
+        await pinned.signal(PinnedWaitWorkflow.release)
+        assert await pinned.result() == "a"  # finished where it started
+        shown = await asyncio.to_thread(_deployment_command, "drain", "a", "--drain-timeout", "30")
+        assert "build a has no open pinned run" in shown
+        # Run again (a deploy whose workflow code did not change): nothing to move.
+        shown = await asyncio.to_thread(_deployment_command, "rollout", "b")
+        assert "build b is current; no other version had to drain" in shown
+        await fresh.signal(PinnedWaitWorkflow.release)
+        assert await fresh.result() == "b"
+    finally:
+        await asyncio.gather(*(worker.shutdown() for worker in workers))
+        await asyncio.gather(*runs, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["drain"], "drain needs the build id"),
+        (["rollout", "b", "--ramp", "50,10"], "rising percentages between 0 and 100"),
+        (["rollout", "b", "--ramp", "100"], "rising percentages between 0 and 100"),
+        (["rollout", "b", "--ramp", "ten"], "percentages like 10,50"),
+        (["rollout", "b", "--drain-timeout", "-1"], "0 or more"),
+        (["rollout", "b", "--wait-pollers", "soon"], "a number of seconds"),
+        (["ramp", "b", "--percentage", "5", "--ramp", "10"], "--ramp applies to rollout only"),
+    ],
+)
+def test_rollout_and_drain_refuse_bad_options(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("temporal_deployment", *args)
