@@ -1,11 +1,11 @@
 import asyncio
-import math
+from argparse import ArgumentTypeError
 
 from django.conf import settings
 from django.core.management.base import CommandError
 
 from orchestration import client as temporal_client
-from orchestration.management.commands._temporal import TemporalCommand
+from orchestration.management.commands._temporal import TemporalCommand, seconds
 from orchestration.rollout import deployment_roll_out, deployment_wait_drained
 from orchestration.versioning import (
     DeploymentError,
@@ -19,23 +19,13 @@ from orchestration.versioning import (
 ACTIONS = ("show", "set-current", "ramp", "stop-ramp", "rollout", "drain")
 
 
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise CommandError(f"expected a number of seconds, got {value!r}.") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise CommandError(f"expected a number of seconds, 0 or more; got {value!r}.")
-    return seconds
-
-
 def _percentages(value: str) -> tuple[float, ...]:
     try:
         steps = tuple(float(part) for part in value.split(",") if part.strip())
     except ValueError:
-        raise CommandError(f"--ramp takes percentages like 10,50; got {value!r}.") from None
+        raise ArgumentTypeError(f"percentages like 10,50 expected; got {value!r}.") from None
     if not all(0 < step < 100 for step in steps) or list(steps) != sorted(set(steps)):
-        raise CommandError(f"--ramp takes rising percentages between 0 and 100; got {value!r}.")
+        raise ArgumentTypeError(f"rising percentages between 0 and 100 expected; got {value!r}.")
     return steps
 
 
@@ -83,19 +73,19 @@ class Command(TemporalCommand):
         )
         parser.add_argument(
             "--ramp-interval",
-            type=_seconds,
+            type=seconds,
             default=60.0,
             help="rollout: seconds at each --ramp step (default 60).",
         )
         parser.add_argument(
             "--wait-pollers",
-            type=_seconds,
+            type=seconds,
             default=120.0,
             help="rollout: seconds to wait for the build's workers to poll (default 120).",
         )
         parser.add_argument(
             "--drain-timeout",
-            type=_seconds,
+            type=seconds,
             default=900.0,
             help="rollout/drain: seconds to wait for the replaced version's pinned runs to "
             "finish (default 900); then the command fails and the old workers must stay.",
