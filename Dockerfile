@@ -22,9 +22,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore \
     DJANGO_SETTINGS_MODULE=config.settings.production
 
-# Unprivileged runtime user. The code stays owned by root, so the app cannot modify itself.
+# Unprivileged runtime user. The code stays owned by root, so the app cannot modify itself;
+# MEDIA_ROOT (tenant data exports) is the one directory it writes. docker-compose.yml mounts a
+# named volume there, and a new named volume takes the owner of the directory it covers.
+ENV MEDIA_ROOT=/var/lib/tenantflow/media
 RUN groupadd --gid 10001 app \
-    && useradd --uid 10001 --gid app --create-home --shell /usr/sbin/nologin app
+    && useradd --uid 10001 --gid app --create-home --shell /usr/sbin/nologin app \
+    && mkdir -p "$MEDIA_ROOT" \
+    && chown app:app "$MEDIA_ROOT" \
+    && chmod 0750 "$MEDIA_ROOT"
 
 # pg_dump matching the PostgreSQL 18 server in docker-compose.yml: `migrate` snapshots the
 # template schema with it, and new tenant schemas are replayed from that snapshot (without
@@ -57,6 +63,13 @@ RUN python -m compileall -q config core accounts tenants orchestration
 RUN SECRET_KEY=build-only-collectstatic-key-not-used-at-runtime-0123456789 \
     DATABASE_URL=postgres://build@localhost:5432/build \
     python manage.py collectstatic --noinput
+
+# The workers' build id (Worker Versioning): empty, a hash of the workflow and activity
+# sources, computed by each worker at start; set it to name versions yourself, e.g.
+# --build-arg TEMPORAL_BUILD_ID=$(git rev-parse --short HEAD). Last, so that a new value
+# rebuilds nothing else.
+ARG TEMPORAL_BUILD_ID=
+ENV TEMPORAL_BUILD_ID=${TEMPORAL_BUILD_ID}
 
 USER app
 

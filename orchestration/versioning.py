@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from temporalio.api.deployment.v1 import WorkerDeploymentVersion as VersionProto
 from temporalio.api.enums.v1 import VersionDrainageStatus, WorkerDeploymentVersionStatus
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkerDeploymentRequest,
+    DescribeWorkerDeploymentVersionRequest,
     SetWorkerDeploymentCurrentVersionRequest,
     SetWorkerDeploymentRampingVersionRequest,
 )
@@ -261,3 +263,20 @@ async def deployment_claim_current(client: Client, *, build_id: str) -> bool:
     await deployment_set_current(client, build_id=build_id, name=name, allow_no_pollers=True)
     logger.info("worker deployment %s had no current version; made %s current", name, build_id)
     return True
+
+
+async def version_task_queues(
+    client: Client, *, build_id: str, name: str | None = None
+) -> frozenset[tuple[str, int]]:
+    """The (task queue, type) pairs the version's workers have polled."""
+    name = name or settings.TEMPORAL_DEPLOYMENT_NAME
+    response = await _request(
+        name,
+        client.workflow_service.describe_worker_deployment_version,
+        DescribeWorkerDeploymentVersionRequest(
+            namespace=client.namespace,
+            deployment_version=VersionProto(deployment_name=name, build_id=build_id),
+        ),
+    )
+    infos = response.worker_deployment_version_info.task_queue_infos
+    return frozenset((info.name, info.type) for info in infos)

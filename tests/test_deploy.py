@@ -1,11 +1,20 @@
-"""docker-compose.yml's observability profile, read without Docker: the files it mounts exist,
-Prometheus scrapes what the app serves where the compose file serves it, the app lets that
-Prometheus (and only the `metrics` network) read /metrics, and the Grafana dashboard names
-only metrics the code exports."""
+"""docker-compose.yml and the Dockerfile, read without Docker.
+
+The product's containers: the production settings with the environment the image and the
+compose file give them (workers versioned, exports on a volume the image's user can write
+and web can read, HTTPS settings), what is published beyond loopback, and `check --deploy`
+with the documented production environment. The observability profile: the files it mounts
+exist, Prometheus scrapes what the app serves where the compose file serves it, the app lets
+that Prometheus (and only the `metrics` network) read /metrics, and the Grafana dashboard
+names only metrics the code exports."""
 
 import ipaddress
 import json
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,19 +66,24 @@ def interpolate(value: str, env: dict[str, str] | None = None) -> str:
     return "".join(out)
 
 
-def resolved(node):
+def resolved(node, env: dict[str, str] | None = None):
     if isinstance(node, str):
-        return interpolate(node)
+        return interpolate(node, env)
     if isinstance(node, list):
-        return [resolved(item) for item in node]
+        return [resolved(item, env) for item in node]
     if isinstance(node, dict):
-        return {key: resolved(item) for key, item in node.items()}
+        return {key: resolved(item, env) for key, item in node.items()}
     return node
+
+
+def load_compose(env: dict[str, str] | None = None) -> dict:
+    """docker-compose.yml as compose reads it with ``env`` (the shell's or .env's values)."""
+    return resolved(yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text()), env)
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return resolved(yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text()))
+    return load_compose()
 
 
 def load_yaml(path: str):
@@ -248,3 +262,187 @@ def test_the_dashboard_names_only_metrics_the_code_exports(grafana):
     sdk = {n for n in used if n.startswith("temporal_")}
     assert not {n for n in sdk if not defined_by_the_sdk(n)}
     assert not defined_by_the_sdk("temporal_no_such_metric_anywhere")
+
+
+# --- The product's containers ------------------------------------------------------------------
+
+SECRET = "k" * 20 + "-production-like-secret-key-for-tests"
+APP_SERVICES = ("migrate", "web", "worker")
+
+
+def dockerfile() -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The Dockerfile's build arguments (name: default) and its instructions, in order, as
+    (INSTRUCTION, rest) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", (PROJECT_DIR / "Dockerfile").read_text())
+    steps = [
+        tuple(line.split(None, 1))
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    args = {}
+    for instruction, rest in steps:
+        if instruction == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default
+    return args, steps
+
+
+def image_environment(build_args: dict[str, str]) -> dict[str, str]:
+    """What the image's ENV lines give every container, with these build arguments."""
+    args, steps = dockerfile()
+    values = {**args, **build_args}
+    env = {}
+    for instruction, rest in steps:
+        if instruction != "ENV":
+            continue
+        for pair in shlex.split(rest):
+            name, _, value = pair.partition("=")
+            env[name] = re.sub(
+                r"\$\{?(\w+)\}?", lambda m: env.get(m[1], values.get(m[1], "")), value
+            )
+    return env
+
+
+def container_environment(service: str, shell: dict[str, str] | None = None) -> dict[str, str]:
+    """A compose service's environment as its process sees it: the image's ENV (built with
+    the compose file's build arguments), then the compose file's own, each read with
+    ``shell`` (the variables of the shell or .env that runs compose)."""
+    shell = {"SECRET_KEY": SECRET, **(shell or {})}
+    spec = load_compose(shell)["services"][service]
+    return {**image_environment(spec["build"]["args"]), **spec["environment"]}
+
+
+def run_settings(env: dict[str, str], code: str) -> subprocess.CompletedProcess:
+    """``code`` after Django's set-up, in a fresh interpreter with only ``env`` (as in a
+    container: nothing of this test process's environment but PATH)."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+SHOW_WORKER = (
+    "import json; from django.conf import settings; "
+    "from orchestration.versioning import worker_deployment_config; "
+    "from orchestration.workflows._steps.versioning import VERSIONED; "
+    "v = worker_deployment_config().version; "
+    "print(json.dumps([settings.TEMPORAL_WORKER_VERSIONING, VERSIONED, v.deployment_name, "
+    "v.build_id, settings.MEDIA_ROOT, settings.SECURE_PROXY_SSL_HEADER]))"
+)
+
+
+@pytest.mark.parametrize(
+    ("shell", "build_id"),
+    [({}, None), ({"TEMPORAL_BUILD_ID": "rev-4e97baf"}, "rev-4e97baf")],
+)
+def test_the_compose_workers_run_as_a_worker_deployment(shell, build_id):
+    result = run_settings(container_environment("worker", shell), SHOW_WORKER)
+    assert result.returncode == 0, result.stderr
+    versioned, defined, name, build, media, proxy = json.loads(result.stdout.splitlines()[-1])
+    # The settings and the workflow definitions agree: the worker would refuse otherwise.
+    assert versioned is True
+    assert defined is True
+    assert name == "tenantflow"
+    if build_id is None:  # the hash of the workflow and activity sources
+        assert re.fullmatch(r"src-[0-9a-f]{12}", build)
+    else:  # the build argument, baked into the image
+        assert build == build_id
+    assert media == image_environment({})["MEDIA_ROOT"]
+    assert proxy is None  # gunicorn is published directly: X-Forwarded-Proto is not believed
+
+
+def test_every_app_service_is_the_one_image_with_the_build_id_argument(compose):
+    args, _ = dockerfile()
+    assert args.get("TEMPORAL_BUILD_ID") == ""
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert service["image"] == "tenantflow:local", name
+        assert service["build"]["args"] == {"TEMPORAL_BUILD_ID": ""}, name
+
+
+def test_exports_go_to_a_volume_web_and_worker_share_that_the_image_user_owns(compose):
+    media = image_environment({})["MEDIA_ROOT"]
+    assert not Path(media).is_relative_to("/app")  # the code, owned by root
+    for name in ("web", "worker"):
+        volumes = compose["services"][name]["volumes"]
+        assert f"media:{media}" in volumes, name
+    assert "media" in compose["volumes"]
+    # The image creates the directory owned by its user before switching to that user; a
+    # new named volume copies the owner of the directory it is mounted on.
+    _, steps = dockerfile()
+    runs = [rest for instruction, rest in steps if instruction == "RUN"]
+    users = [rest for instruction, rest in steps if instruction == "USER"]
+    assert users == ["app"]
+    creates = [run for run in runs if 'mkdir -p "$MEDIA_ROOT"' in run]
+    assert len(creates) == 1
+    assert 'chown app:app "$MEDIA_ROOT"' in creates[0]
+    assert "useradd" in creates[0].split("mkdir")[0]  # the user exists by then
+    assert [i for i, _ in steps].index("USER") > [r for _, r in steps].index(creates[0])
+
+
+def published(service: dict) -> list[tuple[str, str]]:
+    """(host address, host port) of each published port ("" for every interface)."""
+    found = []
+    for port in service.get("ports", []):
+        parts = str(port).split(":")
+        found.append((parts[0], parts[1]) if len(parts) == 3 else ("", parts[0]))
+    return found
+
+
+def test_only_the_web_server_is_published_beyond_loopback(compose):
+    """The Temporal Web UI can cancel, terminate and signal any run and has no login; the
+    frontend, Prometheus, Grafana and Jaeger have none either."""
+    for name, service in compose["services"].items():
+        for address, port in published(service):
+            if name == "web":
+                assert (address, port) == ("", "8000")
+            else:
+                assert address == "127.0.0.1", f"{name} publishes {port} on every interface"
+    assert published(compose["services"]["temporal-ui"]) == [("127.0.0.1", "8080")]
+
+
+def test_the_worker_gets_time_to_stop_gracefully(compose):
+    from orchestration.management.commands.run_temporal_worker import Command
+
+    parser = Command().create_parser("manage.py", "run_temporal_worker")
+    graceful = parser.parse_args([]).graceful_timeout
+    grace = compose["services"]["worker"]["stop_grace_period"]
+    assert int(grace.removesuffix("s")) > graceful
+
+
+def read_env_example() -> dict[str, str]:
+    lines = (PROJECT_DIR / "deploy/production.env.example").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return dict(pairs)
+
+
+def test_check_deploy_is_clean_with_the_documented_production_environment():
+    env = {**read_env_example(), "SECRET_KEY": SECRET}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+    shown = run_settings(
+        env, "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER)"
+    )
+    assert shown.stdout.split()[-1] == "'https')"
+
+
+def test_check_deploy_names_what_the_plain_http_compose_file_leaves_off():
+    """The compose file as it comes (plain HTTP on localhost, no proxy, email to the log):
+    exactly the HTTPS warnings and the console mailer, so a real deployment knows what to
+    set. (The shared app environment: web's adds a metrics directory that exists only in its
+    container.)"""
+    env = container_environment("migrate")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert set(re.findall(r"\((\w+\.[EW]\d+)\)", result.stdout + result.stderr)) == {
+        "mail.E001", "security.W004", "security.W008", "security.W012", "security.W016",
+    }  # fmt: skip

@@ -1,5 +1,6 @@
 """Start-up configuration errors name the variable (each case in a fresh interpreter)."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -17,11 +18,13 @@ GOOD = {
 }
 
 
-def start(settings_module: str, **env: str) -> subprocess.CompletedProcess:
-    """Import the settings and run Django's set-up, as any process start does."""
-    clean = {k: v for k, v in os.environ.items() if k not in {*GOOD, "DEBUG"}}
+def start(settings_module: str, *, then: str = "", **env: str) -> subprocess.CompletedProcess:
+    """Import the settings and run Django's set-up, as any process start does; then run
+    the code ``then``."""
+    inherited = {*GOOD, "DEBUG", "TEMPORAL_WORKER_VERSIONING"}
+    clean = {k: v for k, v in os.environ.items() if k not in inherited}
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", f"import django; django.setup(); {then}"],
         env={**clean, "DJANGO_SETTINGS_MODULE": settings_module, **env},
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -160,3 +163,59 @@ def test_mutual_tls_files_go_together(settings, tmp_path):
     settings.TEMPORAL_TLS_KEY_FILE = None
     with pytest.raises(ImproperlyConfigured, match="go together"):
         validate_settings()
+
+
+SHOW_VERSIONING = (
+    "from django.conf import settings; "
+    "from orchestration.workflows._steps.versioning import VERSIONED; "
+    "print(settings.TEMPORAL_WORKER_VERSIONING, VERSIONED)"
+)
+
+
+@pytest.mark.parametrize(
+    ("settings_module", "value", "shown"),
+    [
+        ("config.settings.production", None, "True True"),
+        ("config.settings.production", "false", "False False"),
+        ("config.settings.local", None, "False False"),  # make dev
+        ("config.settings.test", None, "False False"),
+    ],
+)
+def test_production_workers_are_versioned_unless_told_otherwise(settings_module, value, shown):
+    """The settings and the workflow definitions (which read the environment) agree either
+    way; run_temporal_worker refuses to start when they do not."""
+    env = {**GOOD} if value is None else {**GOOD, "TEMPORAL_WORKER_VERSIONING": value}
+    result = start(settings_module, then=SHOW_VERSIONING, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == shown
+
+
+SHOW_HTTPS = (
+    "from django.conf import settings as s; "
+    "print(s.SECURE_PROXY_SSL_HEADER, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, "
+    "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)"
+)
+
+
+def test_the_proxy_ssl_header_is_believed_only_when_a_setting_says_so():
+    by_default = start("config.settings.production", then=SHOW_HTTPS, **GOOD)
+    assert by_default.stdout.splitlines()[-1] == "None False 0 False False"
+    behind_a_proxy = start(
+        "config.settings.production", then=SHOW_HTTPS, **GOOD,
+        TRUST_PROXY_SSL_HEADER="true", SECURE_SSL_REDIRECT="true", SECURE_HSTS_SECONDS="300",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true", SECURE_HSTS_PRELOAD="true",
+    )  # fmt: skip
+    assert behind_a_proxy.stdout.splitlines()[-1] == (
+        "('HTTP_X_FORWARDED_PROTO', 'https') True 300 True True"
+    )
+
+
+def test_probes_and_prometheus_are_not_redirected_to_https(settings, client, db):
+    """They reach the container over plain HTTP, not through the TLS proxy."""
+    exempt = "from django.conf import settings as s; print(repr(s.SECURE_REDIRECT_EXEMPT))"
+    production = start("config.settings.production", then=exempt, **GOOD)
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = ast.literal_eval(production.stdout.splitlines()[-1])
+    assert client.get("/healthz", HTTP_HOST="localhost").status_code == 200
+    assert client.get("/metrics", HTTP_HOST="localhost").status_code == 200
+    assert client.get("/admin/login/", HTTP_HOST="localhost").status_code == 301

@@ -224,11 +224,11 @@ TEMPORAL_UI_URL = env_str("TEMPORAL_UI_URL", "http://localhost:8233").rstrip("/"
 TEMPORAL_DATA_CONVERTER = env_str("TEMPORAL_DATA_CONVERTER", "")
 # Modules whose REGISTRY adds workflows/activities to this project's workers.
 TEMPORAL_WORKER_EXTENSIONS = env_list("TEMPORAL_WORKER_EXTENSIONS", [])
-# Worker Versioning (docs/versioning.md "Worker Versioning"). Off by default: a server
-# without worker deployments would refuse versioned pollers, and with it on every deploy
-# needs a step (the new build made current) that a plain restart does not. The workers
-# then run as one worker deployment, one version per build id; empty TEMPORAL_BUILD_ID:
-# a hash of the workflow and activity sources, computed once when a worker starts.
+# Worker Versioning (docs/versioning.md "Worker Versioning"). Off here, for `make dev` and
+# the tests (docs/operations.md "Deploying a new worker build" says why); production turns
+# it on. The workers then run as one worker deployment, one version per build id; empty
+# TEMPORAL_BUILD_ID: a hash of the workflow and activity sources, computed once when a
+# worker starts.
 TEMPORAL_WORKER_VERSIONING = env_bool("TEMPORAL_WORKER_VERSIONING", False)
 TEMPORAL_DEPLOYMENT_NAME = env_str("TEMPORAL_DEPLOYMENT_NAME", "tenantflow")
 TEMPORAL_BUILD_ID = env_str("TEMPORAL_BUILD_ID", "")

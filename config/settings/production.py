@@ -1,5 +1,7 @@
 """Production: secrets must come from the environment; refuses unsafe values at start-up."""
 
+import os
+
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 
@@ -64,8 +66,26 @@ if redis_url := env_str("REDIS_URL", ""):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
                           "LOCATION": "django_cache"}}  # fmt: skip
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS (docs/operations.md "HTTPS, the proxy and check --deploy"). X-Forwarded-Proto is
+# believed only when TRUST_PROXY_SSL_HEADER says a TLS proxy is the only way in and sets it
+# (replacing a client's): with gunicorn reachable directly, any client could claim HTTPS.
+if env_bool("TRUST_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Health checks and Prometheus reach the container over plain HTTP, not through the proxy.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+# Tenants are subdomains of the base domain, all served here: HSTS covers them too.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Workers run as a Temporal worker deployment, one version per build (docs/operations.md
+# "Deploying a new worker build"); TEMPORAL_WORKER_VERSIONING=false turns it off. The
+# workflow definitions read the mode from the environment when they are imported
+# (orchestration/workflows/_steps/versioning.py), so the default goes there too, before any
+# of them is: the settings and the definitions then agree.
+os.environ.setdefault("TEMPORAL_WORKER_VERSIONING", "true")
+TEMPORAL_WORKER_VERSIONING = env_bool("TEMPORAL_WORKER_VERSIONING", True)

@@ -81,6 +81,14 @@ def test_sigterm_during_an_activity_lets_it_finish_and_exits_0(
         (["--shards=-4,0"], "shard numbers are 0 or more"),  # two workers on one queue
         (["--shards", "-5"], "shard numbers are 0 or more"),  # a traceback before
         (["--max-concurrent-activities", "40"], "needs DATABASE_POOL_MAX_SIZE >= 42"),
+        (["--max-concurrent-activities", "0"], "--max-concurrent-activities must be at least 1"),
+        (["--max-concurrent-activities", "many"], "invalid int value: 'many'"),
+        (["--queue-shards", "2.5"], "invalid int value: '2.5'"),
+        (["--kind", "batch"], "invalid choice: 'batch'"),
+        (["--graceful-timeout", "-1"], "seconds, 0 or more; got '-1'"),
+        (["--graceful-timeout", "nan"], "seconds, 0 or more; got 'nan'"),
+        (["--graceful-timeout", "inf"], "seconds, 0 or more; got 'inf'"),
+        (["--graceful-timeout", "a minute"], "expected a number of seconds, got 'a minute'"),
     ],
 )
 def test_bad_options_are_command_errors(settings, args, message):

@@ -3,12 +3,14 @@ the current one; the worker's start-up claim; ``manage.py temporal_deployment``.
 
 import ast
 import asyncio
+import contextlib
 import io
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -20,6 +22,7 @@ from temporalio.worker import Worker
 from temporalio.workflow import _Definition
 
 import devstack
+from devstack.localservices import PROJECT_DIR
 from orchestration import versioning
 from orchestration.registry import project_registry
 from orchestration.versioning import (
@@ -32,7 +35,7 @@ from orchestration.versioning import (
     worker_deployment_config,
 )
 from orchestration.workflows._steps.versioning import DECLARED, VERSIONED
-from tests.kit import wait_until, wait_until_async
+from tests.kit import run_async, wait_until, wait_until_async
 from tests.versioned_workflows import PinnedWaitWorkflow
 
 EXPECTED = {
@@ -289,3 +292,204 @@ def test_a_busy_deployment_is_asked_again_and_a_lasting_refusal_is_named(monkeyp
 
     with pytest.raises(DeploymentError, match="no such thing"):
         asyncio.run(versioning._request("d", refused, "req"))
+
+
+# --- rollout and drain ------------------------------------------------------------------------
+
+
+def _deployment_command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("temporal_deployment", *args, stdout=out)
+    return out.getvalue()
+
+
+async def test_rollout_moves_new_runs_and_waits_for_the_old_builds_pinned_runs(settings, temporal):
+    settings.TEMPORAL_WORKER_VERSIONING = True
+    settings.TEMPORAL_DEPLOYMENT_NAME = f"test-{uuid.uuid4().hex[:10]}"
+    queue = f"rollout-{uuid.uuid4().hex[:10]}"
+    other = f"{queue}-other"
+    client = await Client.connect(temporal)
+    workers = [_worker(client, queue, "a"), _worker(client, other, "a")]
+    runs = [asyncio.create_task(worker.run()) for worker in workers]
+
+    def start(worker: Worker) -> None:
+        workers.append(worker)
+        runs.append(asyncio.create_task(worker.run()))
+
+    try:
+        assert await deployment_claim_current(client, build_id="a")
+        await wait_until_async(lambda: _seen(client, "a"), timeout=30, what="build a to poll")
+        pinned = await client.start_workflow(
+            PinnedWaitWorkflow.run, id=f"pinned-{queue}", task_queue=queue
+        )
+        assert await _pinned_to(pinned) == ("a", PINNED)
+
+        # b polls one of a's two queues: made current, it would strand the other's new runs.
+        start(_worker(client, queue, "b"))
+        with pytest.raises(CommandError, match="build b to poll every task queue"):
+            await asyncio.to_thread(_deployment_command, "rollout", "b", "--wait-pollers", "2")
+        assert (await deployment_describe(client)).current_build_id == "a"
+
+        # With both queues polled, b becomes current; a keeps its pinned run, so the
+        # rollout fails rather than let a's workers stop.
+        start(_worker(client, other, "b"))
+        with pytest.raises(CommandError, match="build a still has 1 open pinned run"):
+            await asyncio.to_thread(
+                _deployment_command, "rollout", "b", "--ramp", "20,50",
+                "--ramp-interval", "0.5", "--drain-timeout", "2",
+            )  # fmt: skip
+        state = await deployment_describe(client)
+        assert (state.current_build_id, state.ramping_build_id) == ("b", "")
+        fresh = await client.start_workflow(
+            PinnedWaitWorkflow.run, id=f"fresh-{queue}", task_queue=queue
+        )
+        assert await _pinned_to(fresh) == ("b", PINNED)
+
+        await pinned.signal(PinnedWaitWorkflow.release)
+        assert await pinned.result() == "a"  # finished where it started
+        shown = await asyncio.to_thread(_deployment_command, "drain", "a", "--drain-timeout", "30")
+        assert "build a has no open pinned run" in shown
+        # Run again (a deploy whose workflow code did not change): nothing to move.
+        shown = await asyncio.to_thread(_deployment_command, "rollout", "b")
+        assert "build b is current; no other version had to drain" in shown
+        await fresh.signal(PinnedWaitWorkflow.release)
+        assert await fresh.result() == "b"
+    finally:
+        await asyncio.gather(*(worker.shutdown() for worker in workers))
+        await asyncio.gather(*runs, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["drain"], "drain needs the build id"),
+        (["rollout", "b", "--ramp", "50,10"], "--ramp: rising percentages between 0 and 100"),
+        (["rollout", "b", "--ramp", "100"], "--ramp: rising percentages between 0 and 100"),
+        (["rollout", "b", "--ramp", "ten"], "--ramp: percentages like 10,50"),
+        (["rollout", "b", "--drain-timeout", "-1"], "--drain-timeout: expected a number of"),
+        (["rollout", "b", "--wait-pollers", "soon"], "a number of seconds"),
+        (["ramp", "b", "--percentage", "5", "--ramp", "10"], "--ramp applies to rollout only"),
+    ],
+)
+def test_rollout_and_drain_refuse_bad_options(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("temporal_deployment", *args)
+
+
+# --- deploy/rollout.sh, with a stand-in for docker ---------------------------------------------
+
+
+async def _current(address: str) -> str:
+    try:
+        return (await deployment_describe(await Client.connect(address))).current_build_id
+    except DeploymentError:
+        return ""
+
+
+# Containers are worker processes on this machine: `compose up --scale` starts workers of the
+# "new image" (TEMPORAL_BUILD_ID=$NEW_BUILD), `exec` runs the command here, `stop` sends
+# SIGTERM and waits. Every call is logged, one line each.
+FAKE_DOCKER = """\
+import os, signal, subprocess, sys, time
+from pathlib import Path
+
+state = Path(os.environ["FAKE_DOCKER_STATE"])
+args = sys.argv[1:]
+with open(state / "calls", "a") as log:
+    log.write(" ".join(args) + "\\n")
+running = sorted(state.glob("container-*"))
+if args[:3] == ["compose", "ps", "-q"]:
+    print("\\n".join(path.name for path in running))
+elif args[:2] == ["compose", "up"] and "--scale" in args:
+    wanted = int(args[args.index("--scale") + 1].split("=")[1])
+    assert "--no-recreate" in args and wanted >= len(running), args
+    for n in range(len(running), wanted):
+        env = {**os.environ, "TEMPORAL_BUILD_ID": os.environ["NEW_BUILD"]}
+        out = open(state / f"worker-{n}.log", "wb")
+        command = ["manage.py", "run_temporal_worker", *os.environ["WORKER_ARGS"].split()]
+        proc = subprocess.Popen(
+            [sys.executable, *command], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        (state / f"container-new{n}").write_text(str(proc.pid))
+elif args[0] == "exec":  # the container's python is this one
+    env = {**os.environ, "TEMPORAL_BUILD_ID": os.environ["NEW_BUILD"]}
+    command = [sys.executable if args[2] == "python" else args[2], *args[3:]]
+    sys.exit(subprocess.run(command, env=env).returncode)
+elif args[0] == "stop":
+    pid = int((state / args[-1]).read_text())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + float(args[args.index("--time") + 1])
+    stat = Path(f"/proc/{pid}/stat")
+    while time.monotonic() < deadline:  # until it exits (a zombie: its parent reaps it)
+        if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.2)
+elif args[0] == "rm":
+    (state / args[-1]).unlink()
+"""
+
+
+def test_the_rollout_script_replaces_the_workers_and_makes_the_new_build_current(
+    start_worker, temporal, settings, monkeypatch, tmp_path
+):
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    settings.TEMPORAL_DEPLOYMENT_NAME = name
+    monkeypatch.setenv("TEMPORAL_WORKER_VERSIONING", "true")
+    monkeypatch.setenv("TEMPORAL_DEPLOYMENT_NAME", name)
+    monkeypatch.setenv("TEMPORAL_BUILD_ID", "first")
+    worker_args = ["--kind", "tenant", "--shards", "0", "--no-relay"]
+    old, old_log = start_worker(*worker_args)
+    state = tmp_path / "containers"
+    state.mkdir()
+    (state / "container-old0").write_text(str(old.pid))
+    wait_until(
+        lambda: run_async(_current(temporal)) == "first",
+        timeout=30, what="the first worker to make its build current", interval=0.5,
+    )  # fmt: skip
+    docker = tmp_path / "docker"
+    docker.write_text(f"#!{sys.executable}\n{FAKE_DOCKER}")
+    docker.chmod(0o755)
+    # The old worker's environment (database, Temporal, queues), as the image gives every
+    # container; the fake's `exec` and new workers run with it.
+    worker_env = dict(
+        line.split("=", 1)
+        for line in Path(f"/proc/{old.pid}/environ").read_text().split("\0")
+        if "=" in line
+    )
+    env = {
+        **worker_env,
+        "DOCKER": str(docker),
+        "FAKE_DOCKER_STATE": str(state),
+        "NEW_BUILD": "second",
+        "WORKER_ARGS": " ".join(worker_args),
+    }
+    try:
+        result = subprocess.run(
+            ["sh", str(PROJECT_DIR / "deploy/rollout.sh"), "--wait-pollers", "60",
+             "--drain-timeout", "30"],
+            env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "build second is current; first has no open pinned run" in result.stdout
+        assert old.wait(5) == 0, old_log.read_text()  # stopped by the script, cleanly
+        calls = (state / "calls").read_text().splitlines()
+        assert [call.split()[0] if call.startswith(("exec", "stop", "rm")) else call
+                for call in calls] == [
+            "compose ps -q worker",
+            "compose build",
+            "compose run --rm --no-deps migrate",
+            "compose up -d --no-deps --no-recreate --scale worker=2 worker",
+            "compose ps -q worker",
+            "exec",
+            "stop",
+            "rm",
+            "compose up -d --no-deps --no-recreate --scale worker=1 worker",
+            "compose up -d --no-deps web",
+        ]  # fmt: skip
+        assert calls[6:8] == ["stop --time 75 container-old0", "rm container-old0"]
+        assert [path.name for path in state.glob("container-*")] == ["container-new1"]
+        assert run_async(_current(temporal)) == "second"
+    finally:
+        for path in state.glob("container-new*"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(path.read_text()), signal.SIGKILL)

@@ -1,15 +1,30 @@
 """The base of the commands that hold a Temporal client."""
 
 import logging
+import math
 import os
 import sys
 import traceback
+from argparse import ArgumentTypeError
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from core import tracing
+
+
+def seconds(value: str) -> float:
+    """An option's number of seconds (``type=seconds``): finite, 0 or more. Anything else
+    is refused naming the option and the value (a ``CommandError`` from ``call_command``,
+    a usage error from the command line)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ArgumentTypeError(f"expected a number of seconds, got {value!r}.") from None
+    if not math.isfinite(number) or number < 0:
+        raise ArgumentTypeError(f"expected a number of seconds, 0 or more; got {value!r}.")
+    return number
 
 
 class TemporalCommand(BaseCommand):

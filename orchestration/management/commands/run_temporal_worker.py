@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from orchestration import client as temporal_client
-from orchestration.management.commands._temporal import TemporalCommand
+from orchestration.management.commands._temporal import TemporalCommand, seconds
 from orchestration.registry import Hosted, hosted
 from orchestration.relay import OutboxRelay
 from orchestration.relay.lanes import LANES as RELAY_LANES
@@ -83,7 +83,7 @@ class Command(TemporalCommand):
         )
         parser.add_argument(
             "--graceful-timeout",
-            type=float,
+            type=seconds,
             default=60.0,
             help="Seconds running activities get to finish after SIGTERM before cancellation.",
         )

@@ -1,10 +1,12 @@
 import asyncio
+from argparse import ArgumentTypeError
 
 from django.conf import settings
 from django.core.management.base import CommandError
 
 from orchestration import client as temporal_client
-from orchestration.management.commands._temporal import TemporalCommand
+from orchestration.management.commands._temporal import TemporalCommand, seconds
+from orchestration.rollout import deployment_roll_out, deployment_wait_drained
 from orchestration.versioning import (
     DeploymentError,
     DeploymentState,
@@ -14,7 +16,17 @@ from orchestration.versioning import (
     deployment_set_ramping,
 )
 
-ACTIONS = ("show", "set-current", "ramp", "stop-ramp")
+ACTIONS = ("show", "set-current", "ramp", "stop-ramp", "rollout", "drain")
+
+
+def _percentages(value: str) -> tuple[float, ...]:
+    try:
+        steps = tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise ArgumentTypeError(f"percentages like 10,50 expected; got {value!r}.") from None
+    if not all(0 < step < 100 for step in steps) or list(steps) != sorted(set(steps)):
+        raise ArgumentTypeError(f"rising percentages between 0 and 100 expected; got {value!r}.")
+    return steps
 
 
 class Command(TemporalCommand):
@@ -23,8 +35,11 @@ class Command(TemporalCommand):
         "version new runs start on. 'show' lists the current and ramping versions and every "
         "version's state; 'set-current BUILD_ID' sends all new runs (and auto-upgrading runs) "
         "to BUILD_ID; 'ramp BUILD_ID --percentage N' sends N%% of them there; 'stop-ramp' "
-        "ends a ramp. Pinned runs stay on the version they started on. See "
-        "docs/versioning.md."
+        "ends a ramp. Pinned runs stay on the version they started on. 'rollout [BUILD_ID]' "
+        "(default: this code's build) waits until BUILD_ID's workers poll every queue, ramps "
+        "(--ramp), makes it current and waits until the version it replaced has no open "
+        "pinned run: exit 0 means the old workers can stop. 'drain BUILD_ID' waits for that "
+        'alone. See docs/operations.md "Deploying a new worker build".'
     )
 
     def add_arguments(self, parser):
@@ -46,16 +61,48 @@ class Command(TemporalCommand):
         parser.add_argument(
             "--ignore-missing-task-queues",
             action="store_true",
-            help="set-current/ramp: accept a version that does not poll every task queue the "
-            "current version polls (e.g. after a queue was retired).",
+            help="set-current/ramp/rollout: accept a version that does not poll every task "
+            "queue the current version polls (e.g. after a queue was retired).",
+        )
+        parser.add_argument(
+            "--ramp",
+            type=_percentages,
+            default=(),
+            help="rollout: percentages of new runs to send to the build, in turn, before it "
+            "becomes current, e.g. 10,50 (default: none, straight to current).",
+        )
+        parser.add_argument(
+            "--ramp-interval",
+            type=seconds,
+            default=60.0,
+            help="rollout: seconds at each --ramp step (default 60).",
+        )
+        parser.add_argument(
+            "--wait-pollers",
+            type=seconds,
+            default=120.0,
+            help="rollout: seconds to wait for the build's workers to poll (default 120).",
+        )
+        parser.add_argument(
+            "--drain-timeout",
+            type=seconds,
+            default=900.0,
+            help="rollout/drain: seconds to wait for the replaced version's pinned runs to "
+            "finish (default 900); then the command fails and the old workers must stay.",
         )
 
     def handle(self, *args, **options):
         action, build = options["action"], options["build_id"]
         if action in ("set-current", "ramp") and not build:
             raise CommandError(f"{action} needs the build id of the version, e.g. {build_id()}.")
+        if action == "drain" and not build:
+            raise CommandError("drain needs the build id of the version that is to drain.")
         if action in ("show", "stop-ramp") and build:
             raise CommandError(f"{action} takes no build id (got {build!r}).")
+        if action == "rollout":
+            build = build or build_id()
+        elif options["ramp"]:
+            raise CommandError("--ramp applies to rollout only (use ramp BUILD_ID for one step).")
         if action == "ramp" and options["percentage"] is None:
             raise CommandError("ramp needs --percentage (0 to 100).")
         if action != "ramp" and options["percentage"] is not None:
@@ -92,6 +139,27 @@ class Command(TemporalCommand):
             )
         elif action == "stop-ramp":
             await deployment_set_ramping(client, build_id="", percentage=0, name=name)
+        elif action == "rollout":
+            previous = await deployment_roll_out(
+                client,
+                build_id=build,
+                name=name,
+                ramp=options["ramp"],
+                ramp_interval=options["ramp_interval"],
+                poll_timeout=options["wait_pollers"],
+                drain_timeout=options["drain_timeout"],
+                ignore_missing_task_queues=ignore,
+            )
+            self.stdout.write(
+                f"build {build} is current; {previous} has no open pinned run"
+                if previous
+                else f"build {build} is current; no other version had to drain"
+            )
+        elif action == "drain":
+            await deployment_wait_drained(
+                client, build_id=build, name=name, within=options["drain_timeout"]
+            )
+            self.stdout.write(f"build {build} has no open pinned run")
         return await deployment_describe(client, name=name)
 
     def show(self, state: DeploymentState) -> None:
