@@ -5,7 +5,7 @@ and reads of ``FleetRun``. A run is requested here and sends ``fleet_run_request
 orchestration app turns that into a ``FleetMigrationWorkflow`` start through the outbox, and
 pause / resume / cancel into signals the same way. The workflow then walks the tenants in
 schema-name order, a batch at a time: which schemas of a batch are behind costs a constant
-number of queries (``schemas.schemas_behind``), and only those are migrated, each under its
+number of queries (``schemas_behind``), and only those are migrated, each under its
 schema's lock.
 """
 
@@ -20,7 +20,6 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tenants import schemas
 from tenants.models import (
     FLEET_RUN_OPEN,
     FleetFailure,
@@ -28,6 +27,14 @@ from tenants.models import (
     FleetStatus,
     Tenant,
     TenantStatus,
+)
+from tenants.schemas.lock import schema_lock
+from tenants.schemas.migrate import migrate_schema
+from tenants.schemas.migration_state import (
+    first_unapplied,
+    migration_fingerprint,
+    migration_state,
+    schemas_behind,
 )
 from tenants.signals import fleet_run_control_requested, fleet_run_requested
 
@@ -55,7 +62,7 @@ class FleetRequestRefused(Exception):
 def fleet_run_id() -> str:
     """``fleet-<digest>`` of the code's migrations and their files: the same for every
     process of one deploy, different for the next deploy that changes a migration."""
-    digest = hashlib.sha256("\n".join(schemas.migration_fingerprint()).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(migration_fingerprint()).encode()).hexdigest()
     return f"fleet-{digest[:16]}"
 
 
@@ -74,7 +81,7 @@ def fleet_run_request(*, concurrency: int | None = None) -> tuple[FleetRun, bool
         run, created = FleetRun.objects.get_or_create(
             pk=run_id,
             defaults={
-                "migrations": schemas.migration_state(),
+                "migrations": migration_state(),
                 "workflow_id": _workflow_id(run_id, 1),
                 "concurrency": concurrency,
             },
@@ -184,7 +191,7 @@ def fleet_batch(*, run_id: str, after: str, size: int, reach: int = 1) -> dict:
         rows = list(tenants.filter(schema_name__gt=last or after).order_by("schema_name")[:size])
         if not rows:
             break
-        stale = schemas.schemas_behind([schema for _, schema in rows])
+        stale = schemas_behind([schema for _, schema in rows])
         behind += [str(tenant) for tenant, schema in rows if schema in stale]
         current += [str(tenant) for tenant, schema in rows if schema not in stale]
         last = rows[-1][1]
@@ -224,15 +231,15 @@ def fleet_tenant_migrate(*, tenant_id: str) -> dict:
     tenant = Tenant.objects.filter(pk=tenant_id).only("schema_name").first()
     if tenant is None:
         return {"outcome": SKIPPED}
-    with schemas.schema_lock(tenant.schema_name):
+    with schema_lock(tenant.schema_name):
         if not Tenant.objects.filter(pk=tenant_id, status=TenantStatus.ACTIVE).exists():
             return {"outcome": SKIPPED}
         try:
-            ran = schemas.migrate_schema(tenant.schema_name)
+            ran = migrate_schema(tenant.schema_name)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:  # the migration's own error: reported, not retried
-            migration = schemas.first_unapplied(tenant.schema_name)
+            migration = first_unapplied(tenant.schema_name)
             logger.warning("fleet: %s failed at %s: %s", tenant.schema_name, migration, exc)
             error = f"{type(exc).__name__}: {exc}"[:4000]
             return {"outcome": FAILED, "migration": migration, "error": error}
@@ -326,7 +333,7 @@ def fleet_schemas_behind(*, batch: int = 500) -> tuple[int, int]:
     while chunk := list(
         names.filter(schema_name__gt=after).values_list("schema_name", flat=True)[:batch]
     ):
-        behind += len(schemas.schemas_behind(chunk))
+        behind += len(schemas_behind(chunk))
         total += len(chunk)
         after = chunk[-1]
     return behind, total
