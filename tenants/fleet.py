@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg import errors as pg_errors
 
 from tenants.models import (
     FLEET_RUN_OPEN,
@@ -52,6 +53,20 @@ MIGRATED, CURRENT, SKIPPED, FAILED = "migrated", "current", "skipped", "failed"
 # its time. With provisionings back to back the fleet slows down; it never stops.
 PROVISIONING_FRESH = 5  # seconds
 _GIVE_WAY_POLL = 0.01  # seconds
+
+# A schema whose migration times out (``lock_timeout``, ``statement_timeout``) or is a
+# deadlock's victim contends with other work on that schema; the database is fine. It is
+# tried CONTENTION_ATTEMPTS times in all, CONTENTION_BACKOFF seconds before the second try
+# and twice as long before each next, then reported failed like a broken migration, so the
+# rest of its chunk goes on and ``--retry-failed`` takes it up later. Any other database
+# error (a lost connection) still raises: the chunk's activity retries through the outage.
+CONTENTION_ATTEMPTS = 3
+CONTENTION_BACKOFF = 1.0  # seconds
+_CONTENTION = (
+    pg_errors.LockNotAvailable,  # lock_timeout
+    pg_errors.QueryCanceled,  # statement_timeout
+    pg_errors.DeadlockDetected,
+)
 
 
 class FleetRequestRefused(Exception):
@@ -225,25 +240,43 @@ def fleet_tenant_migrate(*, tenant_id: str) -> dict:
 
     Under the schema's lock, and only while the tenant is active: one being provisioned
     (its run migrates its schema) or deleted is left alone. A migration that fails is
-    reported with the migration it stopped at, so that one broken schema fails alone; a
-    lost database connection raises instead, and the activity retries.
+    reported with the migration it stopped at, so that one broken schema fails alone; so is
+    one that still times out or deadlocks after CONTENTION_ATTEMPTS tries (a failure's
+    ``attempts`` says how many were made). A lost database connection raises instead, and
+    the activity retries.
     """
     tenant = Tenant.objects.filter(pk=tenant_id).only("schema_name").first()
     if tenant is None:
         return {"outcome": SKIPPED}
-    with schema_lock(tenant.schema_name):
+    name = tenant.schema_name
+    with schema_lock(name):
         if not Tenant.objects.filter(pk=tenant_id, status=TenantStatus.ACTIVE).exists():
             return {"outcome": SKIPPED}
-        try:
-            ran = migrate_schema(tenant.schema_name)
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception as exc:  # the migration's own error: reported, not retried
-            migration = first_unapplied(tenant.schema_name)
-            logger.warning("fleet: %s failed at %s: %s", tenant.schema_name, migration, exc)
-            error = f"{type(exc).__name__}: {exc}"[:4000]
-            return {"outcome": FAILED, "migration": migration, "error": error}
-    return {"outcome": MIGRATED if ran else CURRENT}
+        attempt = 1
+        while True:
+            try:
+                ran = migrate_schema(name)
+            except (OperationalError, InterfaceError) as exc:
+                if not isinstance(exc.__cause__, _CONTENTION):
+                    raise  # a lost connection: the activity retries
+                if attempt >= CONTENTION_ATTEMPTS:
+                    return _failed(name, exc, attempt)
+                pause = CONTENTION_BACKOFF * 2 ** (attempt - 1)
+                logger.info("fleet: %s, attempt %d: %s; again in %.1fs", name, attempt, exc, pause)
+                time.sleep(pause)
+                attempt += 1
+            except Exception as exc:  # the migration's own error: reported, not retried
+                return _failed(name, exc, attempt)
+            else:
+                return {"outcome": MIGRATED if ran else CURRENT}
+
+
+def _failed(schema: str, exc: Exception, attempts: int) -> dict:
+    migration = first_unapplied(schema)
+    logger.warning("fleet: %s failed at %s (attempt %d): %s", schema, migration, attempts, exc)
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    error = f"{type(exc).__name__}: {exc}"[: 4000 - len(tries)] + tries
+    return {"outcome": FAILED, "migration": migration, "error": error, "attempts": attempts}
 
 
 def fleet_batch_recorded(*, run_id: str, after: str, last: str, results: dict) -> bool:
