@@ -11,8 +11,8 @@ pool row, outbox, a tenant schema's tables), in four cases, interleaved:
 * template  - another connection just built a schema from the template of the project's app
               with a generated 52-table app grafted on (bench/wide_app.py), in one
               transaction (provisioning's replay);
-* quietly   - the same schema built as a pool refill builds it (schemas.build_quietly: in
-              commits of schemas.QUIET_COMMIT statements, then renamed).
+* quietly   - the same schema built as a pool refill builds it (quiet_build.build_quietly: in
+              commits of quiet_build.QUIET_COMMIT statements, then renamed).
 
     .venv/bin/python bench/catalog_churn.py [--rounds 30] [--tables 52]
 """
@@ -60,12 +60,14 @@ def run(rounds: int, tables: int) -> None:
     from django.db import connection, transaction
 
     from orchestration.models import OutboxEntry
-    from tenants import schemas
     from tenants.models import Domain, Membership, PoolSchema, Tenant
+    from tenants.schemas.parallel_build import replay_template
+    from tenants.schemas.quiet_build import build_quietly
+    from tenants.schemas.snapshot import usable_template
 
-    template = schemas.usable_template()
+    template = usable_template()
     tenant_schema = f"t_{uuid.uuid4().hex}"
-    schemas.replay_template(template, tenant_schema)
+    replay_template(template, tenant_schema)
 
     def workload() -> float:
         started = time.perf_counter()
@@ -112,11 +114,11 @@ def run(rounds: int, tables: int) -> None:
 
     def large() -> None:
         made.append(f"t_{uuid.uuid4().hex}")
-        schemas.replay_template(template, made[-1])
+        replay_template(template, made[-1])
 
     def quiet() -> None:
         made.append(f"t_{uuid.uuid4().hex}")
-        scratch = schemas.build_quietly(template)
+        scratch = build_quietly(template)
         with connection.cursor() as cursor:
             cursor.execute(f'ALTER SCHEMA "{scratch}" RENAME TO "{made[-1]}"')
 

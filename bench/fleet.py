@@ -103,7 +103,7 @@ class Bench:
 def grow(owner, to: int) -> None:
     """Active tenants with schemas (from the template) until there are ``to``."""
     from tenants.models import Tenant, TenantStatus
-    from tenants.schemas import create_schema
+    from tenants.schemas.create import create_schema
 
     have = Tenant.objects.count()
     for n in range(have, to):

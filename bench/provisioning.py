@@ -2,8 +2,8 @@
 
 Creating the schema is the part of provisioning that grows with the app. The provisioning
 workflow creates the schema and then always runs its migrate step, so each path is timed
-as create + ``tenants.schemas.migrate_schema`` together, around the two calls only, on a
-fresh connection opened off the clock, interleaved so machine noise hits all of them:
+as create + ``tenants.schemas.migrate.migrate_schema`` together, around the two calls only,
+on a fresh connection opened off the clock, interleaved so machine noise hits all of them:
 
 * template   - ``create_schema`` with a current snapshot (the default path): the template's
                dump replayed in one transaction; the migrate step finds nothing to apply;
@@ -77,8 +77,9 @@ def main() -> None:
         from django.db import connection
         from django_tenants.clone import CloneSchema
 
-        from tenants import schemas
         from tenants.models import SchemaTemplate
+        from tenants.schemas.create import BY_MIGRATIONS, FROM_TEMPLATE, create_schema
+        from tenants.schemas.migrate import migrate_schema
 
         call_command("migrate", "--noinput", verbosity=0)  # also takes the template snapshot
         template = SchemaTemplate.objects.get()
@@ -95,20 +96,20 @@ def main() -> None:
             return (time.perf_counter() - started) * 1000
 
         def from_template(name):
-            assert schemas.create_schema(name) == schemas.FROM_TEMPLATE
-            schemas.migrate_schema(name)
+            assert create_schema(name) == FROM_TEMPLATE
+            migrate_schema(name)
 
         def by_migrations(name):  # the snapshot is deleted before the timer starts
-            assert schemas.create_schema(name) == schemas.BY_MIGRATIONS
-            schemas.migrate_schema(name)
+            assert create_schema(name) == BY_MIGRATIONS
+            migrate_schema(name)
 
         def clone(name):
             CloneSchema().clone_schema(settings.TENANT_TEMPLATE_SCHEMA, name)
             connection.set_schema_to_public()
-            schemas.migrate_schema(name)
+            migrate_schema(name)
 
         def template_full_migrate(name):
-            assert schemas.create_schema(name) == schemas.FROM_TEMPLATE
+            assert create_schema(name) == FROM_TEMPLATE
             call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
             connection.set_schema_to_public()
 

@@ -316,8 +316,8 @@ def main() -> None:
 
         from accounts.models import User
         from orchestration.relay import OutboxRelay
-        from tenants import schemas
         from tenants.models import Tenant, TenantStatus
+        from tenants.schemas.create import create_schema
 
         call_command("migrate", "--noinput", verbosity=0)
         owner = User.objects.create_user(f"{uuid.uuid4().hex}@example.com", "x")
@@ -327,7 +327,7 @@ def main() -> None:
             for n in ("a", "b")
         )  # fmt: skip
         for tenant in (a, b):
-            schemas.create_schema(tenant.schema_name)
+            create_schema(tenant.schema_name)
         address = os.environ["TEMPORAL_ADDRESS"]
         # No worker yet: the enqueues are measured without their tasks running beside them
         # in this process; they run off once the workers start, before the next part.

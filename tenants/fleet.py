@@ -5,7 +5,7 @@ and reads of ``FleetRun``. A run is requested here and sends ``fleet_run_request
 orchestration app turns that into a ``FleetMigrationWorkflow`` start through the outbox, and
 pause / resume / cancel into signals the same way. The workflow then walks the tenants in
 schema-name order, a batch at a time: which schemas of a batch are behind costs a constant
-number of queries (``schemas.schemas_behind``), and only those are migrated, each under its
+number of queries (``schemas_behind``), and only those are migrated, each under its
 schema's lock.
 """
 
@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg import errors as pg_errors
 
-from tenants import schemas
 from tenants.models import (
     FLEET_RUN_OPEN,
     FleetFailure,
@@ -28,6 +28,14 @@ from tenants.models import (
     FleetStatus,
     Tenant,
     TenantStatus,
+)
+from tenants.schemas.lock import schema_lock
+from tenants.schemas.migrate import migrate_schema
+from tenants.schemas.migration_state import (
+    first_unapplied,
+    migration_fingerprint,
+    migration_state,
+    schemas_behind,
 )
 from tenants.signals import fleet_run_control_requested, fleet_run_requested
 
@@ -46,6 +54,20 @@ MIGRATED, CURRENT, SKIPPED, FAILED = "migrated", "current", "skipped", "failed"
 PROVISIONING_FRESH = 5  # seconds
 _GIVE_WAY_POLL = 0.01  # seconds
 
+# A schema whose migration times out (``lock_timeout``, ``statement_timeout``) or is a
+# deadlock's victim contends with other work on that schema; the database is fine. It is
+# tried CONTENTION_ATTEMPTS times in all, CONTENTION_BACKOFF seconds before the second try
+# and twice as long before each next, then reported failed like a broken migration, so the
+# rest of its chunk goes on and ``--retry-failed`` takes it up later. Any other database
+# error (a lost connection) still raises: the chunk's activity retries through the outage.
+CONTENTION_ATTEMPTS = 3
+CONTENTION_BACKOFF = 1.0  # seconds
+_CONTENTION = (
+    pg_errors.LockNotAvailable,  # lock_timeout
+    pg_errors.QueryCanceled,  # statement_timeout
+    pg_errors.DeadlockDetected,
+)
+
 
 class FleetRequestRefused(Exception):
     """A fleet action that cannot apply to the run in its present state (the message says
@@ -55,7 +77,7 @@ class FleetRequestRefused(Exception):
 def fleet_run_id() -> str:
     """``fleet-<digest>`` of the code's migrations and their files: the same for every
     process of one deploy, different for the next deploy that changes a migration."""
-    digest = hashlib.sha256("\n".join(schemas.migration_fingerprint()).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(migration_fingerprint()).encode()).hexdigest()
     return f"fleet-{digest[:16]}"
 
 
@@ -74,7 +96,7 @@ def fleet_run_request(*, concurrency: int | None = None) -> tuple[FleetRun, bool
         run, created = FleetRun.objects.get_or_create(
             pk=run_id,
             defaults={
-                "migrations": schemas.migration_state(),
+                "migrations": migration_state(),
                 "workflow_id": _workflow_id(run_id, 1),
                 "concurrency": concurrency,
             },
@@ -184,7 +206,7 @@ def fleet_batch(*, run_id: str, after: str, size: int, reach: int = 1) -> dict:
         rows = list(tenants.filter(schema_name__gt=last or after).order_by("schema_name")[:size])
         if not rows:
             break
-        stale = schemas.schemas_behind([schema for _, schema in rows])
+        stale = schemas_behind([schema for _, schema in rows])
         behind += [str(tenant) for tenant, schema in rows if schema in stale]
         current += [str(tenant) for tenant, schema in rows if schema not in stale]
         last = rows[-1][1]
@@ -218,25 +240,43 @@ def fleet_tenant_migrate(*, tenant_id: str) -> dict:
 
     Under the schema's lock, and only while the tenant is active: one being provisioned
     (its run migrates its schema) or deleted is left alone. A migration that fails is
-    reported with the migration it stopped at, so that one broken schema fails alone; a
-    lost database connection raises instead, and the activity retries.
+    reported with the migration it stopped at, so that one broken schema fails alone; so is
+    one that still times out or deadlocks after CONTENTION_ATTEMPTS tries (a failure's
+    ``attempts`` says how many were made). A lost database connection raises instead, and
+    the activity retries.
     """
     tenant = Tenant.objects.filter(pk=tenant_id).only("schema_name").first()
     if tenant is None:
         return {"outcome": SKIPPED}
-    with schemas.schema_lock(tenant.schema_name):
+    name = tenant.schema_name
+    with schema_lock(name):
         if not Tenant.objects.filter(pk=tenant_id, status=TenantStatus.ACTIVE).exists():
             return {"outcome": SKIPPED}
-        try:
-            ran = schemas.migrate_schema(tenant.schema_name)
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception as exc:  # the migration's own error: reported, not retried
-            migration = schemas.first_unapplied(tenant.schema_name)
-            logger.warning("fleet: %s failed at %s: %s", tenant.schema_name, migration, exc)
-            error = f"{type(exc).__name__}: {exc}"[:4000]
-            return {"outcome": FAILED, "migration": migration, "error": error}
-    return {"outcome": MIGRATED if ran else CURRENT}
+        attempt = 1
+        while True:
+            try:
+                ran = migrate_schema(name)
+            except (OperationalError, InterfaceError) as exc:
+                if not isinstance(exc.__cause__, _CONTENTION):
+                    raise  # a lost connection: the activity retries
+                if attempt >= CONTENTION_ATTEMPTS:
+                    return _failed(name, exc, attempt)
+                pause = CONTENTION_BACKOFF * 2 ** (attempt - 1)
+                logger.info("fleet: %s, attempt %d: %s; again in %.1fs", name, attempt, exc, pause)
+                time.sleep(pause)
+                attempt += 1
+            except Exception as exc:  # the migration's own error: reported, not retried
+                return _failed(name, exc, attempt)
+            else:
+                return {"outcome": MIGRATED if ran else CURRENT}
+
+
+def _failed(schema: str, exc: Exception, attempts: int) -> dict:
+    migration = first_unapplied(schema)
+    logger.warning("fleet: %s failed at %s (attempt %d): %s", schema, migration, attempts, exc)
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    error = f"{type(exc).__name__}: {exc}"[: 4000 - len(tries)] + tries
+    return {"outcome": FAILED, "migration": migration, "error": error, "attempts": attempts}
 
 
 def fleet_batch_recorded(*, run_id: str, after: str, last: str, results: dict) -> bool:
@@ -326,7 +366,7 @@ def fleet_schemas_behind(*, batch: int = 500) -> tuple[int, int]:
     while chunk := list(
         names.filter(schema_name__gt=after).values_list("schema_name", flat=True)[:batch]
     ):
-        behind += len(schemas.schemas_behind(chunk))
+        behind += len(schemas_behind(chunk))
         total += len(chunk)
         after = chunk[-1]
     return behind, total

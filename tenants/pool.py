@@ -34,8 +34,16 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from core.db import libpq_params
-from tenants import schemas, signals
+from tenants import signals
 from tenants.models import PoolSchema
+from tenants.schemas.migration_state import (
+    migration_fingerprint,
+    migration_state,
+    recorded_migrations,
+)
+from tenants.schemas.quiet_build import build_quietly
+from tenants.schemas.scratch import drop_build_debris, drop_scratch
+from tenants.schemas.snapshot import usable_template
 from tenants.validators import validate_schema_name
 
 logger = logging.getLogger(__name__)
@@ -50,7 +58,7 @@ _MAX_DISCARDS = 16
 def pool_fingerprint() -> str:
     """The code's migrations (names and file digests) as one digest: a pool schema built at
     another one is stale."""
-    joined = "\n".join(schemas.migration_fingerprint()).encode()
+    joined = "\n".join(migration_fingerprint()).encode()
     return hashlib.sha256(joined).hexdigest()
 
 
@@ -96,7 +104,7 @@ def fill_one() -> str | None:
     """Build one pool schema if the pool is short of ``TENANT_SCHEMA_POOL_SIZE``; returns
     its name, or None when the pool is full, another refill is filling it, or there is no
     usable template (provisioning then replays the template or runs migrations itself).
-    The schema is built quietly (``schemas.build_quietly``: in small commits, so the other
+    The schema is built quietly (``build_quietly``: in small commits, so the other
     connections keep their catalog caches), then renamed to its pool name in the transaction
     that records its row: a ``pool_`` schema and its row commit together."""
     built = None
@@ -106,17 +114,17 @@ def fill_one() -> str | None:
                 return None  # another refill is filling the pool (it counts again after each)
             if PoolSchema.objects.filter(fingerprint=pool_fingerprint()).count() >= pool_size():
                 return None
-            template = schemas.usable_template()
+            template = usable_template()
             if template is None:
                 logger.warning("no usable template snapshot: the schema pool is not filled")
                 return None
             name = f"{PoolSchema.PREFIX}{uuid.uuid4().hex}"
-            built = schemas.build_quietly(template)
+            built = build_quietly(template)
             _execute("ALTER SCHEMA {} RENAME TO {}", built, name)
             PoolSchema.objects.create(name=name, fingerprint=pool_fingerprint())
     except BaseException:
         if built is not None:  # built, but its rename rolled back
-            schemas.drop_scratch(built)
+            drop_scratch(built)
         raise
     return name
 
@@ -125,7 +133,7 @@ def prune() -> list[str]:
     """Drop the pool schemas that must not be handed out, or are not wanted: those of
     another fingerprint, those past ``TENANT_SCHEMA_POOL_SIZE`` (newest first) and any
     ``pool_`` schema without its row; and the scratch schemas of schema builds a killed
-    process left (``schemas.drop_build_debris``). Returns their names. Idempotent."""
+    process left (``drop_build_debris``). Returns their names. Idempotent."""
     dropped = []
     with transaction.atomic():
         _lock()
@@ -154,15 +162,15 @@ def prune() -> list[str]:
         _execute("DROP SCHEMA IF EXISTS {} CASCADE", name)
         dropped.append(name)
     with psycopg.connect(**libpq_params(), autocommit=True) as side:
-        dropped += schemas.drop_build_debris(side)  # a killed build's scratch schema
+        dropped += drop_build_debris(side)  # a killed build's scratch schema
     if dropped:
         logger.info("schema pool: dropped %s", ", ".join(dropped))
     return dropped
 
 
 def _current(name: str) -> bool:
-    recorded = schemas.recorded_migrations(name)
-    return recorded is not None and recorded.issuperset(schemas.migration_state())
+    recorded = recorded_migrations(name)
+    return recorded is not None and recorded.issuperset(migration_state())
 
 
 def _lock(*, wait: bool = True) -> bool:

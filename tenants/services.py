@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context
 
 from accounts.models import TokenPurpose, User
 from accounts.services import EMAIL_UNAVAILABLE, token_issue, user_register
-from tenants import pool, schemas, signals
+from tenants import pool, signals
 from tenants.models import (
     Domain,
     InvalidTransition,
@@ -22,6 +22,15 @@ from tenants.models import (
     TenantStatus,
     refuse_if_active,
 )
+from tenants.schemas.create import (
+    ALREADY_THERE,
+    FROM_TEMPLATE,
+    create_from_template,
+    create_schema,
+    schema_exists,
+)
+from tenants.schemas.drop import drop_schema
+from tenants.schemas.migrate import migrate_schema
 from tenants.selectors import tenant_subdomain_taken
 from tenants.validators import validate_subdomain
 from tenants.workspace.defaults import seed_defaults
@@ -201,7 +210,7 @@ def tenant_schema_create(*, tenant_id) -> str:
     schema renamed when the pool has one, else the template replayed, else migrations.
     Returns ``"pool"``, ``"template"``, ``"migrations"`` or ``"exists"``."""
     name = Tenant.objects.get(pk=tenant_id).schema_name
-    return _existing_or_pooled(name) or schemas.create_schema(name)
+    return _existing_or_pooled(name) or create_schema(name)
 
 
 def tenant_schema_create_quickly(*, tenant_id) -> str:
@@ -213,18 +222,18 @@ def tenant_schema_create_quickly(*, tenant_id) -> str:
     name = Tenant.objects.get(pk=tenant_id).schema_name
     if how := _existing_or_pooled(name):
         return how
-    return schemas.FROM_TEMPLATE if schemas.create_from_template(name) else ""
+    return FROM_TEMPLATE if create_from_template(name) else ""
 
 
 def _existing_or_pooled(name: str) -> str:
-    if schemas.schema_exists(name):
-        return schemas.ALREADY_THERE
+    if schema_exists(name):
+        return ALREADY_THERE
     return pool.FROM_POOL if pool.claim(name) is not None else ""
 
 
 def tenant_schema_migrate(*, tenant_id) -> None:
     """Apply outstanding migrations to the tenant's schema (no-op when current)."""
-    schemas.migrate_schema(Tenant.objects.get(pk=tenant_id).schema_name)
+    migrate_schema(Tenant.objects.get(pk=tenant_id).schema_name)
 
 
 def tenant_schema_drop(*, tenant_id) -> bool:
@@ -232,7 +241,7 @@ def tenant_schema_drop(*, tenant_id) -> bool:
     active tenant (``TenantIsActive``)."""
     tenant = Tenant.objects.get(pk=tenant_id)
     refuse_if_active(tenant, "schema")
-    return schemas.drop_schema(tenant.schema_name)
+    return drop_schema(tenant.schema_name)
 
 
 def tenant_seed_defaults(*, tenant_id) -> None:

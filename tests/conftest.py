@@ -195,7 +195,7 @@ def schema_pool(settings, transactional_db):
     snapshot: ``schema_pool(size)`` returns the pool schemas' names. Every pool and tenant
     schema is dropped afterwards (the database flush does not drop schemas)."""
     from tenants import pool
-    from tenants.schemas import sync_template
+    from tenants.schemas.snapshot import sync_template
 
     def fill(size: int = 2) -> list[str]:
         settings.TENANT_SCHEMA_POOL_SIZE = size

@@ -127,7 +127,8 @@ def record_fleet_failed(owner, temporal, settings, save):
 
     from tenants import fleet
     from tenants.models import TenantStatus
-    from tenants.schemas import create_schema, sync_template
+    from tenants.schemas.create import create_schema
+    from tenants.schemas.snapshot import sync_template
     from tests.factories import TenantFactory
     from tests.kit import wait_until
     from tests.orchestration.test_fleet import forget_workspace
@@ -195,7 +196,7 @@ def record_schema_pool_refill(temporal, settings, save):
     from orchestration.routing import QueueKind, queue_name
     from orchestration.workflows import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
     from tenants import pool
-    from tenants.schemas import sync_template
+    from tenants.schemas.snapshot import sync_template
     from tests.kit import run_async
     from tests.workers import BackgroundWorker
 

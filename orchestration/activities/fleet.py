@@ -9,7 +9,7 @@ returns); the others on the jobs queue, beside the workflow.
 from orchestration.activities import django_activity
 from orchestration.routing import Workload, deployment_tenant_route
 from tenants import fleet
-from tenants.schemas import sync_template, usable_template
+from tenants.schemas.snapshot import sync_template, usable_template
 
 
 @django_activity

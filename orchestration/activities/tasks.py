@@ -30,7 +30,7 @@ from temporalio.exceptions import ApplicationError
 from core.logs import log_context
 from orchestration.errors import INVALID_INPUT, INVALID_STATE, TASK_NOT_FOUND
 from tenants.models import Tenant, TenantStatus
-from tenants.schemas import schema_exists
+from tenants.schemas.create import schema_exists
 
 # The SDK's default worker identity (pid@host): which process ran an attempt.
 WORKER = f"{os.getpid()}@{socket.gethostname()}"

@@ -23,7 +23,10 @@ from psycopg import sql
 
 from tenants import fleet
 from tenants.models import FleetRun, FleetStatus, Tenant, TenantStatus
-from tenants.schemas import create_schema, migrate_schema, schemas_behind, sync_template
+from tenants.schemas.create import create_schema
+from tenants.schemas.migrate import migrate_schema
+from tenants.schemas.migration_state import migration_digests, schemas_behind
+from tenants.schemas.snapshot import sync_template
 from tests.factories import TenantFactory
 from tests.kit import wait_until
 from tests.workers import SHARDS, BackgroundWorker, runs_of
@@ -342,20 +345,20 @@ def workspace_with_an_added_field(settings, tmp_path, monkeypatch):
     the code's migrations are read once per process, so that cache is dropped around it."""
     import shutil
 
-    from tenants import schemas
+    import tenants
 
     package = tmp_path / "added_field_migrations"
-    shutil.copytree(Path(schemas.__file__).parent / "workspace" / "migrations", package,
+    shutil.copytree(Path(tenants.__file__).parent / "workspace" / "migrations", package,
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     (package / "0002_project_note.py").write_text(ADD_FIELD)
 
     def activate() -> None:
         monkeypatch.syspath_prepend(str(tmp_path))
         settings.MIGRATION_MODULES = {"workspace": package.name}
-        schemas._migration_digests.cache_clear()
+        migration_digests.cache_clear()
 
     yield activate
-    schemas._migration_digests.cache_clear()
+    migration_digests.cache_clear()
 
 
 def test_a_plan_without_new_models_is_applied_in_process_like_migrate(
@@ -414,10 +417,10 @@ def test_the_plan_worked_out_once_serves_every_schema_and_a_failure_spoils_none(
     assert migrate_schema(last)
     assert schemas_behind([first, broken, last]) == {broken}
     # The state kept for the next schema is still the one before the plan.
-    from tenants import schemas
+    from tenants.schemas import migrate
 
     (kept,) = [
-        entry[2] for entry in schemas._plans.by_key.values()
+        entry[2] for entry in migrate._plans.by_key.values()
         if isinstance(entry, tuple) and any(m.name == "0002_project_note" for m, _ in entry[1])
     ]  # fmt: skip
     assert "note" not in kept.models["workspace", "project"].fields

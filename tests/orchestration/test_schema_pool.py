@@ -6,8 +6,10 @@ import pytest
 from django.db import connection
 
 from orchestration.schedules import project_schedules, schema_pool_schedule_id
-from tenants import pool, schemas
+from tenants import pool
 from tenants.models import PoolSchema, TenantStatus
+from tenants.schemas.create import FROM_TEMPLATE
+from tenants.schemas.migration_state import migration_state, recorded_migrations
 from tenants.services import tenant_request_provisioning
 from tests.factories import TenantFactory
 from tests.kit import wait_until
@@ -62,10 +64,10 @@ def test_a_stale_pool_is_never_handed_out(owner, temporal, schema_pool):
     with BackgroundWorker(temporal, replace=replace):
         tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
     assert tenant.status == TenantStatus.ACTIVE, tenant.last_error
-    assert claimed == [schemas.FROM_TEMPLATE]  # the template, not a stale pool schema
+    assert claimed == [FROM_TEMPLATE]  # the template, not a stale pool schema
     assert created == []
     assert oid(tenant.schema_name) not in {None, oid(older)}
-    assert schemas.recorded_migrations(tenant.schema_name) >= set(schemas.migration_state())
+    assert recorded_migrations(tenant.schema_name) >= set(migration_state())
     assert oid(edited) is None  # dropped by the claim that found it stale
     assert list(PoolSchema.objects.values_list("name", flat=True)) == [older]
 
@@ -84,7 +86,7 @@ def test_the_refill_workflow_keeps_the_pool_full(owner, temporal, schema_pool, s
         (second,) = provision(owner, 1)
         settled(second.pk, TenantStatus.ACTIVE)
         wait_until(lambda: current.count() == 2, timeout=60, what="the pool to be refilled")
-    assert claimed == [schemas.FROM_TEMPLATE, pool.FROM_POOL]
+    assert claimed == [FROM_TEMPLATE, pool.FROM_POOL]
     assert created == []
     assert current.count() == 2  # full, never past the size
 

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 from core.db import libpq_params
 from orchestration.activities import tenants as steps
 from tenants.models import Domain, Membership, SchemaTemplate, Tenant, TenantStatus
-from tenants.schemas import schema_exists
+from tenants.schemas.create import schema_exists
 from tenants.services import account_signup, tenant_request_provisioning
 from tests.factories import PASSWORD
 from tests.kit import run_async, wait_until

@@ -10,9 +10,10 @@ from django_tenants.utils import schema_context
 from accounts.models import TokenPurpose, User
 from accounts.services import token_issue
 from orchestration.activities import tenants as steps
-from tenants import schemas
 from tenants.models import Domain, Membership, Role, SchemaTemplate, Tenant, TenantStatus
-from tenants.schemas import migration_state, schema_exists, sync_template
+from tenants.schemas.create import BY_MIGRATIONS, FROM_TEMPLATE, schema_exists
+from tenants.schemas.migration_state import migration_state
+from tenants.schemas.snapshot import sync_template
 from tenants.services import tenant_request_deletion, tenant_request_provisioning
 from tenants.workspace.defaults import DEFAULT_SETTINGS, WELCOME_PROJECT
 from tenants.workspace.models import Project, Setting
@@ -37,10 +38,10 @@ def tenant_tables(schema: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "path", [schemas.FROM_TEMPLATE, schemas.BY_MIGRATIONS], ids=["from-template", "by-migrations"]
+    "path", [FROM_TEMPLATE, BY_MIGRATIONS], ids=["from-template", "by-migrations"]
 )
 def test_tenant_goes_pending_to_active_and_is_served_from_its_schema(owner, temporal, client, path):
-    if path == schemas.FROM_TEMPLATE:
+    if path == FROM_TEMPLATE:
         assert sync_template() is not None, "no snapshot stored (is pg_dump missing?)"
     else:
         SchemaTemplate.objects.all().delete()
@@ -52,7 +53,7 @@ def test_tenant_goes_pending_to_active_and_is_served_from_its_schema(owner, temp
     with BackgroundWorker(temporal, replace=replace):
         tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED)
     assert tenant.status == TenantStatus.ACTIVE, tenant.last_error
-    if path == schemas.FROM_TEMPLATE:
+    if path == FROM_TEMPLATE:
         assert (tried, created) == ([path], [])
     else:
         assert (tried, created) == ([""], [path])

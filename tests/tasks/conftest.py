@@ -1,7 +1,7 @@
 import pytest
 
-from tenants import schemas
 from tenants.models import TenantStatus
+from tenants.schemas.create import create_schema
 from tests.factories import TenantFactory
 
 
@@ -11,7 +11,7 @@ def active_tenant(drop_tenant_schemas, owner):
 
     def make(subdomain: str):
         tenant = TenantFactory(owner=owner, subdomain=subdomain, status=TenantStatus.ACTIVE)
-        schemas.create_schema(tenant.schema_name)
+        create_schema(tenant.schema_name)
         return tenant
 
     return make

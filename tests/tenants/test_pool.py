@@ -11,9 +11,10 @@ from django.db import connection
 from psycopg import sql
 
 from orchestration.models import OutboxEntry
-from tenants import pool, schemas
+from tenants import pool
 from tenants.conf import template_schema_problem
 from tenants.models import PoolSchema
+from tenants.schemas.migration_state import migration_state, recorded_migrations
 from tenants.selectors import existing_tenant_schemas
 from tests.factories import TenantFactory
 
@@ -42,7 +43,7 @@ def test_a_filled_pool_holds_current_schemas_under_pool_names(schema_pool):
     assert len(names) == 3
     for name in names:
         assert name.startswith("pool_")
-        assert schemas.recorded_migrations(name) >= set(schemas.migration_state())
+        assert recorded_migrations(name) >= set(migration_state())
     assert pool.fill_one() is None  # full
 
 

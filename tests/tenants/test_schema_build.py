@@ -1,7 +1,7 @@
 """Building a tenant schema from the template on several connections at once
-(``schemas.build_from_template``): how the dump is split, that the schema it builds is the
+(``build_from_template``): how the dump is split, that the schema it builds is the
 template's, that a failed or killed build leaves nothing behind, and when it falls back to
-one connection. And the pool refill's quiet build (``schemas.build_quietly``: in small
+one connection. And the pool refill's quiet build (``build_quietly``: in small
 commits, then renamed). Real PostgreSQL and pg_dump."""
 
 import contextlib
@@ -10,8 +10,14 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from tenants import pool, schemas
+from tenants import pool
 from tenants.models import SchemaTemplate
+from tenants.schemas import parallel_build, quiet_build
+from tenants.schemas.create import ALREADY_THERE, create_schema, schema_exists
+from tenants.schemas.migration_state import migration_state, recorded_migrations
+from tenants.schemas.parallel_build import build_from_template, build_plan
+from tenants.schemas.scratch import BUILD_DEBRIS_AGE, BUILD_PREFIX
+from tenants.schemas.snapshot import dump_script, find_pg_dump, sync_template, usable_template
 
 P = SchemaTemplate.PLACEHOLDER
 
@@ -35,7 +41,7 @@ def table(n: int) -> list[str]:
 @pytest.fixture
 def split_small_apps(monkeypatch):
     """The project's app is too small to be worth a split: split it anyway."""
-    monkeypatch.setattr(schemas, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(parallel_build, "PARALLEL_FROM", 1)
 
 
 @pytest.fixture(autouse=True)
@@ -57,10 +63,10 @@ def scratch_schemas() -> list[str]:
 
 
 def test_each_table_stays_whole_on_one_connection_and_foreign_keys_come_last(monkeypatch):
-    monkeypatch.setattr(schemas, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(parallel_build, "PARALLEL_FROM", 1)
     fk = "ALTER TABLE ONLY P.t2 ADD CONSTRAINT t2_t1 FOREIGN KEY (id) REFERENCES P.t1(id);"
     after = "CREATE TRIGGER x AFTER INSERT ON P.t1 FOR EACH ROW EXECUTE FUNCTION f();"
-    plan = schemas.build_plan(script(*table(1), *table(2), *table(3), fk, after), 2)
+    plan = build_plan(script(*table(1), *table(2), *table(3), fk, after), 2)
     assert plan is not None
     batches, rest = plan
     assert len(batches) == 2
@@ -73,10 +79,10 @@ def test_each_table_stays_whole_on_one_connection_and_foreign_keys_come_last(mon
 
 
 def test_objects_named_together_share_a_batch(monkeypatch):
-    monkeypatch.setattr(schemas, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(parallel_build, "PARALLEL_FROM", 1)
     mood = "CREATE TYPE P.mood AS ENUM ('ok');"
     uses = "ALTER TABLE P.t2 ADD COLUMN mood P.mood;"
-    batches, _ = schemas.build_plan(script(*table(1), mood, *table(2), uses, *table(3)), 2)
+    batches, _ = build_plan(script(*table(1), mood, *table(2), uses, *table(3)), 2)
     (home,) = [b for b in batches if f"{P}.mood" in b]
     assert f"CREATE TABLE {P}.t2 " in home
     assert home.index("CREATE TYPE") < home.index(f"ADD COLUMN mood {P}.mood")
@@ -92,25 +98,25 @@ def test_objects_named_together_share_a_batch(monkeypatch):
     ids=["one-connection", "names-nothing", "one-group-holds-most"],
 )
 def test_no_split_where_it_would_not_pay_or_could_misplace_a_statement(monkeypatch, lines, parts):
-    monkeypatch.setattr(schemas, "PARALLEL_FROM", 1)
-    assert schemas.build_plan(script(*lines), parts) is None
+    monkeypatch.setattr(parallel_build, "PARALLEL_FROM", 1)
+    assert build_plan(script(*lines), parts) is None
 
 
 def test_a_small_app_is_not_split():
-    assert schemas.build_plan(script(*table(1), *table(2)), 2) is None  # under PARALLEL_FROM
+    assert build_plan(script(*table(1), *table(2)), 2) is None  # under PARALLEL_FROM
 
 
 # --- the build ------------------------------------------------------------------------------
 
 
 def test_the_schema_built_on_two_connections_dumps_as_the_template(split_small_apps, new_schema):
-    template = schemas.sync_template()
+    template = sync_template()
     assert template is not None, "pg_dump is needed for these tests"
-    assert schemas.build_plan(template.script, 2) is not None  # really split
+    assert build_plan(template.script, 2) is not None  # really split
     name = new_schema()
     with transaction.atomic():
-        schemas.build_from_template(template, name, connections=2)
-    built = schemas.dump_script(schemas.find_pg_dump(), name)
+        build_from_template(template, name, connections=2)
+    built = dump_script(find_pg_dump(), name)
     assert built == template.script
     assert scratch_schemas() == []
 
@@ -118,23 +124,23 @@ def test_the_schema_built_on_two_connections_dumps_as_the_template(split_small_a
 def test_the_schema_exists_whole_once_built_whatever_the_callers_transaction_does(
     split_small_apps, new_schema
 ):
-    template = schemas.sync_template()
+    template = sync_template()
     name = new_schema()
 
     def build_then_fail() -> None:
         with transaction.atomic():
-            schemas.build_from_template(template, name, connections=2)
+            build_from_template(template, name, connections=2)
             raise RuntimeError("a later step of the same transaction fails")
 
     with pytest.raises(RuntimeError):
         build_then_fail()
     # Committed on its own, complete: a retry finds it there (create_schema says "exists").
-    assert schemas.recorded_migrations(name) == set(schemas.migration_state())
-    assert schemas.create_schema(name) == schemas.ALREADY_THERE
+    assert recorded_migrations(name) == set(migration_state())
+    assert create_schema(name) == ALREADY_THERE
 
 
 def test_a_failed_build_leaves_neither_the_schema_nor_its_scratch(split_small_apps, new_schema):
-    template = schemas.sync_template()
+    template = sync_template()
     broken = SchemaTemplate(
         name=template.name,
         migrations=template.migrations,
@@ -142,22 +148,22 @@ def test_a_failed_build_leaves_neither_the_schema_nor_its_scratch(split_small_ap
     )
     name = new_schema()
     with pytest.raises(Exception, match="INDEX_TYPO"):
-        schemas.build_from_template(broken, name, connections=2)
-    assert not schemas.schema_exists(name)
+        build_from_template(broken, name, connections=2)
+    assert not schema_exists(name)
     assert scratch_schemas() == []
 
 
 def test_a_killed_builds_scratch_is_dropped_once_old_and_kept_while_young(
     split_small_apps, new_schema
 ):
-    old = f"{schemas.BUILD_PREFIX}{int(time.time()) - schemas.BUILD_DEBRIS_AGE - 60}_dead"
-    young = f"{schemas.BUILD_PREFIX}{int(time.time())}_busy"
+    old = f"{BUILD_PREFIX}{int(time.time()) - BUILD_DEBRIS_AGE - 60}_dead"
+    young = f"{BUILD_PREFIX}{int(time.time())}_busy"
     with connection.cursor() as cursor:
         for scratch in (old, young):
             cursor.execute(f'CREATE SCHEMA "{scratch}"')
             cursor.execute(f'CREATE TABLE "{scratch}".half_built (id int)')
     try:
-        schemas.build_from_template(schemas.sync_template(), new_schema(), connections=2)
+        build_from_template(sync_template(), new_schema(), connections=2)
         assert scratch_schemas() == [young]  # the next build dropped the old one only
     finally:
         with connection.cursor() as cursor:
@@ -166,7 +172,7 @@ def test_a_killed_builds_scratch_is_dropped_once_old_and_kept_while_young(
 
 
 def test_the_pools_prune_drops_a_killed_builds_scratch(transactional_db):
-    old = f"{schemas.BUILD_PREFIX}{int(time.time()) - schemas.BUILD_DEBRIS_AGE - 60}_dead"
+    old = f"{BUILD_PREFIX}{int(time.time()) - BUILD_DEBRIS_AGE - 60}_dead"
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE SCHEMA "{old}"')
     assert old in pool.prune()
@@ -180,10 +186,10 @@ def test_without_spare_connections_the_template_is_replayed_on_one(
     def none_spare(count):
         yield None
 
-    monkeypatch.setattr(schemas, "_side_connections", none_spare)
+    monkeypatch.setattr(parallel_build, "_side_connections", none_spare)
     name = new_schema()
-    schemas.build_from_template(schemas.sync_template(), name, connections=2)
-    assert schemas.recorded_migrations(name) == set(schemas.migration_state())
+    build_from_template(sync_template(), name, connections=2)
+    assert recorded_migrations(name) == set(migration_state())
     assert scratch_schemas() == []
 
 
@@ -198,7 +204,7 @@ def test_a_busy_pool_is_not_waited_for(transactional_db):
             while True:
                 lent.append(stack.enter_context(django_pool.connection(timeout=0.2)))
         started = time.monotonic()
-        with schemas._side_connections(2) as sides:
+        with parallel_build._side_connections(2) as sides:
             assert sides is None
         assert time.monotonic() - started < 1
 
@@ -209,17 +215,17 @@ def test_a_busy_pool_is_not_waited_for(transactional_db):
 @pytest.fixture
 def small_commits(monkeypatch):
     """Commits of 5 statements: the project's app then takes several."""
-    monkeypatch.setattr(schemas, "QUIET_COMMIT", 5)
-    schemas._commits.cache_clear()
+    monkeypatch.setattr(quiet_build, "QUIET_COMMIT", 5)
+    quiet_build._commits.cache_clear()
     yield
-    schemas._commits.cache_clear()
+    quiet_build._commits.cache_clear()
 
 
 def test_a_pool_schema_built_in_small_commits_dumps_as_the_template(small_commits, schema_pool):
-    template = schemas.sync_template()
-    assert len(schemas._commits(template.script)) > 3  # really several commits
+    template = sync_template()
+    assert len(quiet_build._commits(template.script)) > 3  # really several commits
     (name,) = schema_pool(1)
-    assert schemas.dump_script(schemas.find_pg_dump(), name) == template.script
+    assert dump_script(find_pg_dump(), name) == template.script
     assert scratch_schemas() == []
 
 
@@ -228,7 +234,7 @@ def test_a_failed_quiet_build_leaves_no_pool_schema_row_or_scratch(
 ):
     schema_pool(0)  # a stored template, an empty pool
     settings.TENANT_SCHEMA_POOL_SIZE = 1
-    template = schemas.usable_template()
+    template = usable_template()
     template.script = template.script.replace("CREATE INDEX", "CREATE INDEX_TYPO", 1)
     template.save()
     with pytest.raises(Exception, match="INDEX_TYPO"):

@@ -10,8 +10,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from psycopg import sql
 
-from tenants import schemas
 from tenants.models import SchemaTemplate
+from tenants.schemas import migrate
+from tenants.schemas.create import ALREADY_THERE, BY_MIGRATIONS, FROM_TEMPLATE, create_schema
+from tenants.schemas.migrate import migrate_schema
+from tenants.schemas.migration_state import (
+    migration_fingerprint,
+    migration_state,
+    recorded_migrations,
+)
+from tenants.schemas.snapshot import UnsafeSnapshot, name_independent, sync_template
+from tenants.schemas.sql_statements import statements
 
 TEMPLATE = settings.TENANT_TEMPLATE_SCHEMA
 
@@ -24,7 +33,7 @@ def q(name: str) -> str:
 def template(transactional_db):
     """A current stored snapshot; objects a test adds to the template schema (named
     ``probe*``) are removed afterwards, and the snapshot re-taken."""
-    stored = schemas.sync_template()
+    stored = sync_template()
     assert stored is not None, "pg_dump is needed for these tests"
     yield stored
     connection.set_schema_to_public()
@@ -32,7 +41,7 @@ def template(transactional_db):
         cursor.execute(f"DROP FUNCTION IF EXISTS {q(TEMPLATE)}.probe()")
         cursor.execute(f"DROP TABLE IF EXISTS {q(TEMPLATE)}.probe")
         cursor.execute(f"ALTER TABLE {q(TEMPLATE)}.workspace_project DROP COLUMN IF EXISTS probe")
-    schemas.sync_template()
+    sync_template()
 
 
 def execute(statement: str, params=()) -> list[tuple]:
@@ -51,17 +60,17 @@ def search_path() -> str:
 def test_a_current_snapshot_is_replayed_and_leaves_the_session_as_it_was(template, new_schema):
     name = new_schema()
     before = search_path()
-    assert schemas.create_schema(name) == schemas.FROM_TEMPLATE
+    assert create_schema(name) == FROM_TEMPLATE
     assert search_path() == before  # the dump's set_config/SET lines were not replayed
-    assert schemas.recorded_migrations(name) == set(schemas.migration_state())
-    assert schemas.create_schema(name) == schemas.ALREADY_THERE
+    assert recorded_migrations(name) == set(migration_state())
+    assert create_schema(name) == ALREADY_THERE
 
 
 def test_without_a_stored_snapshot_the_schema_is_made_by_migrations(transactional_db, new_schema):
     SchemaTemplate.objects.all().delete()
     name = new_schema()
-    assert schemas.create_schema(name) == schemas.BY_MIGRATIONS
-    assert schemas.recorded_migrations(name) == set(schemas.migration_state())
+    assert create_schema(name) == BY_MIGRATIONS
+    assert recorded_migrations(name) == set(migration_state())
 
 
 def _drop_one(entries):
@@ -83,11 +92,11 @@ def _edit_one(entries):
     ids=["migration-added-since", "migration-removed-since", "migration-edited-in-place"],
 )
 def test_a_stale_snapshot_falls_back_to_migrations(template, new_schema, change):
-    assert template.migrations == schemas.migration_fingerprint()
+    assert template.migrations == migration_fingerprint()
     SchemaTemplate.objects.filter(pk=template.pk).update(migrations=change(template.migrations))
     name = new_schema()
-    assert schemas.create_schema(name) == schemas.BY_MIGRATIONS
-    assert schemas.recorded_migrations(name) == set(schemas.migration_state())
+    assert create_schema(name) == BY_MIGRATIONS
+    assert recorded_migrations(name) == set(migration_state())
 
 
 def test_a_migration_edited_in_place_makes_sync_rebuild_the_template(template, caplog):
@@ -95,10 +104,10 @@ def test_a_migration_edited_in_place_makes_sync_rebuild_the_template(template, c
     # with that version's digest; migrate alone would never re-run the recorded migration.
     execute(f"ALTER TABLE {q(TEMPLATE)}.workspace_project ADD COLUMN probe integer")
     SchemaTemplate.objects.filter(pk=template.pk).update(migrations=_edit_one(template.migrations))
-    with caplog.at_level(logging.WARNING, logger="tenants.schemas"):
-        synced = schemas.sync_template()
+    with caplog.at_level(logging.WARNING, logger="tenants.schemas.snapshot"):
+        synced = sync_template()
     assert synced is not None
-    assert synced.migrations == schemas.migration_fingerprint()
+    assert synced.migrations == migration_fingerprint()
     assert "rebuilding" in caplog.text
     assert "probe" not in columns(TEMPLATE, "workspace_project")
     assert "probe integer" not in synced.script
@@ -152,16 +161,16 @@ def structure(schema: str) -> dict[str, list[tuple]]:
 
 def test_template_and_migrations_make_identical_schemas(template, new_schema):
     copied, migrated = new_schema(), new_schema()
-    assert schemas.create_schema(copied) == schemas.FROM_TEMPLATE
+    assert create_schema(copied) == FROM_TEMPLATE
     SchemaTemplate.objects.all().delete()
-    assert schemas.create_schema(migrated) == schemas.BY_MIGRATIONS
+    assert create_schema(migrated) == BY_MIGRATIONS
 
     expected = structure(migrated)
     tables = {row[0] for row in expected["tables"]}
     assert {"django_migrations", "workspace_project", "workspace_task"} <= tables
     assert any(row[2] == "f" for row in expected["constraints"])  # the FK is compared too
     assert structure(copied) == expected
-    assert schemas.recorded_migrations(copied) == schemas.recorded_migrations(migrated)
+    assert recorded_migrations(copied) == recorded_migrations(migrated)
 
 
 # --- the snapshot's safety ------------------------------------------------------------------
@@ -174,11 +183,11 @@ def test_a_dump_that_still_names_the_template_is_not_stored(template, new_schema
         f"CREATE FUNCTION {q(TEMPLATE)}.probe() RETURNS integer LANGUAGE sql"
         f" SET search_path = {TEMPLATE} AS 'SELECT 1'"
     )
-    with caplog.at_level(logging.WARNING, logger="tenants.schemas"):
-        assert schemas.sync_template() is None
+    with caplog.at_level(logging.WARNING, logger="tenants.schemas.snapshot"):
+        assert sync_template() is None
     assert "still names the template schema" in caplog.text
     assert not SchemaTemplate.objects.exists()
-    assert schemas.create_schema(new_schema()) == schemas.BY_MIGRATIONS
+    assert create_schema(new_schema()) == BY_MIGRATIONS
 
 
 def test_a_stored_snapshot_that_names_the_template_is_not_used(template, new_schema, caplog):
@@ -186,8 +195,8 @@ def test_a_stored_snapshot_that_names_the_template_is_not_used(template, new_sch
     leak = f"\nCREATE VIEW {SchemaTemplate.PLACEHOLDER}.probe AS SELECT * FROM {TEMPLATE}.django_migrations;"  # noqa: S608, E501
     SchemaTemplate.objects.filter(pk=template.pk).update(script=template.script + leak)
     name = new_schema()
-    with caplog.at_level(logging.WARNING, logger="tenants.schemas"):
-        assert schemas.create_schema(name) == schemas.BY_MIGRATIONS
+    with caplog.at_level(logging.WARNING, logger="tenants.schemas.snapshot"):
+        assert create_schema(name) == BY_MIGRATIONS
     assert "still names the template schema" in caplog.text
     assert "probe" not in {row[0] for row in structure(name)["tables"]}
 
@@ -212,7 +221,7 @@ SELECT 1 /* ; */;
 
 
 def test_statements_split_only_at_top_level_semicolons():
-    assert list(schemas.statements(TRICKY)) == [
+    assert list(statements(TRICKY)) == [
         "SET check_function_bodies = false;",
         TRICKY[TRICKY.index("CREATE FUNCTION") : TRICKY.index("END $body$;") + 11],
         TRICKY[TRICKY.index("INSERT INTO") : TRICKY.index("$$;$$);") + 7],
@@ -222,10 +231,10 @@ def test_statements_split_only_at_top_level_semicolons():
 
 def test_name_independent_rewrites_references_and_refuses_what_it_cannot():
     dump = 'SET x = 1;\nCREATE SCHEMA tpl;\nCREATE TABLE tpl.a (b int REFERENCES "tpl".c(d));'
-    assert schemas.name_independent(dump, "tpl") == (
+    assert name_independent(dump, "tpl") == (
         "CREATE TABLE __tenant_schema__.a (b int REFERENCES __tenant_schema__.c(d));"
     )
-    assert schemas.name_independent("CREATE TABLE tpl.tpl_archive (i int);", "tpl") == (
+    assert name_independent("CREATE TABLE tpl.tpl_archive (i int);", "tpl") == (
         "CREATE TABLE __tenant_schema__.tpl_archive (i int);"
     )
     for unsafe in [
@@ -233,8 +242,8 @@ def test_name_independent_rewrites_references_and_refuses_what_it_cannot():
         "CREATE VIEW tpl.v AS SELECT 'TPL' AS x;",
         "CREATE TABLE tpl.a (note text DEFAULT '__tenant_schema__');",
     ]:
-        with pytest.raises(schemas.UnsafeSnapshot):
-            schemas.name_independent(unsafe, "tpl")
+        with pytest.raises(UnsafeSnapshot):
+            name_independent(unsafe, "tpl")
 
 
 def test_lines_inside_bodies_and_literals_survive_the_snapshot(template, new_schema):
@@ -245,9 +254,9 @@ def test_lines_inside_bodies_and_literals_survive_the_snapshot(template, new_sch
         f" AS $probe${body}$probe$"
     )
     execute(f"CREATE TABLE {q(TEMPLATE)}.probe (note text DEFAULT %s)", [default])
-    assert schemas.sync_template() is not None
+    assert sync_template() is not None
     name = new_schema()
-    assert schemas.create_schema(name) == schemas.FROM_TEMPLATE
+    assert create_schema(name) == FROM_TEMPLATE
 
     def probe(schema):
         source = execute(
@@ -265,39 +274,40 @@ def test_lines_inside_bodies_and_literals_survive_the_snapshot(template, new_sch
 
 @pytest.fixture
 def migrate_calls(monkeypatch):
-    """The (args, options) of every call_command from tenants.schemas; the calls still run."""
+    """The (args, options) of every call_command from tenants.schemas.migrate; the calls
+    still run."""
     calls = []
-    real = schemas.call_command
+    real = migrate.call_command
 
     def spy(*args, **options):
         calls.append((args, options))
         return real(*args, **options)
 
-    monkeypatch.setattr(schemas, "call_command", spy)
+    monkeypatch.setattr(migrate, "call_command", spy)
     return calls
 
 
 def test_migrate_schema_of_a_current_schema_is_one_select(template, new_schema, migrate_calls):
     name = new_schema()
-    schemas.create_schema(name)
+    create_schema(name)
     with CaptureQueriesContext(connection) as queries:
-        schemas.migrate_schema(name)
+        migrate_schema(name)
     assert migrate_calls == []
     assert len(queries) == 1, [query["sql"] for query in queries]
 
 
 def test_migrate_schema_applies_a_missing_migration(template, new_schema, migrate_calls):
     name = new_schema()
-    schemas.create_schema(name)
+    create_schema(name)
     execute(f"DROP TABLE {q(name)}.workspace_task, {q(name)}.workspace_project")
     execute(f"DROP TABLE {q(name)}.workspace_setting")
     delete = sql.SQL("DELETE FROM {}.django_migrations WHERE app = 'workspace'")
     execute(delete.format(sql.Identifier(name)))
 
-    schemas.migrate_schema(name)
+    migrate_schema(name)
     assert [args for args, _ in migrate_calls] == [("migrate_schemas",)]
     assert migrate_calls[0][1]["schema_name"] == name
-    assert schemas.recorded_migrations(name) == set(schemas.migration_state())
+    assert recorded_migrations(name) == set(migration_state())
     assert columns(name, "workspace_task")
     assert search_path().split(",")[0].strip() == "public"
 
@@ -305,7 +315,7 @@ def test_migrate_schema_applies_a_missing_migration(template, new_schema, migrat
 def test_migrate_schema_finishes_an_empty_schema(transactional_db, new_schema, migrate_calls):
     name = new_schema()  # a crash between CREATE SCHEMA and the migrations leaves this
     execute(f"CREATE SCHEMA {q(name)}")
-    assert schemas.recorded_migrations(name) is None
-    schemas.migrate_schema(name)
+    assert recorded_migrations(name) is None
+    migrate_schema(name)
     assert len(migrate_calls) == 1
-    assert schemas.recorded_migrations(name) == set(schemas.migration_state())
+    assert recorded_migrations(name) == set(migration_state())

@@ -7,8 +7,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts.models import User
-from tenants import schemas
 from tenants.conf import template_schema_problem
+from tenants.schemas import snapshot
+from tenants.schemas.snapshot import dump_script, sync_template
 from tenants.services import tenant_create
 from tests.test_settings import GOOD, start
 
@@ -46,7 +47,7 @@ def test_the_schema_of_an_existing_tenant_is_refused_before_anything_is_dropped(
     tenant = tenant_create(name="Acme", subdomain="acme", owner=owner)
     settings.TENANT_TEMPLATE_SCHEMA = tenant.schema_name
     with pytest.raises(ImproperlyConfigured, match="is the schema of a tenant"):
-        schemas.sync_template()
+        sync_template()
 
 
 @pytest.mark.django_db
@@ -58,9 +59,9 @@ def test_pg_dump_gets_the_password_by_environment_not_argv(monkeypatch):
         return subprocess.CompletedProcess(args, 0, stdout="", stderr="")
 
     monkeypatch.setattr(
-        schemas, "libpq_params", lambda: {"host": "db", "dbname": "app", "password": "s3cret!"}
+        snapshot, "libpq_params", lambda: {"host": "db", "dbname": "app", "password": "s3cret!"}
     )
-    monkeypatch.setattr(schemas.subprocess, "run", fake_run)
-    schemas.dump_script("pg_dump", "tenant_template")
+    monkeypatch.setattr(snapshot.subprocess, "run", fake_run)
+    dump_script("pg_dump", "tenant_template")
     assert not any("s3cret" in arg for arg in seen["args"])
     assert seen["env"]["PGPASSWORD"] == "s3cret!"

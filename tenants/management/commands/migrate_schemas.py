@@ -7,7 +7,7 @@ from django_tenants.management.commands.migrate_schemas import (
 from django_tenants.utils import get_public_schema_name
 
 from tenants import pool
-from tenants.schemas import sync_template
+from tenants.schemas.snapshot import sync_template
 from tenants.selectors import existing_tenant_schemas
 
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.progress import progress
-from tenants.schemas import SYNC_STEPS, sync_template
+from tenants.schemas.snapshot import SYNC_STEPS, sync_template
 
 
 class Command(BaseCommand):
