@@ -15,6 +15,7 @@ it, with the ``TaskResult`` as recorded.
 
 import os
 import socket
+from datetime import timedelta
 
 from django.db import close_old_connections
 from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus
@@ -28,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from core.logs import log_context
 from orchestration import task_results
+from orchestration.activities import django_activity
 from orchestration.errors import INVALID_INPUT, INVALID_STATE, TASK_NOT_FOUND
 from orchestration.models import TaskRecord
 from tenants.models import Tenant, TenantStatus
@@ -169,4 +171,14 @@ def _call(task: Task, params: dict, info: activity.Info, record: TaskRecord) -> 
     }
 
 
+@django_activity
+def task_results_delete_stale(backend: str, retention_seconds: int, batch_size: int) -> int:
+    """Deletes one batch of ``backend``'s stale results; the workflow calls it until it
+    deletes fewer than ``batch_size``. Idempotent."""
+    return task_results.delete_stale(
+        backend=backend, retention=timedelta(seconds=retention_seconds), batch_size=batch_size
+    )
+
+
 ACTIVITIES = [django_task_run]
+PRUNE = [task_results_delete_stale]

@@ -42,6 +42,7 @@ EXPECTED = {
     "VerificationEmailWorkflow": VersioningBehavior.PINNED,
     "TokenCleanupWorkflow": VersioningBehavior.PINNED,
     "SchemaPoolRefillWorkflow": VersioningBehavior.PINNED,
+    "TaskResultsPruneWorkflow": VersioningBehavior.PINNED,
     "UserOnboardingWorkflow": VersioningBehavior.AUTO_UPGRADE,
     "FleetMigrationWorkflow": VersioningBehavior.AUTO_UPGRADE,
 }
