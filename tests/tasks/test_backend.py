@@ -17,16 +17,14 @@ from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkf
 from tenants.workspace.models import Project
 from tests.kit import run_async, wait_until
 from tests.tasks import sample_tasks
-from tests.workers import BackgroundWorker, describe, event_types, relay_for, workflow_exists
-
-
-def finished(result, timeout=60):
-    def check():
-        result.refresh()
-        return result.is_finished
-
-    wait_until(check, timeout=timeout, what=f"task {result.id} to finish")
-    return result
+from tests.workers import (
+    BackgroundWorker,
+    describe,
+    event_types,
+    finished,
+    relay_for,
+    workflow_exists,
+)
 
 
 def test_backend_is_the_default_everywhere():
