@@ -139,7 +139,8 @@ def test_a_local_task_runs_in_its_workflow_task_with_its_retries(
         TaskResultStatus.SUCCESSFUL, 2, 2,
     )  # fmt: skip
     assert (boom.status, boom.attempts) == (TaskResultStatus.FAILED, 2)
-    assert boom.errors[0].exception_class is ValueError
+    assert [e.exception_class for e in boom.errors] == [ValueError, ValueError]
+    assert flaky.errors[0].exception_class is RuntimeError
     for result in (flaky, boom):
         events = event_types(temporal, result.id)
         assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in events
