@@ -20,19 +20,25 @@ from django.utils import timezone
 from orchestration.models import TaskRecord
 
 FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+# Temporal's default blob limit (``limit.blobSize.error``): a payload over it is refused.
+MAX_ARGUMENT_BYTES = 2 * 1024 * 1024
 
 
-def json_size(value: Any, what: str) -> int:
-    """The size in bytes of ``value`` as Temporal's JSON converter writes it. ``ValueError``
-    for what JSON or PostgreSQL's ``jsonb`` cannot hold: NaN and infinities (as
-    ``json.dumps(allow_nan=False)``) and the NUL character."""
+def check_json(value: Any, what: str, *, limit: int) -> None:
+    """``ValueError`` for what JSON, PostgreSQL's ``jsonb`` or Temporal cannot hold: NaN and
+    infinities (as ``json.dumps(allow_nan=False)``), the NUL character, and more than
+    ``limit`` bytes as Temporal's JSON converter writes it (its blob limit)."""
     try:
         encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
     except ValueError as exc:
         raise ValueError(f"{what}: {exc}") from None
     if _has_nul(value):
         raise ValueError(f"{what}: the NUL character (\\x00) cannot be stored")
-    return len(encoded)
+    if len(encoded) > limit:
+        raise ValueError(
+            f"{what} take {len(encoded)} bytes as JSON, over the backend's "
+            f"MAX_ARGUMENT_BYTES ({limit}): pass ids, not data."
+        )
 
 
 def _has_nul(value: Any) -> bool:

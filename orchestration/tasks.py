@@ -59,7 +59,13 @@ from temporalio.common import Priority
 from orchestration.models import OutboxEntry, OutboxKind, OutboxStatus, TaskRecord
 from orchestration.outbox import enqueue_start, workflow_type
 from orchestration.routing import Route, deployment_system_route, deployment_tenant_route
-from orchestration.task_results import FINISHED, errors_of, json_size, run_ended
+from orchestration.task_results import (
+    FINISHED,
+    MAX_ARGUMENT_BYTES,
+    check_json,
+    errors_of,
+    run_ended,
+)
 from orchestration.task_runs import RunState, read_run, run_end
 from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkflow
 from tenants.models import Tenant
@@ -69,8 +75,6 @@ RETRY_DEFAULTS = {
     "max_attempts": 3, "initial_interval": 1, "maximum_interval": 60, "timeout": 300,
     "local": False,
 }  # fmt: skip
-# Temporal's default blob limit (``limit.blobSize.error``): a run's input over it fails to start.
-MAX_ARGUMENT_BYTES = 2 * 1024 * 1024
 RESULT_RETENTION_DAYS = 7
 RESULT_PREFIX = "task-"
 TASK_WORKFLOW = workflow_type(DjangoTaskWorkflow)
@@ -232,12 +236,10 @@ class TemporalTaskBackend(BaseTaskBackend):
         )  # fmt: skip
         # Refused here, before anything is written (a database error would spoil the
         # caller's transaction, a payload over Temporal's limit would fail the start later).
-        size = json_size(dataclasses.asdict(params), f"{task.module_path}'s arguments")
-        if size > self.max_argument_bytes:
-            raise ValueError(
-                f"{task.module_path}'s arguments take {size} bytes as JSON, over the "
-                f"backend's MAX_ARGUMENT_BYTES ({self.max_argument_bytes}): pass ids, not data."
-            )
+        check_json(
+            dataclasses.asdict(params), f"{task.module_path}'s arguments",
+            limit=self.max_argument_bytes,
+        )  # fmt: skip
         # In the caller's transaction when there is one, as is (a savepoint would cost two
         # round trips); else in one of its own.
         with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic():

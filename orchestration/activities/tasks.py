@@ -145,7 +145,8 @@ def _call(task: Task, params: dict, info: activity.Info, record: TaskRecord) -> 
         else:
             value = task.call(*result.args, **result.kwargs)
         value = normalize_json(value)
-        task_results.json_size(value, f"{task.module_path}'s return value")
+        limit = getattr(task.get_backend(), "max_argument_bytes", task_results.MAX_ARGUMENT_BYTES)
+        task_results.check_json(value, f"{task.module_path}'s return value", limit=limit)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # SystemExit too, as Django's immediate backend

@@ -96,3 +96,8 @@ def get_task_id(context):
 def check_context(context, attempt):
     assert isinstance(context, TaskContext)
     assert context.attempt == attempt
+
+
+@task
+def text_of_length(length):
+    return "x" * length

@@ -411,6 +411,16 @@ def test_arguments_over_the_limit_are_refused_before_any_write(db, tasks_options
     assert OutboxEntry.objects.count() == TaskRecord.objects.count() == 1
 
 
+def test_a_return_value_over_the_limit_fails_the_task(transactional_db, temporal, tasks_options):
+    tasks_options(MAX_ARGUMENT_BYTES=2000, RETRY={"max_attempts": 1})
+    fits, over = test_tasks.text_of_length.enqueue(1000), test_tasks.text_of_length.enqueue(3000)
+    run_all(temporal, fits, over)
+    assert fits.status == TaskResultStatus.SUCCESSFUL
+    assert over.status == TaskResultStatus.FAILED
+    assert over.errors[0].exception_class is ValueError
+    assert "MAX_ARGUMENT_BYTES (2000)" in over.errors[0].traceback
+
+
 def test_the_default_limit_is_temporals_blob_limit(db):
     from orchestration.tasks import TemporalTaskBackend
 
