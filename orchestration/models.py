@@ -89,3 +89,48 @@ class OutboxEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow_type} {self.workflow_id} ({self.status})"
+
+
+class TaskRecord(models.Model):
+    """A ``django.tasks`` task's result, as ``TemporalTaskBackend.get_result`` reads it.
+
+    Written by ``enqueue()`` in the caller's transaction (``READY``), then by the task's
+    activity at the start and end of each attempt: the first attempt's start, the last
+    one's, one error per failed attempt, one worker id per attempt. A run that ends without
+    its activity saying so (terminated, timed out, its start refused) is recorded by the
+    first ``get_result`` that finds it closed. Pruned by ``TaskResultsPruneWorkflow``
+    (docs/tasks.md, "Retention").
+    """
+
+    id = models.CharField(max_length=64, primary_key=True)  # task-<uuid>: the workflow id
+    task_path = models.CharField(max_length=500)
+    backend = models.CharField(max_length=100, default="default")
+    queue_name = models.CharField(max_length=100, default="default")
+    priority = models.SmallIntegerField(default=0)
+    run_after = models.DateTimeField(null=True, blank=True)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, default="READY")  # django.tasks.TaskResultStatus
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # [{"exception_class_path": ..., "traceback": ...}], one per failed attempt.
+    errors = models.JSONField(default=list, blank=True)
+    worker_ids = models.JSONField(default=list, blank=True)  # one per attempt
+    return_value = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The prune: finished results by age, unfinished ones by their last change.
+            models.Index(fields=["finished_at"], name="taskrecord_finished_idx"),
+            models.Index(
+                fields=["updated_at"],
+                name="taskrecord_open_idx",
+                condition=models.Q(finished_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_path} {self.id} ({self.status})"

@@ -36,6 +36,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
         DjangoTaskWorkflow,
         FleetMigrationWorkflow,
         SchemaPoolRefillWorkflow,
+        TaskResultsPruneWorkflow,
         TenantDeletionWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
@@ -67,8 +68,11 @@ def project_registry() -> dict[QueueKind, Hosted]:
                 VerificationEmailWorkflow,
                 FleetMigrationWorkflow,
                 SchemaPoolRefillWorkflow,
+                TaskResultsPruneWorkflow,
             ),
-            activities=tuple(account_activities.CLEANUP + pool_activities.REFILL)
+            activities=tuple(
+                account_activities.CLEANUP + pool_activities.REFILL + task_activities.PRUNE
+            )
             + tuple(fleet_activities.ON_JOBS_QUEUE),
         )
         + onboarding

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.tasks import task_backends
 from temporalio.client import (
     Client,
     Schedule,
@@ -22,9 +23,12 @@ from temporalio.client import (
 )
 
 from orchestration.routing import deployment_system_route
+from orchestration.tasks import TemporalTaskBackend
 from orchestration.workflows import (
     SchemaPoolRefillInput,
     SchemaPoolRefillWorkflow,
+    TaskResultsPruneInput,
+    TaskResultsPruneWorkflow,
     TokenCleanupInput,
     TokenCleanupWorkflow,
 )
@@ -38,42 +42,63 @@ def schema_pool_schedule_id() -> str:
     return f"{settings.TEMPORAL_QUEUE_PREFIX}-schema-pool-refill"
 
 
-def project_schedules() -> dict[str, Schedule]:
+def task_results_schedule_id() -> str:
+    return f"{settings.TEMPORAL_QUEUE_PREFIX}-task-results-prune"
+
+
+# Results are kept for days: an hour's lateness in deleting them is no matter.
+TASK_RESULTS_PRUNE_EVERY = timedelta(hours=1)
+
+
+def task_result_retentions() -> dict[str, int]:
+    """Seconds each ``TemporalTaskBackend`` of ``TASKS`` keeps its results, by alias."""
+    return {
+        alias: task_backends[alias].result_retention_days * 24 * 3600
+        for alias in settings.TASKS
+        if isinstance(task_backends[alias], TemporalTaskBackend)
+    }
+
+
+def _every(run, params, schedule_id: str, every: timedelta) -> Schedule:
+    """A schedule that starts ``run(params)`` on the jobs route every ``every``; a run still
+    going when the next is due: the new one is skipped."""
     route = deployment_system_route()
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            run, params, id=schedule_id, task_queue=route.task_queue, priority=route.priority
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+def project_schedules() -> dict[str, Schedule]:
     cleanup_id = token_cleanup_schedule_id()
     schedules = {
-        cleanup_id: Schedule(
-            action=ScheduleActionStartWorkflow(
-                TokenCleanupWorkflow.run,
-                TokenCleanupInput(retention_seconds=settings.TOKEN_RETENTION_DAYS * 24 * 3600),
-                id=cleanup_id,
-                task_queue=route.task_queue,
-                priority=route.priority,
-            ),
-            spec=ScheduleSpec(
-                intervals=[
-                    ScheduleIntervalSpec(every=timedelta(seconds=settings.TOKEN_CLEANUP_INTERVAL))
-                ]
-            ),
-            # A run still going when the next is due: skip the new one.
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        cleanup_id: _every(
+            TokenCleanupWorkflow.run,
+            TokenCleanupInput(retention_seconds=settings.TOKEN_RETENTION_DAYS * 24 * 3600),
+            cleanup_id,
+            timedelta(seconds=settings.TOKEN_CLEANUP_INTERVAL),
         )
     }
+    if retentions := task_result_retentions():
+        prune_id = task_results_schedule_id()
+        schedules[prune_id] = _every(
+            TaskResultsPruneWorkflow.run,
+            TaskResultsPruneInput(retention_seconds=retentions),
+            prune_id,
+            TASK_RESULTS_PRUNE_EVERY,
+        )
     if settings.TENANT_SCHEMA_POOL_SIZE > 0:
         # Claims kick a refill themselves; this run also prunes (stale schemas after a
         # deploy, surplus ones) and catches up on a kick that found another fill running.
         pool_id = schema_pool_schedule_id()
-        every = timedelta(seconds=settings.TENANT_SCHEMA_POOL_REFILL_INTERVAL)
-        schedules[pool_id] = Schedule(
-            action=ScheduleActionStartWorkflow(
-                SchemaPoolRefillWorkflow.run,
-                SchemaPoolRefillInput(prune=True),
-                id=pool_id,
-                task_queue=route.task_queue,
-                priority=route.priority,
-            ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        schedules[pool_id] = _every(
+            SchemaPoolRefillWorkflow.run,
+            SchemaPoolRefillInput(prune=True),
+            pool_id,
+            timedelta(seconds=settings.TENANT_SCHEMA_POOL_REFILL_INTERVAL),
         )
     return schedules
 

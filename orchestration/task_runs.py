@@ -1,10 +1,12 @@
-"""Reading a ``django.tasks`` task's state from its ``DjangoTaskWorkflow`` run.
+"""Reading a ``django.tasks`` task's run (``DjangoTaskWorkflow``) on Temporal.
 
 Only ``TemporalTaskBackend.get_result`` calls this (a caller that asked for a result, never a
-request on its own account): one ``describe`` of the run, plus its result once it has
-closed. While the run is open the state comes from its pending activity: ``READY`` while
-the activity waits for a worker, for ``run_after`` or between attempts, ``RUNNING`` while
-an attempt runs, with the last attempt's error so far.
+request on its own account): ``run_end`` to learn whether the run of an unfinished result
+has ended without its activity recording it; ``read_run`` for a task that has no record,
+its state from the run: one ``describe``, plus its result once it has closed. While the run
+is open that state comes from its pending activity: ``READY`` while the activity waits for
+a worker, for ``run_after`` or between attempts, ``RUNNING`` while an attempt runs, with the
+last attempt's error so far.
 """
 
 from dataclasses import dataclass, field
@@ -66,16 +68,37 @@ def _time(ts) -> datetime | None:
     return ts.ToDatetime(tzinfo=UTC) if ts.seconds or ts.nanos else None
 
 
-async def read_run(workflow_id: str, *, need_input: bool) -> RunState | None:
-    """The state of the run ``workflow_id``; None when Temporal has no such run."""
+async def _described(workflow_id: str):
+    """``(client, handle, description)`` of the run ``workflow_id``; None when Temporal has
+    no such run."""
     client = await shared()
     handle = client.get_workflow_handle(workflow_id)
     try:
-        desc = await handle.describe()
+        return client, handle, await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+async def run_end(workflow_id: str) -> tuple[TaskError | None, datetime | None] | None:
+    """None while the run ``workflow_id`` is open (or unknown to Temporal); once it has
+    closed, ``(None, close time)`` if it completed, else ``(its error, close time)``."""
+    if (found := await _described(workflow_id)) is None:
+        return None
+    client, handle, desc = found
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        return None
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        return None, desc.close_time
+    return (await _state(client, handle, desc)).errors[0], desc.close_time
+
+
+async def read_run(workflow_id: str, *, need_input: bool) -> RunState | None:
+    """The state of the run ``workflow_id``; None when Temporal has no such run."""
+    if (found := await _described(workflow_id)) is None:
+        return None
+    client, handle, desc = found
     state = await _state(client, handle, desc)
     if need_input:  # the outbox row was pruned: the input is the run's first event
         async for event in handle.fetch_history_events(page_size=1):

@@ -12,9 +12,11 @@ picks the queue kind: ``default`` (the tenant's queue when there is a tenant, el
 ``tenant`` (a tenant is required) or ``jobs``. Django's priority (-100…100, higher first)
 becomes a Temporal priority key (1…5, 1 first).
 
-Results are read from the run (``get_result``, ``refresh()``): ready while the row waits in
-the outbox or the run waits for a worker (or for ``run_after``, or between attempts),
-running, successful with the return value, or failed with the error's class and traceback.
+Results are read from the database (``TaskRecord``, ``get_result``, ``refresh()``), written
+at ``enqueue()`` and by each attempt: ready while the task waits (in the outbox, for
+``run_after``, for a worker, between attempts), running, successful with the return value,
+or failed, with one error (class path and traceback) per failed attempt. Kept
+``RESULT_RETENTION_DAYS`` after they finish (``TaskResultsPruneWorkflow``, on a schedule).
 
 Options (``TASKS[alias]["OPTIONS"]``)::
 
@@ -22,16 +24,20 @@ Options (``TASKS[alias]["OPTIONS"]``)::
               "timeout": 300},            # seconds; the activity's policy for every task
     "TASKS": {"app.tasks.send_report": {"max_attempts": 10, "timeout": 3600},  # per task
               "app.tasks.touch": {"local": True}},
+    "MAX_ARGUMENT_BYTES": 2097152,  # the run's input as JSON; over it enqueue() refuses
+    "RESULT_RETENTION_DAYS": 7,     # results are deleted this long after they finish
 
 ``"local": True`` (in ``RETRY`` for every task, or per task) runs the task as a *local*
 activity, inside the workflow task that starts its run: one dispatch by the server instead
 of three (workflow task, activity, workflow task), so short tasks start sooner and a
-tenant's backlog drains faster (docs/benchmarks.md). For tasks of seconds, not minutes: a local
-task's result shows ``READY`` until it ends (no ``RUNNING``), its retries after the first
-minute wait on timers, and a killed worker is noticed by the workflow task's timeout.
+tenant's backlog drains faster (docs/benchmarks.md). For tasks of seconds, not minutes: its
+retries after the first minute wait on timers, and a killed worker is noticed by the
+workflow task's timeout.
 """
 
 import contextlib
+import dataclasses
+import types
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -40,7 +46,7 @@ from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from django.db import connection, transaction
-from django.tasks import TaskResult, TaskResultStatus
+from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
@@ -50,10 +56,17 @@ from django.utils.module_loading import import_string
 from django_tenants.utils import get_public_schema_name
 from temporalio.common import Priority
 
-from orchestration.models import OutboxEntry, OutboxKind, OutboxStatus
+from orchestration.models import OutboxEntry, OutboxKind, OutboxStatus, TaskRecord
 from orchestration.outbox import enqueue_start, workflow_type
 from orchestration.routing import Route, deployment_system_route, deployment_tenant_route
-from orchestration.task_runs import RunState, read_run
+from orchestration.task_results import (
+    FINISHED,
+    MAX_ARGUMENT_BYTES,
+    check_json,
+    errors_of,
+    run_ended,
+)
+from orchestration.task_runs import RunState, read_run, run_end
 from orchestration.workflows.django_task import DjangoTaskInput, DjangoTaskWorkflow
 from tenants.models import Tenant
 
@@ -62,6 +75,7 @@ RETRY_DEFAULTS = {
     "max_attempts": 3, "initial_interval": 1, "maximum_interval": 60, "timeout": 300,
     "local": False,
 }  # fmt: skip
+RESULT_RETENTION_DAYS = 7
 RESULT_PREFIX = "task-"
 TASK_WORKFLOW = workflow_type(DjangoTaskWorkflow)
 
@@ -144,11 +158,21 @@ class TemporalTaskBackend(BaseTaskBackend):
             raise InvalidTaskBackend(
                 f"TASKS[{alias!r}]: QUEUES {sorted(unknown)} are not among {list(QUEUES)}."
             )
+        self.max_argument_bytes = self._positive("MAX_ARGUMENT_BYTES", MAX_ARGUMENT_BYTES)
+        self.result_retention_days = self._positive("RESULT_RETENTION_DAYS", RESULT_RETENTION_DAYS)
         self.retry = self._retry_options(self.options.get("RETRY", {}), "RETRY")
         self.per_task = {
             path: self._retry_options(overrides, f"TASKS[{path!r}]")
             for path, overrides in self.options.get("TASKS", {}).items()
         }
+
+    def _positive(self, option: str, default: int) -> int:
+        value = self.options.get(option, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidTaskBackend(
+                f"TASKS[{self.alias!r}] OPTIONS {option} must be a positive integer, got {value!r}."
+            )
+        return value
 
     def _retry_options(self, given: dict, where: str) -> dict:
         if unknown := set(given) - set(RETRY_DEFAULTS):
@@ -210,9 +234,20 @@ class TemporalTaskBackend(BaseTaskBackend):
             maximum_interval_seconds=retry["maximum_interval"],
             timeout_seconds=retry["timeout"], local=retry["local"],
         )  # fmt: skip
+        # Refused here, before anything is written (a database error would spoil the
+        # caller's transaction, a payload over Temporal's limit would fail the start later).
+        check_json(
+            dataclasses.asdict(params), f"{task.module_path}'s arguments",
+            limit=self.max_argument_bytes,
+        )  # fmt: skip
         # In the caller's transaction when there is one, as is (a savepoint would cost two
-        # round trips for one INSERT); else in one of its own.
+        # round trips); else in one of its own.
         with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic():
+            TaskRecord.objects.create(
+                id=result.id, task_path=task.module_path, backend=self.alias,
+                queue_name=task.queue_name, priority=task.priority, run_after=task.run_after,
+                args=result.args, kwargs=result.kwargs, enqueued_at=now,
+            )  # fmt: skip
             enqueue_start(
                 DjangoTaskWorkflow, params, workflow_id=result.id,
                 route=self.route(task, tenant), run_after=task.run_after,
@@ -231,49 +266,106 @@ class TemporalTaskBackend(BaseTaskBackend):
         return Route(task_queue=queue, priority=Priority(priority_key=key, fairness_key=fairness))
 
     def get_result(self, result_id):
-        """The task's state, read from its outbox row while it waits there, else from its
-        run on Temporal. ``TaskResultDoesNotExist`` for an id that is neither."""
+        """The task's result, read from its record. An unfinished record whose run may have
+        ended without saying so (its start refused, the run terminated, cancelled or timed
+        out) is checked against the outbox row and Temporal first, and the end recorded.
+        ``TaskResultDoesNotExist`` for an id that is no task's."""
         if not isinstance(result_id, str) or not result_id.startswith(RESULT_PREFIX):
             raise TaskResultDoesNotExist(result_id)
-        row = (
-            OutboxEntry.objects.filter(
-                kind=OutboxKind.START, workflow_type=TASK_WORKFLOW, workflow_id=result_id
-            )
-            .order_by("-pk")
-            .first()
-        )
-        if row is not None and row.status == OutboxStatus.PENDING:
-            return self._result(result_id, row.arguments, RunState(status=TaskResultStatus.READY))
-        if row is not None and row.status == OutboxStatus.FAILED:
-            refused = TaskError(
-                exception_class_path=f"{__name__}.TaskRunFailed",
-                traceback=f"Temporal refused to start the run: {row.last_error}",
-            )
-            state = RunState(status=TaskResultStatus.FAILED, errors=[refused])
-            return self._result(result_id, row.arguments, state)
-        state = async_to_sync(read_run)(result_id, need_input=row is None)
-        if state is None:
-            raise TaskResultDoesNotExist(result_id)
-        return self._result(result_id, row.arguments if row else state.input, state)
+        record = TaskRecord.objects.filter(pk=result_id).first()
+        if record is None:
+            return self._result(self._unrecorded(result_id))
+        if record.status not in FINISHED:
+            record = self._settle(record)
+        return self._result(record)
 
-    def _result(self, result_id: str, params: dict, state: RunState) -> TaskResult:
-        try:
-            task = import_string(params["task_path"])
-        except ImportError as exc:
-            raise TaskResultDoesNotExist(
-                f"{result_id}: its task {params['task_path']!r} cannot be imported here"
-            ) from exc
-        task = task.using(priority=params["priority"], queue_name=params["queue_name"])
-        result = TaskResult(
-            task=task, id=result_id, status=state.status,
-            enqueued_at=_parse(params.get("enqueued_at")), started_at=state.started_at,
-            last_attempted_at=state.last_attempted_at, finished_at=state.finished_at,
-            args=params["args"], kwargs=params["kwargs"], backend=self.alias,
-            errors=state.errors, worker_ids=state.worker_ids,
+    def _settle(self, record: TaskRecord) -> TaskRecord:
+        row = _outbox_row(record.id)
+        if row is not None and row.status == OutboxStatus.PENDING:
+            return record
+        if row is not None and row.status == OutboxStatus.FAILED:
+            return run_ended(record.id, _refused(row), None)
+        ended = async_to_sync(run_end)(record.id)
+        if ended is None:  # still running, or gone from Temporal
+            return record
+        error, closed_at = ended
+        if error is None:  # completed: the activity has recorded it
+            return TaskRecord.objects.get(pk=record.id)
+        return run_ended(record.id, error, closed_at)
+
+    def _unrecorded(self, result_id: str) -> TaskRecord:
+        """A task with no record (its outbox row written directly, not by ``enqueue()``),
+        read from its outbox row or its run, as a record that is not saved."""
+        row = _outbox_row(result_id)
+        if row is not None and row.status == OutboxStatus.PENDING:
+            state = RunState(status=TaskResultStatus.READY)
+        elif row is not None and row.status == OutboxStatus.FAILED:
+            state = RunState(status=TaskResultStatus.FAILED, errors=[_refused(row)])
+        else:
+            state = async_to_sync(read_run)(result_id, need_input=row is None)
+            if state is None:
+                raise TaskResultDoesNotExist(result_id)
+        params = row.arguments if row is not None else state.input
+        return TaskRecord(
+            id=result_id, task_path=params["task_path"], backend=self.alias,
+            queue_name=params["queue_name"], priority=params["priority"],
+            args=params["args"], kwargs=params["kwargs"],
+            run_after=row.run_after if row is not None else None,
+            status=state.status, enqueued_at=_parse(params.get("enqueued_at")),
+            started_at=state.started_at, last_attempted_at=state.last_attempted_at,
+            finished_at=state.finished_at, worker_ids=state.worker_ids,
+            errors=[dataclasses.asdict(e) for e in state.errors], return_value=state.value,
         )  # fmt: skip
-        if state.status == TaskResultStatus.SUCCESSFUL:
-            object.__setattr__(result, "_return_value", state.value)
+
+    def _result(self, record: TaskRecord) -> TaskResult:
+        task = _task_at(record.task_path, self.task_class, self.alias).using(
+            priority=record.priority, queue_name=record.queue_name, run_after=record.run_after
+        )
+        result = TaskResult(
+            task=task, id=record.id, status=TaskResultStatus(record.status),
+            enqueued_at=record.enqueued_at, started_at=record.started_at,
+            last_attempted_at=record.last_attempted_at, finished_at=record.finished_at,
+            args=record.args, kwargs=record.kwargs, backend=self.alias,
+            errors=errors_of(record), worker_ids=list(record.worker_ids),
+        )  # fmt: skip
+        if record.status == TaskResultStatus.SUCCESSFUL:
+            object.__setattr__(result, "_return_value", record.return_value)
         return result
+
+
+def _outbox_row(result_id: str) -> OutboxEntry | None:
+    return (
+        OutboxEntry.objects.filter(
+            kind=OutboxKind.START, workflow_type=TASK_WORKFLOW, workflow_id=result_id
+        )
+        .order_by("-pk")
+        .first()
+    )
+
+
+def _refused(row: OutboxEntry) -> TaskError:
+    return TaskError(
+        exception_class_path=f"{__name__}.TaskRunFailed",
+        traceback=f"Temporal refused to start the run: {row.last_error}",
+    )
+
+
+def _unimportable(*args, **kwargs):
+    raise TaskNotFound("this task's module path does not name a @task in this process")
+
+
+def _task_at(path: str, task_class: type[Task], backend: str) -> Task:
+    """The ``@task`` at ``path``; for a path that no longer names one here (its module
+    removed or renamed since), a stand-in with the same ``module_path`` whose call raises
+    ``TaskNotFound``, so that the result can still be read."""
+    with contextlib.suppress(ImportError):
+        found = import_string(path)
+        if isinstance(found, Task):
+            return found
+    module, _, name = path.rpartition(".")
+    func = types.FunctionType(_unimportable.__code__, _unimportable.__globals__, name)
+    func.__module__, func.__qualname__ = module, name
+    return task_class(func=func, backend=backend)
 
 
 def _parse(value: str | None) -> datetime | None:

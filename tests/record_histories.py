@@ -242,6 +242,44 @@ def record_django_task_ok_and_failed(temporal, settings, save):
     save(failed.id, "django-task-failed")
 
 
+def record_task_results_prune(temporal, settings, save):
+    """A prune of two backends' results in batches of two: three stale results of one
+    (two batches), none of the other."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orchestration.models import TaskRecord
+    from orchestration.routing import QueueKind, queue_name
+    from orchestration.workflows import TaskResultsPruneInput, TaskResultsPruneWorkflow
+    from tests.kit import run_async
+    from tests.workers import BackgroundWorker
+
+    long_ago = timezone.now() - timedelta(days=30)
+    for n in range(3):
+        TaskRecord.objects.create(
+            id=f"task-recorded-{n}", task_path="tests.tasks.sample_tasks.add",
+            status="SUCCESSFUL", finished_at=long_ago,
+        )  # fmt: skip
+    jobs = queue_name(prefix=settings.TEMPORAL_QUEUE_PREFIX, kind=QueueKind.JOBS)
+
+    async def prune() -> str:
+        client = await Client.connect(temporal)
+        handle = await client.start_workflow(
+            TaskResultsPruneWorkflow.run,
+            TaskResultsPruneInput(
+                retention_seconds={"default": 24 * 3600, "other": 24 * 3600}, batch_size=2
+            ),
+            id="task-results-prune-recorded", task_queue=jobs,
+        )  # fmt: skip
+        assert await handle.result() == 3
+        return handle.id
+
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        workflow_id = run_async(prune())
+    save(workflow_id, "task-results-prune")
+
+
 async def _closed(address: str, workflow_id: str) -> None:
     client = await Client.connect(address)
     with contextlib.suppress(WorkflowFailureError):

@@ -10,7 +10,7 @@ from django.core.management.base import OutputWrapper
 from temporalio.client import Client
 
 from core.progress import progress
-from orchestration.schedules import token_cleanup_schedule_id
+from orchestration.schedules import task_results_schedule_id, token_cleanup_schedule_id
 from tests.kit import run_async
 
 
@@ -96,9 +96,14 @@ def test_sync_temporal_schedules_reports_each_schedule(temporal, settings):
 
     async def delete():
         client = await Client.connect(temporal)
-        await client.get_schedule_handle(token_cleanup_schedule_id()).delete()
+        for schedule in (token_cleanup_schedule_id(), task_results_schedule_id()):
+            await client.get_schedule_handle(schedule).delete()
 
     run_async(delete())
-    schedule = token_cleanup_schedule_id()
-    assert first.getvalue() == f"schedules: [1/1] {schedule}: created\n"
-    assert second.getvalue() == f"schedules: [1/1] {schedule}: updated\n"
+    cleanup, prune = token_cleanup_schedule_id(), task_results_schedule_id()
+    assert first.getvalue() == (
+        f"schedules: [1/2] {cleanup}: created\nschedules: [2/2] {prune}: created\n"
+    )
+    assert second.getvalue() == (
+        f"schedules: [1/2] {cleanup}: updated\nschedules: [2/2] {prune}: updated\n"
+    )

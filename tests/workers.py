@@ -124,6 +124,17 @@ def settled(tenant_id, *statuses, timeout: float = 60) -> Tenant:
     return wait_until(check, timeout=timeout, what=f"tenant to be {'/'.join(statuses)}")
 
 
+def finished(result, timeout: float = 60):
+    """The ``django.tasks`` ``result``, refreshed until it is finished."""
+
+    def check():
+        result.refresh()
+        return result.is_finished
+
+    wait_until(check, timeout=timeout, what=f"task {result.id} to finish")
+    return result
+
+
 # --- activity stand-ins, registered under the real activity's name --------------------------
 
 

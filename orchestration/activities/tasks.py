@@ -3,24 +3,24 @@ path and call it, in its tenant's schema when it has one.
 
 No registry: any ``@task`` the worker can import runs. A path that does not import, or that
 names something other than a ``Task``, fails the run at once (``TaskNotFound``, never
-retried). A task that raises fails this attempt with an ``ApplicationError`` whose type is
-the exception's class path and whose details are ``[class path, traceback, attempt,
-worker]``; the run's retry
-policy (the backend's options) decides whether another attempt follows.
+retried). A task that raises (``SystemExit`` included) fails this attempt with an
+``ApplicationError`` whose type is the exception's class path and whose details are
+``[class path, traceback, attempt, worker]``; the run's retry policy (the backend's options)
+decides whether another attempt follows.
 
+Each attempt is recorded on the task's ``TaskRecord`` (``orchestration.task_results``), and
 Django's ``task_started`` / ``task_finished`` signals are sent here, on the worker, around
-each attempt, with a ``TaskResult`` that describes it.
+it, with the ``TaskResult`` as recorded.
 """
 
 import os
 import socket
-from traceback import format_exception
+from datetime import timedelta
 
 from django.db import close_old_connections
 from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus
+from django.tasks.base import TaskError
 from django.tasks.signals import task_finished, task_started
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 from django_tenants.utils import schema_context
@@ -28,7 +28,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.logs import log_context
+from orchestration import task_results
+from orchestration.activities import django_activity
 from orchestration.errors import INVALID_INPUT, INVALID_STATE, TASK_NOT_FOUND
+from orchestration.models import TaskRecord
 from tenants.models import Tenant, TenantStatus
 from tenants.schemas.create import schema_exists
 
@@ -74,15 +77,20 @@ def _check_tenant(tenant_id: str, schema_name: str) -> None:
         )  # fmt: skip
 
 
-def _error_path(exc: BaseException) -> str:
-    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+def _final(info: activity.Info, exc: BaseException) -> bool:
+    """No attempt follows this failed one: a non-retryable error, or the policy's last."""
+    if isinstance(exc, ApplicationError) and exc.non_retryable:
+        return True
+    policy = info.retry_policy
+    return bool(policy and policy.maximum_attempts) and info.attempt >= policy.maximum_attempts
 
 
 # Not ``django_activity``, which logs the first argument as the tenant: here the tenant is
 # in the params (or absent). The connection hygiene and the log context are the same.
 @activity.defn
 def django_task_run(params: dict) -> dict:
-    """Run one attempt of the task; returns ``{"value", "attempt", "worker", "started_at"}``.
+    """Run one attempt of the task, recorded on its ``TaskRecord`` (its start, then its
+    error or its return value); returns ``{"value", "attempt", "worker", "started_at"}``.
     Runs in the tenant's schema (``schema_context``, which never leaks to the next activity
     on this thread) when ``tenant_id`` is set."""
     info = activity.info()
@@ -93,27 +101,42 @@ def django_task_run(params: dict) -> dict:
     ):  # fmt: skip
         close_old_connections()
         try:
-            task = load_task(params["task_path"])
+            record = task_results.attempt_started(info.workflow_id, params, WORKER)
+            try:
+                task = load_task(params["task_path"])
+                if tenant_id:
+                    _check_tenant(tenant_id, schema)
+            except ApplicationError as exc:
+                kind = "TaskNotFound" if exc.type == TASK_NOT_FOUND else "TaskRunFailed"
+                error = TaskError(exception_class_path=f"orchestration.tasks.{kind}",
+                                  traceback=exc.message)  # fmt: skip
+                task_results.attempt_failed(info.workflow_id, error, final=True)
+                raise
             if tenant_id:
-                _check_tenant(tenant_id, schema)
                 with schema_context(schema):
-                    return _call(task, params, info)
-            return _call(task, params, info)
+                    return _call(task, params, info, record)
+            return _call(task, params, info, record)
         finally:
             close_old_connections()
 
 
-def _call(task: Task, params: dict, info: activity.Info) -> dict:
-    started = timezone.now()
-    # Temporal keeps the worker of the latest attempt only; Django counts attempts as
-    # len(worker_ids), so the list holds that worker once per attempt.
-    result = TaskResult(
-        task=task, id=info.workflow_id, status=TaskResultStatus.RUNNING,
-        enqueued_at=parse_datetime(params.get("enqueued_at") or "") or None,
-        started_at=started, last_attempted_at=started, finished_at=None,
-        args=params["args"], kwargs=params["kwargs"], backend=params.get("backend", "default"),
-        errors=[], worker_ids=[WORKER] * info.attempt,
+def _as_result(task: Task, record: TaskRecord, status: TaskResultStatus) -> TaskResult:
+    return TaskResult(
+        task=task, id=record.id, status=status, enqueued_at=record.enqueued_at,
+        started_at=record.started_at, last_attempted_at=record.last_attempted_at,
+        finished_at=record.finished_at, args=record.args, kwargs=record.kwargs,
+        backend=record.backend, errors=task_results.errors_of(record),
+        worker_ids=list(record.worker_ids),
     )  # fmt: skip
+
+
+def _call(task: Task, params: dict, info: activity.Info, record: TaskRecord) -> dict:
+    """Call the task and record how the attempt ended. Django's ``task_started`` and
+    ``task_finished`` are sent around it with the result as recorded: every error so far,
+    one worker id per attempt. A failed attempt that another follows is ``READY`` in
+    ``task_finished`` (Django's "ready to be executed again", logged below ERROR); only the
+    last is ``FAILED``."""
+    result = _as_result(task, record, TaskResultStatus.RUNNING)
     sender = type(task.get_backend())  # as Django's own backends send them
     task_started.send(sender=sender, task_result=result)
     try:
@@ -122,23 +145,41 @@ def _call(task: Task, params: dict, info: activity.Info) -> dict:
         else:
             value = task.call(*result.args, **result.kwargs)
         value = normalize_json(value)
-    except Exception as exc:
-        path, trace = _error_path(exc), "".join(format_exception(exc))
-        object.__setattr__(result, "status", TaskResultStatus.FAILED)
-        object.__setattr__(result, "finished_at", timezone.now())
-        task_finished.send(sender=sender, task_result=result)
-        raise ApplicationError(
-            str(exc) or path, path, trace, info.attempt, WORKER, type=path
-        ) from exc
-    object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
-    object.__setattr__(result, "finished_at", timezone.now())
-    task_finished.send(sender=sender, task_result=result)
+        limit = getattr(task.get_backend(), "max_argument_bytes", task_results.MAX_ARGUMENT_BYTES)
+        task_results.check_json(value, f"{task.module_path}'s return value", limit=limit)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too, as Django's immediate backend
+        error = task_results.error_of(exc)
+        failure = ApplicationError(
+            str(exc) or error.exception_class_path, error.exception_class_path,
+            error.traceback, info.attempt, WORKER, type=error.exception_class_path,
+        )  # fmt: skip
+        final = _final(info, failure)
+        record = task_results.attempt_failed(info.workflow_id, error, final=final)
+        status = TaskResultStatus.FAILED if final else TaskResultStatus.READY
+        task_finished.send(sender=sender, task_result=_as_result(task, record, status))
+        raise failure from exc
+    record = task_results.attempt_succeeded(info.workflow_id, value)
+    task_finished.send(
+        sender=sender, task_result=_as_result(task, record, TaskResultStatus.SUCCESSFUL)
+    )
     return {
         "value": value,
         "attempt": info.attempt,
         "worker": WORKER,
-        "started_at": started.isoformat(),
+        "started_at": record.last_attempted_at.isoformat(),
     }
 
 
+@django_activity
+def task_results_delete_stale(backend: str, retention_seconds: int, batch_size: int) -> int:
+    """Deletes one batch of ``backend``'s stale results; the workflow calls it until it
+    deletes fewer than ``batch_size``. Idempotent."""
+    return task_results.delete_stale(
+        backend=backend, retention=timedelta(seconds=retention_seconds), batch_size=batch_size
+    )
+
+
 ACTIVITIES = [django_task_run]
+PRUNE = [task_results_delete_stale]

@@ -14,6 +14,8 @@ _MODULES = {
     "FleetMigrationWorkflow": "fleet_migration",
     "SchemaPoolRefillInput": "schema_pool",
     "SchemaPoolRefillWorkflow": "schema_pool",
+    "TaskResultsPruneInput": "task_results_prune",
+    "TaskResultsPruneWorkflow": "task_results_prune",
     "TenantDeletionInput": "tenant_deletion",
     "TenantDeletionWorkflow": "tenant_deletion",
     "TenantProvisioningInput": "tenant_provisioning",

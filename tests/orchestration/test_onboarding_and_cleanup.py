@@ -19,7 +19,11 @@ from temporalio.worker import Worker
 from accounts.models import Token, TokenPurpose
 from accounts.services import token_raw_value, user_register, user_verify_email
 from orchestration.activities import accounts as account_activities
-from orchestration.schedules import sync_schedules, token_cleanup_schedule_id
+from orchestration.schedules import (
+    sync_schedules,
+    task_results_schedule_id,
+    token_cleanup_schedule_id,
+)
 from orchestration.workflows import (
     TokenCleanupInput,
     UserOnboardingInput,
@@ -173,13 +177,14 @@ def test_sync_schedules_twice_leaves_unrelated_schedules_alone(temporal, setting
         second = await sync_schedules(client)
         after = await client.get_schedule_handle(unrelated).describe()
         ours = await client.get_schedule_handle(token_cleanup_schedule_id()).describe()
-        for schedule_id in (unrelated, token_cleanup_schedule_id()):
+        for schedule_id in (unrelated, *first):
             await client.get_schedule_handle(schedule_id).delete()
         return first, second, before, after, ours
 
     first, second, before, after, ours = run_async(scenario())
-    assert first == {token_cleanup_schedule_id(): "created"}
-    assert second == {token_cleanup_schedule_id(): "updated"}
+    ours_ids = (token_cleanup_schedule_id(), task_results_schedule_id())
+    assert first == dict.fromkeys(ours_ids, "created")
+    assert second == dict.fromkeys(ours_ids, "updated")
     assert after.schedule.action.workflow == before.schedule.action.workflow
     assert after.schedule.spec.intervals == before.schedule.spec.intervals
     assert ours.schedule.action.workflow == "TokenCleanupWorkflow"

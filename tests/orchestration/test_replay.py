@@ -13,6 +13,7 @@ from orchestration.workflows import (
     DjangoTaskWorkflow,
     FleetMigrationWorkflow,
     SchemaPoolRefillWorkflow,
+    TaskResultsPruneWorkflow,
     TenantDeletionWorkflow,
     TenantProvisioningWorkflow,
     TokenCleanupWorkflow,
@@ -32,7 +33,7 @@ def test_there_are_histories_of_every_workflow():
     assert {
         "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
         "token-cleanup", "fleet-failed", "schema-pool-refill", "django-task-ok",
-        "django-task-failed",
+        "django-task-failed", "task-results-prune",
     } <= names  # fmt: skip
 
 
@@ -124,7 +125,7 @@ async def test_history_replays_against_current_code(path):
         workflows=[
             TenantProvisioningWorkflow, TenantDeletionWorkflow, UserOnboardingWorkflow,
             TokenCleanupWorkflow, FleetMigrationWorkflow, SchemaPoolRefillWorkflow,
-            DjangoTaskWorkflow,
+            DjangoTaskWorkflow, TaskResultsPruneWorkflow,
         ]
     )  # fmt: skip
     result = await replayer.replay_workflow(load(path))

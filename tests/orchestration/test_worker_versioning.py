@@ -45,6 +45,7 @@ EXPECTED = {
     "VerificationEmailWorkflow": VersioningBehavior.PINNED,
     "TokenCleanupWorkflow": VersioningBehavior.PINNED,
     "SchemaPoolRefillWorkflow": VersioningBehavior.PINNED,
+    "TaskResultsPruneWorkflow": VersioningBehavior.PINNED,
     "UserOnboardingWorkflow": VersioningBehavior.AUTO_UPGRADE,
     "FleetMigrationWorkflow": VersioningBehavior.AUTO_UPGRADE,
 }

@@ -1,7 +1,7 @@
 """Tasks the tests enqueue; the in-process workers import them by module path, like any."""
 
 from django.db import connection
-from django.tasks import task
+from django.tasks import TaskContext, task
 
 from accounts.models import User
 from tenants.workspace.models import Project
@@ -47,3 +47,57 @@ def add_project(name):
 
 
 not_a_task = "a plain string where a task's path should point"
+
+
+# Django's own test tasks (django/django tests/tasks/tasks.py), for the contract tests.
+
+
+@task
+def noop_task(*args, **kwargs):
+    return None
+
+
+@task
+async def noop_task_async(*args, **kwargs):
+    return None
+
+
+@task
+def calculate_meaning_of_life():
+    return 42
+
+
+@task
+def failing_task_value_error():
+    raise ValueError("This Task failed due to ValueError")
+
+
+@task
+def failing_task_system_exit():
+    raise SystemExit("This Task failed due to SystemExit")
+
+
+@task
+def complex_exception():
+    raise ValueError(ValueError("This task failed"))
+
+
+@task
+def complex_return_value():
+    return {"not": {"json": complex_return_value}}  # a Task is no JSON
+
+
+@task(takes_context=True)
+def get_task_id(context):
+    return context.task_result.id
+
+
+@task(takes_context=True)
+def check_context(context, attempt):
+    assert isinstance(context, TaskContext)
+    assert context.attempt == attempt
+
+
+@task
+def text_of_length(length):
+    return "x" * length
