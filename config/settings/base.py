@@ -76,7 +76,8 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 # (and any host in PUBLIC_HOSTS) is the public site: signup, admin, /healthz.
 TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost").strip().lower()
 PUBLIC_HOSTS = [TENANT_BASE_DOMAIN, *env_list("PUBLIC_HOSTS", ["127.0.0.1"])]
-# Kept at the current migrations and copied to make new tenant schemas (tenants/schemas/snapshot.py).
+# Kept at the current migrations and copied to make new tenant schemas
+# (tenants/schemas/snapshot.py).
 TENANT_TEMPLATE_SCHEMA = env_str("TENANT_TEMPLATE_SCHEMA", "tenant_template")
 # pg_dump used to snapshot the template; default: the embedded PostgreSQL's, else PATH.
 PG_DUMP_PATH = env_str("PG_DUMP_PATH", "") or None
