@@ -61,6 +61,34 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         server.cleanup()  # stops it now rather than at interpreter exit
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as `manage.py migrate` leaves it under the local and production
+    settings: with the table of their database cache (the tests' own settings cache in
+    memory), for the tests that run the dev web server against it."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    database_cache = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
+    with django_db_blocker.unblock(), override_settings(CACHES=database_cache):
+        call_command("createcachetable", verbosity=0)
+
+
+@pytest.fixture
+def empty_database_cache(transactional_db):
+    """The database cache's table emptied (it is no model: flushing leaves it), so that the
+    throttle counts of a dev web server started before do not reach this test's."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_cache")
+
+
 def _drop_test_databases_of_dead_sessions(db: dict, prefix: str) -> None:
     import psycopg
     from psycopg import sql

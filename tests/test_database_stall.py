@@ -68,7 +68,7 @@ class _Web:
     bool(os.environ.get("DATABASE_URL")), reason="stops the PostgreSQL processes: local only"
 )
 def test_a_stalled_database_answers_503_fast_and_serves_again_after(
-    transactional_db, temporal_address, tmp_path
+    empty_database_cache, temporal_address, tmp_path
 ):
     port = free_port()
     env = {

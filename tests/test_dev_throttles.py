@@ -4,22 +4,18 @@ that times the number of processes: the processes share one cache."""
 import os
 import subprocess
 
-import pytest
-from django.core.management import call_command
 from django.db import connection
 
-from config.settings import local
 from devstack import WEB_WORKERS, web_server_command
 from devstack.localservices import PROJECT_DIR, free_port, stop_process_group, wait_for_port
 from tests.test_database_pool import _database_url
 from tests.test_database_stall import _Web
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_throttle_counts_across_the_dev_servers_processes(temporal_address, tmp_path, settings):
+def test_a_throttle_counts_across_the_dev_servers_processes(
+    empty_database_cache, temporal_address, tmp_path
+):
     assert WEB_WORKERS > 1
-    settings.CACHES = local.CACHES  # its table, as `manage.py migrate` makes it under make dev
-    call_command("createcachetable", verbosity=0)
     port = free_port()
     env = {
         **os.environ,
