@@ -29,6 +29,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
     """The project's own workflows and activities, by queue kind (imported on demand: the
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
+    from orchestration.activities import exports as export_activities
     from orchestration.activities import fleet as fleet_activities
     from orchestration.activities import pool as pool_activities
     from orchestration.activities import tasks as task_activities
@@ -38,6 +39,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
         SchemaPoolRefillWorkflow,
         TaskResultsPruneWorkflow,
         TenantDeletionWorkflow,
+        TenantExportsPruneWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
         UserOnboardingWorkflow,
@@ -69,9 +71,13 @@ def project_registry() -> dict[QueueKind, Hosted]:
                 FleetMigrationWorkflow,
                 SchemaPoolRefillWorkflow,
                 TaskResultsPruneWorkflow,
+                TenantExportsPruneWorkflow,
             ),
             activities=tuple(
-                account_activities.CLEANUP + pool_activities.REFILL + task_activities.PRUNE
+                account_activities.CLEANUP
+                + pool_activities.REFILL
+                + task_activities.PRUNE
+                + export_activities.PRUNE
             )
             + tuple(fleet_activities.ON_JOBS_QUEUE),
         )

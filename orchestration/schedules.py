@@ -29,6 +29,8 @@ from orchestration.workflows import (
     SchemaPoolRefillWorkflow,
     TaskResultsPruneInput,
     TaskResultsPruneWorkflow,
+    TenantExportsPruneInput,
+    TenantExportsPruneWorkflow,
     TokenCleanupInput,
     TokenCleanupWorkflow,
 )
@@ -46,8 +48,13 @@ def task_results_schedule_id() -> str:
     return f"{settings.TEMPORAL_QUEUE_PREFIX}-task-results-prune"
 
 
-# Results are kept for days: an hour's lateness in deleting them is no matter.
+def tenant_exports_schedule_id() -> str:
+    return f"{settings.TEMPORAL_QUEUE_PREFIX}-tenant-exports-prune"
+
+
+# Results and exports are kept for days: an hour's lateness in deleting them is no matter.
 TASK_RESULTS_PRUNE_EVERY = timedelta(hours=1)
+TENANT_EXPORTS_PRUNE_EVERY = timedelta(hours=1)
 
 
 def task_result_retentions() -> dict[str, int]:
@@ -90,6 +97,13 @@ def project_schedules() -> dict[str, Schedule]:
             prune_id,
             TASK_RESULTS_PRUNE_EVERY,
         )
+    exports_id = tenant_exports_schedule_id()
+    schedules[exports_id] = _every(
+        TenantExportsPruneWorkflow.run,
+        TenantExportsPruneInput(retention_seconds=settings.TENANT_EXPORT_RETENTION),
+        exports_id,
+        TENANT_EXPORTS_PRUNE_EVERY,
+    )
     if settings.TENANT_SCHEMA_POOL_SIZE > 0:
         # Claims kick a refill themselves; this run also prunes (stale schemas after a
         # deploy, surplus ones) and catches up on a kick that found another fill running.

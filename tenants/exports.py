@@ -1,6 +1,8 @@
 """Tenant data export: every table of the tenant's own schema, rows as JSON (one file per
 table, zipped), put in ``STORAGES``' default storage; a signed download link that expires
-after ``TENANT_EXPORT_LINK_TTL`` seconds; deleted with the tenant.
+after ``TENANT_EXPORT_LINK_TTL`` seconds. At most ``TENANT_EXPORTS_IN_FLIGHT`` exports of a
+tenant are pending or running at once; a finished one is deleted ``TENANT_EXPORT_RETENTION``
+seconds after it finished, and every one with the tenant.
 
 The dump is a ``django.tasks`` task enqueued in the tenant's schema (``schema_context``), so
 whatever backend ``TASKS`` names runs it there, on that tenant's queue; this module knows
@@ -16,6 +18,7 @@ from django.core import signing
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -27,8 +30,23 @@ _SIGNER_SALT = "tenants.exports.download"
 _FETCH = 2000
 
 
+IN_FLIGHT = (ExportStatus.PENDING, ExportStatus.RUNNING)
+FINISHED = (ExportStatus.READY, ExportStatus.FAILED)
+
+
 class ExportLinkExpired(Exception):
     pass
+
+
+class TooManyExportsInFlight(Exception):
+    """The tenant already has ``limit`` exports pending or running."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(
+            f"At most {limit} exports of an organisation can be pending or running at once; "
+            "ask again once one has finished."
+        )
 
 
 class TenantNotExportable(Exception):
@@ -48,10 +66,18 @@ def export_file_name(export: TenantExport) -> str:
 def export_request(*, tenant: Tenant, user) -> TenantExport:
     """Record an export of ``tenant`` asked for by ``user`` and enqueue the task that makes
     it, in one transaction (a rollback leaves neither). Only an active tenant has data to
-    export: otherwise ``TenantNotExportable``."""
-    if tenant.status != TenantStatus.ACTIVE:
-        raise TenantNotExportable(tenant)
+    export: otherwise ``TenantNotExportable``. With ``TENANT_EXPORTS_IN_FLIGHT`` of its
+    exports already pending or running: ``TooManyExportsInFlight``, and nothing is written.
+
+    The tenant's row is locked first, so concurrent requests for one tenant take turns and
+    each counts the exports the ones before it wrote."""
+    limit = settings.TENANT_EXPORTS_IN_FLIGHT
     with transaction.atomic():
+        tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant.pk)
+        if tenant.status != TenantStatus.ACTIVE:
+            raise TenantNotExportable(tenant)
+        if TenantExport.objects.filter(tenant=tenant, status__in=IN_FLIGHT).count() >= limit:
+            raise TooManyExportsInFlight(limit)
         export = TenantExport.objects.create(tenant=tenant, requested_by=user)
         with schema_context(tenant.schema_name):  # the task runs for this tenant
             result = export_tenant_data.enqueue(str(export.pk))
@@ -68,7 +94,9 @@ def export_tenant_data(export_id: str) -> dict:
     export = TenantExport.objects.select_related("tenant").get(pk=export_id)
     if export.tenant.schema_name != schema:
         raise RuntimeError(f"export {export_id} belongs to another tenant's schema")
-    TenantExport.objects.filter(pk=export_id).update(status=ExportStatus.RUNNING, error="")
+    TenantExport.objects.filter(pk=export_id).update(
+        status=ExportStatus.RUNNING, error="", finished_at=None
+    )
     try:
         with tempfile.TemporaryFile() as tmp:
             counts = _write_zip(tmp, schema)
@@ -79,8 +107,9 @@ def export_tenant_data(export_id: str) -> dict:
             saved = default_storage.save(name, File(tmp))
     except Exception as exc:
         TenantExport.objects.filter(pk=export_id).update(
-            status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
+            status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )  # fmt: skip
         raise
     if not TenantExport.objects.filter(pk=export_id).update(
         status=ExportStatus.READY, file_name=saved, size=size, tables=counts,
@@ -161,3 +190,23 @@ def tenant_exports_delete(*, tenant_id) -> int:
         default_storage.delete(export.file_name or export_file_name(export))
     TenantExport.objects.filter(pk__in=[e.pk for e in exports]).delete()
     return len(exports)
+
+
+def tenant_exports_delete_stale(*, retention: timedelta, batch_size: int) -> int:
+    """Delete up to ``batch_size`` exports, file and row, that finished (ready or failed)
+    more than ``retention`` ago; returns how many. Pending and running ones are kept.
+    Idempotent: a file already gone is fine, and a batch whose rows fail to go deletes its
+    files again next time. Rows another transaction holds are left for the next run."""
+    cutoff = timezone.now() - retention
+    stale = TenantExport.objects.filter(status__in=FINISHED).filter(
+        Q(finished_at__lt=cutoff) | Q(finished_at=None, created_at__lt=cutoff)
+    )
+    with transaction.atomic():
+        batch = list(
+            stale.select_for_update(skip_locked=True)
+            .order_by("created_at")
+            .only("pk", "tenant_id", "file_name")[:batch_size]
+        )
+        for export in batch:
+            default_storage.delete(export.file_name or export_file_name(export))
+        return TenantExport.objects.filter(pk__in=[e.pk for e in batch]).delete()[0]

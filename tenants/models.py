@@ -313,7 +313,8 @@ class ExportStatus(models.TextChoices):
 class TenantExport(models.Model):
     """A dump of a tenant's own tables (one JSON file per table, zipped) in ``STORAGES``'
     default storage, made by the ``tenants.exports.export_tenant_data`` task. Deleted, file
-    and row, when the tenant is deleted."""
+    and row, ``TENANT_EXPORT_RETENTION`` seconds after it finished, and when the tenant is
+    deleted."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="exports")

@@ -280,6 +280,47 @@ def record_task_results_prune(temporal, settings, save):
     save(workflow_id, "task-results-prune")
 
 
+def record_tenant_exports_prune(owner, temporal, settings, tmp_path, save):
+    """A prune of tenant data exports in batches of two: three exports (files and rows)
+    finished long ago, two batches."""
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from orchestration.routing import QueueKind, queue_name
+    from orchestration.workflows import TenantExportsPruneInput, TenantExportsPruneWorkflow
+    from tenants.exports import export_file_name
+    from tenants.models import ExportStatus, TenantExport
+    from tests.factories import TenantFactory
+    from tests.kit import run_async
+    from tests.workers import BackgroundWorker
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    tenant = TenantFactory(owner=owner, subdomain="exported")
+    long_ago = timezone.now() - timedelta(days=30)
+    for _ in range(3):
+        export = TenantExport.objects.create(tenant=tenant, status=ExportStatus.READY)
+        name = default_storage.save(export_file_name(export), ContentFile(b"zip"))
+        TenantExport.objects.filter(pk=export.pk).update(file_name=name, finished_at=long_ago)
+    jobs = queue_name(prefix=settings.TEMPORAL_QUEUE_PREFIX, kind=QueueKind.JOBS)
+
+    async def prune() -> str:
+        client = await Client.connect(temporal)
+        handle = await client.start_workflow(
+            TenantExportsPruneWorkflow.run,
+            TenantExportsPruneInput(retention_seconds=24 * 3600, batch_size=2),
+            id="tenant-exports-prune-recorded", task_queue=jobs,
+        )  # fmt: skip
+        assert await handle.result() == 3
+        return handle.id
+
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        workflow_id = run_async(prune())
+    save(workflow_id, "tenant-exports-prune")
+
+
 async def _closed(address: str, workflow_id: str) -> None:
     client = await Client.connect(address)
     with contextlib.suppress(WorkflowFailureError):

@@ -10,7 +10,11 @@ from django.core.management.base import OutputWrapper
 from temporalio.client import Client
 
 from core.progress import progress
-from orchestration.schedules import task_results_schedule_id, token_cleanup_schedule_id
+from orchestration.schedules import (
+    task_results_schedule_id,
+    tenant_exports_schedule_id,
+    token_cleanup_schedule_id,
+)
 from tests.kit import run_async
 
 
@@ -94,16 +98,15 @@ def test_sync_temporal_schedules_reports_each_schedule(temporal, settings):
     call_command("sync_temporal_schedules", stdout=first)
     call_command("sync_temporal_schedules", stdout=second)
 
+    ours = (token_cleanup_schedule_id(), task_results_schedule_id(), tenant_exports_schedule_id())
+
     async def delete():
         client = await Client.connect(temporal)
-        for schedule in (token_cleanup_schedule_id(), task_results_schedule_id()):
+        for schedule in ours:
             await client.get_schedule_handle(schedule).delete()
 
     run_async(delete())
-    cleanup, prune = token_cleanup_schedule_id(), task_results_schedule_id()
-    assert first.getvalue() == (
-        f"schedules: [1/2] {cleanup}: created\nschedules: [2/2] {prune}: created\n"
-    )
-    assert second.getvalue() == (
-        f"schedules: [1/2] {cleanup}: updated\nschedules: [2/2] {prune}: updated\n"
-    )
+    for out, what in ((first, "created"), (second, "updated")):
+        assert out.getvalue() == "".join(
+            f"schedules: [{n}/3] {schedule}: {what}\n" for n, schedule in enumerate(ours, 1)
+        )

@@ -74,6 +74,8 @@ def test_production_starts_with_good_settings(extra):
             {**GOOD, "TENANT_BASE_DOMAIN": "example.com", "ALLOWED_HOSTS": "example.com"},
             "does not admit 'tenant.example.com'",
         ),
+        ({**GOOD, "TENANT_EXPORTS_IN_FLIGHT": "0"}, "TENANT_EXPORTS_IN_FLIGHT=0 must be at"),
+        ({**GOOD, "TENANT_EXPORT_RETENTION": "a week"}, "TENANT_EXPORT_RETENTION='a week' is"),
         ({**GOOD, "DATABASE_POOL_MAX_SIZE": "lots"}, "DATABASE_POOL_MAX_SIZE='lots' is not"),
         ({**GOOD, "DATABASE_POOL_MAX_SIZE": "0"}, "DATABASE_POOL_MAX_SIZE=0 must be at least 1"),
         ({**GOOD, "DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE=-1 must be at least 0"),

@@ -20,7 +20,7 @@ from orchestration.activities.tenants import STEP_BODIES
 from orchestration.relay import OutboxRelay
 from orchestration.workflows.tenant_provisioning import PROVISIONING
 from tenants.models import Tenant
-from tests.kit import run_async, wait_until
+from tests.kit import run_async, wait_until, wait_until_async
 
 SHARDS = 4  # tenant queues of a worker process started by the ``start_worker`` fixture
 
@@ -61,6 +61,23 @@ def runs_on_queue(address: str, task_queue: str, *, count: int, timeout: float =
         return runs if len(runs) >= count else None
 
     return wait_until(listed, timeout=timeout, what=f"{count} runs on {task_queue} to be listed")
+
+
+async def triggered_run_result(client: Client, schedule_id: str):
+    """Trigger the schedule ``schedule_id`` now; the result of the run it starts."""
+    handle = client.get_schedule_handle(schedule_id)
+    await handle.trigger()
+
+    async def started_run():
+        actions = (await handle.describe()).info.recent_actions
+        return actions[-1].action if actions else None
+
+    run = await wait_until_async(
+        started_run, timeout=30, interval=0.1, what="the schedule to start a run"
+    )
+    return await client.get_workflow_handle(
+        run.workflow_id, run_id=run.first_execution_run_id
+    ).result()
 
 
 async def _describe(address: str, workflow_id: str):

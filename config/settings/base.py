@@ -271,6 +271,11 @@ TASKS = {
 }
 # Tenant data exports (tenants/exports.py): how long a download link stays valid.
 TENANT_EXPORT_LINK_TTL = env_int("TENANT_EXPORT_LINK_TTL", 3600, minimum=60)
+# Exports of one tenant pending or running at once; a request past it answers 429.
+TENANT_EXPORTS_IN_FLIGHT = env_int("TENANT_EXPORTS_IN_FLIGHT", 2, minimum=1)
+# Seconds a finished export (ready or failed) is kept, file and row, before the hourly
+# prune (TenantExportsPruneWorkflow, on a Temporal Schedule) deletes it.
+TENANT_EXPORT_RETENTION = env_int("TENANT_EXPORT_RETENTION", 7 * 24 * 3600, minimum=60)
 
 # --- Metrics (docs/operations.md "Metrics") --------------------------------------------------
 # The worker serves Prometheus metrics (the Temporal SDK's and ours) here; empty: off.

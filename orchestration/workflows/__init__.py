@@ -18,6 +18,8 @@ _MODULES = {
     "TaskResultsPruneWorkflow": "task_results_prune",
     "TenantDeletionInput": "tenant_deletion",
     "TenantDeletionWorkflow": "tenant_deletion",
+    "TenantExportsPruneInput": "tenant_exports_prune",
+    "TenantExportsPruneWorkflow": "tenant_exports_prune",
     "TenantProvisioningInput": "tenant_provisioning",
     "TenantProvisioningWorkflow": "tenant_provisioning",
     "TokenCleanupInput": "token_cleanup",

@@ -1,6 +1,7 @@
 """Tenant data exports: the owner asks for one (202 with a status URL), follows the status
 URL, and once it is ready downloads it through a signed link that expires after
-``TENANT_EXPORT_LINK_TTL`` seconds. A tenant the caller may not see answers 404."""
+``TENANT_EXPORT_LINK_TTL`` seconds. A tenant the caller may not see answers 404; one with
+``TENANT_EXPORTS_IN_FLIGHT`` exports pending or running answers 429."""
 
 from django.http import FileResponse, Http404
 from django.urls import reverse
@@ -17,6 +18,7 @@ from tenants.api.views import TENANT_ID
 from tenants.exports import (
     ExportLinkExpired,
     TenantNotExportable,
+    TooManyExportsInFlight,
     download_token,
     export_for_token,
     export_request,
@@ -76,6 +78,9 @@ def _owned_tenant(request, tenant_id):
 
 
 ONLY_OWNER = "Only the owner can export this organisation's data."
+# Seconds a request refused for the exports in flight is told to wait: an export of a
+# small tenant takes seconds, a large one minutes.
+IN_FLIGHT_RETRY_AFTER = 30
 
 
 class TenantExportsView(APIView):
@@ -86,7 +91,17 @@ class TenantExportsView(APIView):
     @extend_schema(
         parameters=[TENANT_ID],
         request=None,
-        responses={202: ExportSerializer, **error_responses(401, 403, 404, 409, 429, 503)},
+        responses={
+            202: ExportSerializer,
+            **error_responses(401, 403, 404, 409, 503),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many requests (the `Retry-After` header says how many "
+                "seconds to wait), or the organisation already has as many exports pending "
+                "or running as it may (`TENANT_EXPORTS_IN_FLIGHT`, 2 by default): nothing "
+                "was recorded; ask again once one has finished.",
+            ),
+        },
     )
     def post(self, request, tenant_id):
         tenant, owner = _owned_tenant(request, tenant_id)
@@ -96,6 +111,11 @@ class TenantExportsView(APIView):
             export = export_request(tenant=tenant, user=request.user)
         except TenantNotExportable as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except TooManyExportsInFlight as exc:
+            return Response(
+                {"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER)},
+            )  # fmt: skip
         return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -110,3 +110,10 @@ def test_requests_generated_from_the_schema_get_the_answers_it_documents(case, c
         response = case.call(headers=caller)
         transaction.set_rollback(True)
     case.validate_response(response, headers=caller)
+
+
+def test_the_export_request_documents_its_in_flight_limit():
+    schema = SchemaGenerator(urlconf="config.urls_public").get_schema(request=None, public=True)
+    answer = schema["paths"]["/api/v1/tenants/{tenant_id}/exports/"]["post"]["responses"]["429"]
+    assert "TENANT_EXPORTS_IN_FLIGHT" in answer["description"]
+    assert answer["headers"] == {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}

@@ -22,6 +22,7 @@ from orchestration.activities import accounts as account_activities
 from orchestration.schedules import (
     sync_schedules,
     task_results_schedule_id,
+    tenant_exports_schedule_id,
     token_cleanup_schedule_id,
 )
 from orchestration.workflows import (
@@ -30,8 +31,8 @@ from orchestration.workflows import (
     UserOnboardingWorkflow,
 )
 from tests.factories import TokenFactory, UserFactory
-from tests.kit import run_async, wait_until_async
-from tests.workers import BackgroundWorker
+from tests.kit import run_async
+from tests.workers import BackgroundWorker, triggered_run_result
 
 DAY = 24 * 3600
 
@@ -182,7 +183,11 @@ def test_sync_schedules_twice_leaves_unrelated_schedules_alone(temporal, setting
         return first, second, before, after, ours
 
     first, second, before, after, ours = run_async(scenario())
-    ours_ids = (token_cleanup_schedule_id(), task_results_schedule_id())
+    ours_ids = (
+        token_cleanup_schedule_id(),
+        task_results_schedule_id(),
+        tenant_exports_schedule_id(),
+    )
     assert first == dict.fromkeys(ours_ids, "created")
     assert second == dict.fromkeys(ours_ids, "updated")
     assert after.schedule.action.workflow == before.schedule.action.workflow
@@ -212,20 +217,8 @@ def test_a_triggered_cleanup_run_deletes_exactly_the_stale_tokens(temporal, sett
     async def trigger_and_wait() -> int:
         client = await Client.connect(temporal)
         await sync_schedules(client)
-        handle = client.get_schedule_handle(token_cleanup_schedule_id())
-        await handle.trigger()
-
-        async def started_run():
-            actions = (await handle.describe()).info.recent_actions
-            return actions[-1].action if actions else None
-
-        run = await wait_until_async(
-            started_run, timeout=30, interval=0.1, what="the schedule to start a run"
-        )
-        result = await client.get_workflow_handle(
-            run.workflow_id, run_id=run.first_execution_run_id
-        ).result()
-        await handle.delete()
+        result = await triggered_run_result(client, token_cleanup_schedule_id())
+        await client.get_schedule_handle(token_cleanup_schedule_id()).delete()
         return result
 
     with BackgroundWorker(temporal, kinds=("jobs",)):

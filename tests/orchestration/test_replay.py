@@ -15,6 +15,7 @@ from orchestration.workflows import (
     SchemaPoolRefillWorkflow,
     TaskResultsPruneWorkflow,
     TenantDeletionWorkflow,
+    TenantExportsPruneWorkflow,
     TenantProvisioningWorkflow,
     TokenCleanupWorkflow,
     UserOnboardingWorkflow,
@@ -33,7 +34,7 @@ def test_there_are_histories_of_every_workflow():
     assert {
         "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
         "token-cleanup", "fleet-failed", "schema-pool-refill", "django-task-ok",
-        "django-task-failed", "task-results-prune",
+        "django-task-failed", "task-results-prune", "tenant-exports-prune",
     } <= names  # fmt: skip
 
 
@@ -125,7 +126,7 @@ async def test_history_replays_against_current_code(path):
         workflows=[
             TenantProvisioningWorkflow, TenantDeletionWorkflow, UserOnboardingWorkflow,
             TokenCleanupWorkflow, FleetMigrationWorkflow, SchemaPoolRefillWorkflow,
-            DjangoTaskWorkflow, TaskResultsPruneWorkflow,
+            DjangoTaskWorkflow, TaskResultsPruneWorkflow, TenantExportsPruneWorkflow,
         ]
     )  # fmt: skip
     result = await replayer.replay_workflow(load(path))

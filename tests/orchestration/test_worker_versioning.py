@@ -46,6 +46,7 @@ EXPECTED = {
     "TokenCleanupWorkflow": VersioningBehavior.PINNED,
     "SchemaPoolRefillWorkflow": VersioningBehavior.PINNED,
     "TaskResultsPruneWorkflow": VersioningBehavior.PINNED,
+    "TenantExportsPruneWorkflow": VersioningBehavior.PINNED,
     "UserOnboardingWorkflow": VersioningBehavior.AUTO_UPGRADE,
     "FleetMigrationWorkflow": VersioningBehavior.AUTO_UPGRADE,
 }

@@ -2,21 +2,30 @@
 
 import io
 import json
+import threading
 import time
 import zipfile
+from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
+from temporalio.client import Client
 
-from tenants.exports import schema_tables
+from orchestration.models import OutboxEntry, TaskRecord
+from orchestration.schedules import sync_schedules, tenant_exports_schedule_id
+from tenants import exports
+from tenants.exports import schema_tables, tenant_exports_delete_stale
 from tenants.models import ExportStatus, Role, TenantExport, TenantStatus
 from tenants.services import tenant_request_deletion
 from tenants.workspace.models import Project, Task
 from tests.factories import MembershipFactory, TokenFactory
-from tests.kit import wait_until
-from tests.workers import BackgroundWorker, settled
+from tests.kit import run_async, wait_until
+from tests.workers import BackgroundWorker, settled, triggered_run_result
 
 
 @pytest.fixture
@@ -146,3 +155,182 @@ def test_an_export_written_while_its_tenant_is_deleted_leaves_no_file(
         exports.export_tenant_data.call(str(export.pk))
     assert not TenantExport.objects.filter(pk=export.pk).exists()
     assert not default_storage.exists(exports.export_file_name(export))
+
+
+# --- exports in flight ----------------------------------------------------------------------
+
+
+def request_export(api, tenant, user):
+    return api.post(f"/api/v1/tenants/{tenant.pk}/exports/", **auth(user))
+
+
+def written() -> tuple[int, int, int]:
+    return TenantExport.objects.count(), OutboxEntry.objects.count(), TaskRecord.objects.count()
+
+
+def test_a_third_export_while_two_are_in_flight_answers_429_and_writes_nothing(
+    api, acme, owner, settings
+):
+    settings.TENANT_EXPORTS_IN_FLIGHT = 2
+    first, second = request_export(api, acme, owner), request_export(api, acme, owner)
+    assert (first.status_code, second.status_code) == (202, 202)
+    TenantExport.objects.filter(pk=first.json()["id"]).update(status=ExportStatus.RUNNING)
+    before = written()
+    third = request_export(api, acme, owner)
+    assert third.status_code == 429, third.content
+    assert third["Retry-After"] == "30"
+    assert "At most 2 exports" in third.json()["detail"]
+    assert written() == before
+
+
+def test_an_export_is_accepted_again_once_one_in_flight_finishes(api, acme, owner, settings):
+    settings.TENANT_EXPORTS_IN_FLIGHT = 2
+    ids = [request_export(api, acme, owner).json()["id"] for _ in range(2)]
+    assert request_export(api, acme, owner).status_code == 429
+    TenantExport.objects.filter(pk=ids[0]).update(status=ExportStatus.READY)
+    assert request_export(api, acme, owner).status_code == 202
+    assert request_export(api, acme, owner).status_code == 429
+    TenantExport.objects.filter(pk=ids[1]).update(status=ExportStatus.FAILED)
+    assert request_export(api, acme, owner).status_code == 202
+    assert TenantExport.objects.filter(status__in=exports.IN_FLIGHT).count() == 2
+
+
+def test_another_tenants_exports_do_not_count(api, acme, active_tenant, owner, settings):
+    settings.TENANT_EXPORTS_IN_FLIGHT = 1
+    other = active_tenant("other")
+    MembershipFactory(user=owner, tenant=other, role=Role.OWNER)
+    assert request_export(api, acme, owner).status_code == 202
+    assert request_export(api, other, owner).status_code == 202
+    assert request_export(api, acme, owner).status_code == 429
+
+
+def test_concurrent_requests_never_exceed_the_limit(acme, owner, settings, monkeypatch):
+    """Six requests at once, each holding its transaction open a while after writing its
+    export: were the count not taken under a lock, every one would count none in flight."""
+    settings.TENANT_EXPORTS_IN_FLIGHT = 2
+    real = exports.export_tenant_data
+
+    class SlowToEnqueue:
+        def enqueue(self, *args):
+            time.sleep(0.3)
+            return real.enqueue(*args)
+
+    monkeypatch.setattr(exports, "export_tenant_data", SlowToEnqueue())
+    headers = auth(owner)
+    barrier = threading.Barrier(6)
+    statuses = []
+
+    def attempt():
+        client = APIClient(HTTP_HOST="localhost")
+        barrier.wait()
+        try:
+            statuses.append(client.post(f"/api/v1/tenants/{acme.pk}/exports/", **headers))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(r.status_code for r in statuses) == [202, 202, 429, 429, 429, 429], [
+        r.content for r in statuses
+    ]
+    assert TenantExport.objects.filter(tenant=acme).count() == 2
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def make_export(tenant, status, *, age: timedelta, with_file: bool = False) -> TenantExport:
+    """An export created ``age`` ago, finished then when ``status`` is a finished one; with
+    a file in the storage if asked."""
+    export = TenantExport.objects.create(tenant=tenant, status=status)
+    when = timezone.now() - age
+    finished = when if status in exports.FINISHED else None
+    TenantExport.objects.filter(pk=export.pk).update(created_at=when, finished_at=finished)
+    if with_file:
+        name = default_storage.save(exports.export_file_name(export), ContentFile(b"zip"))
+        TenantExport.objects.filter(pk=export.pk).update(file_name=name)
+    export.refresh_from_db()
+    return export
+
+
+def exports_of_all_kinds(tenant) -> tuple[list[TenantExport], list[TenantExport]]:
+    """(stale, kept): finished more than a week ago; recent, or still in flight."""
+    old, recent = timedelta(days=8), timedelta(days=6)
+    stale = [
+        make_export(tenant, ExportStatus.READY, age=old, with_file=True),
+        make_export(tenant, ExportStatus.READY, age=old, with_file=True),
+        make_export(tenant, ExportStatus.FAILED, age=old),
+    ]
+    # A failure recorded without its finish time: its age is its creation's.
+    failed_long_ago = make_export(tenant, ExportStatus.FAILED, age=old)
+    TenantExport.objects.filter(pk=failed_long_ago.pk).update(finished_at=None)
+    stale.append(failed_long_ago)
+    kept = [
+        make_export(tenant, ExportStatus.READY, age=recent, with_file=True),
+        make_export(tenant, ExportStatus.FAILED, age=recent),
+        make_export(tenant, ExportStatus.PENDING, age=old),
+        make_export(tenant, ExportStatus.RUNNING, age=old),
+    ]
+    return stale, kept
+
+
+def assert_pruned(stale, kept):
+    assert set(TenantExport.objects.values_list("pk", flat=True)) == {e.pk for e in kept}
+    for export in stale:
+        assert not default_storage.exists(exports.export_file_name(export))
+    for export in kept:
+        if export.file_name:
+            assert default_storage.exists(export.file_name)
+
+
+def test_prune_deletes_old_finished_exports_file_and_row_in_batches(api, acme):
+    stale, kept = exports_of_all_kinds(acme)
+    assert all(default_storage.exists(e.file_name) for e in stale if e.file_name)
+    batches = [
+        tenant_exports_delete_stale(retention=timedelta(days=7), batch_size=3) for _ in range(3)
+    ]
+    assert batches == [3, 1, 0]
+    assert_pruned(stale, kept)
+
+
+def test_an_export_that_fails_records_when(acme, monkeypatch):
+    export = TenantExport.objects.create(tenant=acme)
+
+    def broken(out, schema):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(exports, "_write_zip", broken)
+    with schema_context(acme.schema_name), pytest.raises(OSError, match="disk full"):
+        exports.export_tenant_data.call(str(export.pk))
+    export.refresh_from_db()
+    assert export.status == ExportStatus.FAILED
+    assert export.finished_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduled_prune_deletes_stale_exports(api, acme, temporal, queue_prefix, settings):
+    """The worker's schedule sync creates the prune's schedule; a run it starts deletes
+    exactly the exports finished more than TENANT_EXPORT_RETENTION seconds ago."""
+    settings.TENANT_EXPORT_RETENTION = 7 * 24 * 3600
+    stale, kept = exports_of_all_kinds(acme)
+
+    async def trigger_and_wait():
+        client = await Client.connect(temporal)
+        ours = await sync_schedules(client)
+        handle = client.get_schedule_handle(tenant_exports_schedule_id())
+        schedule = (await handle.describe()).schedule
+        result = await triggered_run_result(client, tenant_exports_schedule_id())
+        for schedule_id in ours:
+            await client.get_schedule_handle(schedule_id).delete()
+        return schedule, result
+
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        schedule, deleted = run_async(trigger_and_wait())
+    assert schedule.action.workflow == "TenantExportsPruneWorkflow"
+    assert schedule.action.task_queue == f"{queue_prefix}.jobs"
+    assert schedule.spec.intervals[0].every == timedelta(hours=1)
+    assert deleted == len(stale)
+    assert_pruned(stale, kept)
