@@ -31,6 +31,10 @@ _FETCH = 2000
 
 
 IN_FLIGHT = (ExportStatus.PENDING, ExportStatus.RUNNING)
+# An export still pending or running this long after it was asked for has lost its task (a
+# run terminated, a worker killed on its last attempt: the task's own attempts and timeouts
+# end well before): it no longer counts against the limit, and the prune marks it failed.
+ABANDONED_AFTER = timedelta(hours=1)
 FINISHED = (ExportStatus.READY, ExportStatus.FAILED)
 
 
@@ -76,7 +80,10 @@ def export_request(*, tenant: Tenant, user) -> TenantExport:
         tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant.pk)
         if tenant.status != TenantStatus.ACTIVE:
             raise TenantNotExportable(tenant)
-        if TenantExport.objects.filter(tenant=tenant, status__in=IN_FLIGHT).count() >= limit:
+        in_flight = TenantExport.objects.filter(
+            tenant=tenant, status__in=IN_FLIGHT, created_at__gte=timezone.now() - ABANDONED_AFTER
+        )
+        if in_flight.count() >= limit:
             raise TooManyExportsInFlight(limit)
         export = TenantExport.objects.create(tenant=tenant, requested_by=user)
         with schema_context(tenant.schema_name):  # the task runs for this tenant
@@ -194,10 +201,17 @@ def tenant_exports_delete(*, tenant_id) -> int:
 
 def tenant_exports_delete_stale(*, retention: timedelta, batch_size: int) -> int:
     """Delete up to ``batch_size`` exports, file and row, that finished (ready or failed)
-    more than ``retention`` ago; returns how many. Pending and running ones are kept.
+    more than ``retention`` ago; returns how many. Pending and running ones are kept; those
+    abandoned (``ABANDONED_AFTER``) are marked failed first, and go once they are old.
     Idempotent: a file already gone is fine, and a batch whose rows fail to go deletes its
     files again next time. Rows another transaction holds are left for the next run."""
-    cutoff = timezone.now() - retention
+    now = timezone.now()
+    TenantExport.objects.filter(status__in=IN_FLIGHT, created_at__lt=now - ABANDONED_AFTER).update(
+        status=ExportStatus.FAILED,
+        error="The export did not finish: its task ended without it.",
+        finished_at=now,
+    )
+    cutoff = now - retention
     stale = TenantExport.objects.filter(status__in=FINISHED).filter(
         Q(finished_at__lt=cutoff) | Q(finished_at=None, created_at__lt=cutoff)
     )

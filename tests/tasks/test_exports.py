@@ -334,3 +334,22 @@ def test_the_scheduled_prune_deletes_stale_exports(api, acme, temporal, queue_pr
     assert schedule.spec.intervals[0].every == timedelta(hours=1)
     assert deleted == len(stale)
     assert_pruned(stale, kept)
+
+
+def test_an_export_abandoned_in_flight_stops_counting_and_is_failed_by_the_prune(
+    api, acme, owner, settings
+):
+    """A run terminated, or a worker killed on the last attempt, leaves its export pending
+    or running for good: past ABANDONED_AFTER it no longer holds the tenant's limit."""
+    settings.TENANT_EXPORTS_IN_FLIGHT = 1
+    lost = request_export(api, acme, owner).json()["id"]
+    assert request_export(api, acme, owner).status_code == 429
+    long_ago = timezone.now() - exports.ABANDONED_AFTER - timedelta(minutes=1)
+    TenantExport.objects.filter(pk=lost).update(status=ExportStatus.RUNNING, created_at=long_ago)
+    again = request_export(api, acme, owner)
+    assert again.status_code == 202
+    tenant_exports_delete_stale(retention=timedelta(days=7), batch_size=10)
+    lost_export = TenantExport.objects.get(pk=lost)
+    assert lost_export.status == ExportStatus.FAILED  # kept for its retention, as failed
+    assert lost_export.error
+    assert TenantExport.objects.get(pk=again.json()["id"]).status == ExportStatus.PENDING
