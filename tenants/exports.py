@@ -20,7 +20,7 @@ from django.tasks import task
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from tenants.models import ExportStatus, Tenant, TenantExport, TenantStatus
+from tenants.models import LIVE, ExportStatus, Tenant, TenantExport
 
 _SIGNER_SALT = "tenants.exports.download"
 # Rows are streamed from a server-side cursor this many at a time.
@@ -32,12 +32,12 @@ class ExportLinkExpired(Exception):
 
 
 class TenantNotExportable(Exception):
-    """Only an active tenant has a schema whose data can be exported."""
+    """Only a live (active or suspended) tenant has a schema whose data can be exported."""
 
     def __init__(self, tenant: Tenant):
         super().__init__(
-            f"Tenant {tenant.pk} is {tenant.status}: only an active organisation's data can "
-            "be exported."
+            f"Tenant {tenant.pk} is {tenant.status}: only an active or suspended "
+            "organisation's data can be exported."
         )
 
 
@@ -47,9 +47,9 @@ def export_file_name(export: TenantExport) -> str:
 
 def export_request(*, tenant: Tenant, user) -> TenantExport:
     """Record an export of ``tenant`` asked for by ``user`` and enqueue the task that makes
-    it, in one transaction (a rollback leaves neither). Only an active tenant has data to
-    export: otherwise ``TenantNotExportable``."""
-    if tenant.status != TenantStatus.ACTIVE:
+    it, in one transaction (a rollback leaves neither). Only a live (active or suspended)
+    tenant has data to export: otherwise ``TenantNotExportable``."""
+    if tenant.status not in LIVE:
         raise TenantNotExportable(tenant)
     with transaction.atomic():
         export = TenantExport.objects.create(tenant=tenant, requested_by=user)

@@ -266,6 +266,9 @@ TASKS = {
                 "maximum_interval": 60,
                 "timeout": 300,
             },
+            # A suspended tenant's tasks wait for its reactivation, but its owner may
+            # still export its data.
+            "TASKS": {"tenants.exports.export_tenant_data": {"while_suspended": True}},
         },
     }
 }
