@@ -70,7 +70,8 @@ def test_suspend_then_reactivate_records_the_reason_and_sends_each_signal(owner,
     suspended = tenant_suspend(tenant=tenant, reason=SuspensionReason.ABUSE, actor=owner)
     row = fresh(tenant)
     assert (row.status, row.suspension_reason) == (TenantStatus.SUSPENDED, "abuse")
-    assert row.suspended_at is not None and suspended.suspended_at == row.suspended_at
+    assert row.suspended_at is not None
+    assert suspended.suspended_at == row.suspended_at
     ((name, sender, kwargs),) = sent
     assert (name, sender, kwargs["reason"], kwargs["actor"]) == (
         "suspended",
@@ -291,7 +292,8 @@ def test_the_owner_reads_the_status_and_reason(suspended, owner):
     assert answer.status_code == 200
     body = answer.json()
     assert (body["status"], body["suspension_reason"]) == ("suspended", "abuse")
-    assert body["suspended_at"] is not None and body["progress"] is None
+    assert body["suspended_at"] is not None
+    assert body["progress"] is None
 
 
 def test_a_member_is_refused_with_the_state(suspended):
