@@ -33,7 +33,7 @@ def test_there_are_histories_of_every_workflow():
     assert {
         "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
         "token-cleanup", "fleet-failed", "schema-pool-refill", "django-task-ok",
-        "django-task-failed", "task-results-prune",
+        "django-task-failed", "django-task-held", "task-results-prune",
     } <= names  # fmt: skip
 
 
