@@ -129,7 +129,7 @@ class DjangoTaskWorkflow:
         while True:
             try:
                 return await self._attempt(params.local, call)
-            except ActivityError as exc:
+            except (ActivityError, ApplicationError) as exc:
                 if not _held(exc):
                     raise
             # Held: its tenant is suspended. Wait for the reactivation, then try again.
@@ -145,6 +145,8 @@ class DjangoTaskWorkflow:
         )
 
 
-def _held(exc: ActivityError) -> bool:
-    cause = exc.cause
-    return isinstance(cause, ApplicationError) and cause.type == steps.TENANT_SUSPENDED
+def _held(exc: ActivityError | ApplicationError) -> bool:
+    # A task-queue activity's error comes wrapped in an ActivityError; a local activity's
+    # comes as it was raised.
+    error = exc.cause if isinstance(exc, ActivityError) else exc
+    return isinstance(error, ApplicationError) and error.type == steps.TENANT_SUSPENDED

@@ -4,6 +4,7 @@ delays it until the next recheck."""
 
 import uuid
 
+import pytest
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -28,14 +29,15 @@ class SuspendedFor:
         return {"value": params["args"], "attempt": activity.info().attempt}
 
 
+@pytest.mark.parametrize("local", [False, True], ids=["activity", "local-activity"])
 async def test_a_held_run_looks_again_without_a_signal_and_keeps_its_retries(
-    time_skipping_env,
+    time_skipping_env, local
 ):
     env, stand_in = time_skipping_env, SuspendedFor(held=3)
     queue = f"held-{uuid.uuid4()}"
     params = DjangoTaskInput(
         task_path="tests.tasks.sample_tasks.add", args=[1, 2], tenant_id=str(uuid.uuid4()),
-        schema_name="t_x", max_attempts=1,
+        schema_name="t_x", max_attempts=1, local=local,
     )  # fmt: skip
     async with Worker(
         env.client, task_queue=queue, workflows=[DjangoTaskWorkflow], activities=[stand_in.run]
