@@ -27,6 +27,19 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class RefusalSerializer(ErrorSerializer):
+    """A 403: ``detail`` alone, or with the tenant's state when that is why."""
+
+    status = serializers.CharField(
+        required=False, help_text="The tenant's state when it is why (`suspended`)."
+    )
+    reason = serializers.CharField(
+        required=False,
+        help_text="Why the tenant is suspended: `billing`, `abuse`, `owner`, `unverified` "
+        "or `moving`.",
+    )
+
+
 def field_errors(name: str, serializer_class) -> serializers.Serializer:
     """The 400 body of a request validated by ``serializer_class``: messages per field, and
     ``non_field_errors`` for the request as a whole; or ``detail`` alone when the body is
@@ -44,7 +57,9 @@ _DESCRIPTIONS = {
     400: "The request is invalid: a list of messages per field (`non_field_errors` for the "
     "request as a whole), or `detail` when the body is not a JSON object.",
     401: "No Bearer token, or one that is unknown, expired or revoked.",
-    403: "The token's user may see this tenant, but not do this.",
+    403: "The token's user may see this tenant, but not do this; or the tenant is "
+    "suspended (`status` and `reason` say so): then only its owner may read its status "
+    "and export its data.",
     404: "No such tenant, or one the caller may not see (the same answer).",
     409: "The tenant's status does not allow this (for example, it is already deleted).",
     413: "The request body is larger than the limit (`DATA_UPLOAD_MAX_MEMORY_SIZE`).",
@@ -58,7 +73,11 @@ def error_responses(*statuses: int, fields=None) -> dict[int, OpenApiResponse]:
     400 body (see ``field_errors``)."""
     return {
         status: OpenApiResponse(
-            fields if status == 400 and fields is not None else ErrorSerializer,
+            fields
+            if status == 400 and fields is not None
+            else RefusalSerializer
+            if status == 403
+            else ErrorSerializer,
             description=_DESCRIPTIONS[status],
         )
         for status in statuses

@@ -7,3 +7,5 @@ INVALID_STATE = "InvalidState"
 NON_RETRYABLE_ERROR_TYPES = [INVALID_INPUT, INVALID_STATE]
 # A ``django.tasks`` task path the worker cannot import, or that names no ``@task``.
 TASK_NOT_FOUND = "TaskNotFound"
+# A ``django.tasks`` task whose tenant is suspended: its run waits for the reactivation.
+TENANT_SUSPENDED = "TenantSuspended"

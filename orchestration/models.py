@@ -134,3 +134,20 @@ class TaskRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_path} {self.id} ({self.status})"
+
+
+class TaskHold(models.Model):
+    """A ``django.tasks`` run waiting for its suspended tenant (``orchestration.task_holds``).
+
+    Written by the task's activity when it finds the tenant suspended, in the transaction
+    that read that under the tenant's row lock; turned into a ``tenant_reactivated`` signal
+    to the run (an outbox row) and deleted in the transaction that reactivates (or deletes)
+    the tenant. So no run is left waiting for a reactivation that has already happened.
+    """
+
+    workflow_id = models.CharField(max_length=64, primary_key=True)  # the task's result id
+    tenant_id = models.UUIDField(db_index=True)
+    held_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} held for {self.tenant_id}"

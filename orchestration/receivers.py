@@ -18,6 +18,7 @@ from orchestration import metrics
 from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
+from orchestration.task_holds import release_held
 from orchestration.workflows.fleet_migration import FleetMigrationInput, FleetMigrationWorkflow
 from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
 from orchestration.workflows.tenant_deletion import (
@@ -44,6 +45,7 @@ from tenants.signals import (
     signed_up,
     tenant_deletion_requested,
     tenant_provisioning_requested,
+    tenant_reactivated,
 )
 
 
@@ -97,6 +99,14 @@ def on_tenant_deletion_requested(sender, *, tenant, **kwargs) -> None:
         id_reuse_policy=IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
     )
     tenant_run_planned(tenant_id=tenant.pk, workflow_id=workflow_id, steps=DELETION.step_names)
+    # Tasks held while it was suspended run again now, and end at once: it is deleting.
+    release_held(tenant_id=tenant.pk)
+
+
+def on_tenant_reactivated(sender, *, tenant, **kwargs) -> None:
+    # Its tasks held while it was suspended: a signal each, after commit. A suspension needs
+    # no listener: each task finds it when it runs (orchestration.task_holds).
+    release_held(tenant_id=tenant.pk)
 
 
 def on_signed_up(sender, *, tenant, user, verification_token, **kwargs) -> None:
@@ -183,6 +193,7 @@ def connect() -> None:
         on_tenant_provisioning_requested, dispatch_uid=f"{uid}.provisioning"
     )
     tenant_deletion_requested.connect(on_tenant_deletion_requested, dispatch_uid=f"{uid}.deletion")
+    tenant_reactivated.connect(on_tenant_reactivated, dispatch_uid=f"{uid}.reactivated")
     signed_up.connect(on_signed_up, dispatch_uid=f"{uid}.signed_up")
     email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")
     verification_email_requested.connect(

@@ -27,6 +27,9 @@ Options (``TASKS[alias]["OPTIONS"]``)::
     "MAX_ARGUMENT_BYTES": 2097152,  # the run's input as JSON; over it enqueue() refuses
     "RESULT_RETENTION_DAYS": 7,     # results are deleted this long after they finish
 
+``"while_suspended": True`` (per task) runs the task even while its tenant is suspended;
+other tasks of a suspended tenant wait for its reactivation (``orchestration.task_holds``).
+
 ``"local": True`` (in ``RETRY`` for every task, or per task) runs the task as a *local*
 activity, inside the workflow task that starts its run: one dispatch by the server instead
 of three (workflow task, activity, workflow task), so short tasks start sooner and a
@@ -73,8 +76,9 @@ from tenants.models import Tenant
 QUEUES = ("default", "tenant", "jobs")
 RETRY_DEFAULTS = {
     "max_attempts": 3, "initial_interval": 1, "maximum_interval": 60, "timeout": 300,
-    "local": False,
+    "local": False, "while_suspended": False,
 }  # fmt: skip
+_FLAGS = ("local", "while_suspended")
 RESULT_RETENTION_DAYS = 7
 RESULT_PREFIX = "task-"
 TASK_WORKFLOW = workflow_type(DjangoTaskWorkflow)
@@ -181,10 +185,10 @@ class TemporalTaskBackend(BaseTaskBackend):
                 f"known: {sorted(RETRY_DEFAULTS)}."
             )
         for key, value in given.items():
-            if key == "local":
+            if key in _FLAGS:
                 if not isinstance(value, bool):
                     raise InvalidTaskBackend(
-                        f"TASKS[{self.alias!r}] OPTIONS {where}['local'] must be True or "
+                        f"TASKS[{self.alias!r}] OPTIONS {where}[{key!r}] must be True or "
                         f"False, got {value!r}."
                     )
             elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -233,6 +237,7 @@ class TemporalTaskBackend(BaseTaskBackend):
             initial_interval_seconds=retry["initial_interval"],
             maximum_interval_seconds=retry["maximum_interval"],
             timeout_seconds=retry["timeout"], local=retry["local"],
+            while_suspended=retry["while_suspended"],
         )  # fmt: skip
         # Refused here, before anything is written (a database error would spoil the
         # caller's transaction, a payload over Temporal's limit would fail the start later).

@@ -17,10 +17,16 @@ from tenants.models import (
     Domain,
     InvalidTransition,
     Membership,
+    SuspensionReason,
     Tenant,
     TenantStatus,
 )
-from tenants.services import tenant_request_deletion, tenant_request_provisioning
+from tenants.services import (
+    tenant_reactivate,
+    tenant_request_deletion,
+    tenant_request_provisioning,
+    tenant_suspend,
+)
 
 DELETE_ACTION = "delete_tenants"
 # The admin offers deletion from every state the lifecycle lets go to ``deleting`` (pending,
@@ -37,6 +43,27 @@ def _either(statuses) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
+def _suspend_action(reason: SuspensionReason):
+    """The admin action that suspends the selected tenants for ``reason`` (one per reason:
+    the reason is the operator's choice of action, no form in between)."""
+
+    def suspend(modeladmin, request, queryset):
+        modeladmin.change_each(
+            request, queryset, lambda tenant: tenant_suspend(
+                tenant=tenant, reason=reason, actor=request.user
+            ),
+            f"suspended ({reason.label})", "only active tenants can be suspended",
+        )  # fmt: skip
+
+    suspend.__name__ = f"suspend_{reason.value}"
+    return admin.action(
+        description=f"Suspend selected tenants: {reason.label.lower()}", permissions=["change"]
+    )(suspend)
+
+
+SUSPEND_ACTIONS = [_suspend_action(reason) for reason in SuspensionReason]
+
+
 class DomainInline(admin.TabularInline):
     model = Domain
     extra = 0
@@ -50,17 +77,19 @@ class DomainInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "subdomain", "status", "primary_domain", "owner", "created_at",
-                    "provisioned_at", "deleted_at"]  # fmt: skip
-    list_filter = ["status"]
+    list_display = ["name", "subdomain", "status", "suspension_reason", "primary_domain",
+                    "owner", "created_at", "provisioned_at", "deleted_at"]  # fmt: skip
+    list_filter = ["status", "suspension_reason"]
     search_fields = ["name", "subdomain", "owner__email"]
     list_select_related = ["owner"]
-    readonly_fields = ["subdomain", "owner", "status", "last_error", "workflow", "progress",
+    readonly_fields = ["subdomain", "owner", "status", "suspension_reason", "suspended_at",
+                       "last_error", "workflow", "progress",
                        "schema_name", "provisioning_attempt", "created_at", "provisioned_at",
                        "deleted_at"]  # fmt: skip
     fields = ["name", *readonly_fields]
     inlines = [DomainInline]
-    actions = ["provision", "retry_provisioning", "requeue_deletion", DELETE_ACTION]
+    actions = ["provision", "retry_provisioning", *SUSPEND_ACTIONS, "reactivate",
+               "requeue_deletion", DELETE_ACTION]  # fmt: skip
 
     # --- deletion: only ever through the deletion workflow -------------------------------
     # Tenants are created by signup and removed by the deletion workflow. The design:
@@ -148,6 +177,13 @@ class TenantAdmin(admin.ModelAdmin):
             "queued for another provisioning attempt", "only failed tenants can be retried",
         )  # fmt: skip
 
+    @admin.action(description="Reactivate selected suspended tenants", permissions=["change"])
+    def reactivate(self, request, queryset):
+        self.change_each(
+            request, queryset, lambda tenant: tenant_reactivate(tenant=tenant, actor=request.user),
+            "reactivated", "only suspended tenants can be reactivated",
+        )  # fmt: skip
+
     @admin.action(
         description="Re-queue deletion of selected deleting tenants", permissions=["delete"]
     )
@@ -197,6 +233,23 @@ class TenantAdmin(admin.ModelAdmin):
         if queued:
             self.message_user(
                 request, f"{len(queued)} {done}: {', '.join(queued)}.", messages.SUCCESS
+            )
+
+    def change_each(self, request, queryset, change, done: str, rule: str) -> None:
+        """Call ``change(tenant)`` (a service that checks the move itself, under the row
+        lock) for each selected tenant; one success message naming those changed, one
+        warning per tenant refused, naming it and why."""
+        changed = []
+        for tenant in queryset.order_by("name"):
+            try:
+                change(tenant)
+            except InvalidTransition as exc:
+                self._skipped(request, tenant, f"it is {exc.current}; {rule}")
+                continue
+            changed.append(f"{tenant.name} ({tenant.subdomain})")
+        if changed:
+            self.message_user(
+                request, f"{len(changed)} {done}: {', '.join(changed)}.", messages.SUCCESS
             )
 
     def _skipped(self, request, tenant, reason: str) -> None:

@@ -23,7 +23,7 @@ from django.tasks import task
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from tenants.models import ExportStatus, Tenant, TenantExport, TenantStatus
+from tenants.models import LIVE, ExportStatus, Tenant, TenantExport
 
 _SIGNER_SALT = "tenants.exports.download"
 # Rows are streamed from a server-side cursor this many at a time.
@@ -54,12 +54,12 @@ class TooManyExportsInFlight(Exception):
 
 
 class TenantNotExportable(Exception):
-    """Only an active tenant has a schema whose data can be exported."""
+    """Only a live (active or suspended) tenant has a schema whose data can be exported."""
 
     def __init__(self, tenant: Tenant):
         super().__init__(
-            f"Tenant {tenant.pk} is {tenant.status}: only an active organisation's data can "
-            "be exported."
+            f"Tenant {tenant.pk} is {tenant.status}: only an active or suspended "
+            "organisation's data can be exported."
         )
 
 
@@ -69,16 +69,17 @@ def export_file_name(export: TenantExport) -> str:
 
 def export_request(*, tenant: Tenant, user) -> TenantExport:
     """Record an export of ``tenant`` asked for by ``user`` and enqueue the task that makes
-    it, in one transaction (a rollback leaves neither). Only an active tenant has data to
-    export: otherwise ``TenantNotExportable``. With ``TENANT_EXPORTS_IN_FLIGHT`` of its
-    exports already pending or running: ``TooManyExportsInFlight``, and nothing is written.
+    it, in one transaction (a rollback leaves neither). Only a live (active or suspended)
+    tenant has data to export: otherwise ``TenantNotExportable``. With
+    ``TENANT_EXPORTS_IN_FLIGHT`` of its exports already pending or running:
+    ``TooManyExportsInFlight``, and nothing is written.
 
     The tenant's row is locked first, so concurrent requests for one tenant take turns and
     each counts the exports the ones before it wrote."""
     limit = settings.TENANT_EXPORTS_IN_FLIGHT
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant.pk)
-        if tenant.status != TenantStatus.ACTIVE:
+        if tenant.status not in LIVE:
             raise TenantNotExportable(tenant)
         in_flight = TenantExport.objects.filter(
             tenant=tenant, status__in=IN_FLIGHT, created_at__gte=timezone.now() - ABANDONED_AFTER

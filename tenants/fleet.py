@@ -23,6 +23,7 @@ from psycopg import errors as pg_errors
 
 from tenants.models import (
     FLEET_RUN_OPEN,
+    LIVE,
     FleetFailure,
     FleetRun,
     FleetStatus,
@@ -175,13 +176,14 @@ def _locked(run_id: str | None) -> FleetRun:
 
 def fleet_run_started(*, run_id: str) -> int:
     """Mark the attempt running (unless paused or cancelled meanwhile) and count what it
-    covers: the active tenants, or the run's failures for a "retry failed". Returns it."""
+    covers: the live (active or suspended) tenants, or the run's failures for a "retry
+    failed". Returns it."""
     with transaction.atomic():
         run = FleetRun.objects.select_for_update().get(pk=run_id)
         if run.retry_failed:
             covered = run.failures.count()
         else:
-            covered = Tenant.objects.filter(status=TenantStatus.ACTIVE).count()
+            covered = Tenant.objects.filter(status__in=LIVE).count()
             run.total = covered
         if run.status == FleetStatus.PENDING:
             run.status = FleetStatus.RUNNING
@@ -200,7 +202,7 @@ def fleet_batch(*, run_id: str, after: str, size: int, reach: int = 1) -> dict:
     if run.retry_failed:
         tenants = run.failures.values_list("tenant_id", "schema_name")
     else:
-        tenants = Tenant.objects.filter(status=TenantStatus.ACTIVE).values_list("id", "schema_name")
+        tenants = Tenant.objects.filter(status__in=LIVE).values_list("id", "schema_name")
     last, behind, current = "", [], []
     for _ in range(reach):
         rows = list(tenants.filter(schema_name__gt=last or after).order_by("schema_name")[:size])
@@ -238,7 +240,8 @@ def fleet_tenants_migrate(*, tenant_ids: list[str]) -> dict:
 def fleet_tenant_migrate(*, tenant_id: str) -> dict:
     """Migrate one tenant's schema for a fleet run: ``{"outcome", "migration", "error"}``.
 
-    Under the schema's lock, and only while the tenant is active: one being provisioned
+    Under the schema's lock, and only while the tenant is live (active or suspended: a
+    suspended tenant keeps its data, at the code's migrations): one being provisioned
     (its run migrates its schema) or deleted is left alone. A migration that fails is
     reported with the migration it stopped at, so that one broken schema fails alone; so is
     one that still times out or deadlocks after CONTENTION_ATTEMPTS tries (a failure's
@@ -250,7 +253,7 @@ def fleet_tenant_migrate(*, tenant_id: str) -> dict:
         return {"outcome": SKIPPED}
     name = tenant.schema_name
     with schema_lock(name):
-        if not Tenant.objects.filter(pk=tenant_id, status=TenantStatus.ACTIVE).exists():
+        if not Tenant.objects.filter(pk=tenant_id, status__in=LIVE).exists():
             return {"outcome": SKIPPED}
         attempt = 1
         while True:
@@ -358,11 +361,11 @@ def fleet_run_summary(run: FleetRun) -> dict:
 
 
 def fleet_schemas_behind(*, batch: int = 500) -> tuple[int, int]:
-    """(active tenants whose schema is behind the code's migrations, active tenants): read
+    """(live tenants whose schema is behind the code's migrations, live tenants): read
     from the schemas themselves, a constant number of queries per ``batch`` tenants."""
     behind = total = 0
     after = ""
-    names = Tenant.objects.filter(status=TenantStatus.ACTIVE).order_by("schema_name")
+    names = Tenant.objects.filter(status__in=LIVE).order_by("schema_name")
     while chunk := list(
         names.filter(schema_name__gt=after).values_list("schema_name", flat=True)[:batch]
     ):

@@ -12,20 +12,31 @@ class TenantStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PROVISIONING = "provisioning", "Provisioning"
     ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
     FAILED = "failed", "Failed"
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
 
 
+class SuspensionReason(models.TextChoices):
+    BILLING = "billing", "Billing lapsed"
+    ABUSE = "abuse", "Abuse"
+    OWNER = "owner", "Asked by the owner"
+    UNVERIFIED = "unverified", "Owner not verified"
+    MOVING = "moving", "Being moved"
+
+
 # The only place that says which lifecycle moves are legal. A retry of provisioning goes
 # failed -> provisioning; deletion can start from any state that is not already in flight;
-# pending -> failed is a provisioning run that could not even begin.
+# pending -> failed is a provisioning run that could not even begin; a suspended tenant
+# keeps its schema and data and goes back to active, or is deleted like an active one.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     TenantStatus.PENDING: frozenset(
         {TenantStatus.PROVISIONING, TenantStatus.FAILED, TenantStatus.DELETING}
     ),
     TenantStatus.PROVISIONING: frozenset({TenantStatus.ACTIVE, TenantStatus.FAILED}),
-    TenantStatus.ACTIVE: frozenset({TenantStatus.DELETING}),
+    TenantStatus.ACTIVE: frozenset({TenantStatus.SUSPENDED, TenantStatus.DELETING}),
+    TenantStatus.SUSPENDED: frozenset({TenantStatus.ACTIVE, TenantStatus.DELETING}),
     TenantStatus.FAILED: frozenset({TenantStatus.PROVISIONING, TenantStatus.DELETING}),
     TenantStatus.DELETING: frozenset({TenantStatus.DELETED}),
     TenantStatus.DELETED: frozenset(),
@@ -45,17 +56,23 @@ class InvalidTransition(Exception):
         )
 
 
-class TenantIsActive(Exception):
-    """Tearing down part of an active tenant (its schema, domains or owner membership):
-    refused whoever asks, so an undo that comes too late can never break a live tenant."""
+# A live tenant: its schema is kept and kept current (fleet migrations reach it), whether
+# or not it is served.
+LIVE = frozenset({TenantStatus.ACTIVE, TenantStatus.SUSPENDED})
 
-    def __init__(self, tenant_id, what: str):
-        super().__init__(f"Tenant {tenant_id} is active: its {what} is not removed.")
+
+class TenantIsActive(Exception):
+    """Tearing down part of a live (active or suspended) tenant (its schema, domains or
+    owner membership): refused whoever asks, so an undo that comes too late can never break
+    a live tenant, nor lose a suspended one's data."""
+
+    def __init__(self, tenant_id, what: str, status: str = TenantStatus.ACTIVE):
+        super().__init__(f"Tenant {tenant_id} is {status}: its {what} is not removed.")
 
 
 def refuse_if_active(tenant, what: str) -> None:
-    if tenant.status == TenantStatus.ACTIVE:
-        raise TenantIsActive(tenant.pk, what)
+    if tenant.status in LIVE:
+        raise TenantIsActive(tenant.pk, what, str(tenant.status))
 
 
 class Tenant(TenantMixin):
@@ -80,6 +97,11 @@ class Tenant(TenantMixin):
         max_length=16, choices=TenantStatus.choices, default=TenantStatus.PENDING, db_index=True
     )
     last_error = models.TextField(blank=True, default="")
+    # Why and since when the tenant is suspended; both cleared by its reactivation.
+    suspension_reason = models.CharField(
+        max_length=16, choices=SuspensionReason.choices, blank=True, default=""
+    )
+    suspended_at = models.DateTimeField(null=True, blank=True)
     # Incremented by each retry after failure; part of the provisioning workflow id, so a
     # retry is a new run while a repeated request for the same attempt is not.
     provisioning_attempt = models.PositiveIntegerField(default=1)
@@ -104,6 +126,12 @@ class Tenant(TenantMixin):
             models.CheckConstraint(
                 condition=models.Q(status__in=TenantStatus.values), name="tenant_status_valid"
             ),
+            # A suspended tenant always says why.
+            models.CheckConstraint(
+                condition=~models.Q(status=TenantStatus.SUSPENDED)
+                | models.Q(suspension_reason__in=SuspensionReason.values),
+                name="tenant_suspension_reason_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -124,7 +152,7 @@ class Tenant(TenantMixin):
         failure), ``completed`` or ``failed``; ``""`` when no run was ever requested."""
         if not self.workflow_id:
             return ""
-        if self.status in (TenantStatus.ACTIVE, TenantStatus.DELETED):
+        if self.status in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.DELETED):
             return "completed"
         if self.status == TenantStatus.FAILED:
             return "failed"
@@ -138,6 +166,15 @@ class Tenant(TenantMixin):
     def check_transition(self, target: str) -> None:
         if not self.can_transition_to(target):
             raise InvalidTransition(self.pk, self.status, target)
+
+
+def suspended_answer(tenant: Tenant) -> dict:
+    """The body of a 403 for a suspended tenant's host or API: what it is and why."""
+    return {
+        "detail": f"This organisation is suspended ({tenant.get_suspension_reason_display()}).",
+        "status": TenantStatus.SUSPENDED.value,
+        "reason": tenant.suspension_reason,
+    }
 
 
 def schema_name_for(tenant_id: uuid.UUID) -> str:

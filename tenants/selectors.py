@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import Lower
 
-from tenants.models import Membership, Role, Tenant, TenantStatus
+from tenants.models import LIVE, Membership, Role, Tenant, TenantStatus
 
 
 def tenant_counts_by_status() -> dict[str, int]:
@@ -15,11 +15,12 @@ def tenant_counts_by_status() -> dict[str, int]:
     return dict(rows)
 
 
-def tenant_active_for_host(*, host: str) -> Tenant | None:
-    """The active tenant that serves ``host``, or None (unknown, pending, failed, deleted…)."""
+def tenant_for_host(*, host: str) -> Tenant | None:
+    """The live (active or suspended) tenant of ``host``, or None (unknown, pending, failed,
+    deleted…). A suspended one is found so that its host can say so."""
     return (
-        Tenant.objects.filter(domains__domain=host.lower(), status=TenantStatus.ACTIVE)
-        .only("id", "schema_name", "name", "subdomain", "status")
+        Tenant.objects.filter(domains__domain=host.lower(), status__in=LIVE)
+        .only("id", "schema_name", "name", "subdomain", "status", "suspension_reason")
         .first()
     )
 

@@ -1,6 +1,7 @@
 """Writes to tenants, their domains and memberships, and the signup that makes one. Each
 service is one transaction; callers pass keyword arguments."""
 
+import logging
 import time
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from tenants.models import (
     InvalidTransition,
     Membership,
     Role,
+    SuspensionReason,
     Tenant,
     TenantStatus,
     refuse_if_active,
@@ -34,6 +36,8 @@ from tenants.schemas.migrate import migrate_schema
 from tenants.selectors import tenant_subdomain_taken
 from tenants.validators import validate_subdomain
 from tenants.workspace.defaults import seed_defaults
+
+logger = logging.getLogger(__name__)
 
 _NAME_MAX = Tenant._meta.get_field("name").max_length
 SUBDOMAIN_TAKEN = "This subdomain is taken."
@@ -77,13 +81,19 @@ def tenant_create(*, name: str, subdomain: str, owner) -> Tenant:
 def tenant_set_status(*, tenant_id, status: str, error: str = "") -> Tenant:
     """Move a tenant along its lifecycle, under a row lock.
 
-    Setting the status it already has is a no-op (safe to retry from an activity); any other
-    move the lifecycle does not allow raises ``InvalidTransition``.
+    Setting the status it already has is a no-op (safe to retry from an activity), and so
+    is setting ``active`` on a suspended tenant (a late retry of provisioning's last step:
+    only ``tenant_reactivate`` ends a suspension); any other move the lifecycle does not
+    allow, and suspending (``tenant_suspend`` does that), raises ``InvalidTransition``.
     """
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
-        if tenant.status == status:
+        if tenant.status == status or (
+            tenant.status == TenantStatus.SUSPENDED and status == TenantStatus.ACTIVE
+        ):
             return tenant
+        if status == TenantStatus.SUSPENDED:
+            raise InvalidTransition(tenant.pk, tenant.status, status)
         tenant.check_transition(status)
         tenant.status = status
         now = timezone.now()
@@ -191,6 +201,55 @@ def tenant_request_deletion(*, tenant_id) -> Tenant:
             tenant.save(update_fields=["status", "updated_at"])
         signals.tenant_deletion_requested.send(sender=Tenant, tenant=tenant)
     return tenant
+
+
+def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> Tenant:
+    """Suspend an active tenant for ``reason`` (a ``SuspensionReason`` value): its hosts and
+    API answer 403 (its owner can still read its status and export its data), its
+    ``django.tasks`` tasks wait, its schema and data stay and fleet migrations still reach
+    them. One transaction, under the tenant's row lock; sends ``tenant_suspended``.
+
+    A reason that is not a ``SuspensionReason`` is a ``ValidationError``; a tenant that is
+    not active (already suspended included) raises ``InvalidTransition``: nothing changes.
+    Returns the tenant as saved.
+    """
+    if reason not in SuspensionReason.values:
+        raise ValidationError(
+            {"reason": [f"{reason!r} is not one of {', '.join(SuspensionReason.values)}."]}
+        )
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        locked.check_transition(TenantStatus.SUSPENDED)
+        locked.status = TenantStatus.SUSPENDED
+        locked.suspension_reason = reason
+        locked.suspended_at = timezone.now()
+        locked.save(update_fields=["status", "suspension_reason", "suspended_at", "updated_at"])
+        signals.tenant_suspended.send(sender=Tenant, tenant=locked, reason=reason, actor=actor)
+    logger.info("tenant %s suspended (%s) by %s", locked.pk, reason, _who(actor))
+    return locked
+
+
+def tenant_reactivate(*, tenant: Tenant, actor=None) -> Tenant:
+    """Make a suspended tenant active again: served, its held tasks released. One
+    transaction, under the tenant's row lock; sends ``tenant_reactivated``. A tenant that
+    is not suspended raises ``InvalidTransition``: nothing changes. Returns the tenant as
+    saved."""
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if locked.status != TenantStatus.SUSPENDED:
+            raise InvalidTransition(locked.pk, locked.status, TenantStatus.ACTIVE)
+        reason = locked.suspension_reason
+        locked.status = TenantStatus.ACTIVE
+        locked.suspension_reason = ""
+        locked.suspended_at = None
+        locked.save(update_fields=["status", "suspension_reason", "suspended_at", "updated_at"])
+        signals.tenant_reactivated.send(sender=Tenant, tenant=locked, reason=reason, actor=actor)
+    logger.info("tenant %s reactivated (was %s) by %s", locked.pk, reason, _who(actor))
+    return locked
+
+
+def _who(actor) -> str:
+    return f"user {actor.pk}" if actor is not None else "the system"
 
 
 # --- steps of provisioning and deletion (each idempotent: safe to run twice) -------------

@@ -8,6 +8,16 @@ change. The project's own listeners record workflow starts (see docs/architectur
     n for the n-th (a retry after failure).
 ``tenant_deletion_requested``
     sender: ``Tenant``; ``tenant``: the Tenant, already marked ``deleting``.
+``tenant_suspended``
+    sender: ``Tenant``; ``tenant``: the Tenant, already ``suspended`` (``suspension_reason``
+    and ``suspended_at`` set); ``reason``: the ``SuspensionReason`` value; ``actor``: the
+    User who asked, or None (a command, a billing system). A billing integration may listen
+    to it, or send it only through ``tenants.services.tenant_suspend``.
+``tenant_reactivated``
+    sender: ``Tenant``; ``tenant``: the Tenant, ``active`` again (reason cleared);
+    ``reason``: the reason it was suspended for; ``actor``: as above. The tenant's
+    ``django.tasks`` tasks held while it was suspended are released by the project's own
+    listener, in this transaction.
 ``signed_up``
     sender: ``Tenant``; ``tenant``: the new (``pending``) Tenant; ``user``: its owner, a new
     User whose email is not verified yet; ``verification_token``: the email-verification
@@ -31,6 +41,8 @@ from django.dispatch import Signal
 
 tenant_provisioning_requested = Signal()
 tenant_deletion_requested = Signal()
+tenant_suspended = Signal()
+tenant_reactivated = Signal()
 signed_up = Signal()
 fleet_run_requested = Signal()
 fleet_run_control_requested = Signal()

@@ -11,7 +11,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import Token, TokenPurpose, User, hash_token
 from orchestration.models import OutboxEntry
-from tenants.models import Membership, Role, Tenant
+from tenants.models import Membership, Role, SuspensionReason, Tenant, TenantStatus
 
 PASSWORD = "a long passphrase 123"  # every factory-made user logs in with it
 
@@ -45,6 +45,14 @@ class TenantFactory(DjangoModelFactory):
     subdomain = factory.Sequence(lambda n: f"tenant{n}")
     name = factory.LazyAttribute(lambda tenant: tenant.subdomain.title())
     owner = factory.SubFactory(UserFactory)
+    # A suspended tenant says why (a check constraint): billing, unless given.
+    suspension_reason = factory.LazyAttribute(
+        lambda tenant: (
+            SuspensionReason.BILLING
+            if getattr(tenant, "status", "") == TenantStatus.SUSPENDED
+            else ""
+        )
+    )
 
 
 class MembershipFactory(DjangoModelFactory):

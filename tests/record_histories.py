@@ -242,6 +242,36 @@ def record_django_task_ok_and_failed(temporal, settings, save):
     save(failed.id, "django-task-failed")
 
 
+def record_django_task_held(owner, temporal, save):
+    """A tenant task enqueued while its tenant is suspended: held (its activity fails with
+    ``TenantSuspended``, the run waits for ``tenant_reactivated``), then run after the
+    tenant's reactivation."""
+    from django_tenants.utils import schema_context
+
+    from orchestration.models import TaskHold
+    from tenants.models import SuspensionReason, TenantStatus
+    from tenants.schemas.create import create_schema
+    from tenants.services import tenant_reactivate, tenant_suspend
+    from tests.factories import TenantFactory
+    from tests.kit import wait_until
+    from tests.tasks import sample_tasks
+    from tests.workers import BackgroundWorker, finished
+
+    tenant = TenantFactory(owner=owner, subdomain="held", status=TenantStatus.ACTIVE)
+    create_schema(tenant.schema_name)
+    tenant_suspend(tenant=tenant, reason=SuspensionReason.BILLING)
+    with schema_context(tenant.schema_name):
+        result = sample_tasks.add_project.enqueue("held")
+    with BackgroundWorker(temporal, kinds=("tenant",)):
+        wait_until(
+            lambda: TaskHold.objects.filter(workflow_id=result.id).exists(), timeout=60,
+            what=f"task {result.id} to be held",
+        )  # fmt: skip
+        tenant_reactivate(tenant=tenant)
+        finished(result)
+    save(result.id, "django-task-held")
+
+
 def record_task_results_prune(temporal, settings, save):
     """A prune of two backends' results in batches of two: three stale results of one
     (two batches), none of the other."""

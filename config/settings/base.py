@@ -198,6 +198,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Several serializers have a field named "status" with different choices: name each
+    # set after its model's choices, not after a hash of them.
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStatusEnum": "tenants.models.TenantStatus",
+        "ExportStatusEnum": "tenants.models.ExportStatus",
+        "SuspensionReasonEnum": "tenants.models.SuspensionReason",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.openapi.retry_after_headers",
@@ -266,6 +273,9 @@ TASKS = {
                 "maximum_interval": 60,
                 "timeout": 300,
             },
+            # A suspended tenant's tasks wait for its reactivation, but its owner may
+            # still export its data.
+            "TASKS": {"tenants.exports.export_tenant_data": {"while_suspended": True}},
         },
     }
 }

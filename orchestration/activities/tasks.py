@@ -1,6 +1,11 @@
 """The activity behind ``DjangoTaskWorkflow``: import a ``django.tasks`` task by its module
 path and call it, in its tenant's schema when it has one.
 
+A task of a suspended tenant does not run: its run is held (``orchestration.task_holds``)
+and the attempt fails with ``TenantSuspended``, which the workflow answers by waiting for
+the tenant's reactivation; tasks whose options say ``while_suspended`` (the owner's data
+export) run all the same.
+
 No registry: any ``@task`` the worker can import runs. A path that does not import, or that
 names something other than a ``Task``, fails the run at once (``TaskNotFound``, never
 retried). A task that raises (``SystemExit`` included) fails this attempt with an
@@ -30,16 +35,19 @@ from temporalio.exceptions import ApplicationError
 from core.logs import log_context
 from orchestration import task_results
 from orchestration.activities import django_activity
-from orchestration.errors import INVALID_INPUT, INVALID_STATE, TASK_NOT_FOUND
+from orchestration.errors import INVALID_INPUT, INVALID_STATE, TASK_NOT_FOUND, TENANT_SUSPENDED
 from orchestration.models import TaskRecord
+from orchestration.task_holds import RELEASE_SIGNAL as RELEASE_SIGNAL  # for the workflow
+from orchestration.task_holds import hold_if_suspended
 from tenants.models import Tenant, TenantStatus
 from tenants.schemas.create import schema_exists
 
 # The SDK's default worker identity (pid@host): which process ran an attempt.
 WORKER = f"{os.getpid()}@{socket.gethostname()}"
 
-# Failures no retry can fix: the task is not there, or its tenant is not.
-NON_RETRYABLE = [TASK_NOT_FOUND, INVALID_INPUT, INVALID_STATE]
+# Failures no retry can fix: the task is not there, or its tenant is not; or its tenant is
+# suspended (the workflow waits for the reactivation instead).
+NON_RETRYABLE = [TASK_NOT_FOUND, INVALID_INPUT, INVALID_STATE, TENANT_SUSPENDED]
 
 
 def load_task(path: str) -> Task:
@@ -101,6 +109,17 @@ def django_task_run(params: dict) -> dict:
     ):  # fmt: skip
         close_old_connections()
         try:
+            if (
+                tenant_id
+                and not params.get("while_suspended")
+                and hold_if_suspended(info.workflow_id, tenant_id)
+            ):
+                # Not an attempt: the record stays READY, and the run waits for the tenant's
+                # reactivation instead of spending its retries.
+                raise ApplicationError(
+                    f"tenant {tenant_id} is suspended: the task waits for its reactivation",
+                    type=TENANT_SUSPENDED, non_retryable=True,
+                )  # fmt: skip
             record = task_results.attempt_started(info.workflow_id, params, WORKER)
             try:
                 task = load_task(params["task_path"])

@@ -9,16 +9,24 @@ task keeps the policy it was enqueued with. The activity inherits the run's prio
 fairness key, so a tenant's backlog of tasks shares the workers fairly with other tenants'
 tasks, not only its runs.
 
+A task of a suspended tenant is not run: the activity fails with ``TenantSuspended`` at
+once, and the run waits (a durable wait, on no worker, spending none of the task's retries)
+for the ``tenant_reactivated`` signal that the tenant's reactivation sends through the
+outbox, then runs the task again. It also looks again every ``HOLD_RECHECK`` on its own, so
+that even a lost signal delays the task, never strands it.
+
 The run's result is the activity's: ``{"value", "attempt", "worker", "started_at"}``; a task
 that raised on its last attempt fails the run with an ``ApplicationError`` whose type is the
 exception's class path and whose details carry the traceback (see the activity).
 """
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tasks as steps
@@ -49,6 +57,8 @@ class DjangoTaskInput(WorkflowInput):
     # Run the task as a local activity, in the workflow task (the backend's ``local``
     # option): one server dispatch for the whole run. Runs recorded before it had none.
     local: bool = False
+    # Run it even while its tenant is suspended (the backend's ``while_suspended`` option).
+    while_suspended: bool = False
 
     def validate(self) -> None:
         if not isinstance(self.task_path, str) or "." not in self.task_path:
@@ -59,11 +69,16 @@ class DjangoTaskInput(WorkflowInput):
             raise invalid("kwargs", "must be an object")
         if bool(self.tenant_id) != bool(self.schema_name):
             raise invalid("schema_name", "goes with tenant_id (both or neither)")
-        if not isinstance(self.local, bool):
-            raise invalid("local", f"must be true or false, got {self.local!r}")
+        for name in ("local", "while_suspended"):
+            if not isinstance(getattr(self, name), bool):
+                raise invalid(name, f"must be true or false, got {getattr(self, name)!r}")
         for name in ("max_attempts", "initial_interval_seconds", "maximum_interval_seconds",
                      "timeout_seconds"):  # fmt: skip
             require_positive(name, getattr(self, name))
+
+
+# A held run looks at its tenant again this often even without that signal.
+HOLD_RECHECK = timedelta(hours=1)
 
 
 # Not sandboxed: the run holds no state and makes one call, deterministic by construction,
@@ -76,6 +91,13 @@ class DjangoTaskInput(WorkflowInput):
     versioning_behavior=when_versioned(VersioningBehavior.PINNED, workflow="DjangoTaskWorkflow"),
 )
 class DjangoTaskWorkflow:
+    def __init__(self) -> None:
+        self._released = False
+
+    @workflow.signal(name=steps.RELEASE_SIGNAL)
+    def tenant_reactivated(self) -> None:
+        self._released = True
+
     @workflow.run
     async def run(self, params: DjangoTaskInput | dict) -> dict:
         params = DjangoTaskInput.parse(params)
@@ -92,6 +114,7 @@ class DjangoTaskWorkflow:
                     "tenant_id": params.tenant_id,
                     "schema_name": params.schema_name,
                     "enqueued_at": params.enqueued_at,
+                    "while_suspended": params.while_suspended,
                 }
             ],
             "start_to_close_timeout": timedelta(seconds=params.timeout_seconds),
@@ -103,8 +126,27 @@ class DjangoTaskWorkflow:
                 non_retryable_error_types=steps.NON_RETRYABLE,
             ),
         }
-        if params.local:
+        while True:
+            try:
+                return await self._attempt(params.local, call)
+            except (ActivityError, ApplicationError) as exc:
+                if not _held(exc):
+                    raise
+            # Held: its tenant is suspended. Wait for the reactivation, then try again.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._released, timeout=HOLD_RECHECK)
+            self._released = False
+
+    async def _attempt(self, local: bool, call: dict) -> dict:
+        if local:
             return await workflow.execute_local_activity(steps.django_task_run, **call)
         return await workflow.execute_activity(
             steps.django_task_run, **call, priority=workflow.info().priority
         )
+
+
+def _held(exc: ActivityError | ApplicationError) -> bool:
+    # A task-queue activity's error comes wrapped in an ActivityError; a local activity's
+    # comes as it was raised.
+    error = exc.cause if isinstance(exc, ActivityError) else exc
+    return isinstance(error, ApplicationError) and error.type == steps.TENANT_SUSPENDED

@@ -1,6 +1,8 @@
 """Tenant API: signup (a user and their organisation), the current user with their
 memberships, and a tenant's status and deletion for its owner and members (Bearer token).
-A tenant the caller may not see does not exist, as far as this API says: 404, never 403."""
+A tenant the caller may not see does not exist, as far as this API says: 404, never 403.
+A suspended tenant answers its members 403 with its state and reason (``suspended_answer``);
+its owner can still read its status and export its data, nothing else."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -22,9 +24,14 @@ from tenants.api.serializers import (
     SignupSerializer,
     TenantSummarySerializer,
 )
-from tenants.models import InvalidTransition, Role, TenantStatus
+from tenants.models import InvalidTransition, Role, TenantStatus, suspended_answer
 from tenants.selectors import memberships_for_user, tenant_visible_to
 from tenants.services import account_signup, tenant_request_deletion
+
+
+def suspended_refusal(tenant) -> Response:
+    return Response(suspended_answer(tenant), status=status.HTTP_403_FORBIDDEN)
+
 
 # A run is under way: the answer shows its progress.
 RUNNING = frozenset({TenantStatus.PENDING, TenantStatus.PROVISIONING, TenantStatus.DELETING})
@@ -47,7 +54,8 @@ class TenantStatusSerializer(TenantSummarySerializer):
 
     class Meta(TenantSummarySerializer.Meta):
         fields = [*TenantSummarySerializer.Meta.fields, "last_error", "created_at",
-                  "provisioned_at", "deleted_at", "progress"]  # fmt: skip
+                  "provisioned_at", "deleted_at", "suspension_reason", "suspended_at",
+                  "progress"]  # fmt: skip
 
     def get_last_error(self, tenant) -> str:
         return public_error(tenant.last_error)
@@ -84,10 +92,12 @@ class TenantDetailView(APIView):
 
     @extend_schema(
         parameters=[TENANT_ID],
-        responses={200: TenantStatusSerializer, **error_responses(401, 404, 429, 503)},
+        responses={200: TenantStatusSerializer, **error_responses(401, 403, 404, 429, 503)},
     )
     def get(self, request, tenant_id):
-        tenant, _ = self._tenant_and_role(request, tenant_id)
+        tenant, role = self._tenant_and_role(request, tenant_id)
+        if tenant.status == TenantStatus.SUSPENDED and role != Role.OWNER:
+            return suspended_refusal(tenant)
         return Response(TenantStatusSerializer(tenant).data)
 
     @extend_schema(
@@ -99,6 +109,8 @@ class TenantDetailView(APIView):
     )
     def delete(self, request, tenant_id):
         tenant, role = self._tenant_and_role(request, tenant_id)
+        if tenant.status == TenantStatus.SUSPENDED:
+            return suspended_refusal(tenant)
         if role != Role.OWNER:
             return Response(
                 {"detail": "Only the owner can delete this organisation."},

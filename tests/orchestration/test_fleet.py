@@ -545,3 +545,21 @@ def test_wait_rides_out_a_database_outage(transactional_db, monkeypatch):
     assert "Database back." in said
     assert "(completed, attempt 1)" in said
     assert outage == {"reads": 0, "listens": 0}  # listening was tried again after a failure
+
+
+def test_a_suspended_tenant_is_still_migrated(owner):
+    """A suspension keeps the data: its schema stays at the code's migrations, so the
+    tenant can be reactivated onto the current code."""
+    from tenants.models import SuspensionReason
+    from tenants.services import tenant_suspend
+
+    (tenant,) = active_tenants(1, owner)
+    forget_workspace(tenant.schema_name)
+    tenant_suspend(tenant=tenant, reason=SuspensionReason.BILLING)
+    assert fleet.fleet_schemas_behind() == (1, 1)
+    run, _ = fleet.fleet_run_request()
+    assert fleet.fleet_run_started(run_id=run.pk) == 1
+    assert fleet.fleet_batch(run_id=run.pk, after="", size=10)["behind"] == [str(tenant.pk)]
+    assert fleet.fleet_tenant_migrate(tenant_id=str(tenant.pk)) == {"outcome": "migrated"}
+    assert schemas_behind([tenant.schema_name]) == set()
+    assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.SUSPENDED

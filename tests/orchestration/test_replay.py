@@ -34,7 +34,7 @@ def test_there_are_histories_of_every_workflow():
     assert {
         "provisioning-ok", "provisioning-failed", "deletion-ok", "onboarding-verified",
         "token-cleanup", "fleet-failed", "schema-pool-refill", "django-task-ok",
-        "django-task-failed", "task-results-prune", "tenant-exports-prune",
+        "django-task-failed", "django-task-held", "task-results-prune", "tenant-exports-prune",
     } <= names  # fmt: skip
 
 

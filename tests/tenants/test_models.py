@@ -21,9 +21,16 @@ def test_new_tenant_is_pending_with_schema_from_its_id(owner):
         assert cursor.fetchone() is None, "save() must not create the schema"
 
 
+# Suspension moves go through tenant_suspend / tenant_reactivate only
+# (tests/tenants/test_suspension.py).
 @pytest.mark.parametrize(
     ("current", "target"),
-    [(c, t) for c in TenantStatus.values for t in TenantStatus.values if c != t],
+    [
+        (c, t)
+        for c in TenantStatus.values
+        for t in TenantStatus.values
+        if c != t and TenantStatus.SUSPENDED not in (c, t)
+    ],
 )
 def test_status_transitions_follow_the_table(owner, current, target):
     tenant = TenantFactory(owner=owner, status=current)

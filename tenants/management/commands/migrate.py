@@ -1,6 +1,6 @@
 from tenants.fleet import fleet_run_request
 from tenants.management.commands.migrate_schemas import Command as MigrateSchemasCommand
-from tenants.models import Tenant, TenantStatus
+from tenants.models import LIVE, Tenant
 
 
 class Command(MigrateSchemasCommand):
@@ -28,7 +28,7 @@ class Command(MigrateSchemasCommand):
         self.after_migrate(options)
         if options["no_fleet"] or options.get("plan") or options.get("check_unapplied"):
             return None
-        if not Tenant.objects.filter(status=TenantStatus.ACTIVE).exists():
+        if not Tenant.objects.filter(status__in=LIVE).exists():
             return None  # no tenant schema to migrate
         run, created = fleet_run_request()
         if options.get("verbosity", 1) >= 1:
