@@ -98,10 +98,11 @@ def _run_steps(tenant_id: str, steps: list[StepBody], *args, grouped: bool) -> l
     that found nothing, a run found superseded) commits what came before and stops: its
     step is not done, and the results are fewer than the steps.
 
-    A failing step is rolled back with the others of its transaction, recorded as the run's
-    current step, and named in the failure's details (the workflow reports it); a retry runs
-    the steps again, each being idempotent. An activity of any other run than the tenant's
-    current one records nothing (``tenants.tenant_step_done``)."""
+    A failing step is rolled back with the others of its transaction and stays the run's
+    current step; in a group it is recorded so and named in the failure's details (the
+    workflow reports it). A retry runs the steps again, each being idempotent. An activity of
+    any other run than the tenant's current one records nothing (``tenants.tenant_step_done``).
+    """
     where = {"tenant_id": tenant_id, "workflow_id": activity.info().workflow_id}
     results: list = []
 
@@ -115,6 +116,8 @@ def _run_steps(tenant_id: str, steps: list[StepBody], *args, grouped: bool) -> l
             with span or contextlib.nullcontext():
                 results.append(body.run(tenant_id, *args))
         except Exception as exc:
+            if not grouped:  # the activity's own failure (a cancel stays one)
+                raise
             raise _Failed(body, exc) from exc  # its transaction rolls back on the way out
         return body.ends_group(results[-1])
 
@@ -140,11 +143,10 @@ def _run_steps(tenant_id: str, steps: list[StepBody], *args, grouped: bool) -> l
                     index += 1
                 record(steps[begun:index], ended=ended, then=index)
     except _Failed as failed:
-        if grouped or failed.body is not steps[0]:  # a step alone was named current already
-            try:  # (unless the database is what failed)
-                tenants.tenant_step_done(**where, step=[], then=failed.body.step)
-            except DatabaseError:
-                logger.warning("could not record %s as the current step", failed.body.step)
+        try:  # the failing step is the current one (unless the database is what failed)
+            tenants.tenant_step_done(**where, step=[], then=failed.body.step)
+        except DatabaseError:
+            logger.warning("could not record %s as the current step", failed.body.step)
         raise as_failure(failed.error, failed.body.step) from failed.error
     return results
 
