@@ -47,7 +47,7 @@ class DjangoTaskInput(WorkflowInput):
     maximum_interval_seconds: int = 60
     timeout_seconds: int = 300
     # Run the task as a local activity, in the workflow task (the backend's ``local``
-    # option): one server dispatch for the whole run. Runs recorded before it had none.
+    # option): one server dispatch for the whole run.
     local: bool = False
 
     def validate(self) -> None:

@@ -85,7 +85,7 @@ PROVISIONING = Saga(
 )
 
 
-# Pinned: a run of minutes finishes on the build it started on; a change to it needs no
+# Pinned: a run of seconds finishes on the build it started on; a change to it needs no
 # patch (docs/versioning.md).
 @workflow.defn(
     versioning_behavior=when_versioned(
