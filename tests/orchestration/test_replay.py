@@ -22,7 +22,7 @@ from tests.orchestration.reordered_workflow import ReorderedProvisioningWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
 WORKFLOWS = [getattr(workflows, name) for name in workflows.__all__ if name.endswith("Workflow")]
-PINNED = {name for name, how in DECLARED.items() if how == VersioningBehavior.PINNED}
+PINNED = {w.__name__ for w in WORKFLOWS if DECLARED[w.__name__] == VersioningBehavior.PINNED}
 
 
 def load(path: Path) -> WorkflowHistory:
