@@ -111,6 +111,19 @@ def tenant_set_status(*, tenant_id, status: str, error: str = "") -> Tenant:
     return tenant
 
 
+def tenant_begin_provisioning(*, tenant_id) -> str:
+    """Move the tenant to ``provisioning`` (a no-op when it is already there: safe to retry).
+    A tenant already ``deleting`` or ``deleted`` is left as it is: a deletion asked for before
+    the provisioning run began supersedes the run, and its status is returned (``""``
+    otherwise). Any other move the lifecycle does not allow raises ``InvalidTransition``."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().only("status").get(pk=tenant_id)
+        if tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
+            return str(tenant.status)
+        tenant_set_status(tenant_id=tenant_id, status=TenantStatus.PROVISIONING)
+    return ""
+
+
 def tenant_run_planned(*, tenant_id, workflow_id: str, steps: list[str]) -> None:
     """Record that run ``workflow_id`` will work on the tenant through ``steps``: its
     progress starts empty. Planning the run already recorded again keeps its progress (a

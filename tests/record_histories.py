@@ -1,8 +1,9 @@
 """Records workflow histories for the replay tests (tests/histories/<scenario>-<label>.json).
 
-Run it against the code whose histories you want to keep — before changing a workflow:
+After a change to a short workflow (its new baseline; the files of the label it replaces are
+deleted by hand), or before a patched change to a long-lived one:
 
-    .venv/bin/python -m tests.record_histories --label v4
+    .venv/bin/python -m tests.record_histories --label v10 -k "provisioning or deletion"
 
 Each ``record_*`` scenario below runs against the embedded PostgreSQL and a Temporal dev
 server, started by the test suite's own fixtures (pytest runs this file with them; being
@@ -11,6 +12,7 @@ elsewhere, ``-k NAME`` records only the matching scenarios. See docs/versioning.
 """
 
 import argparse
+import asyncio
 import contextlib
 import sys
 import threading
@@ -30,27 +32,42 @@ pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
 
 
 def record_provisioning_ok_failed_and_deletion(owner, temporal, save):
-    """A provisioning that succeeds, then its tenant's deletion; and one whose owner
-    membership step fails after doing its work, so that every undo runs."""
+    """A provisioning that succeeds (the schema from the template, by the first try), then its
+    tenant's deletion; one whose first try finds nothing, so that the schema is made by
+    migrations on the task queue; and one whose owner membership step fails after doing its
+    work, so that every undo runs."""
     from orchestration.activities import tenants as steps
     from orchestration.receivers import deletion_workflow_id, provisioning_workflow_id
     from tenants.models import TenantStatus
     from tenants.services import tenant_request_deletion, tenant_request_provisioning
     from tests.factories import TenantFactory
-    from tests.workers import BackgroundWorker, fail_after, settled
+    from tests.kit import run_async
+    from tests.workers import BackgroundWorker, fail_after, no_first_try, settled
 
     ok = TenantFactory(owner=owner, subdomain="acme")
+    slow = TenantFactory(owner=owner, subdomain="slow")
     bad = TenantFactory(owner=owner, subdomain="broken")
+
+    def provisioned(tenant, status) -> None:  # the run closed too: its history is complete
+        settled(tenant.pk, status)
+        run_async(_closed(temporal, provisioning_workflow_id(tenant.pk, 1)))
+
     tenant_request_provisioning(tenant_id=ok.pk)
     with BackgroundWorker(temporal):
-        settled(ok.pk, TenantStatus.ACTIVE)
+        provisioned(ok, TenantStatus.ACTIVE)
         tenant_request_deletion(tenant_id=ok.pk)
         settled(ok.pk, TenantStatus.DELETED)
+        run_async(_closed(temporal, deletion_workflow_id(ok.pk)))
+
+    tenant_request_provisioning(tenant_id=slow.pk)
+    with BackgroundWorker(temporal, replace=no_first_try()):
+        provisioned(slow, TenantStatus.ACTIVE)
     failing = steps.tenant_add_owner_membership
     tenant_request_provisioning(tenant_id=bad.pk)
     with BackgroundWorker(temporal, replace={failing.__name__: fail_after(failing)}):
-        settled(bad.pk, TenantStatus.FAILED)
+        provisioned(bad, TenantStatus.FAILED)
     save(provisioning_workflow_id(ok.pk, 1), "provisioning-ok")
+    save(provisioning_workflow_id(slow.pk, 1), "provisioning-by-migrations")
     save(provisioning_workflow_id(bad.pk, 1), "provisioning-failed")
     save(deletion_workflow_id(ok.pk), "deletion-ok")
 
@@ -72,18 +89,23 @@ def record_provisioning_pooled(owner, temporal, schema_pool, save):
     save(provisioning_workflow_id(tenant.pk, 1), "provisioning-pooled")
 
 
-def record_provisioning_cancelled(owner, temporal, save):
-    """A provisioning run cancelled while ``create_schema`` runs (since ``local-db-steps``
-    the one forward step that is a task-queue activity, so the cancel reaches it as an
-    activity cancel; v4 and earlier held ``create_domain``): the step is held until the run
-    has taken the cancel, then let finish, and the undos run."""
+def record_provisioning_cancelled_by_deletion(owner, temporal, save):
+    """A tenant deleted while its schema is created the long way (its first try finds
+    nothing): the deletion cancels the provisioning run, whose running step is held until
+    the run has taken the cancel, then let finish; the undos run, the run ends cancelled,
+    and the deletion goes on."""
     from orchestration.activities import tenants as steps
-    from orchestration.receivers import provisioning_workflow_id
+    from orchestration.receivers import deletion_workflow_id, provisioning_workflow_id
     from tenants.models import TenantStatus
-    from tenants.services import tenant_request_provisioning
+    from tenants.services import tenant_request_deletion, tenant_request_provisioning
     from tests.factories import TenantFactory
     from tests.kit import run_async, wait_until
-    from tests.workers import BackgroundWorker, events_once_cancel_reached_the_step, settled
+    from tests.workers import (
+        BackgroundWorker,
+        events_once_cancel_reached_the_step,
+        no_first_try,
+        settled,
+    )
 
     real = steps.tenant_create_schema
     entered, release = threading.Event(), threading.Event()
@@ -94,30 +116,46 @@ def record_provisioning_cancelled(owner, temporal, save):
         release.wait(HOLD_TIMEOUT)
         return real(tenant_id)
 
+    replace = {real.__name__: held_step, **no_first_try()}
     tenant = TenantFactory(owner=owner, subdomain="acme")
     tenant_request_provisioning(tenant_id=tenant.pk)
     workflow_id = provisioning_workflow_id(tenant.pk, 1)
-
-    async def cancel() -> None:
-        client = await Client.connect(temporal)
-        await client.get_workflow_handle(workflow_id).cancel()
 
     async def cancel_taken():
         client = await Client.connect(temporal)
         return await events_once_cancel_reached_the_step(client.get_workflow_handle(workflow_id))
 
-    with BackgroundWorker(temporal, replace={real.__name__: held_step}):
+    with BackgroundWorker(temporal, replace=replace):
         wait_until(entered.is_set, timeout=30, what="create_schema to start")
-        run_async(cancel())
+        tenant_request_deletion(tenant_id=tenant.pk)
         wait_until(
-            lambda: run_async(cancel_taken()),
-            timeout=30,
-            what="the run to act on the cancel",
+            lambda: run_async(cancel_taken()), timeout=30, what="the run to act on the cancel"
         )
         release.set()
-        settled(tenant.pk, TenantStatus.FAILED)
+        settled(tenant.pk, TenantStatus.DELETED)
         run_async(_closed(temporal, workflow_id))  # the history is complete
     save(workflow_id, "provisioning-cancelled")
+    save(deletion_workflow_id(tenant.pk), "deletion-during-provisioning")
+
+
+def record_provisioning_superseded(owner, temporal, save):
+    """A tenant deleted before its provisioning began: the run's first step finds it
+    deleting, and the run ends, completed, having done nothing."""
+    from orchestration.receivers import provisioning_workflow_id
+    from tenants.models import TenantStatus
+    from tenants.services import tenant_request_deletion, tenant_request_provisioning
+    from tests.factories import TenantFactory
+    from tests.kit import run_async
+    from tests.workers import BackgroundWorker, settled
+
+    tenant = TenantFactory(owner=owner, subdomain="gone")
+    tenant_request_provisioning(tenant_id=tenant.pk)
+    tenant_request_deletion(tenant_id=tenant.pk)
+    workflow_id = provisioning_workflow_id(tenant.pk, 1)
+    with BackgroundWorker(temporal):
+        settled(tenant.pk, TenantStatus.DELETED)
+        run_async(_closed(temporal, workflow_id))
+    save(workflow_id, "provisioning-superseded")
 
 
 def record_fleet_failed(owner, temporal, settings, save):
@@ -130,7 +168,7 @@ def record_fleet_failed(owner, temporal, settings, save):
     from tenants.schemas.create import create_schema
     from tenants.schemas.snapshot import sync_template
     from tests.factories import TenantFactory
-    from tests.kit import wait_until
+    from tests.kit import run_async, wait_until
     from tests.orchestration.test_fleet import forget_workspace
     from tests.workers import BackgroundWorker
 
@@ -146,19 +184,18 @@ def record_fleet_failed(owner, temporal, settings, save):
     with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
         wait_until(lambda: not type(run).objects.get(pk=run.pk).is_open, timeout=120,
                    what="the fleet run to end")  # fmt: skip
+        run_async(_closed(temporal, run.workflow_id))  # the history is complete
     save(run.workflow_id, "fleet-failed")
 
 
-def record_onboarding_verified_and_token_cleanup(temporal, settings, save):
+def record_onboarding_verified(temporal, save):
     """A signup's onboarding (it starts on the new tenant's route, so the tenant queues are
-    polled too) that ends with the email verified; then a token clean-up run."""
+    polled too) that ends with the email verified."""
     from django.core import mail
 
     from accounts.models import Token, TokenPurpose
     from accounts.services import token_raw_value, user_verify_email
     from orchestration.receivers import onboarding_workflow_id
-    from orchestration.routing import QueueKind, queue_name
-    from orchestration.workflows import TokenCleanupInput, TokenCleanupWorkflow
     from tenants.models import TenantStatus
     from tenants.services import account_signup
     from tests.factories import PASSWORD
@@ -170,6 +207,31 @@ def record_onboarding_verified_and_token_cleanup(temporal, settings, save):
     )
     token = Token.objects.get(user=user, purpose=TokenPurpose.EMAIL_VERIFICATION)
     workflow_id = onboarding_workflow_id(user.pk)
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        wait_until(lambda: mail.outbox, timeout=30, what="the verification email")
+        user_verify_email(raw_token=token_raw_value(token))
+        run_async(workflow_result(temporal, workflow_id))
+        settled(tenant.pk, TenantStatus.ACTIVE)  # the signup's provisioning, left complete
+    save(workflow_id, "onboarding-verified")
+
+
+def record_verification_email_and_token_cleanup(temporal, settings, save):
+    """A verification email sent again on request; then a token clean-up run."""
+    from django.core import mail
+
+    from accounts.services import verification_email_resend
+    from orchestration.models import OutboxEntry
+    from orchestration.routing import QueueKind, queue_name
+    from orchestration.workflows import TokenCleanupInput, TokenCleanupWorkflow
+    from tenants.models import TenantStatus
+    from tenants.services import account_signup
+    from tests.factories import PASSWORD
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, settled, workflow_result
+
+    user, tenant, _ = account_signup(
+        email="ada@example.com", password=PASSWORD, organization_name="Acme", subdomain="acme"
+    )
     jobs = queue_name(prefix=settings.TEMPORAL_QUEUE_PREFIX, kind=QueueKind.JOBS)
 
     async def cleanup() -> str:
@@ -182,12 +244,18 @@ def record_onboarding_verified_and_token_cleanup(temporal, settings, save):
         return handle.id
 
     with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
-        wait_until(lambda: mail.outbox, timeout=30, what="the verification email")
-        user_verify_email(raw_token=token_raw_value(token))
-        run_async(workflow_result(temporal, workflow_id))
+        wait_until(lambda: mail.outbox, timeout=30, what="the signup's verification email")
+        verification_email_resend(email=user.email)
+        row = OutboxEntry.objects.get(workflow_type="VerificationEmailWorkflow")
+        wait_until(
+            lambda: OutboxEntry.objects.get(pk=row.pk).status == "started",
+            timeout=30,
+            what="the email's run to start",
+        )
+        assert run_async(workflow_result(temporal, row.workflow_id)) is True
         settled(tenant.pk, TenantStatus.ACTIVE)  # the signup's provisioning, left complete
         cleanup_id = run_async(cleanup())
-    save(workflow_id, "onboarding-verified")
+    save(row.workflow_id, "verification-email")
     save(cleanup_id, "token-cleanup")
 
 
@@ -352,9 +420,11 @@ def record_tenant_exports_prune(owner, temporal, settings, tmp_path, save):
 
 
 async def _closed(address: str, workflow_id: str) -> None:
+    """Once the run has closed (a worker must still be running), within a minute."""
     client = await Client.connect(address)
     with contextlib.suppress(WorkflowFailureError):
-        await client.get_workflow_handle(workflow_id).result()
+        async with asyncio.timeout(60):
+            await client.get_workflow_handle(workflow_id).result()
 
 
 # --- the command -----------------------------------------------------------------------------

@@ -3,7 +3,6 @@ registered under the real names, and questions to the server."""
 
 import asyncio
 import dataclasses
-import inspect
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,9 +15,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from orchestration import client as temporal_client
-from orchestration.activities.tenants import STEP_BODIES
+from orchestration.activities.tenants import steps_runner
 from orchestration.relay import OutboxRelay
-from orchestration.workflows.tenant_provisioning import PROVISIONING
 from tenants.models import Tenant
 from tests.kit import run_async, wait_until, wait_until_async
 
@@ -158,12 +156,12 @@ def finished(result, timeout: float = 60):
 def stand_in(real, body=None):
     """Decorates a stand-in for the activity ``real``: registered under its name. For a
     lifecycle step, ``body(real's body)`` is what the stand-in does where a run takes the
-    step inside ``tenant_run_steps`` (without the activity's own recording)."""
+    step inside its saga's runner (without the recording of progress around it)."""
 
     def decorate(fn):
         stand = activity.defn(name=real.__name__)(fn)
-        if body is not None and real.__name__ in STEP_BODIES:
-            stand.step_body = body(inspect.unwrap(real))
+        if body is not None and hasattr(real, "step_body"):
+            stand.step_body = dataclasses.replace(real.step_body, run=body(real.step_body.run))
         return stand
 
     return decorate
@@ -206,6 +204,19 @@ def recorded_creations() -> tuple[dict, list[str], list[str]]:
         steps.tenant_create_schema.__name__: recording(steps.tenant_create_schema, created),
     }
     return replace, tried, created
+
+
+def no_first_try() -> dict:
+    """Worker replacements: the schema step's first try (pool or template) finds nothing, so
+    the step goes the long way, on the task queue, by migrations (as where no template can
+    be stored)."""
+    from orchestration.activities import tenants as steps
+
+    def nothing(*args) -> str:
+        return ""
+
+    quick = steps.tenant_claim_pooled_schema
+    return {quick.__name__: stand_in(quick, lambda work: nothing)(nothing)}
 
 
 def fail_after(real):
@@ -264,37 +275,38 @@ class BackgroundWorker:
         for kind in map(QueueKind, self.kinds):
             registered = hosted(kind)
             names |= {a.__name__ for a in registered.activities}
-            activities = [self.swaps.get(a.__name__, a) for a in registered.activities]
+            activities = [self._swapped(a, names) for a in registered.activities]
             if kind == QueueKind.TENANT:
                 queues = tenant_queues(prefix=prefix, shards=settings.TEMPORAL_QUEUE_SHARDS)
             else:
                 queues = [queue_name(prefix=prefix, kind=kind)]
             plan += [(q, list(registered.workflows), activities) for q in queues]
         if unknown := set(self.swaps) - names:
-            raise ValueError(f"no hosted activity is named {sorted(unknown)}")
+            raise ValueError(f"no hosted activity or step is named {sorted(unknown)}")
         return plan
 
-    def _swap_step_bodies(self) -> dict:
-        """Where a run takes a swapped step inside ``tenant_run_steps``, the stand-in's
-        ``step_body`` runs instead of the real one (until the worker stops); a stand-in
-        declared with ``tenant_step`` brings its own body."""
-        grouped = {s.activity.__name__ for s in PROVISIONING.steps if s.local}
-        grouped |= {s.first_try[0].__name__ for s in PROVISIONING.steps if s.first_try}
-        saved = dict(STEP_BODIES)
+    def _swapped(self, real, names: set):
+        """``real``, or its stand-in; a saga's runner with the stand-ins of its steps (their
+        ``step_body``, or the body of a stand-in declared with ``tenant_step``)."""
+        bodies = getattr(real, "step_bodies", None)
+        if bodies is None:
+            return self.swaps.get(real.__name__, real)
+        names |= set(bodies)
+        swapped = dict(bodies)
         for name, stand in self.swaps.items():
-            if name in grouped:
+            if name in bodies:
                 body = getattr(stand, "step_body", None)
-                if body is None and hasattr(stand, "__wrapped__"):
-                    body = inspect.unwrap(stand)
                 if body is None:
                     raise ValueError(f"the stand-in for step {name} has no step_body")
-                STEP_BODIES[name] = dataclasses.replace(STEP_BODIES[name], run=body)
-        return saved
+                kept = bodies[name]  # its part in the saga: a first try, may end the run
+                swapped[name] = dataclasses.replace(
+                    kept, run=body.run, commits_as_it_goes=body.commits_as_it_goes
+                )
+        return steps_runner(swapped, name=real.__name__)
 
     def __enter__(self):
         started = threading.Event()
         plan = self._plan()
-        self._saved_bodies = self._swap_step_bodies()
         self._threads = [
             threading.Thread(target=self._serve, args=(plan, started), daemon=True),
             threading.Thread(target=self.relay.run, daemon=True),
@@ -302,7 +314,7 @@ class BackgroundWorker:
         for thread in self._threads:
             thread.start()
         if not started.wait(30):
-            self.__exit__(None, None, None)  # the swapped steps go back for the next test
+            self.__exit__(None, None, None)
             raise AssertionError("worker did not start")
         return self
 
@@ -337,5 +349,3 @@ class BackgroundWorker:
             self._loop.call_soon_threadsafe(self._stop.set)
         for thread in self._threads:
             thread.join(30)
-        STEP_BODIES.clear()
-        STEP_BODIES.update(self._saved_bodies)

@@ -1,9 +1,8 @@
 """Fleet migration activities: thin wrappers over ``tenants.fleet``. Each is safe to run
 twice (recording a batch is a compare-and-set; migrating a current schema is one SELECT).
 
-``fleet_migrate_tenants`` (and, for runs started before it, ``fleet_migrate_tenant``) runs on
-the tenants' shard queue (the workflow routes it with the routes ``fleet_next_batch``
-returns); the others on the jobs queue, beside the workflow.
+``fleet_migrate_tenants`` runs on the tenants' shard queue (the workflow routes it with the
+routes ``fleet_next_batch`` returns); the others on the jobs queue, beside the workflow.
 """
 
 from orchestration.activities import django_activity
@@ -42,11 +41,6 @@ def fleet_next_batch(run_id: str, after: str, size: int) -> dict:
     return {**batch, "behind": routes}
 
 
-@django_activity(heartbeat_every=5, tenant=True)
-def fleet_migrate_tenant(tenant_id: str) -> dict:
-    return fleet.fleet_tenant_migrate(tenant_id=tenant_id)
-
-
 @django_activity(heartbeat_every=5)
 def fleet_migrate_tenants(tenant_ids: list[str]) -> dict:
     """Migrate several schemas of one shard, one after another, giving way to provisionings
@@ -67,4 +61,4 @@ def fleet_finish(run_id: str, cancelled: bool) -> dict:
 
 # Hosted by the jobs workers (the workflow's queue) and the tenant workers (the migrations).
 ON_JOBS_QUEUE = [fleet_start, fleet_next_batch, fleet_record_batch, fleet_finish]
-ON_TENANT_QUEUES = [fleet_migrate_tenant, fleet_migrate_tenants]
+ON_TENANT_QUEUES = [fleet_migrate_tenants]

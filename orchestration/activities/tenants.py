@@ -1,13 +1,15 @@
 """Tenant lifecycle activities. Each calls one service and is safe to run twice.
 
-Each is declared with ``tenant_step``, which records the run's progress on the tenant, so
-that the API and the admin read one row and never ask Temporal.
+Each step is declared with ``tenant_step``: an activity, and the step's body (``step_body``)
+that a saga's runner (``steps_runner``) runs together with others as one local activity.
+Either way the body runs through ``_run_steps``, the one place that records a run's progress
+on the tenant, so that the API and the admin read one row and never ask Temporal.
 """
 
+import contextlib
 import functools
-import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.db import DatabaseError, transaction
@@ -26,62 +28,140 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StepBody:
-    """What a step does, without its activity's recording, for ``tenant_run_steps``."""
+    """What a step does, without the recording of progress around it (``_run_steps`` does
+    that). ``tenant_step`` gives each step activity one, as ``step_body``; a saga's
+    declaration says which steps run together, and as what (``_steps.saga.Saga``)."""
 
-    run: Callable  # (tenant_id) -> result
+    name: str  # its activity's name
+    run: Callable  # (tenant_id, *args) -> result
     commits_as_it_goes: bool = False  # DDL, migrations: never inside another transaction
-    # A first try of step ``first_try_of`` (an activity name): a falsy result means "not
-    # this way", and the group stops there.
+    # The step it is a first try of: a falsy result means "not this way", nothing was done.
     first_try_of: str = ""
+    # A truthy result says why the run has nothing to do (it is superseded).
+    may_end_run: bool = False
 
-    def label(self, name: str) -> str:
-        """The step name progress and failures use."""
-        return step_name(self.first_try_of or name)
+    @property
+    def step(self) -> str:
+        """The step's name in the run's progress."""
+        return self.first_try_of or step_name(self.name)
 
-
-# The steps of this module by activity name (a step activity's body is also
-# ``inspect.unwrap(activity)``).
-STEP_BODIES: dict[str, StepBody] = {}
+    def ends_group(self, result) -> bool:
+        """Whether ``result`` stops the steps after this one: this one did nothing."""
+        return bool(result) if self.may_end_run else bool(self.first_try_of) and not result
 
 
 def tenant_step(fn: Callable | None = None, *, heartbeat_every: float | None = None):
-    """``django_activity`` for a step of a tenant's lifecycle run (first argument: the
-    tenant id) that records itself on the tenant: ``current_step`` when it begins, then
-    ``steps_done`` in the same transaction as the step's own writes. Steps that commit as
-    they go (DDL, with ``heartbeat_every``) record right after. An undo marks the run
-    compensating. Activities of any other run than the tenant's current one record nothing.
-    Every line it logs carries ``tenant_id``.
-    """
+    """``django_activity`` for a step of a tenant's lifecycle run (first argument: the tenant
+    id), recorded on the tenant by ``_run_steps``; its ``step_body`` is what a saga's runner
+    runs. Steps that commit as they go (DDL) say ``heartbeat_every``. Every line it logs
+    carries ``tenant_id``."""
 
     def decorate(func: Callable) -> Callable:
-        @functools.wraps(func)
-        def recorded(tenant_id: str, *args):
-            info = activity.info()
-            where = {
-                "tenant_id": tenant_id,
-                "workflow_id": info.workflow_id,
-                "step": step_name(info.activity_type),
-            }
-            tenants.tenant_step_started(**where)
-            if heartbeat_every:
-                result = func(tenant_id, *args)
-                tenants.tenant_step_done(**where)
-                return result
-            with transaction.atomic():
-                result = func(tenant_id, *args)
-                tenants.tenant_step_done(**where)
-            return result
+        body = StepBody(func.__name__, func, commits_as_it_goes=bool(heartbeat_every))
 
-        if func.__module__ == __name__:
-            STEP_BODIES[func.__name__] = StepBody(func, commits_as_it_goes=bool(heartbeat_every))
-        return django_activity(recorded, heartbeat_every=heartbeat_every, tenant=True)
+        @functools.wraps(func)
+        def step(tenant_id: str, *args):
+            return _run_steps(tenant_id, [body], *args, grouped=False)[0]
+
+        defined = django_activity(step, heartbeat_every=heartbeat_every, tenant=True)
+        defined.step_body = body
+        return defined
 
     return decorate(fn) if fn is not None else decorate
 
 
+def steps_runner(bodies: Mapping[str, StepBody], *, name: str = "tenant_run_steps") -> Callable:
+    """The activity that runs several steps of one run, by activity name, as one (a saga's
+    runner, run as a local activity: one dispatch instead of one each). ``bodies`` are the
+    steps it may run, from the saga's declaration (``Saga.runner``); a name outside them is
+    refused. Returns the steps' results: fewer than the names when one ended the group."""
+    known = dict(bodies)
+
+    def run_steps(tenant_id: str, names: list[str]) -> list:
+        if unknown := [n for n in names if n not in known]:
+            raise ApplicationError(f"no such step: {', '.join(unknown)}", non_retryable=True)
+        return _run_steps(tenant_id, [known[n] for n in names], grouped=True)
+
+    run_steps.__name__ = run_steps.__qualname__ = name
+    runner = django_activity(run_steps, tenant=True)
+    runner.step_bodies = known
+    return runner
+
+
+def _run_steps(tenant_id: str, steps: list[StepBody], *args, grouped: bool) -> list:
+    """Runs ``steps`` in order and records the run's progress on the tenant: the one place
+    that does. Consecutive steps that write in a transaction share one, which also records
+    them done and names the step that comes next as current; a step that commits as it goes
+    (DDL) runs between two and is recorded done at once. A step alone (an activity, not
+    ``grouped``) is named current before it begins; one outside the run's plan is an undo,
+    and the run is then seen compensating. A step whose result ends the group (a first try
+    that found nothing, a run found superseded) commits what came before and stops: its
+    step is not done, and the results are fewer than the steps.
+
+    A failing step is rolled back with the others of its transaction and stays the run's
+    current step; in a group it is recorded so and named in the failure's details (the
+    workflow reports it). A retry runs the steps again, each being idempotent. An activity of
+    any other run than the tenant's current one records nothing (``tenants.tenant_step_done``).
+    """
+    where = {"tenant_id": tenant_id, "workflow_id": activity.info().workflow_id}
+    results: list = []
+
+    def label(index: int) -> str:  # the step at ``index``, for progress ("" past the end)
+        return steps[index].step if index < len(steps) else ""
+
+    def run(body: StepBody) -> bool:
+        """Runs ``body``; whether it ended the group."""
+        span = tracing.span(f"RunStep:{body.name}", {"tenant_id": tenant_id}) if grouped else None
+        try:
+            with span or contextlib.nullcontext():
+                results.append(body.run(tenant_id, *args))
+        except Exception as exc:
+            if not grouped:  # the activity's own failure (a cancel stays one)
+                raise
+            raise _Failed(body, exc) from exc  # its transaction rolls back on the way out
+        return body.ends_group(results[-1])
+
+    def record(ran: list[StepBody], *, ended: bool, then: int) -> None:
+        outcomes = zip(ran, results[-len(ran) :], strict=True)
+        done = [body.step for body, result in outcomes if not body.ends_group(result)]
+        tenants.tenant_step_done(**where, step=done, then="" if ended else label(then))
+
+    if not grouped:
+        tenants.tenant_step_started(**where, step=steps[0].step)
+    index, ended = 0, False
+    try:
+        while index < len(steps) and not ended:
+            if steps[index].commits_as_it_goes:  # recorded at once: it may take long
+                ended = run(steps[index])
+                index += 1
+                record(steps[index - 1 : index], ended=ended, then=index)
+                continue
+            with transaction.atomic():
+                begun = index
+                while index < len(steps) and not steps[index].commits_as_it_goes and not ended:
+                    ended = run(steps[index])
+                    index += 1
+                record(steps[begun:index], ended=ended, then=index)
+    except _Failed as failed:
+        try:  # the failing step is the current one (unless the database is what failed)
+            tenants.tenant_step_done(**where, step=[], then=failed.body.step)
+        except DatabaseError:
+            logger.warning("could not record %s as the current step", failed.body.step)
+        raise as_failure(failed.error, failed.body.step) from failed.error
+    return results
+
+
+class _Failed(Exception):
+    def __init__(self, body: StepBody, error: Exception) -> None:
+        super().__init__(body.step)
+        self.body, self.error = body, error
+
+
 @tenant_step
-def tenant_mark_provisioning(tenant_id: str) -> None:
-    tenants.tenant_set_status(tenant_id=tenant_id, status=TenantStatus.PROVISIONING)
+def tenant_mark_provisioning(tenant_id: str) -> str:
+    """``""``, or the status of a tenant a deletion got to first (``deleting``, ``deleted``):
+    the run is then superseded, and nothing was done."""
+    return tenants.tenant_begin_provisioning(tenant_id=tenant_id)
 
 
 @tenant_step
@@ -127,29 +207,14 @@ def tenant_create_schema(tenant_id: str) -> str:
     return tenants.tenant_schema_create(tenant_id=tenant_id)
 
 
-@django_activity(tenant=True)
+@tenant_step
 def tenant_claim_pooled_schema(tenant_id: str) -> str:
-    """``create_schema``'s first try, run as a local activity: a warm pool schema claimed,
-    else the template replayed, in a transaction that also records ``create_schema`` done (a
-    schema built on several connections commits on its own, complete, just before). ``""``
-    when neither can give the schema (no usable template: the step then runs
-    ``tenant_create_schema`` on the task queue, by migrations, heartbeating). The name is
-    older than the template's part in it, and stays: recorded histories carry it."""
-    where = {
-        "tenant_id": tenant_id,
-        "workflow_id": activity.info().workflow_id,
-        "step": step_name(tenant_create_schema.__name__),
-    }
-    with transaction.atomic():
-        how = tenants.tenant_schema_create_quickly(tenant_id=tenant_id)
-        if how:  # begun and done at once: only ``done`` is worth a write
-            tenants.tenant_step_done(**where)
-    return how
-
-
-STEP_BODIES[tenant_claim_pooled_schema.__name__] = StepBody(
-    inspect.unwrap(tenant_claim_pooled_schema), first_try_of=tenant_create_schema.__name__
-)
+    """``create_schema``'s first try (``Step.first_try``): a warm pool schema claimed, else
+    the template replayed, in the transaction that records ``create_schema`` done (a schema
+    built on several connections commits on its own, complete, just before). ``""`` when
+    neither can give the schema (no usable template: the step then runs
+    ``tenant_create_schema`` on the task queue, by migrations, heartbeating)."""
+    return tenants.tenant_schema_create_quickly(tenant_id=tenant_id)
 
 
 @tenant_step(heartbeat_every=5)
@@ -188,79 +253,6 @@ def tenant_remove_owner_membership(tenant_id: str) -> None:
 
 
 @tenant_step
-def tenant_revoke_access(tenant_id: str) -> int | list[int]:
-    """Deactivates the tenant's memberships; returns how many. (Runs recorded before
-    tokens stopped belonging to tenants got ``[memberships, tokens]``: the workflow decodes
-    results with this annotation, so it admits both.)"""
+def tenant_revoke_access(tenant_id: str) -> int:
+    """Deactivates the tenant's memberships; returns how many."""
     return tenants.tenant_access_revoke(tenant_id=tenant_id)
-
-
-@django_activity(tenant=True)
-def tenant_run_steps(tenant_id: str, names: list[str]) -> list:
-    """Several steps of one run (by activity name, in order) as one local activity: one
-    dispatch instead of one each. Consecutive steps that write in a transaction share one,
-    which also records them done (and the step that comes next as current); a step that
-    commits as it goes (a migration) runs between two and is recorded at once. A first
-    try (the pool claim) that finds nothing ends the group: its transaction commits, and
-    the result list is shorter than ``names`` (the workflow takes the step the long way).
-
-    A failing step is rolled back with the others of its transaction, recorded as the run's
-    current step, and named in the failure's details (the workflow reports it); a retry runs
-    the group again, each step being idempotent. Returns the steps' results."""
-    if unknown := [name for name in names if name not in STEP_BODIES]:
-        raise ApplicationError(f"no such step: {', '.join(unknown)}", non_retryable=True)
-    where = {"tenant_id": tenant_id, "workflow_id": activity.info().workflow_id}
-    results: list = []
-    waiting: list[str] = []  # steps for the next transaction
-
-    def label(index: int) -> str:  # the step at ``index``, for progress ("" past the end)
-        return STEP_BODIES[names[index]].label(names[index]) if index < len(names) else ""
-
-    def run(name: str) -> None:
-        try:
-            with tracing.span(f"RunStep:{name}", {"tenant_id": tenant_id}):
-                results.append(STEP_BODIES[name].run(tenant_id))
-        except Exception as exc:
-            raise _Failed(name, exc) from exc  # its transaction rolls back on the way out
-
-    def commit_waiting(then: str) -> None:
-        with transaction.atomic():
-            for name in waiting:
-                run(name)
-            # A first try records its step itself, when it got somewhere.
-            done = [step_name(n) for n in waiting if not STEP_BODIES[n].first_try_of]
-            if STEP_BODIES[waiting[-1]].first_try_of and not results[-1]:
-                then = ""  # found nothing: the step itself comes next, and records itself
-            tenants.tenant_step_done(**where, step=done, then=then)
-        waiting.clear()
-
-    try:
-        for index, name in enumerate(names):
-            body = STEP_BODIES[name]
-            if body.commits_as_it_goes:
-                if waiting:
-                    commit_waiting(then=label(index))
-                run(name)  # recorded at once: it may take long, and it stays done
-                tenants.tenant_step_done(**where, step=step_name(name), then=label(index + 1))
-                continue
-            waiting.append(name)
-            if body.first_try_of:
-                commit_waiting(then=label(index + 1))
-                if not results[-1]:
-                    return results
-        if waiting:
-            commit_waiting(then="")
-    except _Failed as failed:
-        failing = STEP_BODIES[failed.name].label(failed.name)
-        try:  # the failing step is the current one (unless the database is what failed)
-            tenants.tenant_step_done(**where, step=[], then=failing)
-        except DatabaseError:
-            logger.warning("could not record %s as the current step", failing)
-        raise as_failure(failed.error, failing) from failed.error
-    return results
-
-
-class _Failed(Exception):
-    def __init__(self, name: str, error: Exception) -> None:
-        super().__init__(name)
-        self.name, self.error = name, error

@@ -55,7 +55,7 @@ class DjangoTaskInput(WorkflowInput):
     maximum_interval_seconds: int = 60
     timeout_seconds: int = 300
     # Run the task as a local activity, in the workflow task (the backend's ``local``
-    # option): one server dispatch for the whole run. Runs recorded before it had none.
+    # option): one server dispatch for the whole run.
     local: bool = False
     # Run it even while its tenant is suspended (the backend's ``while_suspended`` option).
     while_suspended: bool = False

@@ -4,12 +4,10 @@ The template first (``fleet_start``), then the active tenants in schema-name ord
 at a time: ``fleet_next_batch`` tells which schemas of the batch are behind (a constant number
 of queries), those are migrated by ``fleet_migrate_tenants`` in chunks of up to ``CHUNK``
 schemas of one shard queue, at background priority with the run as fairness key, at most
-``concurrency`` chunks at once (runs started before ``CHUNKS_PATCH``: one
-``fleet_migrate_tenant`` per schema, the tenant as fairness key), and
-``fleet_record_batch`` adds the outcomes to the ``FleetRun`` row. A schema whose
-migration fails is recorded (tenant, migration, error) and the run goes on. After
-``continue_after`` tenants the run continues as new from its cursor, so a fleet of any size
-keeps a small history.
+``concurrency`` chunks at once, and ``fleet_record_batch`` adds the outcomes to the
+``FleetRun`` row. A schema whose migration fails is recorded (tenant, migration, error) and
+the run goes on. After ``continue_after`` tenants the run continues as new from its cursor,
+so a fleet of any size keeps a small history.
 
 Signals: ``pause`` (the migrations under way finish, no more start), ``resume``, ``cancel``
 (the same, then the run ends ``cancelled``). A killed worker or a restarted Temporal resumes
@@ -48,8 +46,10 @@ class FleetMigrationInput(WorkflowInput):
             require_positive(name, getattr(self, name))
 
 
-# Schemas migrated by one activity since CHUNKS_PATCH: one task-queue round trip and one
-# workflow task per chunk rather than per schema, which cost more than an AddField itself.
+# Schemas migrated by one activity: one task-queue round trip and one workflow task per
+# chunk rather than per schema, which cost more than an AddField itself. The patch that
+# brought chunks is deprecated: runs from before it are gone, runs that took it replay.
+# Its removal, and when it is safe, are in docs/versioning.md.
 CHUNKS_PATCH = "fleet-chunks"
 CHUNK = 8
 
@@ -61,8 +61,8 @@ START = within({**LONG, "start_to_close_timeout": timedelta(minutes=30)}, 24 * 3
 
 
 # Auto-upgrade: a fleet run lasts as long as the fleet takes and continues as new; each
-# batch should run on the current build, not keep an old one's workers around. Changes
-# to it still go behind workflow.patched (docs/versioning.md).
+# batch should run on the current build, not keep an old one's workers around. A change
+# to it goes behind workflow.patched (docs/versioning.md).
 @workflow.defn(
     versioning_behavior=when_versioned(
         VersioningBehavior.AUTO_UPGRADE, workflow="FleetMigrationWorkflow"
@@ -132,30 +132,11 @@ class FleetMigrationWorkflow:
         )
 
     async def _migrate(self, params: FleetMigrationInput, routes: list) -> dict:
-        """Migrate the schemas behind, ``concurrency`` at a time; tenants not begun when the
-        run is cancelled are left out of the results (not counted)."""
-        if workflow.patched(CHUNKS_PATCH):
-            return await self._migrate_chunks(params, routes)
-        slots = asyncio.Semaphore(params.concurrency)
-
-        async def one(tenant_id: str, task_queue: str, priority_key: int):
-            result = await self._when_running(
-                slots,
-                steps.fleet_migrate_tenant,
-                tenant_id,
-                task_queue=task_queue,
-                priority=Priority(priority_key=priority_key, fairness_key=tenant_id),
-            )
-            return tenant_id, result
-
-        done = await asyncio.gather(*(one(*route) for route in routes))
-        return {tenant_id: result for tenant_id, result in done if result is not None}
-
-    async def _migrate_chunks(self, params: FleetMigrationInput, routes: list) -> dict:
-        """Since ``CHUNKS_PATCH``: the schemas behind, grouped by shard queue into chunks of
-        at most ``CHUNK``, each chunk one activity that migrates its schemas one after
-        another, ``concurrency`` chunks at a time (so as many schemas at once as before).
-        A pause or cancel lets the chunks under way finish."""
+        """The schemas behind, grouped by shard queue into chunks of at most ``CHUNK``, each
+        chunk one activity that migrates its schemas one after another, ``concurrency``
+        chunks at a time. A pause or cancel lets the chunks under way finish; chunks not
+        begun when the run is cancelled are left out of the results (not counted)."""
+        workflow.deprecate_patch(CHUNKS_PATCH)
         groups: dict[tuple[str, int], list[str]] = {}
         for tenant_id, task_queue, priority_key in routes:
             groups.setdefault((task_queue, priority_key), []).append(tenant_id)

@@ -1,11 +1,11 @@
-"""Tenant deletion: (stop provisioning) -> mark deleting -> revoke access -> drop the schema
--> delete the domains -> (delete the data exports) -> mark deleted. The row stays as a
+"""Tenant deletion: stop provisioning -> mark deleting -> revoke access -> drop the schema
+-> delete the domains -> delete the data exports -> mark deleted. The row stays as a
 tombstone with ``deleted_at``.
 
-A deletion asked for while the tenant is being provisioned (the ``stop-provisioning-first``
-patch) first cancels the provisioning run, which lets its running step finish and undoes
-what it built, then waits until the tenant is settled (failed, or active when the cancel came
-during the last step) before deleting. Runs started before the patch go straight on.
+A deletion asked for while the tenant is being provisioned first cancels the provisioning
+run, which lets its running step finish and undoes what it built, then waits until the
+tenant is settled (failed, or active when the cancel came during the last step) before
+deleting.
 
 The same shape as provisioning (a ``Saga`` walked by ``_steps.saga``), with no undos: a
 deletion only ever moves forward. Every step is idempotent, so a run that crashed can simply
@@ -46,26 +46,21 @@ class DeletionResult:
     domains_deleted: int
 
 
-STOP_PROVISIONING_PATCH = "stop-provisioning-first"
-# Runs started before tenants had data exports replay without the step.
-DELETE_EXPORTS_PATCH = "delete-exports"
-
 DELETION = Saga(
     steps=[
-        Step(steps.tenant_wait_provisioning_settled, LONG, patch=STOP_PROVISIONING_PATCH),
+        Step(steps.tenant_wait_provisioning_settled, LONG),
         Step(steps.tenant_mark_deleting, SHORT),
         Step(steps.tenant_revoke_access, SHORT),
         Step(steps.tenant_drop_schema, LONG),
         Step(steps.tenant_delete_domains, SHORT),
-        Step(steps.tenant_delete_exports, SHORT, patch=DELETE_EXPORTS_PATCH),
+        Step(steps.tenant_delete_exports, SHORT),
         Step(steps.tenant_mark_deleted, SHORT),
     ],
 )
 
 
-# Pinned (with Worker Versioning on): a run of minutes finishes on the build it started
-# on, so its old workers are needed only minutes. Changes still go behind workflow.patched
-# while unversioned workers (the default) may replay it (docs/versioning.md).
+# Pinned: a run of seconds finishes on the build it started on; a change to it needs no
+# patch (docs/versioning.md).
 @workflow.defn(
     versioning_behavior=when_versioned(
         VersioningBehavior.PINNED, workflow="TenantDeletionWorkflow"
@@ -82,18 +77,21 @@ class TenantDeletionWorkflow:
     @workflow.run
     async def run(self, params: TenantDeletionInput | dict) -> DeletionResult:
         params = TenantDeletionInput.parse(params)
-        self._run.retry_window = params.retry_window_seconds
-        if params.provisioning_workflow_id and workflow.patched(STOP_PROVISIONING_PATCH):
-            handle = workflow.get_external_workflow_handle(params.provisioning_workflow_id)
-            try:
-                await handle.cancel()
-            except FailureError as exc:  # already closed, or never started: nothing to stop
-                workflow.logger.info("provisioning run not cancelled: %s", exc)
-        await self._run.run(params.tenant_id)
+        if params.provisioning_workflow_id:
+            await _cancel(params.provisioning_workflow_id)
+        await self._run.run(params.tenant_id, retry_window=params.retry_window_seconds)
         done = self._run.results
-        revoked = done["revoke_access"]  # [memberships, tokens] in runs recorded before
         return DeletionResult(
-            memberships_deactivated=revoked[0] if isinstance(revoked, list) else revoked,
+            memberships_deactivated=done["revoke_access"],
             schema_dropped=done["drop_schema"],
             domains_deleted=done["delete_domains"],
         )
+
+
+async def _cancel(workflow_id: str) -> None:
+    """Asks the provisioning run ``workflow_id`` to stop (the saga's first step then waits
+    for the tenant to settle)."""
+    try:
+        await workflow.get_external_workflow_handle(workflow_id).cancel()
+    except FailureError as exc:  # already closed, or never started: nothing to stop
+        workflow.logger.info("provisioning run not cancelled: %s", exc)

@@ -1,23 +1,28 @@
 """A deliberately incompatible edit of the provisioning workflow, for the replay test: the
-domain is created before the schema is migrated. Replaying recorded histories against it
-must fail with a non-determinism error."""
+same saga with the schema created on the task queue before the tenant is marked
+provisioning. Replaying recorded histories against it must fail with a non-determinism
+error."""
+
+import dataclasses
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from orchestration.activities import tenants as steps
-    from orchestration.workflows._steps.common import LONG, SHORT
-    from orchestration.workflows.tenant_provisioning import TenantProvisioningInput
+    from orchestration.workflows._steps.saga import Saga, SagaRun
+    from orchestration.workflows.tenant_provisioning import PROVISIONING, TenantProvisioningInput
+
+mark, create, *rest = PROVISIONING.steps
+REORDERED = Saga(
+    steps=[dataclasses.replace(create, first_try=None), mark, *rest],
+    on_failure=PROVISIONING.on_failure,
+    failure_type=PROVISIONING.failure_type,
+    failure_message=PROVISIONING.failure_message,
+    group_runner=PROVISIONING.group_runner,
+)
 
 
 @workflow.defn(name="TenantProvisioningWorkflow")
 class ReorderedProvisioningWorkflow:
     @workflow.run
-    async def run(self, params: TenantProvisioningInput) -> None:
-        tenant_id = params.tenant_id
-        await workflow.execute_activity(steps.tenant_mark_provisioning, tenant_id, **SHORT)
-        await workflow.execute_activity(steps.tenant_create_schema, tenant_id, **LONG)
-        await workflow.execute_activity(steps.tenant_create_domain, tenant_id, **SHORT)
-        await workflow.execute_activity(steps.tenant_migrate_schema, tenant_id, **LONG)
-        await workflow.execute_activity(steps.tenant_add_owner_membership, tenant_id, **SHORT)
-        await workflow.execute_activity(steps.tenant_mark_active, tenant_id, **SHORT)
+    async def run(self, params: TenantProvisioningInput):
+        return await SagaRun(REORDERED).run(params.tenant_id)

@@ -50,9 +50,9 @@ class FakeSteps:
 
         by_name: dict = {}
 
-        @activity.defn(name=steps.tenant_run_steps.__name__)
+        @activity.defn(name=PROVISIONING.runner.__name__)
         async def run_steps(tenant_id, names):
-            """Each named fake in turn, as ``tenant_run_steps`` runs the real steps."""
+            """Each named fake in turn, as the saga's runner runs the real steps."""
             results = []
             for name in names:
                 try:
@@ -76,8 +76,12 @@ class FakeSteps:
             special[steps.tenant_claim_pooled_schema] = lambda: "pool"
         if self.domain_fails:
             special[steps.tenant_create_domain] = domain_fails
-        by_name.update((a.__name__, fake(a, special.get(a))) for a in PROVISIONING.activities)
-        by_name[steps.tenant_run_steps.__name__] = run_steps
+        steps_and_tries = [s.activity for s in PROVISIONING.steps]
+        steps_and_tries += [s.first_try[0] for s in PROVISIONING.steps if s.first_try]
+        scheduled = [a for a in PROVISIONING.activities if a is not PROVISIONING.runner]
+        every = dict.fromkeys(steps_and_tries + scheduled)
+        by_name.update((a.__name__, fake(a, special.get(a))) for a in every)
+        by_name[PROVISIONING.runner.__name__] = run_steps
         return list(by_name.values())
 
 

@@ -3,19 +3,26 @@ step heartbeats: real PostgreSQL, Temporal, worker and relay. A table lock holds
 after it has begun, so each test knows exactly where the run is."""
 
 import contextlib
+import logging
 
 import psycopg
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from core.db import libpq_params
-from orchestration.activities import tenants as steps
 from tenants.models import Domain, Membership, SchemaTemplate, Tenant, TenantStatus
 from tenants.schemas.create import schema_exists
-from tenants.services import account_signup, tenant_request_provisioning
+from tenants.services import account_signup, tenant_request_deletion, tenant_request_provisioning
 from tests.factories import PASSWORD
 from tests.kit import run_async, wait_until
-from tests.workers import BackgroundWorker, describe, settled, stand_in
+from tests.workers import (
+    BackgroundWorker,
+    describe,
+    event_types,
+    no_first_try,
+    settled,
+    workflow_result,
+)
 
 pytestmark = pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
 
@@ -89,6 +96,48 @@ def test_delete_during_provisioning_is_accepted_and_leaves_nothing(temporal, tra
     )
 
 
+def test_a_signup_deleted_at_once_ends_its_provisioning_quietly(temporal, transactional_db, caplog):
+    """Deleted before its provisioning began: the run finds the tenant being deleted at its
+    first step and ends, completed, with nothing done to undo and nothing logged as an
+    error; the deletion leaves nothing."""
+    tenant, _ = signup()
+    tenant_request_deletion(tenant_id=tenant.pk)  # no worker yet: the tenant is still pending
+    caplog.set_level(logging.INFO)
+    workflow_id = f"tenant-provision-{tenant.pk}"
+    with BackgroundWorker(temporal):
+        tenant = settled(tenant.pk, TenantStatus.DELETED, timeout=90)
+        provisioning = closed(temporal, workflow_id)
+    assert provisioning.status == WorkflowExecutionStatus.COMPLETED
+    assert run_async(workflow_result(temporal, workflow_id))["state"] == "superseded"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert not schema_exists(tenant.schema_name)
+    assert not Domain.objects.filter(tenant=tenant).exists()
+    assert not Membership.objects.filter(tenant=tenant, is_active=True).exists()
+
+
+def test_a_deletion_during_an_early_step_cancels_the_provisioning_run(temporal, transactional_db):
+    """Deleted while its schema is being created (the second step, the long way): the
+    deletion cancels the provisioning run, which lets the step finish, undoes it and ends
+    cancelled; then the deletion goes on."""
+    tenant, _ = signup()
+    workflow_id = f"tenant-provision-{tenant.pk}"
+    requested = "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED"
+
+    with BackgroundWorker(temporal, replace=no_first_try()):
+        with table_locked(SchemaTemplate):  # create_schema reads the stored template first
+            at_step(tenant.pk, "create_schema")
+            tenant_request_deletion(tenant_id=tenant.pk)
+            wait_until(
+                lambda: requested in event_types(temporal, workflow_id),
+                timeout=30,
+                what="the deletion to cancel the provisioning run",
+            )
+        tenant = settled(tenant.pk, TenantStatus.DELETED, timeout=90)
+        outcome = closed(temporal, workflow_id)
+    assert outcome.status == WorkflowExecutionStatus.CANCELED
+    assert not schema_exists(tenant.schema_name)
+
+
 def test_cancelling_during_a_heartbeating_step_ends_the_run_cancelled(temporal, transactional_db):
     """As docs/operations.md says: the running step (create_schema the long way, on the task
     queue, heartbeating) is let finish, the undos run, the tenant ends ``failed``, and the
@@ -103,12 +152,7 @@ def test_cancelling_during_a_heartbeating_step_ends_the_run_cancelled(temporal, 
         client = await temporal_client.connect(address=temporal)
         await client.get_workflow_handle(workflow_id).cancel()
 
-    def nothing(*args) -> str:
-        return ""
-
-    quick = steps.tenant_claim_pooled_schema
-    replace = {quick.__name__: stand_in(quick, lambda work: nothing)(nothing)}
-    with BackgroundWorker(temporal, replace=replace):
+    with BackgroundWorker(temporal, replace=no_first_try()):
         with table_locked(SchemaTemplate):  # create_schema reads the stored template first
             at_step(tenant.pk, "create_schema")
             run_async(cancel())

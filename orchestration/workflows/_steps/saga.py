@@ -1,22 +1,36 @@
 """A saga as data: the steps of a tenant's lifecycle run, each with its undo and options,
-declared once and walked by ``Saga.run``.
+declared once and walked by ``SagaRun``.
 
 A ``Step`` names its forward activity, the activity options, and (optionally) the undo that
 is registered *before* the step runs, so that a step that half-happened is undone too.
-``Saga.run`` executes the steps in order; when one fails, or the run is cancelled, it runs
+``SagaRun.run`` takes the steps in order; when one fails, or the run is cancelled, it runs
 the registered undos in reverse, shielded from cancellation, then the saga's ``on_failure``
 activity with the reason, as an explicit final act. Adding a step is one ``Step`` entry plus
 its activity (and re-recorded histories).
 
-A step's name is its activity's name less the ``tenant_`` prefix
-(``orchestration.activities.step_name``); the activities record their progress on the tenant
-under that name, so the API and the admin read it from the database.
+How a run takes its steps:
 
-The commands issued are exactly those the hand-written workflows issued before this module
-existed (patches included), so every recorded history still replays.
+* Consecutive ``local`` steps, and a step's ``first_try``, run as one local activity, the
+  saga's ``runner``, made from the declared steps' bodies (``activities.tenants
+  .steps_runner``): one dispatch, no task-queue round trip. Their undos are registered
+  before it. A step's activity may live in any module: it is declared with ``tenant_step``,
+  which gives it the body the runner runs.
+* A first try that finds nothing ends its group: the step then runs its own activity on the
+  task queue, and the steps after it are the next group. Any other step is an activity on
+  the task queue, alone.
+* A step that ``may_end_run`` and returns a reason (the tenant is being deleted) ends the run
+  there, completed and ``superseded``, with nothing done to undo.
+* A cancel lets the running step finish (``WAIT_CANCELLATION_COMPLETED``; a local activity is
+  shielded), then the run stops, undoes, and ends cancelled; a cancel during the last step
+  changes nothing (the subject is done, nothing is left to stop).
+
+A step's name is its activity's name less the ``tenant_`` prefix
+(``orchestration.activities.step_name``); the steps record their progress on the tenant under
+that name, so the API and the admin read it from the database.
 """
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,17 +52,16 @@ class Step:
     options: dict
     # (undo activity, its options): registered before the step runs.
     undo: tuple[Callable, dict] | None = None
-    # The step runs only where ``workflow.patched(patch)`` is true (runs started before it
-    # replay without it); the check is made when the run reaches the step, as before.
-    patch: str | None = None
-    # A short database step: where the run's ``local_steps`` is on, it runs as a local
-    # activity (in the worker that runs the workflow, no task-queue round trip; a killed
-    # worker is noticed by the workflow task's timeout and the step runs again, idempotent).
+    # A short database step, run by the saga's runner with its neighbours (in the worker that
+    # runs the workflow, no task-queue round trip; a killed worker is noticed by the workflow
+    # task's timeout and the group runs again, each step idempotent).
     local: bool = False
-    # (activity, options): a cheap way to the same result, tried first as a local activity
-    # where the run's ``first_tries`` is on. A truthy result is the step's; a falsy one
-    # means "not this way" and the step's own activity runs. The step's undo covers both.
+    # (activity, options): a cheap way to the same result, tried first in the runner's group.
+    # A truthy result is the step's; a falsy one means "not this way" and the step's own
+    # activity runs on the task queue. The step's undo covers both.
     first_try: tuple[Callable, dict] | None = None
+    # A truthy result (why: the tenant is being deleted) ends the run, completed, superseded.
+    may_end_run: bool = False
 
     @property
     def name(self) -> str:
@@ -63,11 +76,31 @@ class Saga:
     # The run's own failure (non-retryable ApplicationError) once the undos are done.
     failure_type: str = "SagaFailed"
     failure_message: str = "{subject} failed at {reason}"
-    # The activity that runs several local steps as one (``tenant_run_steps``: the subject
-    # and the steps' activity names): where the run's ``grouped_steps`` is on, consecutive
-    # local steps (a step with a ``first_try``: its first try) run through it, their undos
-    # registered before.
-    run_steps: Callable | None = None
+    # Makes the activity that runs grouped steps as one, given their bodies by activity name
+    # (``activities.tenants.steps_runner``); needed by a saga with local steps or first tries.
+    group_runner: Callable | None = None
+    # That activity, made from this declaration (``__post_init__``).
+    runner: Callable | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        """Makes the runner from the steps declared to run in it, and refuses a declaration
+        it cannot run, naming the step."""
+        bodies = {}
+        for step in self.steps:
+            if step.may_end_run and not step.local:
+                raise TypeError(f"step {step.name}: only a local step may end the run")
+            if step.first_try is not None:
+                body = _body_of(step, step.first_try[0])
+                bodies[_name(step.first_try[0])] = dataclasses.replace(body, first_try_of=step.name)
+            if step.local:
+                body = _body_of(step, step.activity)
+                bodies[_name(step.activity)] = dataclasses.replace(
+                    body, may_end_run=step.may_end_run
+                )
+        if bodies and self.group_runner is None:
+            raise TypeError(f"saga of {self.step_names}: local steps and first tries need a runner")
+        if bodies:
+            object.__setattr__(self, "runner", self.group_runner(bodies))
 
     @property
     def step_names(self) -> list[str]:
@@ -75,15 +108,26 @@ class Saga:
 
     @property
     def activities(self) -> list[Callable]:
-        """Every activity the saga can call (steps, undos, the final act), for the workers."""
-        found = [step.activity for step in self.steps]
-        found += [step.first_try[0] for step in self.steps if step.first_try is not None]
+        """Every activity a run schedules (steps on the task queue, undos, the final act, the
+        runner), for the workers."""
+        found = [step.activity for step in self.steps if not step.local]
         found += [step.undo[0] for step in self.steps if step.undo is not None]
         if self.on_failure is not None:
             found.append(self.on_failure[0])
-        if self.run_steps is not None:
-            found.append(self.run_steps)
+        if self.runner is not None:
+            found.append(self.runner)
         return list(dict.fromkeys(found))
+
+
+def _body_of(step: Step, activity: Callable):
+    body = getattr(activity, "step_body", None)
+    if body is None:
+        raise TypeError(
+            f"step {step.name}: {_name(activity)} runs in the saga's runner, but it is not "
+            "declared with tenant_step (orchestration.activities.tenants), which gives it the "
+            "body the runner runs"
+        )
+    return body
 
 
 @dataclass
@@ -94,57 +138,47 @@ class Progress:
     steps_done: list[str] = field(default_factory=list)
     current_step: str | None = None
     total: int = 0
-    state: str = "running"  # running | compensating | completed | failed
+    state: str = "running"  # running | compensating | completed | superseded | failed
     error: str = ""
 
 
 class SagaRun:
     """One walk of a ``Saga`` for one subject (a tenant id), inside a workflow."""
 
-    # A run that was asked to cancel ends cancelled once it has undone what it did, also
-    # when the cancel reached its running step as an activity failure; runs started before
-    # this patch ended failed in that case.
-    CANCELLED_ENDS_CANCELLED = "cancelled-ends-cancelled"
-
-    def __init__(self, saga: Saga, *, wait_for_steps: bool = False) -> None:
+    def __init__(self, saga: Saga) -> None:
         self.saga = saga
-        # How long each forward step keeps retrying (the run's input says; see common.py).
-        self.retry_window = DEFAULT_RETRY_WINDOW
-        # With WAIT_CANCELLATION_COMPLETED a cancel lets the running step finish before the
-        # undos run (an undo never runs beside the step it undoes).
-        self.wait_for_steps = wait_for_steps
-        # Steps declared ``local`` run as local activities (set from a patch by the
-        # workflow: runs recorded before it replay their steps as activities).
-        self.local_steps = False
-        # Steps with a ``first_try`` try it first (also set from a patch by the workflow).
-        self.first_tries = False
-        # Consecutive local steps run as one local activity, ``saga.run_steps`` (also set
-        # from a patch by the workflow).
-        self.grouped_steps = False
         self.progress = Progress(total=len(saga.steps))
         self.results: dict[str, Any] = {}
+        # How long each forward step keeps retrying (the run's input says; see common.py).
+        self.retry_window = DEFAULT_RETRY_WINDOW
 
-    async def run(self, subject: str) -> Progress:
+    async def run(self, subject: str, *, retry_window: int = DEFAULT_RETRY_WINDOW) -> Progress:
+        self.retry_window = retry_window
         # The undos registered so far, by the index of their step.
         undo: dict[int, tuple[Callable, dict]] = {}
         try:
             final = len(self.saga.steps) - 1
             pending = list(enumerate(self.saga.steps))
             while pending:
-                group = self._next_group(pending)
+                group = _next_group(pending)
                 undo |= {index: step.undo for index, step in group if step.undo is not None}
-                if len(group) == 1:
+                if not _grouped(group[0][1]):
                     await self._step(group[0][1], subject, last=group[0][0] == final)
-                elif group:
-                    done = await self._group(
-                        [s for _, s in group], subject, last=group[-1][0] == final
-                    )
-                    if done < len(group):  # a first try found nothing: that step the long way
-                        index, step = group[done]
-                        for later, _ in group[done + 1 :]:  # registered again when they run
-                            undo.pop(later, None)
-                        await self._step(step, subject, last=index == final, tried=True)
-                        pending[0:0] = group[done + 1 :]
+                    continue
+                done = await self._group([s for _, s in group], subject, last=group[-1][0] == final)
+                if done == len(group):
+                    continue
+                index, step = group[done]  # it ended the group: the steps after it wait
+                for later, _ in group[done + 1 :]:  # registered again when they run
+                    undo.pop(later, None)
+                if step.may_end_run:  # superseded: nothing done, nothing to undo
+                    undo.pop(index, None)
+                    self.progress.state, self.progress.current_step = "superseded", None
+                    return self.progress
+                # A first try found nothing: that step the long way, unless cancelled meanwhile.
+                self._stop_if_cancelled(last=False)
+                await self._step(step, subject, last=index == final)
+                pending[0:0] = group[done + 1 :]
         except (Exception, asyncio.CancelledError) as err:
             if isinstance(err, asyncio.CancelledError) and workflow.cancellation_reason() is None:
                 raise  # not a cancel request: the worker is evicting the run; nothing to undo
@@ -166,7 +200,7 @@ class SagaRun:
             self.progress.state, self.progress.current_step = "failed", None
             if isinstance(err, asyncio.CancelledError):
                 raise
-            if cancel_requested and workflow.patched(self.CANCELLED_ENDS_CANCELLED):
+            if cancel_requested:  # a cancelled run ends cancelled, once it has undone
                 raise asyncio.CancelledError() from err
             raise ApplicationError(
                 self.saga.failure_message.format(subject=subject, reason=reason),
@@ -176,45 +210,16 @@ class SagaRun:
         self.progress.state, self.progress.current_step = "completed", None
         return self.progress
 
-    def _taken(self, step: Step) -> bool:
-        """Whether the run takes ``step`` (runs started before its patch do not)."""
-        if step.patch is not None and not workflow.patched(step.patch):
-            self.progress.total -= 1
-            return False
-        return True
-
-    def _next_group(self, pending: list[tuple[int, Step]]) -> list[tuple[int, Step]]:
-        """The next steps the run takes, taken off ``pending``: consecutive local steps (and
-        first tries) together where the run groups them, else one step."""
-        group: list[tuple[int, Step]] = []
-        while pending:
-            if group and not (self._groupable(group[-1][1]) and self._groupable(pending[0][1])):
-                break
-            index, step = pending.pop(0)
-            if self._taken(step):
-                group.append((index, step))
-        return group
-
-    def _groupable(self, step: Step) -> bool:
-        if not (self.grouped_steps and self.saga.run_steps is not None and self.local_steps):
-            return False
-        if step.first_try is not None:
-            return self.first_tries  # the first try joins the group, the long way does not
-        return step.local
-
-    def _as_grouped(self, step: Step) -> tuple[Callable, dict]:
-        """What a group runs for ``step``: its first try if it has one, else the step."""
-        return step.first_try if step.first_try is not None else (step.activity, step.options)
-
     async def _group(self, group: list[Step], subject: str, *, last: bool) -> int:
-        """Steps run as one local activity; returns how many were done (fewer than the group
-        when a first try found nothing). A failure names the step that failed."""
+        """Steps run as one local activity, the saga's runner; returns how many were done
+        (fewer than the group when one ended it: a first try found nothing, or the run is
+        superseded). A failure names the step that failed."""
         self.progress.current_step = group[0].name
-        runs = [self._as_grouped(s) for s in group]
+        runs = [s.first_try if s.first_try is not None else (s.activity, s.options) for s in group]
         longest = max((o for _, o in runs), key=lambda o: o["start_to_close_timeout"])
         names = [_name(activity) for activity, _ in runs]
         try:
-            results = await self._activity(self.saga.run_steps, longest, subject, names, local=True)
+            results = await self._activity(self.saga.runner, longest, subject, names, local=True)
         except Exception as err:
             # The failing step's name is in the details of the activity's failure (a local
             # activity's failure is raised as itself, a task-queue one inside ActivityError).
@@ -226,42 +231,29 @@ class SagaRun:
             if failed is not None:
                 self.progress.current_step = str(failed.details[0])
             raise
-        for step, result in zip(group, results, strict=False):
-            if step.first_try is not None and not result:
-                return group.index(step)
+        for done, (step, result) in enumerate(zip(group, results, strict=False)):
+            if (step.first_try is not None and not result) or (step.may_end_run and result):
+                return done
             self.results[step.name] = result
             self.progress.steps_done.append(step.name)
         self._stop_if_cancelled(last=last)
         return len(group)
 
-    async def _step(self, step: Step, subject: str, *, last: bool, tried: bool = False) -> None:
-        """``tried``: its first try ran (in a group) and found nothing."""
+    async def _step(self, step: Step, subject: str, *, last: bool) -> None:
+        """A step on the task queue, alone."""
         self.progress.current_step = step.name
-        result = None
-        if self.first_tries and step.first_try is not None and not tried:
-            result = await self._activity(*step.first_try, subject, local=True)
-        tried_first = self.first_tries and step.first_try is not None
-        cancelled = workflow.cancellation_reason() is not None
-        if tried_first and not result and self.wait_for_steps and cancelled:
-            raise asyncio.CancelledError()  # cancelled meanwhile: no need for the long way
-        if not result:
-            result = await self._activity(
-                step.activity, step.options, subject, local=self.local_steps and step.local
-            )
+        result = await self._activity(step.activity, step.options, subject, local=False)
         self.results[step.name] = result
         self.progress.steps_done.append(step.name)
         self._stop_if_cancelled(last=last)
 
     def _stop_if_cancelled(self, *, last: bool) -> None:
-        if self.wait_for_steps and workflow.cancellation_reason() is not None and not last:
+        if workflow.cancellation_reason() is not None and not last:
             # Cancelled while this step ran; it was let finish. Stop here and undo (unless
             # it was the last step: the subject is done, there is nothing left to stop).
             raise asyncio.CancelledError()
 
     async def _activity(self, activity: Callable, options: dict, subject: str, *more, local: bool):
-        cancellation = workflow.ActivityCancellationType.TRY_CANCEL
-        if self.wait_for_steps:
-            cancellation = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
         options = within(options, self.retry_window)
         if local:
             options.pop("heartbeat_timeout", None)  # local activities do not heartbeat
@@ -270,9 +262,14 @@ class SagaRun:
             run = workflow.execute_activity
         arguments = {"args": [subject, *more]} if more else {"arg": subject}
         running = asyncio.ensure_future(
-            run(activity, **arguments, cancellation_type=cancellation, **options)
+            run(
+                activity,
+                **arguments,
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                **options,
+            )
         )
-        if self.wait_for_steps and local:
+        if local:
             # A local activity is cancelled with its run whatever its cancellation type: a
             # cancel would abandon a short database step that may already have committed
             # (mark active, say). Shielded, it finishes, and the check after the step decides.
@@ -299,6 +296,20 @@ class SagaRun:
             activity, options = self.saga.on_failure
             note = f" (undo failed: {', '.join(failed)})" if failed else ""
             await _final_act(activity, subject, reason + note, options)
+
+
+def _grouped(step: Step) -> bool:
+    """Whether the saga's runner takes ``step`` (its first try, when it has one)."""
+    return step.local or step.first_try is not None
+
+
+def _next_group(pending: list[tuple[int, Step]]) -> list[tuple[int, Step]]:
+    """The next steps the run takes, taken off ``pending``: consecutive grouped steps, else
+    one step."""
+    group = [pending.pop(0)]
+    while _grouped(group[0][1]) and pending and _grouped(pending[0][1]):
+        group.append(pending.pop(0))
+    return group
 
 
 async def _final_act(activity: Callable, subject: str, reason: str, options: dict) -> None:
