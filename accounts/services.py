@@ -44,9 +44,13 @@ def token_issue_for_email(*, user: User, purpose: str, ttl: timedelta) -> Token:
     nonce = secrets.token_hex(16)
     raw = _derive(purpose, nonce)
     return Token.objects.create(
-        user=user, purpose=purpose, key_hash=hash_token(raw), prefix=raw[:8],
-        nonce=nonce, expires_at=timezone.now() + ttl,
-    )  # fmt: skip
+        user=user,
+        purpose=purpose,
+        key_hash=hash_token(raw),
+        prefix=raw[:8],
+        nonce=nonce,
+        expires_at=timezone.now() + ttl,
+    )
 
 
 def token_raw_value(token: Token) -> str:
@@ -207,8 +211,11 @@ def verification_email_resend(*, email: str) -> Token | None:
         email_quota_use(recipient=user.email, kind=EmailKind.VERIFICATION)
         token = (
             Token.objects.filter(
-                user=user, purpose=TokenPurpose.EMAIL_VERIFICATION, used_at=None,
-                revoked_at=None, expires_at__gt=timezone.now(),
+                user=user,
+                purpose=TokenPurpose.EMAIL_VERIFICATION,
+                used_at=None,
+                revoked_at=None,
+                expires_at__gt=timezone.now(),
             )
             .exclude(nonce="")
             .order_by("-expires_at")
@@ -217,7 +224,7 @@ def verification_email_resend(*, email: str) -> Token | None:
             user=user,
             purpose=TokenPurpose.EMAIL_VERIFICATION,
             ttl=timedelta(seconds=settings.ONBOARDING_EXPIRE_AFTER),
-        )  # fmt: skip
+        )
         signals.verification_email_requested.send(sender=User, user=user, verification_token=token)
     return token
 

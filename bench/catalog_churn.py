@@ -44,8 +44,12 @@ def main() -> None:
     url = ensure_database(server, "bench_catalog_churn", fresh=True)
     with tempfile.TemporaryDirectory(prefix="bench-wide-") as wide:
         wide_app.generate(Path(wide), database_url=url, tables=args.tables)
-        os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DATABASE_URL=url,
-                          BENCH_TENANT_APP_DIR=wide, LOG_LEVEL="WARNING")  # fmt: skip
+        os.environ.update(
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            DATABASE_URL=url,
+            BENCH_TENANT_APP_DIR=wide,
+            LOG_LEVEL="WARNING",
+        )
         import django
 
         django.setup()
@@ -78,8 +82,13 @@ def run(rounds: int, tables: int) -> None:
             list(PoolSchema.objects.select_for_update(skip_locked=True)[:1])
             OutboxEntry.objects.filter(status="pending").exists()
             with connection.cursor() as cursor:
-                for table in ("workspace_project", "workspace_setting", "workspace_task",
-                              "django_migrations", "bench_wide_table01"):  # fmt: skip
+                for table in (
+                    "workspace_project",
+                    "workspace_setting",
+                    "workspace_task",
+                    "django_migrations",
+                    "bench_wide_table01",
+                ):
                     cursor.execute(f'SELECT count(*) FROM "{tenant_schema}"."{table}"')  # noqa: S608
             Tenant.objects.filter(schema_name=tenant_schema).exists()
         return (time.perf_counter() - started) * 1000
@@ -142,8 +151,11 @@ def run(rounds: int, tables: int) -> None:
         label = f"after {case}" if case != "idle" else "idle"
         print(f"{label:<20}{median:8.2f} ms   {median / idle:5.2f}x idle")
     print(f"(template: the project's app with a {tables}-table app grafted on)")
-    print("load average at the end (1, 5, 15 min): {:.1f} {:.1f} {:.1f} on {} cores".format(
-        *os.getloadavg(), os.cpu_count()))  # fmt: skip
+    print(
+        "load average at the end (1, 5, 15 min): {:.1f} {:.1f} {:.1f} on {} cores".format(
+            *os.getloadavg(), os.cpu_count()
+        )
+    )
 
 
 if __name__ == "__main__":

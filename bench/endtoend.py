@@ -51,27 +51,53 @@ WARM_UP = 3  # untimed signups per stack (first-call costs: imports, caches, con
 class Stack:
     """One gunicorn and one worker process on queue prefix ``prefix``."""
 
-    def __init__(self, env: dict, *, prefix: str, pool_size: int, log_dir: Path,
-                 worker_code: Path = ROOT):  # fmt: skip
-        self.env = {**env, "TEMPORAL_QUEUE_PREFIX": prefix,
-                    "TENANT_SCHEMA_POOL_SIZE": str(pool_size)}  # fmt: skip
+    def __init__(
+        self, env: dict, *, prefix: str, pool_size: int, log_dir: Path, worker_code: Path = ROOT
+    ):
+        self.env = {
+            **env,
+            "TEMPORAL_QUEUE_PREFIX": prefix,
+            "TENANT_SCHEMA_POOL_SIZE": str(pool_size),
+        }
         self.pool_size, self.port, self.procs = pool_size, free_port(), []
         self.log_dir, self.prefix, self.worker_code = log_dir, prefix, worker_code
 
     def start(self) -> "Stack":
-        web = [*MANAGE[:1], "-m", "gunicorn", "config.wsgi:application", "--bind",
-               f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "4",
-               "--log-level", "warning"]  # fmt: skip
-        worker = [sys.executable, str(self.worker_code / "manage.py"), "run_temporal_worker",
-                  "--max-concurrent-activities", "8"]  # fmt: skip
+        web = [
+            *MANAGE[:1],
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ]
+        worker = [
+            sys.executable,
+            str(self.worker_code / "manage.py"),
+            "run_temporal_worker",
+            "--max-concurrent-activities",
+            "8",
+        ]
         worker_env = {**self.env, "PYTHONPATH": str(self.worker_code)}
         runs = [("web", web, self.env, ROOT), ("worker", worker, worker_env, self.worker_code)]
         for name, command, env, cwd in runs:
             log = open(self.log_dir / f"{self.prefix}-{name}.log", "wb")  # noqa: SIM115
-            self.procs.append(subprocess.Popen(  # noqa: S603 - our own commands
-                command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            ))  # fmt: skip
+            self.procs.append(
+                subprocess.Popen(  # noqa: S603 - our own commands
+                    command,
+                    env=env,
+                    cwd=cwd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         wait_for_port("127.0.0.1", self.port, timeout=60, proc=self.procs[0])
         return self
 
@@ -83,8 +109,12 @@ class Stack:
 def signup(port: int) -> tuple[str, datetime]:
     """One signup; returns the tenant id and the time its 202 arrived."""
     key = uuid.uuid4().hex[:12]
-    body = {"email": f"{key}@example.com", "password": PASSWORD,
-            "organization_name": f"Org {key}", "subdomain": f"b{key}"}  # fmt: skip
+    body = {
+        "email": f"{key}@example.com",
+        "password": PASSWORD,
+        "organization_name": f"Org {key}",
+        "subdomain": f"b{key}",
+    }
     conn = http.client.HTTPConnection("localhost", port, timeout=60)
     conn.request("POST", "/api/v1/signup/", json.dumps(body), {"Content-Type": "application/json"})
     response = conn.getresponse()
@@ -137,16 +167,26 @@ def measure(
     subprocess.run([*MANAGE, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)  # noqa: S603
     stacks = {
         "template": Stack(env, prefix=f"bt{uuid.uuid4().hex[:6]}", pool_size=0, log_dir=log_dir),
-        "pool": Stack(env, prefix=f"bp{uuid.uuid4().hex[:6]}", pool_size=pool_size,
-                      log_dir=log_dir),
-    }  # fmt: skip
+        "pool": Stack(
+            env, prefix=f"bp{uuid.uuid4().hex[:6]}", pool_size=pool_size, log_dir=log_dir
+        ),
+    }
     if before is not None:
-        stacks["before"] = Stack(env, prefix=f"bb{uuid.uuid4().hex[:6]}", pool_size=0,
-                                 log_dir=log_dir, worker_code=before)  # fmt: skip
+        stacks["before"] = Stack(
+            env,
+            prefix=f"bb{uuid.uuid4().hex[:6]}",
+            pool_size=0,
+            log_dir=log_dir,
+            worker_code=before,
+        )
         # The same pool (one database, one PoolSchema table) claimed by the earlier code.
-        stacks["before-pool"] = Stack(env, prefix=f"bq{uuid.uuid4().hex[:6]}",
-                                      pool_size=pool_size, log_dir=log_dir,
-                                      worker_code=before)  # fmt: skip
+        stacks["before-pool"] = Stack(
+            env,
+            prefix=f"bq{uuid.uuid4().hex[:6]}",
+            pool_size=pool_size,
+            log_dir=log_dir,
+            worker_code=before,
+        )
     times: dict[str, list] = {path: [] for path in stacks} | {"hits": [], "before-hits": []}
     # The pool starts full, as a deployment's is once its first refill ran; after that only
     # the refills the claims ask for keep it so.
@@ -179,8 +219,11 @@ def export_before(ref: str, directory: Path) -> Path:
     tree's bench settings (they graft the wide app on) and its ``tenants`` migrations over
     it: the template snapshot is used only by code whose migration files match it, and the
     older code never reads the tables the newer migrations add."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref],  # noqa: S603, S607
-                             check=True, capture_output=True).stdout  # fmt: skip
+    archive = subprocess.run(  # noqa: S603
+        ["git", "-C", str(ROOT), "archive", ref],  # noqa: S607
+        check=True,
+        capture_output=True,
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)  # noqa: S603, S607
     shutil.copy(ROOT / "bench" / "settings.py", directory / "bench" / "settings.py")
     for migration in (ROOT / "tenants" / "migrations").glob("0*.py"):
@@ -192,9 +235,14 @@ def main(*, signups: int, pool_size: int, tables: int, before: str | None = None
     server = temporal = None
     log_dir = LOCAL_DIR / "bench-endtoend"
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT),
-           "BENCH_FAST_HASHER": "1", "TEMPORAL_QUEUE_SHARDS": "1",
-           "LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "PYTHONPATH": str(ROOT),
+        "BENCH_FAST_HASHER": "1",
+        "TEMPORAL_QUEUE_SHARDS": "1",
+        "LOG_LEVEL": "WARNING",
+    }
     results = {}
     code = tempfile.TemporaryDirectory(prefix="bench-before-")
     before_dir = export_before(before, Path(code.name)) if before else None
@@ -209,11 +257,17 @@ def main(*, signups: int, pool_size: int, tables: int, before: str | None = None
             run_env = {**env, "DATABASE_URL": url}
             with tempfile.TemporaryDirectory(prefix="bench-wide-") as wide:
                 if app == "wide":
-                    wide_app.generate(Path(wide), database_url=run_env["DATABASE_URL"],
-                                      tables=tables)  # fmt: skip
+                    wide_app.generate(
+                        Path(wide), database_url=run_env["DATABASE_URL"], tables=tables
+                    )
                     run_env["BENCH_TENANT_APP_DIR"] = wide
-                results[app] = measure(run_env, signups=signups, pool_size=pool_size,
-                                       log_dir=log_dir, before=before_dir)  # fmt: skip
+                results[app] = measure(
+                    run_env,
+                    signups=signups,
+                    pool_size=pool_size,
+                    log_dir=log_dir,
+                    before=before_dir,
+                )
     finally:
         code.cleanup()
         if temporal is not None:
@@ -221,17 +275,24 @@ def main(*, signups: int, pool_size: int, tables: int, before: str | None = None
         if server is not None:
             server.cleanup()
     report(results, signups=signups, pool_size=pool_size, tables=tables, before=before)
-    print("load average at the end (1, 5, 15 min): {:.1f} {:.1f} {:.1f} on {} cores".format(
-        *os.getloadavg(), os.cpu_count()))  # fmt: skip
+    print(
+        "load average at the end (1, 5, 15 min): {:.1f} {:.1f} {:.1f} on {} cores".format(
+            *os.getloadavg(), os.cpu_count()
+        )
+    )
 
 
 def report(results: dict, *, signups: int, pool_size: int, tables: int, before: str | None) -> None:
     labels = {"workspace": "workspace app (3 tables)", "wide": f"+ {tables}-table tenant app"}
-    print(f"end to end, 202 -> active: {signups} signups per path, interleaved, one at a time; "
-          f"pool of {pool_size}, refilled between signups")  # fmt: skip
+    print(
+        f"end to end, 202 -> active: {signups} signups per path, interleaved, one at a time; "
+        f"pool of {pool_size}, refilled between signups"
+    )
     if before:
-        print(f"paths 'before' and 'before-pool': the template and the pool path run by the "
-              f"worker code of {before}")  # fmt: skip
+        print(
+            f"paths 'before' and 'before-pool': the template and the pool path run by the "
+            f"worker code of {before}"
+        )
     print(f"{'tenant apps':<30}{'path':<12}{'median ms':>10}{'p95 ms':>10}")
     for app, times in results.items():
         for path in [p for p in ("before", "template", "before-pool", "pool") if p in times]:
@@ -240,17 +301,23 @@ def report(results: dict, *, signups: int, pool_size: int, tables: int, before: 
     for app, times in results.items():
         (tm, tp), (pm, pp) = median_p95(times["template"]), median_p95(times["pool"])
         hits = sum(times["hits"])
-        print(f"{labels[app]}: ratio template / pool {tm / pm:.2f} (median), "
-              f"{tp / pp:.2f} (p95); pool hits {hits}/{len(times['hits'])}")  # fmt: skip
+        print(
+            f"{labels[app]}: ratio template / pool {tm / pm:.2f} (median), "
+            f"{tp / pp:.2f} (p95); pool hits {hits}/{len(times['hits'])}"
+        )
         if "before-pool" in times:
             bm, bp = median_p95(times["before-pool"])
-            print(f"{labels[app]}: ratio before-pool / pool {bm / pm:.2f} (median), "
-                  f"{bp / pp:.2f} (p95); pool hits {sum(times['before-hits'])}/"
-                  f"{len(times['before-hits'])}")  # fmt: skip
+            print(
+                f"{labels[app]}: ratio before-pool / pool {bm / pm:.2f} (median), "
+                f"{bp / pp:.2f} (p95); pool hits {sum(times['before-hits'])}/"
+                f"{len(times['before-hits'])}"
+            )
         if "before" in times:
             bm, bp = median_p95(times["before"])
-            print(f"{labels[app]}: ratio before / template {bm / tm:.2f} (median), "
-                  f"{bp / tp:.2f} (p95)")  # fmt: skip
+            print(
+                f"{labels[app]}: ratio before / template {bm / tm:.2f} (median), "
+                f"{bp / tp:.2f} (p95)"
+            )
     (wide_pool, _), (small_pool, _) = (
         median_p95(results["wide"]["pool"]),
         median_p95(results["workspace"]["pool"]),

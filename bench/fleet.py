@@ -58,8 +58,11 @@ class Migration(migrations.Migration):
 def migrations_package(where: Path) -> str:
     """A copy of the workspace app's migrations plus ``0002_bench_note`` (an AddField)."""
     package = where / "bench_workspace_migrations"
-    shutil.copytree(ROOT / "tenants" / "workspace" / "migrations", package,
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        ROOT / "tenants" / "workspace" / "migrations",
+        package,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     (package / "0002_bench_note.py").write_text(ADD_FIELD)
     return package.name
 
@@ -72,16 +75,24 @@ class Bench:
     def manage(self, *args: str, env: dict | None = None) -> float:
         started = time.perf_counter()
         subprocess.run(  # noqa: S603
-            [sys.executable, str(ROOT / "manage.py"), *args], env=env or self.env, check=True,
-            cwd=ROOT, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=env or self.env,
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
         return time.perf_counter() - started
 
     def start_worker(self, env: dict) -> None:
         """``--workers`` worker processes (each with its relay), as a deployment runs them."""
         self.stop_worker()
-        command = [sys.executable, str(ROOT / "manage.py"), "run_temporal_worker",
-                   "--max-concurrent-activities", str(max(8, 2 * self.parallel))]  # fmt: skip
+        command = [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "run_temporal_worker",
+            "--max-concurrent-activities",
+            str(max(8, 2 * self.parallel)),
+        ]
         self.workers = [
             subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)  # noqa: S603
             for _ in range(self.workers_wanted)
@@ -107,8 +118,9 @@ def grow(owner, to: int) -> None:
 
     have = Tenant.objects.count()
     for n in range(have, to):
-        tenant = Tenant.objects.create(name=f"T{n}", subdomain=f"bench{n}", owner=owner,
-                                       status=TenantStatus.ACTIVE)  # fmt: skip
+        tenant = Tenant.objects.create(
+            name=f"T{n}", subdomain=f"bench{n}", owner=owner, status=TenantStatus.ACTIVE
+        )
         create_schema(tenant.schema_name)
 
 
@@ -139,9 +151,11 @@ def signup_to_active() -> float:
 
     tag = uuid.uuid4().hex[:10]
     _, tenant, _ = account_signup(
-        email=f"{tag}@example.com", password=PASSWORD, organization_name="Signup",
+        email=f"{tag}@example.com",
+        password=PASSWORD,
+        organization_name="Signup",
         subdomain=f"s{tag}",
-    )  # fmt: skip
+    )
     committed = time.perf_counter()
     done = (TenantStatus.ACTIVE, TenantStatus.FAILED)
     while Tenant.objects.filter(pk=tenant.pk).values_list("status", flat=True).get() not in done:
@@ -192,9 +206,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument(
-        "--workers", type=int, default=1,
+        "--workers",
+        type=int,
+        default=1,
         help="run_temporal_worker processes for the fleet (django-tenants gets --parallel)",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     server = temporal = bench = None
     workdir = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
@@ -202,12 +218,14 @@ def main() -> None:
         server = start_postgres(LOCAL_DIR / "pg-bench")
         temporal = TemporalDevServer(log_file=workdir / "temporal.log").start()
         env = {
-            **os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings",
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DATABASE_URL": ensure_database(server, "bench_fleet", fresh=True),
-            "TEMPORAL_ADDRESS": temporal.address, "PYTHONPATH": f"{ROOT}:{workdir}",
+            "TEMPORAL_ADDRESS": temporal.address,
+            "PYTHONPATH": f"{ROOT}:{workdir}",
             "BENCH_TENANT_PROCESSES": str(args.parallel),
             "TEMPORAL_QUEUE_PREFIX": f"bench{uuid.uuid4().hex[:6]}",
-        }  # fmt: skip
+        }
         added = {**env, "BENCH_WORKSPACE_MIGRATIONS": migrations_package(workdir)}
         os.environ.update(env)
         import django

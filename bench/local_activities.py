@@ -50,15 +50,23 @@ async def measure(runs: int, steps: int) -> dict[int, list[float]]:
         queue = f"bench-{uuid.uuid4().hex[:8]}"
         times: dict[int, list[float]] = {0: [], steps: []}
         with ThreadPoolExecutor(8) as executor:
-            async with Worker(client, task_queue=queue, workflows=[LocalSteps],
-                              activities=[noop], activity_executor=executor):  # fmt: skip
+            async with Worker(
+                client,
+                task_queue=queue,
+                workflows=[LocalSteps],
+                activities=[noop],
+                activity_executor=executor,
+            ):
                 for n in range(runs + 3):  # the first 3 of each warm up
                     for count in (0, steps) if n % 2 else (steps, 0):
                         started = time.perf_counter()
                         await client.execute_workflow(
-                            LocalSteps.run, count, id=f"bench-{uuid.uuid4()}", task_queue=queue,
+                            LocalSteps.run,
+                            count,
+                            id=f"bench-{uuid.uuid4()}",
+                            task_queue=queue,
                             request_eager_start=True,
-                        )  # fmt: skip
+                        )
                         if n >= 3:
                             times[count].append((time.perf_counter() - started) * 1000)
         return times
@@ -76,8 +84,10 @@ def main() -> None:
     print(f"workflow run, start to result, {args.runs} runs each, interleaved (median ms)")
     print(f"{'no local activity (baseline)':<40}{none:>10.1f}")
     print(f"{f'{args.steps} no-op local activities':<40}{some:>10.1f}")
-    print(f"ratio {args.steps} / baseline: {some / none:.2f}; "
-          f"per local activity: {(some - none) / args.steps:.1f} ms")  # fmt: skip
+    print(
+        f"ratio {args.steps} / baseline: {some / none:.2f}; "
+        f"per local activity: {(some - none) / args.steps:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -88,9 +88,14 @@ def main() -> None:
             )
             workflow_id = f"bench-direct-{i}-{uuid.uuid4().hex[:6]}"
             before = datetime.now(UTC)
-            loop.run_until_complete(client.start_workflow(
-                "TenantProvisioningWorkflow", {"tenant_id": str(tenant.pk)}, id=workflow_id,
-                task_queue="bench.direct"))  # fmt: skip
+            loop.run_until_complete(
+                client.start_workflow(
+                    "TenantProvisioningWorkflow",
+                    {"tenant_id": str(tenant.pk)},
+                    id=workflow_id,
+                    task_queue="bench.direct",
+                )
+            )
             direct.append((started_at(workflow_id) - before).total_seconds() * 1000)
             time.sleep(0.02)
         pending = OutboxEntry.objects.filter(status=OutboxStatus.PENDING).count()

@@ -130,25 +130,35 @@ def main() -> None:
             times["clone"].append(timed(clone))
             times["full"].append(timed(template_full_migrate))
 
-        print(f"schema creation + migrate step, {args.tenants} tenants per path, interleaved "
-              f"({len(template.migrations)} migrations in the project)")  # fmt: skip
+        print(
+            f"schema creation + migrate step, {args.tenants} tenants per path, interleaved "
+            f"({len(template.migrations)} migrations in the project)"
+        )
         print(f"{'path (create + migrate)':<46}{'median ms':>10}{'p95 ms':>10}")
-        labels = {"template": "template snapshot (default)", "migrations": "migrations (fallback)",
-                  "clone": "django-tenants clone_schema",
-                  "full": "template, migrate step = migrate_schemas"}  # fmt: skip
+        labels = {
+            "template": "template snapshot (default)",
+            "migrations": "migrations (fallback)",
+            "clone": "django-tenants clone_schema",
+            "full": "template, migrate step = migrate_schemas",
+        }
         for key, label in labels.items():
             med, p95 = median_p95(times[key])
             print(f"{label:<46}{med:>10.1f}{p95:>10.1f}")
         t, m, c, f = (median_p95(times[k]) for k in ("template", "migrations", "clone", "full"))
-        for label, (med, p95) in [("migrations / template", m), ("clone_schema / template", c),
-                                  ("template+migrate_schemas / template", f)]:  # fmt: skip
+        for label, (med, p95) in [
+            ("migrations / template", m),
+            ("clone_schema / template", c),
+            ("template+migrate_schemas / template", f),
+        ]:
             print(f"{'ratio ' + label:<46}{med / t[0]:>10.1f}{p95 / t[1]:>10.1f}")
         head, tail = statistics.median(growth[:5]), statistics.median(growth[-5:])
         last = f"#{args.scale - 4}-{args.scale}"
-        print(f"template path (create + migrate) as schemas accumulate: "
-              f"tenant #1 {growth[0]:.1f} ms, #{args.scale} {growth[-1]:.1f} ms; "
-              f"median of #1-5 {head:.1f} ms, of {last} {tail:.1f} ms "
-              f"(ratio {tail / head:.2f})")  # fmt: skip
+        print(
+            f"template path (create + migrate) as schemas accumulate: "
+            f"tenant #1 {growth[0]:.1f} ms, #{args.scale} {growth[-1]:.1f} ms; "
+            f"median of #1-5 {head:.1f} ms, of {last} {tail:.1f} ms "
+            f"(ratio {tail / head:.2f})"
+        )
     finally:
         if made:
             from django.db import connection

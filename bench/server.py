@@ -24,8 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def served(database: str, *, workers: int, threads: int, **env_extra: str) -> Iterator[int]:
     """Yield the port of a gunicorn serving the product against database ``database``."""
     server = gunicorn = None
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT),
-           **env_extra}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "PYTHONPATH": str(ROOT),
+        **env_extra,
+    }
     try:
         if not env.get("DATABASE_URL"):
             server = start_postgres(LOCAL_DIR / "pg-bench")
@@ -35,11 +39,24 @@ def served(database: str, *, workers: int, threads: int, **env_extra: str) -> It
         subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
         port = free_port()
         gunicorn = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-             f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-             "--log-level", "warning"],
-            env=env, cwd=ROOT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         wait_for_port("127.0.0.1", port, timeout=30, proc=gunicorn)
         yield port
     finally:

@@ -1,4 +1,5 @@
 """Settings for the benchmarks: the local settings, a bench-only URL conf, no throttling."""
+# ruff: noqa: F405 - the names come from the local settings, imported whole
 
 import os
 
@@ -7,9 +8,17 @@ from config.settings.local import *  # noqa: F403
 DEBUG = False
 PUBLIC_SCHEMA_URLCONF = "bench.urls"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": [], "DEFAULT_THROTTLE_RATES": {  # noqa: F405
-    "signup": "1000000/minute", "login": "1000000/minute", "verify": "1000000/minute",
-    "tenant": "1000000/minute", "resend": "1000000/minute"}}  # fmt: skip
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_THROTTLE_RATES": {
+        "signup": "1000000/minute",
+        "login": "1000000/minute",
+        "verify": "1000000/minute",
+        "tenant": "1000000/minute",
+        "resend": "1000000/minute",
+    },
+}
 if os.environ.get("BENCH_FAST_HASHER"):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # bench/fleet.py: django-tenants' multiprocessing executor with the fleet run's parallelism,
@@ -22,11 +31,21 @@ if _wide := os.environ.get("BENCH_TENANT_APP_DIR"):
     import sys
 
     sys.path.insert(0, _wide)
-    TENANT_APPS = [*TENANT_APPS, "bench_wide"]  # noqa: F405
-    INSTALLED_APPS = [*INSTALLED_APPS, "bench_wide"]  # noqa: F405
+    TENANT_APPS = [*TENANT_APPS, "bench_wide"]
+    INSTALLED_APPS = [*INSTALLED_APPS, "bench_wide"]
 # bench/tasks.py: the same tasks run as local activities (the backend's "local" option).
 # Only there: bench/endtoend.py runs older code with these settings, whose backend refuses it.
 if os.environ.get("BENCH_LOCAL_TASKS"):
-    TASKS = {**TASKS, "local": {**TASKS["default"], "OPTIONS": {  # noqa: F405
-        **TASKS["default"]["OPTIONS"], "RETRY": {  # noqa: F405
-            **TASKS["default"]["OPTIONS"]["RETRY"], "local": True}}}}  # noqa: F405  # fmt: skip
+    TASKS = {
+        **TASKS,
+        "local": {
+            **TASKS["default"],
+            "OPTIONS": {
+                **TASKS["default"]["OPTIONS"],
+                "RETRY": {
+                    **TASKS["default"]["OPTIONS"]["RETRY"],
+                    "local": True,
+                },
+            },
+        },
+    }

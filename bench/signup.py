@@ -41,8 +41,12 @@ def run_round(port: int, kind: str, n: int, clients: int) -> list[float]:
     def one(_):
         key = uuid.uuid4().hex[:12]
         if kind == "signup":
-            body = {"email": f"{key}@example.com", "password": PASSWORD,
-                    "organization_name": f"Org {key}", "subdomain": f"b{key}"}  # fmt: skip
+            body = {
+                "email": f"{key}@example.com",
+                "password": PASSWORD,
+                "organization_name": f"Org {key}",
+                "subdomain": f"b{key}",
+            }
             return post(port, "/api/v1/signup/", body)
         return post(
             port, "/bench/create-user/", {"email": f"{key}@example.com", "password": PASSWORD}

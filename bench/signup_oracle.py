@@ -24,8 +24,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="per kind")
     args = parser.parse_args()
     with served("bench_oracle", workers=1, threads=2) as port:
-        taken = {"email": "taken@example.com", "password": PASSWORD,
-                 "organization_name": "Taken", "subdomain": "taken"}  # fmt: skip
+        taken = {
+            "email": "taken@example.com",
+            "password": PASSWORD,
+            "organization_name": "Taken",
+            "subdomain": "taken",
+        }
         assert post(port, "/api/v1/signup/", taken)[1] == 202
         times = {"registered email": [], "unregistered email": []}
         for _ in range(args.requests):

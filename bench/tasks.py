@@ -57,8 +57,10 @@ class Workers:
 
     def __init__(self, address: str, *, max_concurrent_activities: int, workflow_slots=None):
         self.address, self.slots, self.workflow_slots = (
-            address, max_concurrent_activities, workflow_slots
-        )  # fmt: skip
+            address,
+            max_concurrent_activities,
+            workflow_slots,
+        )
         self.ready, self._stop, self._loop, self.client = threading.Event(), None, None, None
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
@@ -78,13 +80,18 @@ class Workers:
         plan.append((queue_name(prefix=prefix, kind=QueueKind.JOBS), hosted(QueueKind.JOBS)))
         with ThreadPoolExecutor(self.slots * len(plan)) as pool:
             workers = [
-                Worker(client, task_queue=q, workflows=list(h.workflows),
-                       activities=list(h.activities), activity_executor=pool,
-                       max_concurrent_activities=self.slots,
-                       max_concurrent_workflow_tasks=self.workflow_slots,
-                       max_concurrent_local_activities=self.workflow_slots)
+                Worker(
+                    client,
+                    task_queue=q,
+                    workflows=list(h.workflows),
+                    activities=list(h.activities),
+                    activity_executor=pool,
+                    max_concurrent_activities=self.slots,
+                    max_concurrent_workflow_tasks=self.workflow_slots,
+                    max_concurrent_local_activities=self.workflow_slots,
+                )
                 for q, h in plan
-            ]  # fmt: skip
+            ]
             runs = [asyncio.create_task(w.run()) for w in workers]
             self.ready.set()
             await self._stop.wait()
@@ -158,16 +165,21 @@ def bench_latency(n: int, tenant, backend: str) -> None:
             record_start.using(backend=backend).enqueue(name)  # autocommit: committed
             committed = time.time()
             deadline = time.monotonic() + 60
-            while (began := Project.objects.filter(name=name).values_list(
-                    "description", flat=True).first()) is None:  # fmt: skip
+            while (
+                began := Project.objects.filter(name=name)
+                .values_list("description", flat=True)
+                .first()
+            ) is None:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"task {name} did not start within 60 s")
                 time.sleep(0.002)
             if i >= 5:
                 latencies.append((float(began) - committed) * 1000)
     m, p = median_p95(latencies)
-    print(f"\n2. commit -> task started, {n} tasks one after the other (tenant queue), "
-          f"the task as {MODES[backend]}")  # fmt: skip
+    print(
+        f"\n2. commit -> task started, {n} tasks one after the other (tenant queue), "
+        f"the task as {MODES[backend]}"
+    )
     print(f"{'path':<44}{'median ms':>10}{'p95 ms':>10}")
     print(f"{'commit -> task began (goal median <= 50)':<44}{m:>10.1f}{p:>10.1f}")
 
@@ -209,12 +221,24 @@ def trace(label: str, committed: dict[str, float], ids: dict[str, str]) -> None:
         )
     )
     for name, at in committed.items():
-        show = [venv_binary("temporal"), "workflow", "show", "-w", ids[name],
-                "--address", os.environ["TEMPORAL_ADDRESS"], "-o", "json"]  # fmt: skip
+        show = [
+            venv_binary("temporal"),
+            "workflow",
+            "show",
+            "-w",
+            ids[name],
+            "--address",
+            os.environ["TEMPORAL_ADDRESS"],
+            "-o",
+            "json",
+        ]
         history = json.loads(subprocess.run(show, capture_output=True, text=True).stdout)  # noqa: S603
         at_relay = recorded[ids[name]]  # None: the run ended before its pass did
-        parts = [f"relay recorded {(at_relay.timestamp() - at) * 1000:.0f}" if at_relay
-                 else "relay not yet recorded"]  # fmt: skip
+        parts = [
+            f"relay recorded {(at_relay.timestamp() - at) * 1000:.0f}"
+            if at_relay
+            else "relay not yet recorded"
+        ]
         for event in history["events"]:
             if event["eventType"] in TRACED:
                 when = datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00"))
@@ -267,8 +291,10 @@ def bench_fairness(
         left = backlog - Project.objects.filter(name__in=names).count()
     finished_at(a, names)
     (im, ip), (lm, lp) = median_p95(idle), median_p95(loaded)
-    print(f"\n3. fairness: tenant A enqueues {backlog} tasks, then tenant B 10 (same queue), "
-          f"each task {MODES[backend]}; B's 10, {rounds} rounds, idle and loaded")  # fmt: skip
+    print(
+        f"\n3. fairness: tenant A enqueues {backlog} tasks, then tenant B 10 (same queue), "
+        f"each task {MODES[backend]}; B's 10, {rounds} rounds, idle and loaded"
+    )
     print(f"{'B: commit -> finished':<44}{'median ms':>10}{'p95 ms':>10}")
     print(f"{'idle queue':<44}{im:>10.1f}{ip:>10.1f}")
     print(f"{'behind A backlog':<44}{lm:>10.1f}{lp:>10.1f}")
@@ -285,18 +311,23 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=100)
     parser.add_argument("--backlog", type=int, default=2000)
     parser.add_argument(
-        "--modes", nargs="+", choices=list(MODES), default=list(MODES),
+        "--modes",
+        nargs="+",
+        choices=list(MODES),
+        default=list(MODES),
         help="backend aliases: default (task as an activity), local (as a local activity)",
-    )  # fmt: skip
+    )
     parser.add_argument("--parts", nargs="+", type=int, choices=(1, 2, 3), default=[1, 2, 3])
     parser.add_argument("--rounds", type=int, default=3, help="part 3: rounds of B's 10 tasks")
     parser.add_argument("--trace", action="store_true", help="part 3: each of B's tasks, traced")
     parser.add_argument("--workflow-slots", type=int, help="workers' workflow task slots")
     parser.add_argument("--lanes", type=int, default=None, help="the relay's passes at once")
     parser.add_argument(
-        "--runs-per-tenant", type=int, default=None,
+        "--runs-per-tenant",
+        type=int,
+        default=None,
         help="the relay's open runs per tenant (default: OUTBOX_RUNS_PER_TENANT; 0: no cap)",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     server = temporal = relay = thread = None
     try:
@@ -322,10 +353,14 @@ def main() -> None:
         call_command("migrate", "--noinput", verbosity=0)
         owner = User.objects.create_user(f"{uuid.uuid4().hex}@example.com", "x")
         a, b = (
-            Tenant.objects.create(name=n, subdomain=f"{n}{uuid.uuid4().hex[:8]}", owner=owner,
-                                  status=TenantStatus.ACTIVE)
+            Tenant.objects.create(
+                name=n,
+                subdomain=f"{n}{uuid.uuid4().hex[:8]}",
+                owner=owner,
+                status=TenantStatus.ACTIVE,
+            )
             for n in ("a", "b")
-        )  # fmt: skip
+        )
         for tenant in (a, b):
             create_schema(tenant.schema_name)
         address = os.environ["TEMPORAL_ADDRESS"]
@@ -341,12 +376,16 @@ def main() -> None:
 
             lanes = {} if args.lanes is None else {"lanes": args.lanes}
             relay = OutboxRelay(
-                connect=workers_client, poll_interval=2.0, runs_per_tenant=args.runs_per_tenant,
+                connect=workers_client,
+                poll_interval=2.0,
+                runs_per_tenant=args.runs_per_tenant,
                 **lanes,
-            )  # fmt: skip
+            )
             cap = relay.runs_per_tenant
-            print(f"relay: at most {cap or 'any number of'} open runs per tenant, "
-                  f"{relay.lanes} lane(s)")  # fmt: skip
+            print(
+                f"relay: at most {cap or 'any number of'} open runs per tenant, "
+                f"{relay.lanes} lane(s)"
+            )
             thread = threading.Thread(target=relay.run, daemon=True)
             thread.start()
             wait_finished(enqueued)

@@ -77,8 +77,12 @@ class Collector(http.server.BaseHTTPRequestHandler):
 
 def signup(port: int) -> tuple[float, str]:
     key = uuid.uuid4().hex[:12]
-    body = {"email": f"{key}@example.com", "password": PASSWORD,
-            "organization_name": f"Org {key}", "subdomain": f"b{key}"}  # fmt: skip
+    body = {
+        "email": f"{key}@example.com",
+        "password": PASSWORD,
+        "organization_name": f"Org {key}",
+        "subdomain": f"b{key}",
+    }
     conn = http.client.HTTPConnection("localhost", port, timeout=60)
     started = time.perf_counter()
     conn.request("POST", "/api/v1/signup/", json.dumps(body), {"Content-Type": "application/json"})
@@ -129,9 +133,12 @@ def worker(env: dict[str, str]):
     with open(LOCAL_DIR / f"bench-tracing-{env['TEMPORAL_QUEUE_PREFIX']}.log", "wb") as log:
         proc = subprocess.Popen(  # noqa: S603
             [sys.executable, str(ROOT / "manage.py"), "run_temporal_worker"],
-            env=env, cwd=ROOT, start_new_session=True,
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             yield proc
         finally:
@@ -149,19 +156,31 @@ def main() -> None:
     postgres = start_postgres(LOCAL_DIR / "pg-bench")
     temporal = TemporalDevServer().start()
     base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    common = {"DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT),
-              "TEMPORAL_ADDRESS": temporal.address, "BENCH_FAST_HASHER": "1"}  # fmt: skip
-    otel = {"off": {}, "on": {"OTEL_TRACES_EXPORTER": "otlp",
-                              "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}}  # fmt: skip
+    common = {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "PYTHONPATH": str(ROOT),
+        "TEMPORAL_ADDRESS": temporal.address,
+        "BENCH_FAST_HASHER": "1",
+    }
+    otel = {
+        "off": {},
+        "on": {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+    }
     os.environ.clear()
     os.environ.update(base)
     try:
         with contextlib.ExitStack() as stack:
             urls = {m: ensure_database(postgres, f"bench_tracing_{m}", fresh=True) for m in MODES}
-            envs = {m: {**common, **otel[m], "DATABASE_URL": urls[m],
-                        "TEMPORAL_QUEUE_PREFIX": f"bt{m}"} for m in MODES}  # fmt: skip
-            ports = {m: stack.enter_context(served(f"bench_tracing_{m}", workers=2, threads=4,
-                                                   **envs[m])) for m in MODES}  # fmt: skip
+            envs = {
+                m: {**common, **otel[m], "DATABASE_URL": urls[m], "TEMPORAL_QUEUE_PREFIX": f"bt{m}"}
+                for m in MODES
+            }
+            ports = {
+                m: stack.enter_context(
+                    served(f"bench_tracing_{m}", workers=2, threads=4, **envs[m])
+                )
+                for m in MODES
+            }
             # Provisioning first, while nothing is queued; the request rounds after it run
             # with the workers stopped (their rows just wait).
             with contextlib.ExitStack() as workers:

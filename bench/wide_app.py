@@ -39,16 +39,27 @@ def generate(directory: Path, *, database_url: str, tables: int = 52) -> Path:
     (package / "migrations" / "__init__.py").write_text("")
     models = ["from django.db import models"]
     for n in range(1, tables + 1):
-        link = "" if n == 1 else (
-            f"    previous = models.ForeignKey(Table{n - 1:02d}, on_delete=models.CASCADE, "
-            "null=True)\n"
-        )  # fmt: skip
+        link = (
+            ""
+            if n == 1
+            else (
+                f"    previous = models.ForeignKey(Table{n - 1:02d}, on_delete=models.CASCADE, "
+                "null=True)\n"
+            )
+        )
         models.append(_MODEL.format(n=n, link=link))
     (package / "models.py").write_text("\n".join(models))
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT),
-           "BENCH_TENANT_APP_DIR": str(directory), "DATABASE_URL": database_url}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "PYTHONPATH": str(ROOT),
+        "BENCH_TENANT_APP_DIR": str(directory),
+        "DATABASE_URL": database_url,
+    }
     subprocess.run(  # noqa: S603 - our own manage.py
         [sys.executable, str(ROOT / "manage.py"), "makemigrations", APP, "-v0"],
-        env=env, check=True, cwd=ROOT,
-    )  # fmt: skip
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
     return package

@@ -70,11 +70,24 @@ def web_server_command(port: int, *, reload: bool = True) -> list[str]:
     reset (``runserver`` listens with a backlog of 10 and a thread per connection). It
     reloads on code changes, and DEBUG pages work as with ``runserver``."""
     return [
-        sys.executable, "-m", "gunicorn", "config.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_WORKERS),
-        "--threads", str(WEB_THREADS), "--backlog", "2048", "--timeout", "120",
-        "--access-logfile", "-", *(["--reload"] if reload else []),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(WEB_WORKERS),
+        "--threads",
+        str(WEB_THREADS),
+        "--backlog",
+        "2048",
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+        *(["--reload"] if reload else []),
+    ]
 
 
 def web_env(env: dict[str, str]) -> dict[str, str]:
@@ -134,8 +147,9 @@ class PostgresKeeper:
         self.backoff.reset()
 
 
-def supervise(children: list, stop: Stop, *, postgres: PostgresKeeper | None = None,
-              interval: float = 0.25) -> None:  # fmt: skip
+def supervise(
+    children: list, stop: Stop, *, postgres: PostgresKeeper | None = None, interval: float = 0.25
+) -> None:
     """Keep ``children`` (and PostgreSQL) running until ``stop`` is set or whoever started
     us is gone."""
     parent = os.getppid()
@@ -185,8 +199,9 @@ def main() -> int:
                 headless=False,
                 log_file=LOCAL_DIR / "temporal.log",
             )
-            temporal = Supervised("Temporal dev server", [], say=_say,
-                                  spawn=lambda _command: server.spawn())  # fmt: skip
+            temporal = Supervised(
+                "Temporal dev server", [], say=_say, spawn=lambda _command: server.spawn()
+            )
             children.append(temporal)
             temporal.start()
             wait_for_port("127.0.0.1", server.port, timeout=30, proc=temporal.proc)

@@ -161,10 +161,18 @@ class TemporalDevServer:
 
     def command(self) -> list[str]:
         cmd = [
-            venv_binary("temporal"), "server", "start-dev",
-            "--ip", "127.0.0.1", "--port", str(self.port), "--ui-port", str(self.ui_port),
-            "--log-level", "warn",
-        ]  # fmt: skip
+            venv_binary("temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--log-level",
+            "warn",
+        ]
         if self.db_file is not None:
             cmd += ["--db-filename", str(self.db_file)]
         if self.headless:
@@ -187,9 +195,12 @@ class TemporalDevServer:
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - our own binary and arguments
-                self.command(), stdout=out, stderr=subprocess.STDOUT,
-                env=self.environment(), start_new_session=True,
-            )  # fmt: skip
+                self.command(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                start_new_session=True,
+            )
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()

@@ -15,8 +15,16 @@ from tenants.models import FleetRun, Tenant
 class OutboxEntryAdmin(admin.ModelAdmin):
     """Read-only view of the outbox; rows are written by receivers and the relay only."""
 
-    list_display = ["workflow_id", "kind", "workflow_type", "status", "attempts", "task_queue",
-                    "created_at", "started_at"]  # fmt: skip
+    list_display = [
+        "workflow_id",
+        "kind",
+        "workflow_type",
+        "status",
+        "attempts",
+        "task_queue",
+        "created_at",
+        "started_at",
+    ]
     list_filter = ["status", "kind", "workflow_type"]
     search_fields = ["workflow_id"]
     actions = ["retry_now"]

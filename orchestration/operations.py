@@ -307,17 +307,29 @@ def fleet_section() -> Section:
         for f in run.failures.all()[:ROW_LIMIT]
     ]
     row = FleetRow(
-        pk=run.pk, status=run.status, is_open=run.is_open, done=summary["done"],
-        total=summary["total"], migrated=summary["migrated"], current=summary["current"],
-        skipped=summary["skipped"], failed=summary["failed"],
-        ui_url=workflow_ui_url(run.workflow_id), workflow_id=run.workflow_id, failures=failures,
-    )  # fmt: skip
+        pk=run.pk,
+        status=run.status,
+        is_open=run.is_open,
+        done=summary["done"],
+        total=summary["total"],
+        migrated=summary["migrated"],
+        current=summary["current"],
+        skipped=summary["skipped"],
+        failed=summary["failed"],
+        ui_url=workflow_ui_url(run.workflow_id),
+        workflow_id=run.workflow_id,
+        failures=failures,
+    )
     attention = summary["failed"] + (1 if run.is_open else 0)
     return Section(
-        "fleet", "Fleet migration", attention, rows=[row], more=summary["failed"] > ROW_LIMIT,
+        "fleet",
+        "Fleet migration",
+        attention,
+        rows=[row],
+        more=summary["failed"] > ROW_LIMIT,
         summary=f"Run {run.pk}: {run.get_status_display().lower()}, {summary['done']} of "
         f"{summary['total']} tenants reached.",
-    )  # fmt: skip
+    )
 
 
 # --- the page --------------------------------------------------------------------------------

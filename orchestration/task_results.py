@@ -77,12 +77,15 @@ def attempt_started(result_id: str, params: dict, worker: str) -> TaskRecord:
         record = TaskRecord.objects.select_for_update().filter(pk=result_id).first()
         if record is None:
             record = TaskRecord(
-                id=result_id, task_path=params["task_path"], args=params["args"],
-                kwargs=params["kwargs"], backend=params.get("backend") or "default",
+                id=result_id,
+                task_path=params["task_path"],
+                args=params["args"],
+                kwargs=params["kwargs"],
+                backend=params.get("backend") or "default",
                 queue_name=params.get("queue_name") or "default",
                 priority=params.get("priority") or 0,
                 enqueued_at=_parse(params.get("enqueued_at")) or now,
-            )  # fmt: skip
+            )
         record.status = TaskResultStatus.RUNNING
         record.started_at = record.started_at or now
         record.last_attempted_at = now

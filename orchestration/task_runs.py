@@ -119,21 +119,27 @@ async def _state(client, handle, desc) -> RunState:
         last = _time(activity.last_started_time)
         errors = []
         if activity.HasField("last_failure"):
-            errors.append(task_error(await client.data_converter.decode_failure(
-                activity.last_failure)))  # fmt: skip
+            errors.append(
+                task_error(await client.data_converter.decode_failure(activity.last_failure))
+            )
         return RunState(
             status=TaskResultStatus.RUNNING if running else TaskResultStatus.READY,
-            started_at=last, last_attempted_at=last, errors=errors,
+            started_at=last,
+            last_attempted_at=last,
+            errors=errors,
             worker_ids=[activity.last_worker_identity] * attempts,
-        )  # fmt: skip
+        )
     if desc.status == WorkflowExecutionStatus.COMPLETED:
         out = await handle.result()
         started = datetime.fromisoformat(out["started_at"])
         return RunState(
-            status=TaskResultStatus.SUCCESSFUL, started_at=started, last_attempted_at=started,
-            finished_at=desc.close_time, worker_ids=[out["worker"]] * out["attempt"],
+            status=TaskResultStatus.SUCCESSFUL,
+            started_at=started,
+            last_attempted_at=started,
+            finished_at=desc.close_time,
+            worker_ids=[out["worker"]] * out["attempt"],
             value=out["value"],
-        )  # fmt: skip
+        )
     try:
         await handle.result()
     except WorkflowFailureError as exc:
@@ -147,6 +153,8 @@ async def _state(client, handle, desc) -> RunState:
             traceback=f"the run ended {desc.status.name.lower()}",
         )
     return RunState(
-        status=TaskResultStatus.FAILED, finished_at=desc.close_time, errors=[error],
+        status=TaskResultStatus.FAILED,
+        finished_at=desc.close_time,
+        errors=[error],
         worker_ids=_workers_of(cause),
-    )  # fmt: skip
+    )

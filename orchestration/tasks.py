@@ -75,9 +75,13 @@ from tenants.models import Tenant
 
 QUEUES = ("default", "tenant", "jobs")
 RETRY_DEFAULTS = {
-    "max_attempts": 3, "initial_interval": 1, "maximum_interval": 60, "timeout": 300,
-    "local": False, "while_suspended": False,
-}  # fmt: skip
+    "max_attempts": 3,
+    "initial_interval": 1,
+    "maximum_interval": 60,
+    "timeout": 300,
+    "local": False,
+    "while_suspended": False,
+}
 _FLAGS = ("local", "while_suspended")
 RESULT_RETENTION_DAYS = 7
 RESULT_PREFIX = "task-"
@@ -226,37 +230,54 @@ class TemporalTaskBackend(BaseTaskBackend):
             backend=self.alias,
             errors=[],
             worker_ids=[],
-        )  # fmt: skip
+        )
         retry = self.per_task.get(task.module_path, self.retry)
         params = DjangoTaskInput(
-            task_path=task.module_path, args=result.args, kwargs=result.kwargs,
-            takes_context=task.takes_context, backend=self.alias, queue_name=task.queue_name,
-            priority=task.priority, tenant_id=tenant.tenant_id if tenant else "",
-            schema_name=tenant.schema_name if tenant else "", enqueued_at=now.isoformat(),
+            task_path=task.module_path,
+            args=result.args,
+            kwargs=result.kwargs,
+            takes_context=task.takes_context,
+            backend=self.alias,
+            queue_name=task.queue_name,
+            priority=task.priority,
+            tenant_id=tenant.tenant_id if tenant else "",
+            schema_name=tenant.schema_name if tenant else "",
+            enqueued_at=now.isoformat(),
             max_attempts=retry["max_attempts"],
             initial_interval_seconds=retry["initial_interval"],
             maximum_interval_seconds=retry["maximum_interval"],
-            timeout_seconds=retry["timeout"], local=retry["local"],
+            timeout_seconds=retry["timeout"],
+            local=retry["local"],
             while_suspended=retry["while_suspended"],
-        )  # fmt: skip
+        )
         # Refused here, before anything is written (a database error would spoil the
         # caller's transaction, a payload over Temporal's limit would fail the start later).
         check_json(
-            dataclasses.asdict(params), f"{task.module_path}'s arguments",
+            dataclasses.asdict(params),
+            f"{task.module_path}'s arguments",
             limit=self.max_argument_bytes,
-        )  # fmt: skip
+        )
         # In the caller's transaction when there is one, as is (a savepoint would cost two
         # round trips); else in one of its own.
         with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic():
             TaskRecord.objects.create(
-                id=result.id, task_path=task.module_path, backend=self.alias,
-                queue_name=task.queue_name, priority=task.priority, run_after=task.run_after,
-                args=result.args, kwargs=result.kwargs, enqueued_at=now,
-            )  # fmt: skip
+                id=result.id,
+                task_path=task.module_path,
+                backend=self.alias,
+                queue_name=task.queue_name,
+                priority=task.priority,
+                run_after=task.run_after,
+                args=result.args,
+                kwargs=result.kwargs,
+                enqueued_at=now,
+            )
             enqueue_start(
-                DjangoTaskWorkflow, params, workflow_id=result.id,
-                route=self.route(task, tenant), run_after=task.run_after,
-            )  # fmt: skip
+                DjangoTaskWorkflow,
+                params,
+                workflow_id=result.id,
+                route=self.route(task, tenant),
+                run_after=task.run_after,
+            )
             sender = type(self)
             transaction.on_commit(lambda: task_enqueued.send(sender, task_result=result))
         return result
@@ -312,27 +333,42 @@ class TemporalTaskBackend(BaseTaskBackend):
                 raise TaskResultDoesNotExist(result_id)
         params = row.arguments if row is not None else state.input
         return TaskRecord(
-            id=result_id, task_path=params["task_path"], backend=self.alias,
-            queue_name=params["queue_name"], priority=params["priority"],
-            args=params["args"], kwargs=params["kwargs"],
+            id=result_id,
+            task_path=params["task_path"],
+            backend=self.alias,
+            queue_name=params["queue_name"],
+            priority=params["priority"],
+            args=params["args"],
+            kwargs=params["kwargs"],
             run_after=row.run_after if row is not None else None,
-            status=state.status, enqueued_at=_parse(params.get("enqueued_at")),
-            started_at=state.started_at, last_attempted_at=state.last_attempted_at,
-            finished_at=state.finished_at, worker_ids=state.worker_ids,
-            errors=[dataclasses.asdict(e) for e in state.errors], return_value=state.value,
-        )  # fmt: skip
+            status=state.status,
+            enqueued_at=_parse(params.get("enqueued_at")),
+            started_at=state.started_at,
+            last_attempted_at=state.last_attempted_at,
+            finished_at=state.finished_at,
+            worker_ids=state.worker_ids,
+            errors=[dataclasses.asdict(e) for e in state.errors],
+            return_value=state.value,
+        )
 
     def _result(self, record: TaskRecord) -> TaskResult:
         task = _task_at(record.task_path, self.task_class, self.alias).using(
             priority=record.priority, queue_name=record.queue_name, run_after=record.run_after
         )
         result = TaskResult(
-            task=task, id=record.id, status=TaskResultStatus(record.status),
-            enqueued_at=record.enqueued_at, started_at=record.started_at,
-            last_attempted_at=record.last_attempted_at, finished_at=record.finished_at,
-            args=record.args, kwargs=record.kwargs, backend=self.alias,
-            errors=errors_of(record), worker_ids=list(record.worker_ids),
-        )  # fmt: skip
+            task=task,
+            id=record.id,
+            status=TaskResultStatus(record.status),
+            enqueued_at=record.enqueued_at,
+            started_at=record.started_at,
+            last_attempted_at=record.last_attempted_at,
+            finished_at=record.finished_at,
+            args=record.args,
+            kwargs=record.kwargs,
+            backend=self.alias,
+            errors=errors_of(record),
+            worker_ids=list(record.worker_ids),
+        )
         if record.status == TaskResultStatus.SUCCESSFUL:
             object.__setattr__(result, "_return_value", record.return_value)
         return result

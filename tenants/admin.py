@@ -49,11 +49,12 @@ def _suspend_action(reason: SuspensionReason):
 
     def suspend(modeladmin, request, queryset):
         modeladmin.change_each(
-            request, queryset, lambda tenant: tenant_suspend(
-                tenant=tenant, reason=reason, actor=request.user
-            ),
-            f"suspended ({reason.label})", "only active tenants can be suspended",
-        )  # fmt: skip
+            request,
+            queryset,
+            lambda tenant: tenant_suspend(tenant=tenant, reason=reason, actor=request.user),
+            f"suspended ({reason.label})",
+            "only active tenants can be suspended",
+        )
 
     suspend.__name__ = f"suspend_{reason.value}"
     return admin.action(
@@ -77,19 +78,45 @@ class DomainInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "subdomain", "status", "suspension_reason", "primary_domain",
-                    "owner", "created_at", "provisioned_at", "deleted_at"]  # fmt: skip
+    list_display = [
+        "name",
+        "subdomain",
+        "status",
+        "suspension_reason",
+        "primary_domain",
+        "owner",
+        "created_at",
+        "provisioned_at",
+        "deleted_at",
+    ]
     list_filter = ["status", "suspension_reason"]
     search_fields = ["name", "subdomain", "owner__email"]
     list_select_related = ["owner"]
-    readonly_fields = ["subdomain", "owner", "status", "suspension_reason", "suspended_at",
-                       "last_error", "workflow", "progress",
-                       "schema_name", "provisioning_attempt", "created_at", "provisioned_at",
-                       "deleted_at"]  # fmt: skip
+    readonly_fields = [
+        "subdomain",
+        "owner",
+        "status",
+        "suspension_reason",
+        "suspended_at",
+        "last_error",
+        "workflow",
+        "progress",
+        "schema_name",
+        "provisioning_attempt",
+        "created_at",
+        "provisioned_at",
+        "deleted_at",
+    ]
     fields = ["name", *readonly_fields]
     inlines = [DomainInline]
-    actions = ["provision", "retry_provisioning", *SUSPEND_ACTIONS, "reactivate",
-               "requeue_deletion", DELETE_ACTION]  # fmt: skip
+    actions = [
+        "provision",
+        "retry_provisioning",
+        *SUSPEND_ACTIONS,
+        "reactivate",
+        "requeue_deletion",
+        DELETE_ACTION,
+    ]
 
     # --- deletion: only ever through the deletion workflow -------------------------------
     # Tenants are created by signup and removed by the deletion workflow. The design:
@@ -156,33 +183,47 @@ class TenantAdmin(admin.ModelAdmin):
         done = format_html_join(", ", "{}", ((step,) for step in tenant.steps_done))
         return format_html(
             "{}: {} of {} steps done ({}); now: {}",
-            tenant.run_state, len(tenant.steps_done), tenant.steps_total, done or "none",
+            tenant.run_state,
+            len(tenant.steps_done),
+            tenant.steps_total,
+            done or "none",
             tenant.current_step or "—",
-        )  # fmt: skip
+        )
 
     # --- actions ---------------------------------------------------------------------------
     @admin.action(description="Provision selected pending tenants", permissions=["change"])
     def provision(self, request, queryset):
         self._request_each(
-            request, queryset, {TenantStatus.PENDING}, tenant_request_provisioning,
-            "queued for provisioning", "only pending tenants can be provisioned",
-        )  # fmt: skip
+            request,
+            queryset,
+            {TenantStatus.PENDING},
+            tenant_request_provisioning,
+            "queued for provisioning",
+            "only pending tenants can be provisioned",
+        )
 
     @admin.action(
         description="Retry provisioning of selected failed tenants", permissions=["change"]
     )
     def retry_provisioning(self, request, queryset):
         self._request_each(
-            request, queryset, {TenantStatus.FAILED}, tenant_request_provisioning,
-            "queued for another provisioning attempt", "only failed tenants can be retried",
-        )  # fmt: skip
+            request,
+            queryset,
+            {TenantStatus.FAILED},
+            tenant_request_provisioning,
+            "queued for another provisioning attempt",
+            "only failed tenants can be retried",
+        )
 
     @admin.action(description="Reactivate selected suspended tenants", permissions=["change"])
     def reactivate(self, request, queryset):
         self.change_each(
-            request, queryset, lambda tenant: tenant_reactivate(tenant=tenant, actor=request.user),
-            "reactivated", "only suspended tenants can be reactivated",
-        )  # fmt: skip
+            request,
+            queryset,
+            lambda tenant: tenant_reactivate(tenant=tenant, actor=request.user),
+            "reactivated",
+            "only suspended tenants can be reactivated",
+        )
 
     @admin.action(
         description="Re-queue deletion of selected deleting tenants", permissions=["delete"]
@@ -192,9 +233,13 @@ class TenantAdmin(admin.ModelAdmin):
         # ``deleting`` (its run failed, or its start is lost), so there is nothing to confirm.
         # The deletion workflow id is fixed: a run still going is not doubled.
         self._request_each(
-            request, queryset, {TenantStatus.DELETING}, tenant_request_deletion,
-            "queued for deletion again", "only deleting tenants can be re-queued",
-        )  # fmt: skip
+            request,
+            queryset,
+            {TenantStatus.DELETING},
+            tenant_request_deletion,
+            "queued for deletion again",
+            "only deleting tenants can be re-queued",
+        )
 
     @admin.action(
         description="Delete selected tenants (schema, domains, access)", permissions=["delete"]

@@ -115,14 +115,18 @@ def export_tenant_data(export_id: str) -> dict:
             saved = default_storage.save(name, File(tmp))
     except Exception as exc:
         TenantExport.objects.filter(pk=export_id).update(
-            status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=ExportStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),
-        )  # fmt: skip
+        )
         raise
     if not TenantExport.objects.filter(pk=export_id).update(
-        status=ExportStatus.READY, file_name=saved, size=size, tables=counts,
+        status=ExportStatus.READY,
+        file_name=saved,
+        size=size,
+        tables=counts,
         finished_at=timezone.now(),
-    ):  # fmt: skip
+    ):
         # Its tenant's deletion removed the exports while this one was being written:
         # leave no file behind it.
         default_storage.delete(saved)

@@ -24,14 +24,37 @@ class FleetFailureInline(admin.TabularInline):
 
 @admin.register(FleetRun)
 class FleetRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "progress", "migrated", "current", "skipped", "failed",
-                    "attempt", "created_at", "finished_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "status",
+        "progress",
+        "migrated",
+        "current",
+        "skipped",
+        "failed",
+        "attempt",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status"]
     inlines = [FleetFailureInline]
     actions = ["pause", "resume", "cancel", "retry_failed"]
-    fields = ["id", "status", "progress", "workflow", "attempt", "concurrency", "total",
-              "migrated", "current", "skipped", "failed", "created_at", "started_at",
-              "finished_at"]  # fmt: skip
+    fields = [
+        "id",
+        "status",
+        "progress",
+        "workflow",
+        "attempt",
+        "concurrency",
+        "total",
+        "migrated",
+        "current",
+        "skipped",
+        "failed",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request):
@@ -70,8 +93,9 @@ class FleetRunAdmin(admin.ModelAdmin):
     def cancel(self, request, queryset):
         self._each(request, queryset, "cancel", "cancelling")
 
-    @admin.action(description="Retry the failed tenants of the selected runs",
-                  permissions=["change"])  # fmt: skip
+    @admin.action(
+        description="Retry the failed tenants of the selected runs", permissions=["change"]
+    )
     def retry_failed(self, request, queryset):
         for run in queryset:
             try:

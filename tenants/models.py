@@ -250,8 +250,12 @@ class FleetStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-FLEET_RUN_OPEN = (FleetStatus.PENDING, FleetStatus.RUNNING, FleetStatus.PAUSED,
-                  FleetStatus.CANCELLING)  # fmt: skip
+FLEET_RUN_OPEN = (
+    FleetStatus.PENDING,
+    FleetStatus.RUNNING,
+    FleetStatus.PAUSED,
+    FleetStatus.CANCELLING,
+)
 
 
 class FleetRun(models.Model):

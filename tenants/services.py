@@ -129,9 +129,13 @@ def tenant_run_planned(*, tenant_id, workflow_id: str, steps: list[str]) -> None
     progress starts empty. Planning the run already recorded again keeps its progress (a
     repeated request names the same run). Meant for the transaction that requests the run."""
     Tenant.objects.filter(pk=tenant_id).exclude(workflow_id=workflow_id).update(
-        workflow_id=workflow_id, steps_planned=list(steps), steps_done=[], current_step="",
-        compensating=False, updated_at=timezone.now(),
-    )  # fmt: skip
+        workflow_id=workflow_id,
+        steps_planned=list(steps),
+        steps_done=[],
+        current_step="",
+        compensating=False,
+        updated_at=timezone.now(),
+    )
 
 
 def tenant_step_started(*, tenant_id, workflow_id: str, step: str) -> None:

@@ -9,12 +9,44 @@ SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 # Hosts the product itself uses, and names that would confuse people or mail systems.
 RESERVED_SUBDOMAINS = frozenset(
     {
-        "public", "www", "admin", "api", "app", "static", "media", "assets", "mail", "smtp",
-        "imap", "pop", "ftp", "ns1", "ns2", "dns", "status", "health", "healthz", "support",
-        "help", "docs", "blog", "dashboard", "auth", "login", "signup", "account", "accounts",
-        "billing", "temporal", "internal", "root", "postgres", "template", "localhost",
+        "public",
+        "www",
+        "admin",
+        "api",
+        "app",
+        "static",
+        "media",
+        "assets",
+        "mail",
+        "smtp",
+        "imap",
+        "pop",
+        "ftp",
+        "ns1",
+        "ns2",
+        "dns",
+        "status",
+        "health",
+        "healthz",
+        "support",
+        "help",
+        "docs",
+        "blog",
+        "dashboard",
+        "auth",
+        "login",
+        "signup",
+        "account",
+        "accounts",
+        "billing",
+        "temporal",
+        "internal",
+        "root",
+        "postgres",
+        "template",
+        "localhost",
     }
-)  # fmt: skip
+)
 # PostgreSQL schema names the product may use: unquoted-identifier safe, never pg_*.
 SCHEMA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 RESERVED_SCHEMAS = frozenset({"public", "information_schema"})

@@ -93,8 +93,13 @@ def _drop_test_databases_of_dead_sessions(db: dict, prefix: str) -> None:
     import psycopg
     from psycopg import sql
 
-    params = {"dbname": "postgres", "user": db["USER"], "host": db["HOST"] or None,
-              "port": db["PORT"] or None, "password": db["PASSWORD"] or None}  # fmt: skip
+    params = {
+        "dbname": "postgres",
+        "user": db["USER"],
+        "host": db["HOST"] or None,
+        "port": db["PORT"] or None,
+        "password": db["PASSWORD"] or None,
+    }
     with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
         names = conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE %s", [prefix + "%"]
@@ -102,8 +107,9 @@ def _drop_test_databases_of_dead_sessions(db: dict, prefix: str) -> None:
         for (name,) in names:
             pid = name.removeprefix(prefix)
             if pid.isdigit() and not _alive(int(pid)):
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))  # fmt: skip
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
 
 
 def _alive(pid: int) -> bool:
@@ -284,8 +290,11 @@ def start_worker(transactional_db, temporal, tmp_path, prefix):
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, str(PROJECT_DIR / "manage.py"), "run_temporal_worker", *args],
-                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_DIR,
-            )  # fmt: skip
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=PROJECT_DIR,
+            )
         procs.append(proc)
         return proc, log
 

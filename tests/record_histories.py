@@ -182,8 +182,11 @@ def record_fleet_failed(owner, temporal, settings, save):
     with transaction.atomic():
         run, _ = fleet.fleet_run_request(concurrency=2)
     with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
-        wait_until(lambda: not type(run).objects.get(pk=run.pk).is_open, timeout=120,
-                   what="the fleet run to end")  # fmt: skip
+        wait_until(
+            lambda: not type(run).objects.get(pk=run.pk).is_open,
+            timeout=120,
+            what="the fleet run to end",
+        )
         run_async(_closed(temporal, run.workflow_id))  # the history is complete
     save(run.workflow_id, "fleet-failed")
 
@@ -237,9 +240,11 @@ def record_verification_email_and_token_cleanup(temporal, settings, save):
     async def cleanup() -> str:
         client = await Client.connect(temporal)
         handle = await client.start_workflow(
-            TokenCleanupWorkflow.run, TokenCleanupInput(retention_seconds=0, batch_size=2),
-            id=f"token-cleanup-{user.pk}", task_queue=jobs,
-        )  # fmt: skip
+            TokenCleanupWorkflow.run,
+            TokenCleanupInput(retention_seconds=0, batch_size=2),
+            id=f"token-cleanup-{user.pk}",
+            task_queue=jobs,
+        )
         await handle.result()
         return handle.id
 
@@ -275,9 +280,11 @@ def record_schema_pool_refill(temporal, settings, save):
     async def refill() -> str:
         client = await Client.connect(temporal)
         handle = await client.start_workflow(
-            SchemaPoolRefillWorkflow.run, SchemaPoolRefillInput(prune=True),
-            id="schema-pool-refill-recorded", task_queue=jobs,
-        )  # fmt: skip
+            SchemaPoolRefillWorkflow.run,
+            SchemaPoolRefillInput(prune=True),
+            id="schema-pool-refill-recorded",
+            task_queue=jobs,
+        )
         assert await handle.result() == 2
         return handle.id
 
@@ -303,9 +310,10 @@ def record_django_task_ok_and_failed(temporal, settings, save):
     with BackgroundWorker(temporal, kinds=("jobs",)):
         for result in (ok, failed):
             wait_until(
-                lambda r=result: r.refresh() or r.is_finished, timeout=60,
+                lambda r=result: r.refresh() or r.is_finished,
+                timeout=60,
                 what=f"task {result.id} to finish",
-            )  # fmt: skip
+            )
     save(ok.id, "django-task-ok")
     save(failed.id, "django-task-failed")
 
@@ -332,9 +340,10 @@ def record_django_task_held(owner, temporal, save):
         result = sample_tasks.add_project.enqueue("held")
     with BackgroundWorker(temporal, kinds=("tenant",)):
         wait_until(
-            lambda: TaskHold.objects.filter(workflow_id=result.id).exists(), timeout=60,
+            lambda: TaskHold.objects.filter(workflow_id=result.id).exists(),
+            timeout=60,
             what=f"task {result.id} to be held",
-        )  # fmt: skip
+        )
         tenant_reactivate(tenant=tenant)
         finished(result)
     save(result.id, "django-task-held")
@@ -356,9 +365,11 @@ def record_task_results_prune(temporal, settings, save):
     long_ago = timezone.now() - timedelta(days=30)
     for n in range(3):
         TaskRecord.objects.create(
-            id=f"task-recorded-{n}", task_path="tests.tasks.sample_tasks.add",
-            status="SUCCESSFUL", finished_at=long_ago,
-        )  # fmt: skip
+            id=f"task-recorded-{n}",
+            task_path="tests.tasks.sample_tasks.add",
+            status="SUCCESSFUL",
+            finished_at=long_ago,
+        )
     jobs = queue_name(prefix=settings.TEMPORAL_QUEUE_PREFIX, kind=QueueKind.JOBS)
 
     async def prune() -> str:
@@ -368,8 +379,9 @@ def record_task_results_prune(temporal, settings, save):
             TaskResultsPruneInput(
                 retention_seconds={"default": 24 * 3600, "other": 24 * 3600}, batch_size=2
             ),
-            id="task-results-prune-recorded", task_queue=jobs,
-        )  # fmt: skip
+            id="task-results-prune-recorded",
+            task_queue=jobs,
+        )
         assert await handle.result() == 3
         return handle.id
 
@@ -409,8 +421,9 @@ def record_tenant_exports_prune(owner, temporal, settings, tmp_path, save):
         handle = await client.start_workflow(
             TenantExportsPruneWorkflow.run,
             TenantExportsPruneInput(retention_seconds=24 * 3600, batch_size=2),
-            id="tenant-exports-prune-recorded", task_queue=jobs,
-        )  # fmt: skip
+            id="tenant-exports-prune-recorded",
+            task_queue=jobs,
+        )
         assert await handle.result() == 3
         return handle.id
 

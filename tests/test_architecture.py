@@ -36,30 +36,69 @@ def test_contracts_hold():
 @pytest.mark.parametrize(
     ("module", "line", "contract", "chain"),
     [
-        ("tenants/selectors.py", "from orchestration import routing",
-         "Layers", "tenants.selectors -> orchestration.routing"),
-        ("accounts/services.py", "from tenants import models",
-         "Layers", "accounts.services -> tenants.models"),
-        ("orchestration/client.py", "from config import views",
-         "Layers", "orchestration.client -> config.views"),
-        ("core/db.py", "from accounts import models",
-         "Layers", "core.db -> accounts.models"),
-        ("core/env.py", "from devstack import localservices",
-         "Dev tooling", "core.env -> devstack.localservices"),
-        ("config/settings/local.py", "from devstack import localservices",
-         "Dev tooling", "config.settings.local -> devstack.localservices"),
-        ("tenants/services.py", "import devstack.supervisor",
-         "Dev tooling", "tenants.services -> devstack.supervisor"),
-        ("accounts/signals.py", "from accounts import services",
-         "No cycles", "No cycles are allowed in accounts."),
-        ("devstack/localservices.py", "from devstack import supervisor",
-         "No cycles", "No cycles are allowed in devstack."),
-        ("accounts/selectors.py", "from accounts import services",
-         "Selectors", "accounts.selectors -> accounts.services"),
-        ("orchestration/workflows/token_cleanup.py", "from django.db import connection",
-         "Workflow modules", "orchestration.workflows.token_cleanup -> django"),
+        (
+            "tenants/selectors.py",
+            "from orchestration import routing",
+            "Layers",
+            "tenants.selectors -> orchestration.routing",
+        ),
+        (
+            "accounts/services.py",
+            "from tenants import models",
+            "Layers",
+            "accounts.services -> tenants.models",
+        ),
+        (
+            "orchestration/client.py",
+            "from config import views",
+            "Layers",
+            "orchestration.client -> config.views",
+        ),
+        ("core/db.py", "from accounts import models", "Layers", "core.db -> accounts.models"),
+        (
+            "core/env.py",
+            "from devstack import localservices",
+            "Dev tooling",
+            "core.env -> devstack.localservices",
+        ),
+        (
+            "config/settings/local.py",
+            "from devstack import localservices",
+            "Dev tooling",
+            "config.settings.local -> devstack.localservices",
+        ),
+        (
+            "tenants/services.py",
+            "import devstack.supervisor",
+            "Dev tooling",
+            "tenants.services -> devstack.supervisor",
+        ),
+        (
+            "accounts/signals.py",
+            "from accounts import services",
+            "No cycles",
+            "No cycles are allowed in accounts.",
+        ),
+        (
+            "devstack/localservices.py",
+            "from devstack import supervisor",
+            "No cycles",
+            "No cycles are allowed in devstack.",
+        ),
+        (
+            "accounts/selectors.py",
+            "from accounts import services",
+            "Selectors",
+            "accounts.selectors -> accounts.services",
+        ),
+        (
+            "orchestration/workflows/token_cleanup.py",
+            "from django.db import connection",
+            "Workflow modules",
+            "orchestration.workflows.token_cleanup -> django",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_violating_import_breaks_its_contract(copy_of_project, module, line, contract, chain):
     path = copy_of_project / module
     path.write_text(path.read_text() + f"\n{line}  # noqa\n")

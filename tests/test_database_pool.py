@@ -86,9 +86,13 @@ def test_the_dev_web_server_answers_100_concurrent_clients_within_its_pool(
     log = tmp_path / "web.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            web_server_command(port, reload=False), cwd=PROJECT_DIR,
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            web_server_command(port, reload=False),
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_port("127.0.0.1", port, timeout=20, proc=server)
         for burst in range(3):

@@ -318,8 +318,11 @@ def run_settings(env: dict[str, str], code: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         env={"PATH": os.environ["PATH"], **env},
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 SHOW_WORKER = (
@@ -422,8 +425,11 @@ def test_check_deploy_is_clean_with_the_documented_production_environment():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env={"PATH": os.environ["PATH"], **env},
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
     shown = run_settings(
@@ -441,8 +447,15 @@ def test_check_deploy_names_what_the_plain_http_compose_file_leaves_off():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         env={"PATH": os.environ["PATH"], **env},
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert set(re.findall(r"\((\w+\.[EW]\d+)\)", result.stdout + result.stderr)) == {
-        "mail.E001", "security.W004", "security.W008", "security.W012", "security.W016",
-    }  # fmt: skip
+        "mail.E001",
+        "security.W004",
+        "security.W008",
+        "security.W012",
+        "security.W016",
+    }

@@ -187,8 +187,11 @@ def test_the_supervisor_restarts_a_crashed_child_and_leaves_nothing_on_sigterm(t
     pids = tmp_path / "pids"
     supervisor = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(SUPERVISOR), CHILD, str(pids)],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

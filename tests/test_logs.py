@@ -130,7 +130,10 @@ def test_log_format_defaults_by_environment(settings_module, env, formatter):
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {show}"],
         env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": settings_module, **env},
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == formatter

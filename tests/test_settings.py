@@ -26,8 +26,11 @@ def start(settings_module: str, *, then: str = "", **env: str) -> subprocess.Com
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {then}"],
         env={**clean, "DJANGO_SETTINGS_MODULE": settings_module, **env},
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,11 +124,20 @@ def test_every_environment_pools_its_connections(settings_module):
     )
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {show}"],
-        env={**os.environ, **GOOD, "DJANGO_SETTINGS_MODULE": settings_module,
-             "DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "7",
-             "DATABASE_POOL_TIMEOUT": "2.5", "DATABASE_CONNECT_TIMEOUT": "3"},
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env={
+            **os.environ,
+            **GOOD,
+            "DJANGO_SETTINGS_MODULE": settings_module,
+            "DATABASE_POOL_MIN_SIZE": "1",
+            "DATABASE_POOL_MAX_SIZE": "7",
+            "DATABASE_POOL_TIMEOUT": "2.5",
+            "DATABASE_CONNECT_TIMEOUT": "3",
+        },
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[-2] == (
         "{'min_size': 1, 'max_size': 7, 'timeout': 2.5} 0 core.db 3"  # check: bounded by deadlines
@@ -203,10 +215,15 @@ def test_the_proxy_ssl_header_is_believed_only_when_a_setting_says_so():
     by_default = start("config.settings.production", then=SHOW_HTTPS, **GOOD)
     assert by_default.stdout.splitlines()[-1] == "None False 0 False False"
     behind_a_proxy = start(
-        "config.settings.production", then=SHOW_HTTPS, **GOOD,
-        TRUST_PROXY_SSL_HEADER="true", SECURE_SSL_REDIRECT="true", SECURE_HSTS_SECONDS="300",
-        SECURE_HSTS_INCLUDE_SUBDOMAINS="true", SECURE_HSTS_PRELOAD="true",
-    )  # fmt: skip
+        "config.settings.production",
+        then=SHOW_HTTPS,
+        **GOOD,
+        TRUST_PROXY_SSL_HEADER="true",
+        SECURE_SSL_REDIRECT="true",
+        SECURE_HSTS_SECONDS="300",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_HSTS_PRELOAD="true",
+    )
     assert behind_a_proxy.stdout.splitlines()[-1] == (
         "('HTTP_X_FORWARDED_PROTO', 'https') True 300 True True"
     )

@@ -48,9 +48,13 @@ def _env(**otel: str) -> dict[str, str]:
 
 def probe(**otel: str) -> tuple[dict, subprocess.CompletedProcess]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], env=_env(**otel), cwd=PROJECT_DIR,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-c", PROBE],
+        env=_env(**otel),
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("STATE "))
     return json.loads(line.removeprefix("STATE ")), result
@@ -94,8 +98,11 @@ def test_the_sdks_own_variables_apply():
         OTEL_TRACES_SAMPLER="always_off",
     )
     assert '"name": "probe"' not in result.stdout  # sampled out
-    _, result = probe(OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="shop",
-                      OTEL_RESOURCE_ATTRIBUTES="deployment.environment=staging")  # fmt: skip
+    _, result = probe(
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_SERVICE_NAME="shop",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment=staging",
+    )
     assert '"service.name": "shop"' in result.stdout
     assert '"deployment.environment": "staging"' in result.stdout
 
@@ -142,9 +149,13 @@ def test_otlp_without_a_protocol_sends_protobuf_over_http():
 )
 def test_an_exporter_that_cannot_be_had_stops_start_up_naming_the_variable(otel, message):
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], env=_env(**otel), cwd=PROJECT_DIR,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-c", PROBE],
+        env=_env(**otel),
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "ImproperlyConfigured: OTEL_TRACES_EXPORTER=" in result.stderr
     assert message in result.stderr
@@ -153,9 +164,12 @@ def test_an_exporter_that_cannot_be_had_stops_start_up_naming_the_variable(otel,
 def test_the_worker_refuses_an_unknown_exporter_with_a_command_error():
     result = subprocess.run(
         [sys.executable, str(PROJECT_DIR / "manage.py"), "run_temporal_worker"],
-        env=_env(OTEL_TRACES_EXPORTER="zipkin"), cwd=PROJECT_DIR,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=_env(OTEL_TRACES_EXPORTER="zipkin"),
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "CommandError: OTEL_TRACES_EXPORTER='zipkin'" in result.stderr
     assert "Traceback" not in result.stderr

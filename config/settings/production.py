@@ -61,11 +61,16 @@ STORAGES = {
 # Throttle counters must be shared by every web process: Redis when REDIS_URL is set,
 # else a table in PostgreSQL (`manage.py migrate` creates it).
 if redis_url := env_str("REDIS_URL", ""):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": redis_url}}  # fmt: skip
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+    }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
-                          "LOCATION": "django_cache"}}  # fmt: skip
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
 # HTTPS (docs/operations.md "HTTPS, the proxy and check --deploy"). X-Forwarded-Proto is
 # believed only when TRUST_PROXY_SSL_HEADER says a TLS proxy is the only way in and sets it
 # (replacing a client's): with gunicorn reachable directly, any client could claim HTTPS.

@@ -69,9 +69,11 @@ def django_activity(
         def wrapper(*args, **kwargs):
             info = activity.info()
             with log_context(
-                workflow_id=info.workflow_id, run_id=info.workflow_run_id,
-                activity=info.activity_type, tenant_id=args[0] if tenant and args else None,
-            ):  # fmt: skip
+                workflow_id=info.workflow_id,
+                run_id=info.workflow_run_id,
+                activity=info.activity_type,
+                tenant_id=args[0] if tenant and args else None,
+            ):
                 return run(*args, **kwargs)
 
         def run(*args, **kwargs):

@@ -57,13 +57,15 @@ def load_task(path: str) -> Task:
     except ImportError as exc:
         raise ApplicationError(
             f"task {path!r} cannot be imported on this worker: {exc}",
-            type=TASK_NOT_FOUND, non_retryable=True,
-        ) from exc  # fmt: skip
+            type=TASK_NOT_FOUND,
+            non_retryable=True,
+        ) from exc
     if not isinstance(found, Task):
         raise ApplicationError(
             f"{path!r} is a {type(found).__name__}, not a @task (django.tasks.task).",
-            type=TASK_NOT_FOUND, non_retryable=True,
-        )  # fmt: skip
+            type=TASK_NOT_FOUND,
+            non_retryable=True,
+        )
     return found
 
 
@@ -76,13 +78,15 @@ def _check_tenant(tenant_id: str, schema_name: str) -> None:
     if tenant["status"] in (TenantStatus.DELETING, TenantStatus.DELETED):
         raise ApplicationError(
             f"tenant {tenant_id} is {tenant['status']}: its tasks no longer run",
-            type=INVALID_STATE, non_retryable=True,
-        )  # fmt: skip
+            type=INVALID_STATE,
+            non_retryable=True,
+        )
     if not schema_exists(schema_name):
         raise ApplicationError(
             f"tenant {tenant_id} has no schema (status {tenant['status']})",
-            type=INVALID_STATE, non_retryable=True,
-        )  # fmt: skip
+            type=INVALID_STATE,
+            non_retryable=True,
+        )
 
 
 def _final(info: activity.Info, exc: BaseException) -> bool:
@@ -104,9 +108,11 @@ def django_task_run(params: dict) -> dict:
     info = activity.info()
     tenant_id, schema = params.get("tenant_id") or "", params.get("schema_name") or ""
     with log_context(
-        workflow_id=info.workflow_id, run_id=info.workflow_run_id,
-        activity=info.activity_type, tenant_id=tenant_id or None,
-    ):  # fmt: skip
+        workflow_id=info.workflow_id,
+        run_id=info.workflow_run_id,
+        activity=info.activity_type,
+        tenant_id=tenant_id or None,
+    ):
         close_old_connections()
         try:
             if (
@@ -118,8 +124,9 @@ def django_task_run(params: dict) -> dict:
                 # reactivation instead of spending its retries.
                 raise ApplicationError(
                     f"tenant {tenant_id} is suspended: the task waits for its reactivation",
-                    type=TENANT_SUSPENDED, non_retryable=True,
-                )  # fmt: skip
+                    type=TENANT_SUSPENDED,
+                    non_retryable=True,
+                )
             record = task_results.attempt_started(info.workflow_id, params, WORKER)
             try:
                 task = load_task(params["task_path"])
@@ -127,8 +134,9 @@ def django_task_run(params: dict) -> dict:
                     _check_tenant(tenant_id, schema)
             except ApplicationError as exc:
                 kind = "TaskNotFound" if exc.type == TASK_NOT_FOUND else "TaskRunFailed"
-                error = TaskError(exception_class_path=f"orchestration.tasks.{kind}",
-                                  traceback=exc.message)  # fmt: skip
+                error = TaskError(
+                    exception_class_path=f"orchestration.tasks.{kind}", traceback=exc.message
+                )
                 task_results.attempt_failed(info.workflow_id, error, final=True)
                 raise
             if tenant_id:
@@ -141,12 +149,19 @@ def django_task_run(params: dict) -> dict:
 
 def _as_result(task: Task, record: TaskRecord, status: TaskResultStatus) -> TaskResult:
     return TaskResult(
-        task=task, id=record.id, status=status, enqueued_at=record.enqueued_at,
-        started_at=record.started_at, last_attempted_at=record.last_attempted_at,
-        finished_at=record.finished_at, args=record.args, kwargs=record.kwargs,
-        backend=record.backend, errors=task_results.errors_of(record),
+        task=task,
+        id=record.id,
+        status=status,
+        enqueued_at=record.enqueued_at,
+        started_at=record.started_at,
+        last_attempted_at=record.last_attempted_at,
+        finished_at=record.finished_at,
+        args=record.args,
+        kwargs=record.kwargs,
+        backend=record.backend,
+        errors=task_results.errors_of(record),
         worker_ids=list(record.worker_ids),
-    )  # fmt: skip
+    )
 
 
 def _call(task: Task, params: dict, info: activity.Info, record: TaskRecord) -> dict:
@@ -171,9 +186,13 @@ def _call(task: Task, params: dict, info: activity.Info, record: TaskRecord) -> 
     except BaseException as exc:  # SystemExit too, as Django's immediate backend
         error = task_results.error_of(exc)
         failure = ApplicationError(
-            str(exc) or error.exception_class_path, error.exception_class_path,
-            error.traceback, info.attempt, WORKER, type=error.exception_class_path,
-        )  # fmt: skip
+            str(exc) or error.exception_class_path,
+            error.exception_class_path,
+            error.traceback,
+            info.attempt,
+            WORKER,
+            type=error.exception_class_path,
+        )
         final = _final(info, failure)
         record = task_results.attempt_failed(info.workflow_id, error, final=final)
         status = TaskResultStatus.FAILED if final else TaskResultStatus.READY

@@ -114,11 +114,25 @@ class Claiming:
                                 AND later.status = %s AND later.id > {table}.id)
                          AS has_follower
             """,  # noqa: S608
-            [self.relay_id, self.lease, OutboxStatus.PENDING, self.relay_id,
-             OutboxKind.START, OutboxStatus.PENDING, OutboxStatus.PENDING, self.relay_id,
-             under_way, list(open_runs), list(open_runs.values()), cap, cap, cap * BURST,
-             self.batch_size, OutboxStatus.PENDING],
-        )  # fmt: skip
+            [
+                self.relay_id,
+                self.lease,
+                OutboxStatus.PENDING,
+                self.relay_id,
+                OutboxKind.START,
+                OutboxStatus.PENDING,
+                OutboxStatus.PENDING,
+                self.relay_id,
+                under_way,
+                list(open_runs),
+                list(open_runs.values()),
+                cap,
+                cap,
+                cap * BURST,
+                self.batch_size,
+                OutboxStatus.PENDING,
+            ],
+        )
         return fair_order(rows)
 
 

@@ -188,8 +188,9 @@ class Lanes:
                 self.listening.set()
             except psycopg.Error as exc:
                 delay = lane.listen_backoff.next()
-                logger.warning("cannot LISTEN for outbox rows (%s); polling, retry in %.0fs",
-                               exc, delay)  # fmt: skip
+                logger.warning(
+                    "cannot LISTEN for outbox rows (%s); polling, retry in %.0fs", exc, delay
+                )
                 lane.listen_retry_at = time.monotonic() + delay
                 self._close_listener(lane)
         return lane.listener

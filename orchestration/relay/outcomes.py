@@ -52,9 +52,13 @@ class Recording:
                 WHERE row.id = given.id AND row.lease_owner = %s
                 RETURNING row.id, EXTRACT(EPOCH FROM row.started_at - row.created_at)::float8
                 """,  # noqa: S608 - the only name put in is the model's own table, quoted
-                [OutboxStatus.STARTED, [row.pk for row, _ in started],
-                 [run_id for _, run_id in started], self.relay_id],
-            )  # fmt: skip
+                [
+                    OutboxStatus.STARTED,
+                    [row.pk for row, _ in started],
+                    [run_id for _, run_id in started],
+                    self.relay_id,
+                ],
+            )
             recorded = dict(cursor.fetchall())
         for row, _ in started:
             if row.pk not in recorded:
@@ -81,9 +85,12 @@ class Recording:
             metrics.relay_error("timeout" if isinstance(exc, TimeoutError) else "row")
             logger.warning("outbox row %s not started (%s); retried later", row.pk, error)
         self._mine(row).update(
-            attempts=F("attempts") + 1, last_error=error, lease_owner="", lease_expires_at=None,
+            attempts=F("attempts") + 1,
+            last_error=error,
+            lease_owner="",
+            lease_expires_at=None,
             **outcome,
-        )  # fmt: skip
+        )
 
     def _release(self, rows: list[OutboxEntry], *, error: Exception | None = None) -> None:
         """Give up the lease of ``rows`` uncharged, due as before; ``error`` is noted on the

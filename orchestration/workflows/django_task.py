@@ -72,8 +72,12 @@ class DjangoTaskInput(WorkflowInput):
         for name in ("local", "while_suspended"):
             if not isinstance(getattr(self, name), bool):
                 raise invalid(name, f"must be true or false, got {getattr(self, name)!r}")
-        for name in ("max_attempts", "initial_interval_seconds", "maximum_interval_seconds",
-                     "timeout_seconds"):  # fmt: skip
+        for name in (
+            "max_attempts",
+            "initial_interval_seconds",
+            "maximum_interval_seconds",
+            "timeout_seconds",
+        ):
             require_positive(name, getattr(self, name))
 
 

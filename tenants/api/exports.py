@@ -37,8 +37,18 @@ class ExportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TenantExport
-        fields = ["id", "status", "created_at", "finished_at", "size", "tables", "error",
-                  "status_url", "download_url", "download_expires_at"]  # fmt: skip
+        fields = [
+            "id",
+            "status",
+            "created_at",
+            "finished_at",
+            "size",
+            "tables",
+            "error",
+            "status_url",
+            "download_url",
+            "download_expires_at",
+        ]
 
     def get_status_url(self, export) -> str:
         return reverse(
@@ -113,9 +123,10 @@ class TenantExportsView(APIView):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except TooManyExportsInFlight as exc:
             return Response(
-                {"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS,
+                {"detail": str(exc)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER)},
-            )  # fmt: skip
+            )
         return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -166,9 +177,12 @@ class ExportDownloadView(APIView):
             export = export_for_token(token)
         except ExportLinkExpired:
             return Response(
-                {"detail": "This download link has expired; ask for the export's status "
-                 "again for a new one."}, status=status.HTTP_410_GONE,
-            )  # fmt: skip
+                {
+                    "detail": "This download link has expired; ask for the export's status "
+                    "again for a new one."
+                },
+                status=status.HTTP_410_GONE,
+            )
         if export is None:
             raise Http404
         from django.core.files.storage import default_storage
@@ -176,7 +190,8 @@ class ExportDownloadView(APIView):
         if not default_storage.exists(export.file_name):
             raise Http404
         return FileResponse(
-            default_storage.open(export.file_name, "rb"), as_attachment=True,
+            default_storage.open(export.file_name, "rb"),
+            as_attachment=True,
             filename=f"export-{export.tenant_id}-{export.created_at:%Y%m%d-%H%M%S}.zip",
             content_type="application/zip",
-        )  # fmt: skip
+        )

@@ -53,9 +53,16 @@ class TenantStatusSerializer(TenantSummarySerializer):
     progress = serializers.SerializerMethodField()
 
     class Meta(TenantSummarySerializer.Meta):
-        fields = [*TenantSummarySerializer.Meta.fields, "last_error", "created_at",
-                  "provisioned_at", "deleted_at", "suspension_reason", "suspended_at",
-                  "progress"]  # fmt: skip
+        fields = [
+            *TenantSummarySerializer.Meta.fields,
+            "last_error",
+            "created_at",
+            "provisioned_at",
+            "deleted_at",
+            "suspension_reason",
+            "suspended_at",
+            "progress",
+        ]
 
     def get_last_error(self, tenant) -> str:
         return public_error(tenant.last_error)

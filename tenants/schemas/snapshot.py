@@ -136,11 +136,22 @@ def dump_script(pg_dump: str, schema: str) -> str:
     env = {**os.environ, "PGPASSWORD": password} if password else None
     result = subprocess.run(  # noqa: S603 - fixed arguments, our own schema name
         [
-            pg_dump, "--dbname", make_conninfo(**params), "--schema", schema, "--no-owner",
-            "--no-privileges", "--no-comments", "--inserts", "--rows-per-insert=500",
+            pg_dump,
+            "--dbname",
+            make_conninfo(**params),
+            "--schema",
+            schema,
+            "--no-owner",
+            "--no-privileges",
+            "--no-comments",
+            "--inserts",
+            "--rows-per-insert=500",
         ],
-        capture_output=True, text=True, check=False, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"pg_dump of {schema} failed: {result.stderr.strip()}")
     return name_independent(result.stdout, schema)

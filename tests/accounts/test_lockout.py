@@ -24,16 +24,19 @@ def _limits(settings, monkeypatch):
 
 def admin_login(client, email, password, ip="10.0.0.1"):
     return client.post(
-        ADMIN_LOGIN, {"username": email, "password": password, "next": "/admin/"},
-        HTTP_HOST="localhost", REMOTE_ADDR=ip,
-    )  # fmt: skip
+        ADMIN_LOGIN,
+        {"username": email, "password": password, "next": "/admin/"},
+        HTTP_HOST="localhost",
+        REMOTE_ADDR=ip,
+    )
 
 
 def test_failures_lock_the_account_from_that_address_only(client, settings):
     settings.AXES_FAILURE_LIMIT = settings.LOGIN_FAILURE_LIMIT  # 5, production's default
     admin = UserFactory(email="root@example.com", superuser=True)
-    answers = [admin_login(client, admin.email, "wrong", ip="10.0.1.1").status_code
-               for _ in range(5)]  # fmt: skip
+    answers = [
+        admin_login(client, admin.email, "wrong", ip="10.0.1.1").status_code for _ in range(5)
+    ]
     assert answers == [200, 200, 200, 200, 429]  # the fifth failure locks
     locked = admin_login(client, admin.email, PASSWORD, ip="10.0.1.1")  # the right one
     assert locked.status_code == 429
@@ -62,9 +65,12 @@ def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(client, settings):
 
     def via_proxy(password, forwarded):
         return client.post(
-            ADMIN_LOGIN, {"username": admin.email, "password": password, "next": "/admin/"},
-            HTTP_HOST="localhost", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=forwarded,
-        )  # fmt: skip
+            ADMIN_LOGIN,
+            {"username": admin.email, "password": password, "next": "/admin/"},
+            HTTP_HOST="localhost",
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
 
     for n in range(3):  # the attacker (203.0.113.7) claims to be the owner (198.51.100.1)
         via_proxy("wrong", f"198.51.100.{n}, 203.0.113.7")
@@ -85,16 +91,22 @@ def test_the_api_token_endpoint_locks_too_with_a_json_answer():
     api = APIClient(HTTP_HOST="localhost")
     user = UserFactory(email="ada@example.com")
     for _ in range(3):
-        wrong = api.post(TOKEN, {"email": "ADA@example.com", "password": "nope"},
-                         format="json", REMOTE_ADDR="10.1.0.1")  # fmt: skip
+        wrong = api.post(
+            TOKEN,
+            {"email": "ADA@example.com", "password": "nope"},
+            format="json",
+            REMOTE_ADDR="10.1.0.1",
+        )
         assert wrong.status_code in (400, 429)
-    locked = api.post(TOKEN, {"email": user.email, "password": PASSWORD}, format="json",
-                      REMOTE_ADDR="10.1.0.1")  # fmt: skip
+    locked = api.post(
+        TOKEN, {"email": user.email, "password": PASSWORD}, format="json", REMOTE_ADDR="10.1.0.1"
+    )
     assert locked.status_code == 429
     assert locked.json()["detail"].startswith("Too many failed logins for this account")
     assert "token" not in locked.json()
-    elsewhere = api.post(TOKEN, {"email": user.email, "password": PASSWORD}, format="json",
-                         REMOTE_ADDR="10.1.1.1")  # fmt: skip
+    elsewhere = api.post(
+        TOKEN, {"email": user.email, "password": PASSWORD}, format="json", REMOTE_ADDR="10.1.1.1"
+    )
     assert elsewhere.status_code == 200
     assert "token" in elsewhere.json()
 

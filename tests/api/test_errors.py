@@ -8,8 +8,12 @@ from django.db import DataError, IntegrityError, InterfaceError, OperationalErro
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
-VALID = {"email": "ada@example.com", "password": "correct horse battery staple",
-         "organization_name": "Acme", "subdomain": "acme"}  # fmt: skip
+VALID = {
+    "email": "ada@example.com",
+    "password": "correct horse battery staple",
+    "organization_name": "Acme",
+    "subdomain": "acme",
+}
 
 
 @pytest.fixture

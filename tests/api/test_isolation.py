@@ -112,8 +112,12 @@ def test_status_reads_progress_from_the_database_with_temporal_down(api, two_ten
     settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
     body = api.get(f"/api/v1/tenants/{a['tenant']['id']}/", **bearer(a["token"])).json()
     assert body["progress"] == {
-        "steps_done": [], "current_step": None, "total": 7, "state": "queued", "error": "",
-    }  # fmt: skip
+        "steps_done": [],
+        "current_step": None,
+        "total": 7,
+        "state": "queued",
+        "error": "",
+    }
 
 
 def _colleague_token(tenant) -> str:

@@ -51,16 +51,33 @@ def test_the_schema_is_valid_openapi_3_and_documents_every_error_answer():
         "GET /api/v1/me/": {"200", "401", "503"},
         "GET /api/v1/tenants/{tenant_id}/": {"200", "401", "403", "404", "429", "503"},
         "DELETE /api/v1/tenants/{tenant_id}/": {
-            "202", "401", "403", "404", "409", "429", "503",
+            "202",
+            "401",
+            "403",
+            "404",
+            "409",
+            "429",
+            "503",
         },
         "POST /api/v1/tenants/{tenant_id}/exports/": {
-            "202", "401", "403", "404", "409", "429", "503",
+            "202",
+            "401",
+            "403",
+            "404",
+            "409",
+            "429",
+            "503",
         },
         "GET /api/v1/tenants/{tenant_id}/exports/{export_id}/": {
-            "200", "401", "403", "404", "429", "503",
+            "200",
+            "401",
+            "403",
+            "404",
+            "429",
+            "503",
         },
         "GET /api/v1/exports/{token}/": {"200", "404", "410", "503"},
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture

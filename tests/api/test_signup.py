@@ -29,9 +29,12 @@ def test_signup_answers_202_with_user_tenant_token_and_status_url(api):
     user = User.objects.get()
     assert body["user"] == {"id": str(user.pk), "email": "ada@example.com"}
     assert body["tenant"] == {
-        "id": str(tenant.pk), "name": "Acme", "subdomain": "acme",
-        "status": "pending", "domain": "acme.localhost",
-    }  # fmt: skip
+        "id": str(tenant.pk),
+        "name": "Acme",
+        "subdomain": "acme",
+        "status": "pending",
+        "domain": "acme.localhost",
+    }
     assert body["status_url"] == f"/api/v1/tenants/{tenant.pk}/"
     assert api.get(body["status_url"], **bearer(body["token"])).status_code == 200
     # One transaction made all of it, and recorded the two workflow starts.
@@ -39,8 +42,9 @@ def test_signup_answers_202_with_user_tenant_token_and_status_url(api):
     assert Token.objects.filter(user=user, purpose=TokenPurpose.EMAIL_VERIFICATION).count() == 1
     assert Token.objects.filter(user=user, purpose=TokenPurpose.API).count() == 1
     assert set(OutboxEntry.objects.values_list("workflow_type", flat=True)) == {
-        TENANT_PROVISIONING, USER_ONBOARDING,
-    }  # fmt: skip
+        TENANT_PROVISIONING,
+        USER_ONBOARDING,
+    }
     assert tenant.status == TenantStatus.PENDING
 
 
@@ -60,9 +64,14 @@ def test_field_errors_are_400_and_nothing_is_written(api):
 
 @pytest.mark.parametrize(
     ("password", "ok"),
-    [("123", False), ("password", False), ("ada@example.com", False), ("x" * 7, False),
-     ("a sixty-four character passphrase is long enough for anyone!!!!", True)],
-)  # fmt: skip
+    [
+        ("123", False),
+        ("password", False),
+        ("ada@example.com", False),
+        ("x" * 7, False),
+        ("a sixty-four character passphrase is long enough for anyone!!!!", True),
+    ],
+)
 def test_password_rules_are_djangos(api, password, ok):
     response = signup(api, password=password)
     assert (response.status_code == 202) is ok, response.json()
@@ -95,10 +104,18 @@ def test_taken_email_gets_the_same_words_whatever_the_case(api):
 
 @pytest.mark.parametrize(
     "payload",
-    ["not json", "[]", "null", '{"email": 1}', '{"email": "a@b.c", "password": null}',
-     '{"email": "\\u0000@x.io", "password": "x", "organization_name": "\\u0000", '
-     '"subdomain": "a"}', "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000],
-)  # fmt: skip
+    [
+        "not json",
+        "[]",
+        "null",
+        '{"email": 1}',
+        '{"email": "a@b.c", "password": null}',
+        '{"email": "\\u0000@x.io", "password": "x", "organization_name": "\\u0000", '
+        '"subdomain": "a"}',
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+    ],
+)
 def test_unexpected_input_is_400_not_500(api, payload):
     response = api.post("/api/v1/signup/", payload, content_type="application/json")
     assert response.status_code == 400

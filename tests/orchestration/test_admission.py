@@ -103,18 +103,24 @@ def test_the_claim_holds_back_a_tenants_backlog_past_its_open_runs(transactional
 
     def row(key: str, n: int, kind=OutboxKind.START) -> None:
         OutboxEntry.objects.create(
-            workflow_type="W", workflow_id=f"{key or 'none'}-{n}", task_queue="q",
-            fairness_key=key, kind=kind,
-        )  # fmt: skip
+            workflow_type="W",
+            workflow_id=f"{key or 'none'}-{n}",
+            task_queue="q",
+            fairness_key=key,
+            kind=kind,
+        )
 
     with transaction.atomic():
         for n in range(8):
             row("a", n)
         row("a", 9, kind=OutboxKind.SIGNAL)
         OutboxEntry.objects.create(
-            workflow_type="W", workflow_id="a-later", task_queue="q", fairness_key="a",
+            workflow_type="W",
+            workflow_id="a-later",
+            task_queue="q",
+            fairness_key="a",
             run_after=timezone.now() + timedelta(hours=1),
-        )  # fmt: skip
+        )
         for n in range(3):
             row("b", n)
         row("", 0)

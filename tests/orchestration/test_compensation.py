@@ -91,12 +91,17 @@ async def test_undos_outlast_an_outage_longer_than_forward_retries(time_skipping
     assert failure.cause.type == "ProvisioningFailed"
     # Undone in reverse, the tenant marked failed last, with the step that failed.
     assert [c[0] for c in fake.calls] == [
-        "tenant_mark_provisioning", "tenant_claim_pooled_schema", "tenant_create_schema",
-        "tenant_migrate_schema", "tenant_create_domain",
+        "tenant_mark_provisioning",
+        "tenant_claim_pooled_schema",
+        "tenant_create_schema",
+        "tenant_migrate_schema",
+        "tenant_create_domain",
         # The steps after the schema run as one: every undo of theirs was registered before.
-        "tenant_remove_owner_membership", "tenant_delete_domains",
-        *["tenant_drop_schema"] * 13, "tenant_mark_failed",
-    ]  # fmt: skip
+        "tenant_remove_owner_membership",
+        "tenant_delete_domains",
+        *["tenant_drop_schema"] * 13,
+        "tenant_mark_failed",
+    ]
     assert fake.calls[-1] == ("tenant_mark_failed", "create_domain: no such domain table")
 
 
@@ -106,23 +111,33 @@ async def test_a_schema_claimed_from_the_pool_is_undone_like_a_created_one(time_
     assert failure.cause.type == "ProvisioningFailed"
     # The claim was the step: the template path never ran, and the drop undid the claim.
     assert names(fake) == [
-        "mark_provisioning", "claim_pooled_schema", "migrate_schema", "create_domain",
-        "remove_owner_membership", "delete_domains", "drop_schema", "mark_failed",
-    ]  # fmt: skip
+        "mark_provisioning",
+        "claim_pooled_schema",
+        "migrate_schema",
+        "create_domain",
+        "remove_owner_membership",
+        "delete_domains",
+        "drop_schema",
+        "mark_failed",
+    ]
 
 
 async def failed_run(fake: FakeSteps, client) -> WorkflowFailureError:
     """Run a provisioning on fake steps to its end; the failure it must end with."""
     queue, tenant_id = f"saga-{uuid.uuid4()}", str(uuid.uuid4())
     async with Worker(
-        client, task_queue=queue, workflows=[TenantProvisioningWorkflow],
+        client,
+        task_queue=queue,
+        workflows=[TenantProvisioningWorkflow],
         activities=fake.activities,
-    ):  # fmt: skip
+    ):
         with pytest.raises(WorkflowFailureError) as failure:
             await client.execute_workflow(
-                TenantProvisioningWorkflow.run, TenantProvisioningInput(tenant_id=tenant_id),
-                id=f"saga-{uuid.uuid4()}", task_queue=queue,
-            )  # fmt: skip
+                TenantProvisioningWorkflow.run,
+                TenantProvisioningInput(tenant_id=tenant_id),
+                id=f"saga-{uuid.uuid4()}",
+                task_queue=queue,
+            )
     return failure.value
 
 
@@ -135,13 +150,17 @@ async def run_until(fake: FakeSteps, client, *, started: str, then):
     return the run's result, or the ``WorkflowFailureError`` it ended with."""
     queue = f"saga-{uuid.uuid4()}"
     async with Worker(
-        client, task_queue=queue, workflows=[TenantProvisioningWorkflow],
+        client,
+        task_queue=queue,
+        workflows=[TenantProvisioningWorkflow],
         activities=fake.activities,
-    ):  # fmt: skip
+    ):
         handle = await client.start_workflow(
-            TenantProvisioningWorkflow.run, TenantProvisioningInput(tenant_id=str(uuid.uuid4())),
-            id=f"saga-{uuid.uuid4()}", task_queue=queue,
-        )  # fmt: skip
+            TenantProvisioningWorkflow.run,
+            TenantProvisioningInput(tenant_id=str(uuid.uuid4())),
+            id=f"saga-{uuid.uuid4()}",
+            task_queue=queue,
+        )
         await wait_until_async(
             lambda: started in names(fake), timeout=5, what=f"{started} to be called"
         )
@@ -173,8 +192,12 @@ async def test_a_cancel_lets_the_running_step_finish_then_undoes(time_skipping_e
     )
     assert type(failure.cause).__name__ == "CancelledError"
     assert names(fake) == [
-        "mark_provisioning", "claim_pooled_schema", "create_schema", "drop_schema", "mark_failed",
-    ]  # fmt: skip
+        "mark_provisioning",
+        "claim_pooled_schema",
+        "create_schema",
+        "drop_schema",
+        "mark_failed",
+    ]
     assert fake.calls[-1][1] == "create_schema: cancelled"
 
 

@@ -48,14 +48,17 @@ def fakes(flaky: str, *, fail_for: int, calls: Counter, names=None):
 async def provision(env, activities, **inputs):
     queue = f"durable-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[TenantProvisioningWorkflow],
+        env.client,
+        task_queue=queue,
+        workflows=[TenantProvisioningWorkflow],
         activities=activities,
-    ):  # fmt: skip
+    ):
         return await env.client.execute_workflow(
             TenantProvisioningWorkflow.run,
             TenantProvisioningInput(tenant_id=str(uuid.uuid4()), **inputs),
-            id=f"durable-{uuid.uuid4()}", task_queue=queue,
-        )  # fmt: skip
+            id=f"durable-{uuid.uuid4()}",
+            task_queue=queue,
+        )
 
 
 async def test_a_step_outlasts_an_outage_of_hours(time_skipping_env):
@@ -80,18 +83,22 @@ async def test_past_its_retry_window_a_step_fails_the_run_and_says_why(time_skip
 async def test_the_verification_email_outlasts_an_smtp_outage(time_skipping_env):
     calls = Counter()
     names = ["onboarding_send_verification", "onboarding_expire_verification"]
-    activities = fakes("onboarding_send_verification", fail_for=OUTAGE_ATTEMPTS, calls=calls,
-                       names=names)  # fmt: skip
+    activities = fakes(
+        "onboarding_send_verification", fail_for=OUTAGE_ATTEMPTS, calls=calls, names=names
+    )
     queue = f"durable-{uuid.uuid4()}"
     async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[UserOnboardingWorkflow],
+        time_skipping_env.client,
+        task_queue=queue,
+        workflows=[UserOnboardingWorkflow],
         activities=activities,
-    ):  # fmt: skip
+    ):
         handle = await time_skipping_env.client.start_workflow(
             UserOnboardingWorkflow.run,
             UserOnboardingInput(user_id=str(uuid.uuid4()), verification_token_id=1),
-            id=f"durable-{uuid.uuid4()}", task_queue=queue,
-        )  # fmt: skip
+            id=f"durable-{uuid.uuid4()}",
+            task_queue=queue,
+        )
         result = await handle.result()
     # Sent once the outage was over (after 200 failed attempts), then the reminder, then
     # the expiry: the run never failed.

@@ -109,12 +109,22 @@ def test_one_broken_schema_fails_alone_and_retry_failed_reruns_only_it(
         # 48 tenants in batches of 7, continuing as new after 14: several runs, one id.
         assert len(runs_of(temporal, run.workflow_id)) >= 3
     summary = fleet.fleet_run_summary(run)
-    assert summary == {**summary, "status": FleetStatus.FAILED, "total": 48, "migrated": 12,
-                       "current": 35, "skipped": 0, "failed": 1, "done": 48}  # fmt: skip
+    assert summary == {
+        **summary,
+        "status": FleetStatus.FAILED,
+        "total": 48,
+        "migrated": 12,
+        "current": 35,
+        "skipped": 0,
+        "failed": 1,
+        "done": 48,
+    }
     (failure,) = run.failures.all()
     assert (failure.tenant_id, failure.schema_name, failure.migration) == (
-        broken.pk, broken.schema_name, WORKSPACE
-    )  # fmt: skip
+        broken.pk,
+        broken.schema_name,
+        WORKSPACE,
+    )
     assert "already exists" in failure.error
     assert schemas_behind(names) == {broken.schema_name}
     assert all(workspace_rows(t.schema_name) == 1 for t in behind)
@@ -141,8 +151,11 @@ def test_pause_holds_the_run_and_resume_finishes_it(owner, temporal, small_batch
         forget_workspace(name)
     run = request_run(concurrency=1)
     with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
-        wait_until(lambda: FleetRun.objects.get(pk=run.pk).migrated >= 1, timeout=60,
-                   what="a first batch recorded")  # fmt: skip
+        wait_until(
+            lambda: FleetRun.objects.get(pk=run.pk).migrated >= 1,
+            timeout=60,
+            what="a first batch recorded",
+        )
         call_command("migrate_fleet", "--pause")
         assert FleetRun.objects.get(pk=run.pk).status == FleetStatus.PAUSED
 
@@ -168,8 +181,11 @@ def test_a_tenant_provisioned_during_a_run_gets_the_current_schema(owner, tempor
         forget_workspace(tenant.schema_name)
     run = request_run(concurrency=1)
     with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
-        wait_until(lambda: FleetRun.objects.get(pk=run.pk).status == FleetStatus.RUNNING,
-                   timeout=60, what="the run to begin")  # fmt: skip
+        wait_until(
+            lambda: FleetRun.objects.get(pk=run.pk).status == FleetStatus.RUNNING,
+            timeout=60,
+            what="the run to begin",
+        )
         call_command("migrate_fleet", "--pause")
         newcomer = TenantFactory(owner=owner, subdomain="newcomer")
         tenant_request_provisioning(tenant_id=newcomer.pk)
@@ -191,8 +207,11 @@ def test_a_worker_killed_mid_run_resumes_and_migrates_nothing_twice(
         forget_workspace(tenant.schema_name)
     run = request_run(concurrency=2)
     first, _ = start_worker()
-    wait_until(lambda: FleetRun.objects.get(pk=run.pk).migrated >= 4, timeout=120,
-               what="some schemas migrated")  # fmt: skip
+    wait_until(
+        lambda: FleetRun.objects.get(pk=run.pk).migrated >= 4,
+        timeout=120,
+        what="some schemas migrated",
+    )
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     start_worker()
@@ -348,8 +367,11 @@ def workspace_with_an_added_field(settings, tmp_path, monkeypatch):
     import tenants
 
     package = tmp_path / "added_field_migrations"
-    shutil.copytree(Path(tenants.__file__).parent / "workspace" / "migrations", package,
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        Path(tenants.__file__).parent / "workspace" / "migrations",
+        package,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     (package / "0002_project_note.py").write_text(ADD_FIELD)
 
     def activate() -> None:
@@ -420,9 +442,10 @@ def test_the_plan_worked_out_once_serves_every_schema_and_a_failure_spoils_none(
     from tenants.schemas import migrate
 
     (kept,) = [
-        entry[2] for entry in migrate._plans.by_key.values()
+        entry[2]
+        for entry in migrate._plans.by_key.values()
         if isinstance(entry, tuple) and any(m.name == "0002_project_note" for m, _ in entry[1])
-    ]  # fmt: skip
+    ]
     assert "note" not in kept.models["workspace", "project"].fields
 
 
@@ -460,8 +483,9 @@ def test_schemas_are_migrated_in_chunks_of_one_shard_at_background_priority(owne
     for chunk in chunks:
         (tenant_ids,) = [json.loads(p.data) for p in chunk.input.payloads]
         assert 1 <= len(tenant_ids) <= CHUNK
-        queues = {deployment_tenant_route(t, workload=Workload.BACKGROUND).task_queue
-                  for t in tenant_ids}  # fmt: skip
+        queues = {
+            deployment_tenant_route(t, workload=Workload.BACKGROUND).task_queue for t in tenant_ids
+        }
         assert queues == {chunk.task_queue.name}  # one shard queue per chunk
         assert chunk.priority.priority_key == Workload.BACKGROUND
         assert chunk.priority.fairness_key == f"fleet:{run.pk}"

@@ -59,8 +59,11 @@ def deploy(owner, settings, tmp_path, monkeypatch):
         for tenant in made:
             create_schema(tenant.schema_name)
         package = tmp_path / f"migrations_{uuid.uuid4().hex[:8]}"  # a fresh module each time
-        shutil.copytree(Path(tenants.__file__).parent / "workspace" / "migrations", package,
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        shutil.copytree(
+            Path(tenants.__file__).parent / "workspace" / "migrations",
+            package,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         (package / "0002_project_note.py").write_text(MIGRATION.format(setting=setting))
         monkeypatch.syspath_prepend(str(tmp_path))
         settings.MIGRATION_MODULES = {"workspace": package.name}
@@ -104,13 +107,18 @@ def test_a_schema_that_times_out_fails_alone_and_its_chunk_goes_on(deploy, tries
     with table_locked(locked.schema_name):
         results = fleet.fleet_tenants_migrate(tenant_ids=ids)
 
-    assert tries == {first.schema_name: 1, locked.schema_name: fleet.CONTENTION_ATTEMPTS,
-                     last.schema_name: 1}  # fmt: skip
+    assert tries == {
+        first.schema_name: 1,
+        locked.schema_name: fleet.CONTENTION_ATTEMPTS,
+        last.schema_name: 1,
+    }
     assert results[ids[0]] == results[ids[2]] == {"outcome": fleet.MIGRATED}
     failed = results[ids[1]]
     assert (failed["outcome"], failed["migration"], failed["attempts"]) == (
-        fleet.FAILED, NOTE, fleet.CONTENTION_ATTEMPTS
-    )  # fmt: skip
+        fleet.FAILED,
+        NOTE,
+        fleet.CONTENTION_ATTEMPTS,
+    )
     assert TIMEOUTS[setting] in failed["error"]
     names = [t.schema_name for t in (first, locked, last)]
     assert schemas_behind(names) == {locked.schema_name}
@@ -119,14 +127,17 @@ def test_a_schema_that_times_out_fails_alone_and_its_chunk_goes_on(deploy, tries
     with transaction.atomic():
         run, _ = fleet.fleet_run_request()
     fleet.fleet_run_started(run_id=run.pk)
-    assert fleet.fleet_batch_recorded(run_id=run.pk, after="", last=last.schema_name,
-                                      results=results)  # fmt: skip
+    assert fleet.fleet_batch_recorded(
+        run_id=run.pk, after="", last=last.schema_name, results=results
+    )
     run.refresh_from_db()
     assert run.migrated == 2
     (failure,) = run.failures.all()
     assert (failure.tenant_id, failure.schema_name, failure.migration) == (
-        locked.pk, locked.schema_name, NOTE
-    )  # fmt: skip
+        locked.pk,
+        locked.schema_name,
+        NOTE,
+    )
     assert TIMEOUTS[setting] in failure.error
     assert f"({fleet.CONTENTION_ATTEMPTS} attempts)" in failure.error
 
@@ -158,8 +169,11 @@ def test_a_fleet_run_lists_the_schema_that_timed_out_and_migrates_the_others(
         with transaction.atomic():  # one chunk at a time: all four schemas in one chunk
             run, _ = fleet.fleet_run_request(concurrency=1)
         with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
-            wait_until(lambda: not FleetRun.objects.get(pk=run.pk).is_open, timeout=60,
-                       what="the fleet run to end while the lock is held")  # fmt: skip
+            wait_until(
+                lambda: not FleetRun.objects.get(pk=run.pk).is_open,
+                timeout=60,
+                what="the fleet run to end while the lock is held",
+            )
     run.refresh_from_db()
     assert (run.status, run.migrated, run.current) == (FleetStatus.FAILED, 3, 0)
     (failure,) = run.failures.all()

@@ -61,13 +61,17 @@ async def run_onboarding(env, *, verify_after: float | None):
     mailer = FakeMailer()
     queue = f"onboarding-{uuid.uuid4()}"
     params = UserOnboardingInput(
-        user_id=str(uuid.uuid4()), verification_token_id=7,
-        remind_after_seconds=DAY, expire_after_seconds=7 * DAY,
-    )  # fmt: skip
+        user_id=str(uuid.uuid4()),
+        verification_token_id=7,
+        remind_after_seconds=DAY,
+        expire_after_seconds=7 * DAY,
+    )
     async with Worker(
-        env.client, task_queue=queue, workflows=[UserOnboardingWorkflow],
+        env.client,
+        task_queue=queue,
+        workflows=[UserOnboardingWorkflow],
         activities=mailer.activities,
-    ):  # fmt: skip
+    ):
         handle = await env.client.start_workflow(
             UserOnboardingWorkflow.run, params, id=f"onb-{uuid.uuid4()}", task_queue=queue
         )
@@ -115,15 +119,20 @@ async def test_invalid_input_fails_the_run_at_once_naming_the_field(
 
     queue = f"onboarding-{uuid.uuid4()}"
     async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[UserOnboardingWorkflow],
+        time_skipping_env.client,
+        task_queue=queue,
+        workflows=[UserOnboardingWorkflow],
         activities=FakeMailer().activities,
-    ):  # fmt: skip
+    ):
         with pytest.raises(WorkflowFailureError) as failure:
             # By name, as the outbox relay starts it: the worker decodes and validates.
             await time_skipping_env.client.execute_workflow(
-                "UserOnboardingWorkflow", arguments, id=f"onb-{uuid.uuid4()}", task_queue=queue,
+                "UserOnboardingWorkflow",
+                arguments,
+                id=f"onb-{uuid.uuid4()}",
+                task_queue=queue,
                 execution_timeout=timedelta(seconds=30),
-            )  # fmt: skip
+            )
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError)
     assert (cause.type, cause.non_retryable) == ("InvalidInput", True)

@@ -277,8 +277,13 @@ def test_the_current_fleet_run_with_its_failures_and_controls(root, client, no_t
         run, _ = fleet.fleet_run_request()
     FleetRun.objects.filter(pk=run.pk).update(status=FleetStatus.RUNNING, total=5, migrated=3)
     broken = TenantFactory()
-    FleetFailure.objects.create(run=run, tenant=broken, schema_name=broken.schema_name,
-                                migration="workspace.0002_x", error="boom\ntrace")  # fmt: skip
+    FleetFailure.objects.create(
+        run=run,
+        tenant=broken,
+        schema_name=broken.schema_name,
+        migration="workspace.0002_x",
+        error="boom\ntrace",
+    )
     response = client.get(URL)
     section = sections(response)["fleet"]
     assert (section.count, section.rows[0].done, section.rows[0].failed) == (2, 4, 1)

@@ -46,10 +46,21 @@ def test_operations_page_with_temporal_up_then_down(
 
     UserFactory(email="root@example.com", superuser=True)
     newcomer = UserFactory(email="new@example.com")
-    failed = TenantFactory(name="Acme", subdomain="acme", status=TenantStatus.FAILED,
-                           last_error="create_schema: disk full")  # fmt: skip
-    deleting = stale(TenantFactory(name="Gone", subdomain="gone", status=TenantStatus.DELETING,
-                                   workflow_id="tenant-delete-x"), hours=3)  # fmt: skip
+    failed = TenantFactory(
+        name="Acme",
+        subdomain="acme",
+        status=TenantStatus.FAILED,
+        last_error="create_schema: disk full",
+    )
+    deleting = stale(
+        TenantFactory(
+            name="Gone",
+            subdomain="gone",
+            status=TenantStatus.DELETING,
+            workflow_id="tenant-delete-x",
+        ),
+        hours=3,
+    )
     refused = OutboxEntryFactory(status=OutboxStatus.FAILED, last_error="InvalidArgument: bad")
     workflow_id = run_async(fail_an_onboarding_run(own_temporal.address, newcomer.pk))
     wait_until(

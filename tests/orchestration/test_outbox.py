@@ -97,9 +97,11 @@ def test_enqueue_outside_a_transaction_is_refused():
 
     with pytest.raises(RuntimeError, match="inside the transaction"):
         enqueue_start(
-            TokenCleanupWorkflow, TokenCleanupInput(), workflow_id="x",
+            TokenCleanupWorkflow,
+            TokenCleanupInput(),
+            workflow_id="x",
             route=deployment_system_route(),
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.temporal  # starts a dev server of its own, late
@@ -436,10 +438,12 @@ def test_a_held_row_is_taken_only_once_its_hold_is_over(transactional_db, owner,
 
     with transaction.atomic():
         row = enqueue_start(
-            SchemaPoolRefillWorkflow, SchemaPoolRefillInput(max_builds=1),
-            workflow_id="held-refill", route=deployment_system_route(),
+            SchemaPoolRefillWorkflow,
+            SchemaPoolRefillInput(max_builds=1),
+            workflow_id="held-refill",
+            route=deployment_system_route(),
             hold=timedelta(minutes=5),
-        )  # fmt: skip
+        )
     relay = relay_for(temporal)
     try:
         assert relay.relay_once() == 0  # not due: nothing claimed

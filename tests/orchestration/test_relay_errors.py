@@ -19,8 +19,10 @@ from tests.workers import relay_for
 ERRORS = "tenantflow_relay_errors_total"
 # Over gRPC's 4 MiB message limit (RESOURCE_EXHAUSTED, "… larger than max …"), and over the
 # server's 2 MB blob limit but under gRPC's (INVALID_ARGUMENT, "Blob data size exceeds limit").
-OVER_LIMITS = {"grpc_message": (5_000_000, "larger than max"),
-               "blob": (3_000_000, "Blob data size exceeds limit")}  # fmt: skip
+OVER_LIMITS = {
+    "grpc_message": (5_000_000, "larger than max"),
+    "blob": (3_000_000, "Blob data size exceeds limit"),
+}
 
 
 def relay_metric(name: str, **labels: str) -> float:
@@ -68,25 +70,31 @@ def test_a_row_over_a_size_limit_fails_alone_and_the_relay_does_not_back_off(
     size, reason = OVER_LIMITS[limit]
     queue = f"{queue_prefix}.sizes"
     oversized = OutboxEntry.objects.create(
-        workflow_type="W", workflow_id=f"oversized-{uuid.uuid4()}", task_queue=queue,
+        workflow_type="W",
+        workflow_id=f"oversized-{uuid.uuid4()}",
+        task_queue=queue,
         arguments={"blob": "x" * size},
-    )  # fmt: skip
+    )
     first = small_rows(queue, 3)
     deployment_wide = relay_metric(ERRORS, kind="deployment_wide")
     caplog.set_level(logging.WARNING, logger="orchestration.relay")
     with relay_running(temporal):
         wait_until(
-            lambda: status_of(oversized) == {OutboxStatus.FAILED}
-            and status_of(*first) == {OutboxStatus.STARTED},
-            timeout=15, what="the oversized row to fail and the others to start",
-        )  # fmt: skip
+            lambda: (
+                status_of(oversized) == {OutboxStatus.FAILED}
+                and status_of(*first) == {OutboxStatus.STARTED}
+            ),
+            timeout=15,
+            what="the oversized row to fail and the others to start",
+        )
         # Rows written now start at once: no back-off holds them.
         written = time.monotonic()
         later = small_rows(queue, 3)
         wait_until(
             lambda: status_of(*later) == {OutboxStatus.STARTED},
-            timeout=5, what="the rows written after it to start",
-        )  # fmt: skip
+            timeout=5,
+            what="the rows written after it to start",
+        )
         took = time.monotonic() - written
     oversized.refresh_from_db()
     assert (oversized.attempts, oversized.lease_owner) == (1, "")
@@ -111,8 +119,9 @@ def test_a_task_whose_arguments_are_too_large_reads_failed_with_the_reason(
     with relay_running(temporal):
         wait_until(
             lambda: not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists(),
-            timeout=15, what="both task rows to leave the outbox",
-        )  # fmt: skip
+            timeout=15,
+            what="both task rows to leave the outbox",
+        )
     failed = result.task.get_result(result.id)
     assert failed.status == TaskResultStatus.FAILED
     (error,) = failed.errors

@@ -196,8 +196,10 @@ def test_admin_retry_of_a_row_a_relay_is_starting_does_not_wait(
         ]
         retried = OutboxEntry.objects.get()
         assert (retried.status, retried.lease_owner, retried.lease_expires_at) == (
-            OutboxStatus.PENDING, "", None
-        )  # fmt: skip
+            OutboxStatus.PENDING,
+            "",
+            None,
+        )
         assert retried.available_at <= database_now()
         go_on.set()
         wait_until_none_pending(timeout=15)
@@ -487,8 +489,9 @@ def test_a_row_written_while_a_start_hangs_is_started_by_the_other_lane(
         second = request_provisioning(owner, 1)[-1]
         wait_until(
             lambda: OutboxEntry.objects.get(pk=second.pk).status == OutboxStatus.STARTED,
-            timeout=30, what="the second row to be started while the first start hangs",
-        )  # fmt: skip
+            timeout=30,
+            what="the second row to be started while the first start hangs",
+        )
         assert OutboxEntry.objects.get(pk=first.pk).status == OutboxStatus.PENDING
     finally:
         released.set()

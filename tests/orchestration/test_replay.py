@@ -75,10 +75,15 @@ def test_there_are_histories_of_every_workflow_and_path():
     assert {workflow_type(p) for p in HISTORIES} == {w.__name__ for w in WORKFLOWS}
     names = {p.stem.rsplit("-", 1)[0] for p in HISTORIES}
     assert {
-        "provisioning-ok", "provisioning-by-migrations", "provisioning-pooled",
-        "provisioning-failed", "provisioning-cancelled", "provisioning-superseded",
-        "deletion-ok", "deletion-during-provisioning",
-    } <= names  # fmt: skip
+        "provisioning-ok",
+        "provisioning-by-migrations",
+        "provisioning-pooled",
+        "provisioning-failed",
+        "provisioning-cancelled",
+        "provisioning-superseded",
+        "deletion-ok",
+        "deletion-during-provisioning",
+    } <= names
 
 
 def test_the_short_workflows_have_one_baseline_recorded_without_patches():
@@ -103,8 +108,10 @@ def test_a_provisioning_from_the_template_or_the_pool_is_one_local_activity():
         assert commands(path) == ["local:tenant_run_steps"], path.stem
     for path in named("provisioning-by-migrations"):
         assert commands(path) == [
-            "local:tenant_run_steps", "tenant_create_schema", "local:tenant_run_steps",
-        ], path.stem  # fmt: skip
+            "local:tenant_run_steps",
+            "tenant_create_schema",
+            "local:tenant_run_steps",
+        ], path.stem
 
 
 def test_a_superseded_provisioning_did_nothing():

@@ -44,9 +44,11 @@ def queues_in_this_process() -> list[str]:
 def fresh_interpreter(hashseed: str) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", CHILD, *map(str, IDS)],
-        capture_output=True, text=True, cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
         env={"PYTHONHASHSEED": hashseed, "PYTHONPATH": str(PROJECT_DIR)},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -188,8 +188,9 @@ def test_provision_again_after_a_run_ended_without_a_step_starts_it_again(
     response = admin_client.post(
         "/admin/tenants/tenant/",
         {"action": "provision", "_selected_action": [str(tenant.pk)]},
-        HTTP_HOST="localhost", follow=True,
-    )  # fmt: skip
+        HTTP_HOST="localhost",
+        follow=True,
+    )
     assert "1 queued for provisioning" in " ".join(str(m) for m in response.context["messages"])
     with BackgroundWorker(temporal):
         tenant = settled(tenant.pk, TenantStatus.ACTIVE, TenantStatus.FAILED, timeout=90)

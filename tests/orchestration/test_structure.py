@@ -66,9 +66,11 @@ def test_the_input_must_be_the_dataclass_the_workflow_takes(owner):
         transaction.atomic(),
     ):
         enqueue_start(
-            TenantProvisioningWorkflow, TenantDeletionInput(tenant_id=str(tenant.pk)),
-            workflow_id="x", route=deployment_tenant_route(tenant.pk),
-        )  # fmt: skip
+            TenantProvisioningWorkflow,
+            TenantDeletionInput(tenant_id=str(tenant.pk)),
+            workflow_id="x",
+            route=deployment_tenant_route(tenant.pk),
+        )
     assert not OutboxEntry.objects.exists()
 
 
@@ -159,8 +161,11 @@ def test_steps_recorded_together_keep_the_plans_order_and_name_the_next(owner):
     tenant_step_done(**{**record, "workflow_id": "run-0"}, step=["seed_defaults"], then="x")
     tenant.refresh_from_db()
     assert tenant.steps_done == [
-        "mark_provisioning", "create_schema", "migrate_schema", "create_domain",
-    ]  # fmt: skip
+        "mark_provisioning",
+        "create_schema",
+        "migrate_schema",
+        "create_domain",
+    ]
     assert tenant.current_step == ""
 
 

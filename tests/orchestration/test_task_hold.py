@@ -36,9 +36,13 @@ async def test_a_held_run_looks_again_without_a_signal_and_keeps_its_retries(
     env, stand_in = time_skipping_env, SuspendedFor(held=3)
     queue = f"held-{uuid.uuid4()}"
     params = DjangoTaskInput(
-        task_path="tests.tasks.sample_tasks.add", args=[1, 2], tenant_id=str(uuid.uuid4()),
-        schema_name="t_x", max_attempts=1, local=local,
-    )  # fmt: skip
+        task_path="tests.tasks.sample_tasks.add",
+        args=[1, 2],
+        tenant_id=str(uuid.uuid4()),
+        schema_name="t_x",
+        max_attempts=1,
+        local=local,
+    )
     async with Worker(
         env.client, task_queue=queue, workflows=[DjangoTaskWorkflow], activities=[stand_in.run]
     ):

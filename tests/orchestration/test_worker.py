@@ -119,7 +119,11 @@ def test_a_kind_named_twice_is_polled_once(settings):
     from orchestration.management.commands.run_temporal_worker import Command
 
     settings.TEMPORAL_QUEUE_SHARDS = 2
-    options = {"kind": ["jobs", "jobs", "tenant"], "queue_shards": None, "shards": None,
-               "max_concurrent_activities": 4}  # fmt: skip
+    options = {
+        "kind": ["jobs", "jobs", "tenant"],
+        "queue_shards": None,
+        "shards": None,
+        "max_concurrent_activities": 4,
+    }
     queues = [queue for queue, _ in Command().plan(options)]
     assert len(queues) == len(set(queues)) == 3

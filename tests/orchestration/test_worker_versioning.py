@@ -211,9 +211,11 @@ def test_a_versioned_worker_process_claims_a_new_deployment_and_the_command_move
     proc2, log2 = start_worker("--kind", "tenant", "--shards", "0", "--no-relay")
     # Read every half second: the server allows a deployment only a few requests a second.
     wait_until(
-        lambda: "second  inactive" in show(), timeout=30, what="build second's pollers",
+        lambda: "second  inactive" in show(),
+        timeout=30,
+        what="build second's pollers",
         interval=0.5,
-    )  # fmt: skip
+    )
     assert "current: first" in show()
     out = io.StringIO()
     call_command("temporal_deployment", "ramp", "second", "--percentage", "10", stdout=out)
@@ -337,9 +339,16 @@ async def test_rollout_moves_new_runs_and_waits_for_the_old_builds_pinned_runs(s
         start(_worker(client, other, "b"))
         with pytest.raises(CommandError, match="build a still has 1 open pinned run"):
             await asyncio.to_thread(
-                _deployment_command, "rollout", "b", "--ramp", "20,50",
-                "--ramp-interval", "0.5", "--drain-timeout", "2",
-            )  # fmt: skip
+                _deployment_command,
+                "rollout",
+                "b",
+                "--ramp",
+                "20,50",
+                "--ramp-interval",
+                "0.5",
+                "--drain-timeout",
+                "2",
+            )
         state = await deployment_describe(client)
         assert (state.current_build_id, state.ramping_build_id) == ("b", "")
         fresh = await client.start_workflow(
@@ -446,8 +455,10 @@ def test_the_rollout_script_replaces_the_workers_and_makes_the_new_build_current
     (state / "container-old0").write_text(str(old.pid))
     wait_until(
         lambda: run_async(_current(temporal)) == "first",
-        timeout=30, what="the first worker to make its build current", interval=0.5,
-    )  # fmt: skip
+        timeout=30,
+        what="the first worker to make its build current",
+        interval=0.5,
+    )
     docker = tmp_path / "docker"
     docker.write_text(f"#!{sys.executable}\n{FAKE_DOCKER}")
     docker.chmod(0o755)
@@ -467,16 +478,27 @@ def test_the_rollout_script_replaces_the_workers_and_makes_the_new_build_current
     }
     try:
         result = subprocess.run(
-            ["sh", str(PROJECT_DIR / "deploy/rollout.sh"), "--wait-pollers", "60",
-             "--drain-timeout", "30"],
-            env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
+            [
+                "sh",
+                str(PROJECT_DIR / "deploy/rollout.sh"),
+                "--wait-pollers",
+                "60",
+                "--drain-timeout",
+                "30",
+            ],
+            env=env,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "build second is current; first has no open pinned run" in result.stdout
         assert old.wait(5) == 0, old_log.read_text()  # stopped by the script, cleanly
         calls = (state / "calls").read_text().splitlines()
-        assert [call.split()[0] if call.startswith(("exec", "stop", "rm")) else call
-                for call in calls] == [
+        assert [
+            call.split()[0] if call.startswith(("exec", "stop", "rm")) else call for call in calls
+        ] == [
             "compose ps -q worker",
             "compose build",
             "compose run --rm --no-deps migrate",
@@ -487,7 +509,7 @@ def test_the_rollout_script_replaces_the_workers_and_makes_the_new_build_current
             "rm",
             "compose up -d --no-deps --no-recreate --scale worker=1 worker",
             "compose up -d --no-deps web",
-        ]  # fmt: skip
+        ]
         assert calls[6:8] == ["stop --time 75 container-old0", "rm container-old0"]
         assert [path.name for path in state.glob("container-*")] == ["container-new1"]
         assert run_async(_current(temporal)) == "second"

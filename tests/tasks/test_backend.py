@@ -35,8 +35,18 @@ def test_backend_is_the_default_everywhere():
 
 def test_priority_bands():
     assert [temporal_priority(p) for p in (100, 61, 60, 21, 20, 0, -20, -21, -60, -61, -100)] == [
-        1, 1, 2, 2, 3, 3, 3, 4, 4, 5, 5,
-    ]  # fmt: skip
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
+    ]
 
 
 def test_bad_argument_fails_at_enqueue_with_djangos_error(db):
@@ -136,8 +146,10 @@ def test_a_local_task_runs_in_its_workflow_task_with_its_retries(
         finished(flaky)
         finished(boom)
     assert (flaky.status, flaky.return_value, flaky.attempts) == (
-        TaskResultStatus.SUCCESSFUL, 2, 2,
-    )  # fmt: skip
+        TaskResultStatus.SUCCESSFUL,
+        2,
+        2,
+    )
     assert (boom.status, boom.attempts) == (TaskResultStatus.FAILED, 2)
     assert [e.exception_class for e in boom.errors] == [ValueError, ValueError]
     assert flaky.errors[0].exception_class is RuntimeError
@@ -173,8 +185,9 @@ def test_run_after_delays_the_start(transactional_db, temporal, queue_prefix):
     with BackgroundWorker(temporal, kinds=("jobs",)):
         wait_until(
             lambda: OutboxEntry.objects.filter(status=OutboxStatus.STARTED).exists(),
-            timeout=20, what="the row to be started",
-        )  # fmt: skip
+            timeout=20,
+            what="the row to be started",
+        )
         result.refresh()
         if not result.is_finished:  # the run exists and waits: still ready
             assert result.status == TaskResultStatus.READY
@@ -190,9 +203,11 @@ def test_unknown_task_path_fails_the_run_at_once(transactional_db, temporal, que
     with transaction.atomic():
         for workflow_id, path in zip(ids, paths, strict=True):
             enqueue_start(
-                DjangoTaskWorkflow, DjangoTaskInput(task_path=path, max_attempts=5),
-                workflow_id=workflow_id, route=deployment_system_route(),
-            )  # fmt: skip
+                DjangoTaskWorkflow,
+                DjangoTaskInput(task_path=path, max_attempts=5),
+                workflow_id=workflow_id,
+                route=deployment_system_route(),
+            )
     from temporalio.client import WorkflowFailureError
 
     from tests.workers import workflow_result
@@ -200,9 +215,10 @@ def test_unknown_task_path_fails_the_run_at_once(transactional_db, temporal, que
     with BackgroundWorker(temporal, kinds=("jobs",)):
         for workflow_id, message in zip(ids, ["cannot be imported", "not a @task"], strict=True):
             wait_until(
-                lambda w=workflow_id: workflow_exists(temporal, w), timeout=30,
+                lambda w=workflow_id: workflow_exists(temporal, w),
+                timeout=30,
                 what=f"the relay to start {workflow_id}",
-            )  # fmt: skip
+            )
             with pytest.raises(WorkflowFailureError) as failure:
                 run_async(workflow_result(temporal, workflow_id))
             cause = failure.value.cause.cause

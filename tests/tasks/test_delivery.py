@@ -33,19 +33,22 @@ def test_committed_task_runs_once_with_temporal_down_and_two_relays(
     try:
         wait_until(
             lambda: caplog.text.count("Temporal unreachable") >= 4,
-            timeout=30, what="both relays to fail to reach Temporal",
-        )  # fmt: skip
+            timeout=30,
+            what="both relays to fail to reach Temporal",
+        )
         assert result.task.get_result(result.id).status == TaskResultStatus.READY
         server.start()
         wait_until(
             lambda: not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists(),
-            timeout=30, what="the row to be started",
-        )  # fmt: skip
+            timeout=30,
+            what="the row to be started",
+        )
         with BackgroundWorker(server.address, kinds=("jobs",)):
             wait_until(
                 lambda: result.refresh() or result.is_finished,
-                timeout=60, what="the task to finish",
-            )  # fmt: skip
+                timeout=60,
+                what="the task to finish",
+            )
     finally:
         for relay in relays:
             relay.stop()
@@ -106,9 +109,10 @@ def test_a_tenants_burst_is_admitted_a_few_runs_at_a_time(
         wait_until(all_done, timeout=120, interval=0.02, what="every task to finish")
         for result in few + backlog:
             wait_until(
-                lambda r=result: r.refresh() or r.is_finished, timeout=30,
+                lambda r=result: r.refresh() or r.is_finished,
+                timeout=30,
                 what=f"task {result.id}'s run to close",
-            )  # fmt: skip
+            )
     assert {r.status for r in few + backlog} == {TaskResultStatus.SUCCESSFUL}
     assert most_open <= 2, most_open
     last_small = max(r.finished_at for r in few)

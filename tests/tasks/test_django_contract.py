@@ -332,11 +332,13 @@ def test_one_error_per_failed_attempt_and_task_finished_carries_them(
     finally:
         task_finished.disconnect(receiver)
     assert [s[1:] for s in seen if s[0] == fixed.id] == [
-        (TaskResultStatus.READY, 1), (TaskResultStatus.SUCCESSFUL, 1),
-    ]  # fmt: skip
+        (TaskResultStatus.READY, 1),
+        (TaskResultStatus.SUCCESSFUL, 1),
+    ]
     assert [s[1:] for s in seen if s[0] == failed.id] == [
-        (TaskResultStatus.READY, 1), (TaskResultStatus.FAILED, 2),
-    ]  # fmt: skip
+        (TaskResultStatus.READY, 1),
+        (TaskResultStatus.FAILED, 2),
+    ]
     assert (fixed.status, fixed.return_value) == (TaskResultStatus.SUCCESSFUL, 2)
     (error,) = fixed.errors
     assert error.exception_class is RuntimeError
@@ -366,9 +368,10 @@ def test_a_task_whose_module_is_gone_reads_failed(transactional_db, temporal):
     row.save()
     with BackgroundWorker(temporal, kinds=("jobs",)):
         wait_until(
-            lambda: default_task_backend.get_result(result.id).is_finished, timeout=60,
+            lambda: default_task_backend.get_result(result.id).is_finished,
+            timeout=60,
             what="the run to fail",
-        )  # fmt: skip
+        )
     read = default_task_backend.get_result(result.id)
     assert read.status == TaskResultStatus.FAILED
     assert read.task.module_path == gone

@@ -57,8 +57,9 @@ def ready_export(api, acme, owner, temporal) -> dict:
     with BackgroundWorker(temporal, kinds=("tenant",)):
         wait_until(
             lambda: TenantExport.objects.filter(status=ExportStatus.READY).exists(),
-            timeout=60, what="the export to be ready",
-        )  # fmt: skip
+            timeout=60,
+            what="the export to be ready",
+        )
     status = api.get(created.json()["status_url"], **auth(owner))
     assert status.status_code == 200
     return status.json()

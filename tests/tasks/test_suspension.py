@@ -20,12 +20,14 @@ def held(temporal, result) -> None:
     """Wait until the run holds: its hold recorded and no activity pending."""
     wait_until(
         lambda: TaskHold.objects.filter(workflow_id=result.id).exists(),
-        timeout=60, what=f"task {result.id} to be held",
-    )  # fmt: skip
+        timeout=60,
+        what=f"task {result.id} to be held",
+    )
     wait_until(
         lambda: describe(temporal, result.id).raw_description.pending_activities == [],
-        timeout=30, what="the held run to wait on no activity",
-    )  # fmt: skip
+        timeout=30,
+        what="the held run to wait on no activity",
+    )
 
 
 def test_a_task_enqueued_while_suspended_runs_only_after_reactivation(

@@ -15,9 +15,13 @@ def _apt(*args: str) -> str:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         result = subprocess.run(
-            ["apt-get", *args], env=env, capture_output=True, text=True,
-            timeout=APT_TIMEOUT, check=False,
-        )  # fmt: skip
+            ["apt-get", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=APT_TIMEOUT,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"apt-get {args[0]}: {exc}"
     if result.returncode != 0:

@@ -170,8 +170,10 @@ def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner)
         "memberships": "2",  # owner and one member; the inactive one is not counted
     }
     assert plan_row(page, bravo) == {
-        "schema": bravo.schema_name, "domains": "none", "memberships": "0"
-    }  # fmt: skip
+        "schema": bravo.schema_name,
+        "domains": "none",
+        "memberships": "0",
+    }
     assert f'data-tenant="{busy.pk}"' not in page
     assert "Charlie (charlie, provisioning)" in page  # listed as skipped, with its status
     for tenant in (alpha, bravo, busy):  # the confirmation carries exactly the selection

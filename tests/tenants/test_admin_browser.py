@@ -17,9 +17,14 @@ TENANT_PROVISIONING = workflow_type(TenantProvisioningWorkflow)
 TENANT_DELETION = workflow_type(TenantDeletionWorkflow)
 
 ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 # live_server serves from another thread: the data must be committed to be seen there.

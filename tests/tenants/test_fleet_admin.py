@@ -36,8 +36,13 @@ def act(client, action, run):
 def test_the_list_and_the_run_page_show_progress_and_failures(admin_client, run):
     tenant = TenantFactory()
     FleetRun.objects.filter(pk=run.pk).update(total=4, migrated=2, current=1)
-    FleetFailure.objects.create(run=run, tenant=tenant, schema_name=tenant.schema_name,
-                                migration="workspace.0002_x", error="boom")  # fmt: skip
+    FleetFailure.objects.create(
+        run=run,
+        tenant=tenant,
+        schema_name=tenant.schema_name,
+        migration="workspace.0002_x",
+        error="boom",
+    )
     page = admin_client.get(CHANGELIST, **HOST).content.decode()
     assert all(text in page for text in [run.pk, "4 / 4 (100%)"])
     page = admin_client.get(f"{CHANGELIST}{run.pk}/change/", **HOST).content.decode()
@@ -50,8 +55,9 @@ def test_pause_and_resume_signal_the_run_through_the_outbox(admin_client, run):
     assert act(admin_client, "resume", run) == [f"Fleet run {run.pk}: resumed."]
     signals = OutboxEntry.objects.filter(kind=OutboxKind.SIGNAL, workflow_id=run.workflow_id)
     assert list(signals.order_by("id").values_list("workflow_type", flat=True)) == [
-        "pause", "resume"
-    ]  # fmt: skip
+        "pause",
+        "resume",
+    ]
 
 
 def test_a_refused_action_says_which_run_and_why(admin_client, run):

@@ -84,11 +84,25 @@ def test_subdomain_taken_in_any_case_is_a_field_error(owner):
 @pytest.mark.parametrize(
     "subdomain",
     [
-        'acme"', "acme;", 'x"; CREATE TABLE public.pwned(i int); --', "Acme", "ACME",
-        "pg_acme", "pg-acme", "public", "www", "a" * 64, "", "-acme", "acme-", "ac me",
-        "ac_me", "acme.evil", "xn--80ak6aa92e",
+        'acme"',
+        "acme;",
+        'x"; CREATE TABLE public.pwned(i int); --',
+        "Acme",
+        "ACME",
+        "pg_acme",
+        "pg-acme",
+        "public",
+        "www",
+        "a" * 64,
+        "",
+        "-acme",
+        "acme-",
+        "ac me",
+        "ac_me",
+        "acme.evil",
+        "xn--80ak6aa92e",
     ],
-)  # fmt: skip
+)
 def test_hostile_or_reserved_subdomain_rejected_before_any_sql(owner, subdomain):
     with CaptureQueriesContext(connection) as queries, pytest.raises(ValidationError) as exc:
         tenant_create(name="Acme", subdomain=subdomain, owner=owner)

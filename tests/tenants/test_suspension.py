@@ -145,11 +145,13 @@ def test_reactivation_and_deletion_release_the_held_tasks_through_the_outbox(own
     tenant_reactivate(tenant=kept)
     signals_sent = OutboxEntry.objects.filter(kind=OutboxKind.SIGNAL)
     assert sorted(signals_sent.values_list("workflow_id", "workflow_type")) == [
-        ("task-kept-1", "tenant_reactivated"), ("task-kept-2", "tenant_reactivated"),
-    ]  # fmt: skip
+        ("task-kept-1", "tenant_reactivated"),
+        ("task-kept-2", "tenant_reactivated"),
+    ]
     assert sorted(TaskHold.objects.values_list("workflow_id", flat=True)) == [
-        "task-gone-1", "task-gone-2",
-    ]  # fmt: skip
+        "task-gone-1",
+        "task-gone-2",
+    ]
     tenant_request_deletion(tenant_id=deleted.pk)
     assert not TaskHold.objects.exists()
     assert signals_sent.filter(workflow_id__startswith="task-gone-").count() == 2

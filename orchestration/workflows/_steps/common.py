@@ -19,9 +19,17 @@ from temporalio.common import RetryPolicy
 from orchestration.errors import INVALID_INPUT, INVALID_STATE, NON_RETRYABLE_ERROR_TYPES
 
 __all__ = [
-    "DEFAULT_RETRY_WINDOW", "INVALID_INPUT", "INVALID_STATE", "LONG", "MEDIUM",
-    "NON_RETRYABLE_ERROR_TYPES", "SHORT", "UNDO_LONG", "UNDO_SHORT", "within",
-]  # fmt: skip
+    "DEFAULT_RETRY_WINDOW",
+    "INVALID_INPUT",
+    "INVALID_STATE",
+    "LONG",
+    "MEDIUM",
+    "NON_RETRYABLE_ERROR_TYPES",
+    "SHORT",
+    "UNDO_LONG",
+    "UNDO_SHORT",
+    "within",
+]
 
 # Forward steps and undos alike retry until they succeed or meet an error no retry can fix;
 # a forward step is bounded by its retry window (``within``), an undo never: undos that gave

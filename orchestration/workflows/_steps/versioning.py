@@ -21,8 +21,11 @@ from temporalio.common import VersioningBehavior
 __all__ = ["DECLARED", "VERSIONED", "when_versioned"]
 
 VERSIONED = os.environ.get("TEMPORAL_WORKER_VERSIONING", "").strip().lower() in {
-    "1", "true", "yes", "on",
-}  # fmt: skip
+    "1",
+    "true",
+    "yes",
+    "on",
+}
 
 # Every declaration, whether or not this process is versioned: what the docs and the tests
 # read. Keyed by the workflow's class name.

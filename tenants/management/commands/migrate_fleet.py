@@ -158,9 +158,12 @@ class Command(BaseCommand):
         if final and run.status != FleetStatus.COMPLETED:
             raise CommandError(
                 f"Fleet run {run.pk} ended {run.status}: not every tenant schema is current"
-                + (" (manage.py migrate_fleet --retry-failed re-runs the failed ones)."
-                   if s["failed"] else ".")
-            )  # fmt: skip
+                + (
+                    " (manage.py migrate_fleet --retry-failed re-runs the failed ones)."
+                    if s["failed"]
+                    else "."
+                )
+            )
 
 
 def _read(run: FleetRun) -> tuple[dict, str]:
