@@ -25,9 +25,9 @@ def migrate_schema(name: str) -> bool:
     Idempotent, safe to retry, and never run twice at once on one schema (``schema_lock``).
 
     A schema that records every migration the code defines costs one SELECT: django-tenants'
-    ``migrate_schemas`` takes 30-150 ms even when it has nothing to apply, and provisioning
-    runs this step after every creation. Rows for migrations the code no longer has do not
-    count, as for ``migrate`` itself.
+    ``migrate_schemas`` loads the migration graph even when it has nothing to apply, and
+    provisioning runs this step after every creation. Rows for migrations the code no longer
+    has do not count, as for ``migrate`` itself.
     """
     if name != settings.TENANT_TEMPLATE_SCHEMA:
         validate_schema_name(name)

@@ -33,8 +33,8 @@ def replay_template(template: SchemaTemplate, name: str) -> None:
 
 # --- building a schema on several connections ----------------------------------------------
 #
-# Replaying a large app's template is DDL the database runs on one core: 52 tables, 260
-# indexes and 160 constraints take 130-250 ms of one backend's time. Most of it touches one
+# Replaying a large app's template is DDL the database runs on one core, one backend's time
+# for every table, index and constraint (docs/benchmarks.md). Most of it touches one
 # table at a time, so ``build_from_template`` splits the dump: the statements before its
 # first foreign key (tables, identities, rows, keys, indexes) go in groups that share no
 # object to several connections at once, in a scratch schema, each connection's share in a

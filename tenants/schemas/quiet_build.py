@@ -1,12 +1,11 @@
 """A schema built from the stored template in the background, quietly: in small commits.
 
 One transaction that creates a whole large schema costs every other connection to the
-database on its next queries: they read their cached catalog entries again. With the
-52-table app, one connection's twelve queries of a provisioning took 1.78x as long right
-after such a build as idle, and 1.19x after the same build committed every 50 statements
-(bench/catalog_churn.py; every 100 cost as much as one transaction). The likely reason:
-PostgreSQL's shared invalidation queue holds 4,096 messages, and a connection that falls
-that far behind drops its whole cache instead of the entries that changed. A build nobody
+database on its next queries: they read their cached catalog entries again, much less so
+after the same build committed in small batches (``bench/catalog_churn.py`` measures both;
+docs/benchmarks.md). The likely reason: PostgreSQL's shared invalidation queue holds 4,096
+messages, and a connection that falls that far behind drops its whole cache instead of the
+entries that changed. A build nobody
 waits for (a pool refill) is made that way, in a scratch schema the caller renames.
 """
 
