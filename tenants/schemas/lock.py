@@ -21,17 +21,25 @@ def schema_lock(name: str) -> Iterator[None]:
 
     A session lock on a connection of its own: Django's connection cannot hold it, since
     ``migrate_schemas`` closes that connection midway (with the pool, the lock would stay
-    with a pooled connection another thread borrows next). Released when the block ends,
-    or by PostgreSQL when a killed worker's connection goes.
+    with a pooled connection another thread borrows next). Released when the block ends
+    (free for the next holder as soon as it has), or by PostgreSQL when a killed worker's
+    connection goes.
     """
     held = _held.__dict__.setdefault("names", set())
     if name in held:
         yield
         return
+    key = [_SCHEMA_LOCKS, name]
     with psycopg.connect(**libpq_params(), autocommit=True) as side:
-        side.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [_SCHEMA_LOCKS, name])
+        side.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
         held.add(name)
         try:
             yield
         finally:
             held.discard(name)
+            # Unlocked here, not by closing: a closed connection's server process ends, and
+            # frees its locks, after the client has moved on, so the next holder (or a
+            # check of pg_locks) would find the lock still taken for a moment. A connection
+            # that is already broken has lost the lock with its session.
+            with contextlib.suppress(psycopg.OperationalError):
+                side.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
