@@ -224,6 +224,20 @@ def drop_tenant_schemas(transactional_db):
 
 
 @pytest.fixture
+def schemas_by_migrations(settings, monkeypatch, transactional_db):
+    """No usable template snapshot and no schema pool, for this test and the workers it
+    starts: provisioning's schema step goes the long way, the task-queue activity
+    ``tenant_create_schema``. (The test database starts with a snapshot, which ``migrate``
+    stores; a transactional test's flush deletes it, so without this fixture the path
+    depends on the tests that ran before.)"""
+    from tenants.models import SchemaTemplate
+
+    settings.TENANT_SCHEMA_POOL_SIZE = 0
+    monkeypatch.setenv("TENANT_SCHEMA_POOL_SIZE", "0")  # read by a worker process
+    SchemaTemplate.objects.all().delete()
+
+
+@pytest.fixture
 def schema_pool(settings, transactional_db):
     """A warm schema pool of ``size`` (default 2) for this test, filled from a fresh template
     snapshot: ``schema_pool(size)`` returns the pool schemas' names. Every pool and tenant

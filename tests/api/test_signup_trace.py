@@ -25,6 +25,7 @@ def _children(spans, parent):
     return [s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id]
 
 
+@pytest.mark.usefixtures("schemas_by_migrations")  # the schema step on the task queue
 def test_one_signup_is_one_trace_from_request_to_every_activity(api, temporal, spans):
     response = signup(api)
     assert response.status_code == 202

@@ -12,7 +12,8 @@ from tests.api.conftest import signup
 from tests.kit import wait_until
 from tests.workers import SHARDS, settled
 
-pytestmark = pytest.mark.usefixtures("drop_tenant_schemas")
+# The schema step on the task queue: its activity's span is among those checked.
+pytestmark = pytest.mark.usefixtures("drop_tenant_schemas", "schemas_by_migrations")
 
 
 def console_spans(text: str) -> list[dict]:
