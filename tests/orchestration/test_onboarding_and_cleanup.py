@@ -20,9 +20,8 @@ from accounts.models import Token, TokenPurpose
 from accounts.services import token_raw_value, user_register, user_verify_email
 from orchestration.activities import accounts as account_activities
 from orchestration.schedules import (
+    project_schedules,
     sync_schedules,
-    task_results_schedule_id,
-    tenant_exports_schedule_id,
     token_cleanup_schedule_id,
 )
 from orchestration.workflows import (
@@ -192,11 +191,8 @@ def test_sync_schedules_twice_leaves_unrelated_schedules_alone(temporal, setting
         return first, second, before, after, ours
 
     first, second, before, after, ours = run_async(scenario())
-    ours_ids = (
-        token_cleanup_schedule_id(),
-        task_results_schedule_id(),
-        tenant_exports_schedule_id(),
-    )
+    ours_ids = list(project_schedules())
+    assert token_cleanup_schedule_id() in ours_ids
     assert first == dict.fromkeys(ours_ids, "created")
     assert second == dict.fromkeys(ours_ids, "updated")
     assert after.schedule.action.workflow == before.schedule.action.workflow

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from temporalio.worker import Worker
 from temporalio.workflow import _Definition
 
 import devstack
+import orchestration.workflows as workflows
 from devstack.localservices import PROJECT_DIR
 from orchestration import versioning
 from orchestration.registry import project_registry
@@ -38,18 +40,34 @@ from orchestration.workflows._steps.versioning import DECLARED, VERSIONED
 from tests.kit import run_async, wait_until, wait_until_async
 from tests.versioned_workflows import PinnedWaitWorkflow
 
-EXPECTED = {
-    "TenantProvisioningWorkflow": VersioningBehavior.PINNED,
-    "TenantDeletionWorkflow": VersioningBehavior.PINNED,
-    "DjangoTaskWorkflow": VersioningBehavior.PINNED,
-    "VerificationEmailWorkflow": VersioningBehavior.PINNED,
-    "TokenCleanupWorkflow": VersioningBehavior.PINNED,
-    "SchemaPoolRefillWorkflow": VersioningBehavior.PINNED,
-    "TaskResultsPruneWorkflow": VersioningBehavior.PINNED,
-    "TenantExportsPruneWorkflow": VersioningBehavior.PINNED,
-    "UserOnboardingWorkflow": VersioningBehavior.AUTO_UPGRADE,
-    "FleetMigrationWorkflow": VersioningBehavior.AUTO_UPGRADE,
-}
+POLICY = PROJECT_DIR / "docs" / "versioning.md"
+BEHAVIOURS = {"pinned": VersioningBehavior.PINNED, "auto-upgrade": VersioningBehavior.AUTO_UPGRADE}
+
+
+def documented_behaviours() -> dict[str, VersioningBehavior]:
+    """The policy table of docs/versioning.md, read: each workflow it names (``...Workflow``
+    in backticks, second column) -> the behaviour of its row (**pinned** or
+    **auto-upgrade**, third column). The one list of the workflows' behaviours besides
+    their declarations, which must agree with it."""
+    found = {}
+    for line in POLICY.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or cells[2].strip("*") not in BEHAVIOURS:
+            continue
+        for name in re.findall(r"`(\w+Workflow)`", cells[1]):
+            found[name] = BEHAVIOURS[cells[2].strip("*")]
+    return found
+
+
+EXPECTED = documented_behaviours()
+
+
+def test_the_policy_table_names_every_hosted_workflow_and_both_behaviours(db):
+    hosted = {cls.__name__ for h in project_registry().values() for cls in h.workflows}
+    exported = {name for name in workflows.__all__ if name.endswith("Workflow")}
+    assert hosted == exported  # every workflow module's class is on some worker, and only they
+    assert set(EXPECTED) == hosted
+    assert set(EXPECTED.values()) == set(BEHAVIOURS.values())
 
 
 def test_every_project_workflow_declares_its_versioning_behaviour(db):
