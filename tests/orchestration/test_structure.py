@@ -3,6 +3,7 @@ written by the activities and read from the database (even with Temporal frozen)
 
 import asyncio
 import os
+import re
 import signal
 import time
 
@@ -14,8 +15,9 @@ from rest_framework.test import APIClient
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+import orchestration.workflows as workflows
 from core.db import libpq_params
-from devstack.localservices import LOCAL_DIR, TemporalDevServer, free_port
+from devstack.localservices import LOCAL_DIR, PROJECT_DIR, TemporalDevServer, free_port
 from orchestration.activities.tenants import tenant_step
 from orchestration.models import OutboxEntry
 from orchestration.outbox import enqueue_start, workflow_type
@@ -78,6 +80,13 @@ def test_the_type_name_comes_from_the_class():
     assert workflow_type(TenantProvisioningWorkflow) == "TenantProvisioningWorkflow"
     with pytest.raises(TypeError, match=r"not a @workflow\.defn class"):
         workflow_type(PROVISIONING.__class__)
+
+
+def test_the_readme_table_lists_every_workflow():
+    """README's table of workflows has a row for each workflow the project defines (the
+    first cell, in backticks), and for no other."""
+    rows = re.findall(r"^\| `(\w+Workflow)` \|", (PROJECT_DIR / "README.md").read_text(), re.M)
+    assert sorted(rows) == sorted(n for n in workflows.__all__ if n.endswith("Workflow"))
 
 
 async def _outcome(address: str, workflow_id: str):
