@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from accounts.models import TokenPurpose
+from orchestration.workflows.tenant_provisioning import PROVISIONING
 from tenants.models import Role, Tenant, TenantStatus
 from tests.api.conftest import bearer, signup
 from tests.factories import MembershipFactory, TokenFactory
@@ -114,7 +115,7 @@ def test_status_reads_progress_from_the_database_with_temporal_down(api, two_ten
     assert body["progress"] == {
         "steps_done": [],
         "current_step": None,
-        "total": 7,
+        "total": len(PROVISIONING.steps),
         "state": "queued",
         "error": "",
     }
