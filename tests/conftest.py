@@ -31,7 +31,13 @@ from devstack.localservices import (
 )
 
 # A test that uses one of these needs a Temporal server; it is marked ``temporal``.
-TEMPORAL_FIXTURES = {"temporal_address", "temporal", "time_skipping_env", "start_worker"}
+TEMPORAL_FIXTURES = {
+    "temporal_address",
+    "temporal",
+    "time_skipping_env",
+    "start_worker",
+    "dev_web_server",
+}
 
 
 def pytest_collection_modifyitems(items):
@@ -274,6 +280,44 @@ def database_url() -> str:
         return f"postgresql://{quote(db['USER'])}@/{db['NAME']}?host={quote(host)}"
     auth = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
     return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def dev_web_server(temporal_address, tmp_path):
+    """`make dev`'s web server (its very command, local settings) against the test database:
+    ``start(**environment)`` starts one, waits until it listens and returns ``(port, log)``;
+    every one started is stopped after the test."""
+    from devstack import web_server_command
+    from devstack.localservices import free_port, stop_process_group, wait_for_port
+
+    started: list[subprocess.Popen] = []
+
+    def start(**environment: str) -> tuple[int, Path]:
+        port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DATABASE_URL": database_url(),
+            "TEMPORAL_ADDRESS": temporal_address,
+            **environment,
+        }
+        log = tmp_path / f"web-{port}.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                web_server_command(port, reload=False),
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        started.append(server)
+        wait_for_port("127.0.0.1", port, timeout=20, proc=server)
+        return port, log
+
+    yield start
+    for server in started:
+        stop_process_group(server)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ let the development server answer 100 concurrent clients."""
 
 import copy
 import os
-import subprocess
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -11,8 +10,7 @@ from django.db import connection
 from django_tenants.postgresql_backend.base import DatabaseWrapper
 
 from bench.concurrent_get import failures, fire
-from devstack import WEB_WORKERS, web_server_command
-from devstack.localservices import PROJECT_DIR, free_port, stop_process_group, wait_for_port
+from devstack import WEB_WORKERS
 
 
 def _pooled_wrapper(alias: str, size: int) -> DatabaseWrapper:
@@ -67,38 +65,18 @@ def _server_connections(name: str) -> int:
 
 
 @pytest.mark.django_db
-def test_the_dev_web_server_answers_100_concurrent_clients_within_its_pool(
-    temporal_address, tmp_path
-):
+def test_the_dev_web_server_answers_100_concurrent_clients_within_its_pool(dev_web_server):
     """`make dev`'s web server (its very command, local settings) against the test database:
     three bursts of 100 concurrent GET /healthz (a query each) all get 200, none is reset,
     and the server never holds more connections than its workers' pools allow."""
     app = f"load-test-{os.getpid()}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": _database_url(connection.settings_dict, application_name=app),
-        "TEMPORAL_ADDRESS": temporal_address,
-        "DATABASE_POOL_MIN_SIZE": "2",
-        "DATABASE_POOL_MAX_SIZE": "8",
-    }
-    log = tmp_path / "web.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            web_server_command(port, reload=False),
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_port("127.0.0.1", port, timeout=20, proc=server)
-        for burst in range(3):
-            counts = fire(f"http://127.0.0.1:{port}/healthz", 100)
-            assert counts == {"200": 100}, (burst, counts, log.read_text()[-3000:])
-            assert failures(counts) == 0
-            assert _server_connections(app) <= 8 * WEB_WORKERS
-    finally:
-        stop_process_group(server)
+    port, log = dev_web_server(
+        DATABASE_URL=_database_url(connection.settings_dict, application_name=app),
+        DATABASE_POOL_MIN_SIZE="2",
+        DATABASE_POOL_MAX_SIZE="8",
+    )
+    for burst in range(3):
+        counts = fire(f"http://127.0.0.1:{port}/healthz", 100)
+        assert counts == {"200": 100}, (burst, counts, log.read_text()[-3000:])
+        assert failures(counts) == 0
+        assert _server_connections(app) <= 8 * WEB_WORKERS

@@ -9,16 +9,11 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
-
-from devstack import web_server_command
-from devstack.localservices import PROJECT_DIR, free_port, stop_process_group, wait_for_port
-from tests.test_database_pool import _database_url
 
 SIGNUP = {"password": "correct horse battery staple", "organization_name": "Stall"}
 
@@ -68,28 +63,11 @@ class _Web:
     bool(os.environ.get("DATABASE_URL")), reason="stops the PostgreSQL processes: local only"
 )
 def test_a_stalled_database_answers_503_fast_and_serves_again_after(
-    empty_database_cache, temporal_address, tmp_path
+    empty_database_cache, dev_web_server
 ):
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": _database_url(connection.settings_dict),
-        "TEMPORAL_ADDRESS": temporal_address,
-    }
-    log = tmp_path / "web.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            web_server_command(port, reload=False),
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    port, log = dev_web_server()
     stopped: list[int] = []
     try:
-        wait_for_port("127.0.0.1", port, timeout=20, proc=server)
         web = _Web(port)
         first = {**SIGNUP, "email": "a@example.com", "subdomain": "stall-a"}
         assert web("POST", "/api/v1/signup/", first)[1] == 202, log.read_text()[-3000:]
@@ -124,4 +102,3 @@ def test_a_stalled_database_answers_503_fast_and_serves_again_after(
     finally:
         for pid in stopped:
             os.kill(pid, signal.SIGCONT)
-        stop_process_group(server)

@@ -9,14 +9,9 @@ from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import tasks as steps
-    from orchestration.workflows._steps.common import MEDIUM, within
+    from orchestration.workflows._steps.batches import delete_in_batches
     from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
     from orchestration.workflows._steps.versioning import when_versioned
-
-# Enough batches for millions of rows; past it the next scheduled run carries on.
-MAX_BATCHES = 1000
-# A batch retries through an outage for up to an hour; the next scheduled run carries on.
-BATCH = within(MEDIUM, 3600)
 
 
 @dataclass
@@ -45,13 +40,7 @@ class TaskResultsPruneWorkflow:
         params = TaskResultsPruneInput.parse(params)
         total = 0
         for backend, seconds in sorted(params.retention_seconds.items()):
-            for _ in range(MAX_BATCHES):
-                deleted = await workflow.execute_activity(
-                    steps.task_results_delete_stale,
-                    args=[backend, seconds, params.batch_size],
-                    **BATCH,
-                )
-                total += deleted
-                if deleted < params.batch_size:
-                    break
+            total += await delete_in_batches(
+                steps.task_results_delete_stale, backend, seconds, batch_size=params.batch_size
+            )
         return total

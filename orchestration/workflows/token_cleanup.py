@@ -8,14 +8,9 @@ from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import accounts as steps
-    from orchestration.workflows._steps.common import MEDIUM, within
+    from orchestration.workflows._steps.batches import delete_in_batches
     from orchestration.workflows._steps.inputs import WorkflowInput, invalid, require_positive
     from orchestration.workflows._steps.versioning import when_versioned
-
-# Enough batches for millions of rows; past it the next scheduled run carries on.
-MAX_BATCHES = 1000
-# A batch retries through an outage for up to an hour; the next scheduled run carries on.
-BATCH = within(MEDIUM, 3600)
 
 
 @dataclass
@@ -37,14 +32,6 @@ class TokenCleanupWorkflow:
     @workflow.run
     async def run(self, params: TokenCleanupInput | dict) -> int:
         params = TokenCleanupInput.parse(params)
-        total = 0
-        for _ in range(MAX_BATCHES):
-            deleted = await workflow.execute_activity(
-                steps.tokens_delete_stale,
-                args=[params.retention_seconds, params.batch_size],
-                **BATCH,
-            )
-            total += deleted
-            if deleted < params.batch_size:
-                break
-        return total
+        return await delete_in_batches(
+            steps.tokens_delete_stale, params.retention_seconds, batch_size=params.batch_size
+        )
