@@ -188,6 +188,8 @@ REST_FRAMEWORK = {
         "resend": env_rate("THROTTLE_RESEND", "5/hour"),
         # Per user, on the tenant status endpoint (a client polls it while provisioning).
         "tenant": env_rate("THROTTLE_TENANT", "120/minute"),
+        # Per user, on creating another organisation.
+        "organization": env_rate("THROTTLE_ORGANIZATION", "10/hour"),
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
@@ -310,6 +312,9 @@ FLEET_MIGRATION_CONTINUE_AFTER = env_int("FLEET_MIGRATION_CONTINUE_AFTER", 2000,
 # Seconds a chunk of migrations may wait in all, before its schemas, while a tenant is being
 # provisioned (signups first; tenants/fleet.py). 0: never wait.
 FLEET_MIGRATION_GIVE_WAY = env_float("FLEET_MIGRATION_GIVE_WAY", 2.0, minimum=0)
+
+# Tenants one account may own that are not deleted (POST /api/v1/tenants/ refuses more).
+TENANTS_PER_OWNER = env_int("TENANTS_PER_OWNER", 20, minimum=1)
 
 # --- Onboarding (seconds) ----------------------------------------------------------------
 # A reminder goes out this long after signup if the email is still unverified…
