@@ -321,6 +321,10 @@ TENANTS_PER_OWNER = env_int("TENANTS_PER_OWNER", 20, minimum=1)
 ONBOARDING_REMIND_AFTER = env_int("ONBOARDING_REMIND_AFTER", 24 * 3600, minimum=1)
 # …and the verification token expires (onboarding gives up) this long after signup.
 ONBOARDING_EXPIRE_AFTER = env_int("ONBOARDING_EXPIRE_AFTER", 7 * 24 * 3600, minimum=2)
+# An owner still unverified then has their organisations suspended (reason "unverified")
+# this long after signup, and their deletion scheduled this long after signup; 0: never.
+ONBOARDING_SUSPEND_AFTER = env_int("ONBOARDING_SUSPEND_AFTER", 30 * 24 * 3600, minimum=0)
+ONBOARDING_DELETE_AFTER = env_int("ONBOARDING_DELETE_AFTER", 60 * 24 * 3600, minimum=0)
 # Used and expired tokens are deleted this long after they stopped being usable.
 TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 30, minimum=0)
 TOKEN_CLEANUP_INTERVAL = env_int("TOKEN_CLEANUP_INTERVAL", 3600, minimum=60)
