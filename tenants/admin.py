@@ -39,8 +39,9 @@ from tenants.services.deletion import (
 )
 
 DELETE_ACTION = "delete_tenants"
-# On the tenant list and on a tenant's own page.
+# On the tenant list and on a tenant's own page (whose action form has this prefix).
 BOTH = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
+FORM = ActionLocation.CHANGE_FORM.value
 # The admin purges at once from every state the lifecycle lets go to ``deleting`` (pending,
 # active, suspended, scheduled for deletion, failed), and from ``deleting`` itself: that
 # re-runs a deletion whose workflow failed (the fixed workflow id attaches to a run that is
@@ -289,22 +290,20 @@ class TenantAdmin(admin.ModelAdmin):
         location=BOTH,
     )
     def schedule_deletion(self, request, queryset):
-        # The same service as the owner's DELETE: a tenant with no data to keep (pending,
-        # failed) would be purged at once, so only live ones are offered this here.
+        # The same service as the owner's DELETE, which purges a tenant with no data to keep
+        # (pending, failed) at once: here only live ones are scheduled, the rest refused.
+        def schedule(tenant):
+            if tenant.status not in SCHEDULABLE:
+                raise InvalidTransition(tenant.pk, tenant.status, TenantStatus.DELETION_SCHEDULED)
+            tenant_schedule_deletion(tenant=tenant, actor=request.user)
+
         self.change_each(
             request,
-            queryset.filter(status__in=SCHEDULABLE),
-            lambda tenant: tenant_schedule_deletion(tenant=tenant, actor=request.user),
+            queryset,
+            schedule,
             "scheduled for deletion",
             "only active or suspended tenants can have their deletion scheduled",
         )
-        for tenant in queryset.exclude(status__in=SCHEDULABLE).order_by("name"):
-            self._skipped(
-                request,
-                tenant,
-                f"it is {tenant.status}; only active or suspended tenants can have their "
-                "deletion scheduled",
-            )
 
     @admin.action(
         description="Restore selected tenants scheduled for deletion",
@@ -430,6 +429,8 @@ class TenantAdmin(admin.ModelAdmin):
             "skipped": skipped,
             "rule": rule,
             "action_name": DELETE_ACTION,
+            # Asked from a tenant's own page, the answer goes back there, to its action form.
+            "action_prefix": f"{FORM}-" if f"{FORM}-action" in request.POST else "",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(

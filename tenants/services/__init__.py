@@ -241,7 +241,8 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> Tenant:
         )
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        locked.check_transition(TenantStatus.SUSPENDED)
+        if locked.status != TenantStatus.ACTIVE:  # a restore's move to suspended is not this
+            raise InvalidTransition(locked.pk, locked.status, TenantStatus.SUSPENDED)
         locked.status = TenantStatus.SUSPENDED
         locked.suspension_reason = reason
         locked.suspended_at = timezone.now()
