@@ -100,6 +100,7 @@ class EmailKind(models.TextChoices):
     """The emails the per-recipient limits count, each kind on its own."""
 
     VERIFICATION = "verification", "Email verification"
+    TENANT_DELETION = "tenant_deletion", "Organisation deletion scheduled"
 
 
 class EmailQuota(models.Model):

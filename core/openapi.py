@@ -31,7 +31,8 @@ class RefusalSerializer(ErrorSerializer):
     """A 403: ``detail`` alone, or with the tenant's state when that is why."""
 
     status = serializers.CharField(
-        required=False, help_text="The tenant's state when it is why (`suspended`)."
+        required=False,
+        help_text="The tenant's state when it is why (`suspended`, `deletion_scheduled`).",
     )
     reason = serializers.CharField(
         required=False,
@@ -58,10 +59,12 @@ _DESCRIPTIONS = {
     "request as a whole), or `detail` when the body is not a JSON object.",
     401: "No Bearer token, or one that is unknown, expired or revoked.",
     403: "The token's user may see this tenant, but not do this; or the tenant is "
-    "suspended (`status` and `reason` say so): then only its owner may read its status "
-    "and export its data.",
+    "suspended (`status` and `reason` say so) or scheduled for deletion (`status` says "
+    "so): then only its owner may read its status and export its data (and restore one "
+    "scheduled for deletion).",
     404: "No such tenant, or one the caller may not see (the same answer).",
-    409: "The tenant's status does not allow this (for example, it is already deleted).",
+    409: "The tenant's status does not allow this (for example, it is already deleted, or "
+    "its grace period before the purge is over).",
     413: "The request body is larger than the limit (`DATA_UPLOAD_MAX_MEMORY_SIZE`).",
     429: "Too many requests; the `Retry-After` header says how many seconds to wait.",
     503: "The database is unavailable; try again after `Retry-After` seconds.",

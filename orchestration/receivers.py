@@ -26,6 +26,10 @@ from orchestration.workflows.tenant_deletion import (
     TenantDeletionInput,
     TenantDeletionWorkflow,
 )
+from orchestration.workflows.tenant_deletion_grace import (
+    TenantDeletionGraceInput,
+    TenantDeletionGraceWorkflow,
+)
 from orchestration.workflows.tenant_provisioning import (
     PROVISIONING,
     TenantProvisioningInput,
@@ -36,7 +40,7 @@ from orchestration.workflows.verification_email import (
     VerificationEmailInput,
     VerificationEmailWorkflow,
 )
-from tenants.models import TenantStatus
+from tenants.models import TenantStatus, deletion_grace_workflow_id
 from tenants.services import tenant_run_planned
 from tenants.signals import (
     fleet_run_control_requested,
@@ -44,8 +48,10 @@ from tenants.signals import (
     schema_pool_drawn,
     signed_up,
     tenant_deletion_requested,
+    tenant_deletion_scheduled,
     tenant_provisioning_requested,
     tenant_reactivated,
+    tenant_restored,
 )
 
 
@@ -81,7 +87,7 @@ def on_tenant_provisioning_requested(sender, *, tenant, attempt: int, **kwargs) 
     tenant_run_planned(tenant_id=tenant.pk, workflow_id=workflow_id, steps=PROVISIONING.step_names)
 
 
-def on_tenant_deletion_requested(sender, *, tenant, **kwargs) -> None:
+def on_tenant_deletion_requested(sender, *, tenant, scheduling: int = 0, **kwargs) -> None:
     workflow_id = deletion_workflow_id(tenant.pk)
     provisioning = ""
     if tenant.status == TenantStatus.PROVISIONING:  # stop that run first
@@ -99,8 +105,42 @@ def on_tenant_deletion_requested(sender, *, tenant, **kwargs) -> None:
         id_reuse_policy=IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
     )
     tenant_run_planned(tenant_id=tenant.pk, workflow_id=workflow_id, steps=DELETION.step_names)
-    # Tasks held while it was suspended run again now, and end at once: it is deleting.
+    # Tasks held while it was suspended (or scheduled) run again now, and end at once: it
+    # is deleting.
     release_held(tenant_id=tenant.pk)
+    if scheduling:  # purged at once: the scheduled deletion's run has nothing left to wait for
+        enqueue_signal(
+            workflow_id=deletion_grace_workflow_id(tenant.pk, scheduling), signal=END_GRACE
+        )
+
+
+# The signal that ends a grace run early (TenantDeletionGraceWorkflow's handler).
+END_GRACE = "end_grace"
+
+
+def on_tenant_deletion_scheduled(sender, *, tenant, notify: bool, **kwargs) -> None:
+    remind_at = tenant.deletion_remind_at
+    enqueue_start(
+        TenantDeletionGraceWorkflow,
+        TenantDeletionGraceInput(
+            tenant_id=str(tenant.pk),
+            scheduling=tenant.deletion_scheduling,
+            purge_at=tenant.purge_at.isoformat(),
+            remind_at=remind_at.isoformat() if remind_at else "",
+            notify=notify,
+            retry_window_seconds=settings.STEP_RETRY_WINDOW,
+        ),
+        workflow_id=deletion_grace_workflow_id(tenant.pk, tenant.deletion_scheduling),
+        route=deployment_tenant_route(tenant.pk, workload=Workload.BACKGROUND),
+    )
+
+
+def on_tenant_restored(sender, *, tenant, scheduling: int, **kwargs) -> None:
+    # Ends the waiting run early; were the signal lost, its purge would still find the
+    # tenant restored and do nothing.
+    enqueue_signal(workflow_id=deletion_grace_workflow_id(tenant.pk, scheduling), signal=END_GRACE)
+    if tenant.status == TenantStatus.ACTIVE:  # a suspended one's tasks keep waiting
+        release_held(tenant_id=tenant.pk)
 
 
 def on_tenant_reactivated(sender, *, tenant, **kwargs) -> None:
@@ -196,6 +236,10 @@ def connect() -> None:
     )
     tenant_deletion_requested.connect(on_tenant_deletion_requested, dispatch_uid=f"{uid}.deletion")
     tenant_reactivated.connect(on_tenant_reactivated, dispatch_uid=f"{uid}.reactivated")
+    tenant_deletion_scheduled.connect(
+        on_tenant_deletion_scheduled, dispatch_uid=f"{uid}.deletion_scheduled"
+    )
+    tenant_restored.connect(on_tenant_restored, dispatch_uid=f"{uid}.restored")
     signed_up.connect(on_signed_up, dispatch_uid=f"{uid}.signed_up")
     email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")
     verification_email_requested.connect(

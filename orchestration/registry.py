@@ -29,6 +29,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
     """The project's own workflows and activities, by queue kind (imported on demand: the
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
+    from orchestration.activities import deletion as deletion_activities
     from orchestration.activities import exports as export_activities
     from orchestration.activities import fleet as fleet_activities
     from orchestration.activities import pool as pool_activities
@@ -38,6 +39,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
         FleetMigrationWorkflow,
         SchemaPoolRefillWorkflow,
         TaskResultsPruneWorkflow,
+        TenantDeletionGraceWorkflow,
         TenantDeletionWorkflow,
         TenantExportsPruneWorkflow,
         TenantProvisioningWorkflow,
@@ -58,9 +60,13 @@ def project_registry() -> dict[QueueKind, Hosted]:
         # signup). The jobs workers keep hosting it so that runs started there before the
         # move still finish; see docs/operations.md.
         QueueKind.TENANT: Hosted(
-            workflows=(TenantProvisioningWorkflow, TenantDeletionWorkflow),
+            workflows=(
+                TenantProvisioningWorkflow,
+                TenantDeletionWorkflow,
+                TenantDeletionGraceWorkflow,
+            ),
             activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities))
-            + tuple(fleet_activities.ON_TENANT_QUEUES),
+            + tuple(fleet_activities.ON_TENANT_QUEUES + deletion_activities.GRACE),
         )
         + onboarding
         + tasks,

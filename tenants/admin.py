@@ -9,7 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timeuntil
 
 from core.temporal_ui import workflow_ui_url
 from tenants.models import (
@@ -20,6 +22,7 @@ from tenants.models import (
     SuspensionReason,
     Tenant,
     TenantStatus,
+    deletion_grace_workflow_id,
 )
 from tenants.services import (
     tenant_reactivate,
@@ -27,14 +30,33 @@ from tenants.services import (
     tenant_request_provisioning,
     tenant_suspend,
 )
+from tenants.services.deletion import (
+    SCHEDULABLE,
+    GracePeriodOver,
+    tenant_purge_now,
+    tenant_restore,
+    tenant_schedule_deletion,
+)
 
 DELETE_ACTION = "delete_tenants"
-# The admin offers deletion from every state the lifecycle lets go to ``deleting`` (pending,
-# active, failed), and from ``deleting`` itself: that re-runs a deletion whose workflow
-# failed (the fixed workflow id attaches to a run that is still going instead).
+# On the tenant list and on a tenant's own page (whose action form has this prefix).
+BOTH = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
+FORM = ActionLocation.CHANGE_FORM.value
+# The admin purges at once from every state the lifecycle lets go to ``deleting`` (pending,
+# active, suspended, scheduled for deletion, failed), and from ``deleting`` itself: that
+# re-runs a deletion whose workflow failed (the fixed workflow id attaches to a run that is
+# still going instead).
 DELETABLE = frozenset(
     s for s, moves in ALLOWED_TRANSITIONS.items() if TenantStatus.DELETING in moves
 ) | {TenantStatus.DELETING}
+
+
+def _when(moment) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _in(moment, now) -> str:
+    return timeuntil(moment, now) if moment > now else "due now"
 
 
 def _either(statuses) -> str:
@@ -83,6 +105,7 @@ class TenantAdmin(admin.ModelAdmin):
         "subdomain",
         "status",
         "suspension_reason",
+        "purge_at",
         "primary_domain",
         "owner",
         "created_at",
@@ -98,6 +121,7 @@ class TenantAdmin(admin.ModelAdmin):
         "status",
         "suspension_reason",
         "suspended_at",
+        "scheduled_deletion",
         "last_error",
         "workflow",
         "progress",
@@ -114,6 +138,8 @@ class TenantAdmin(admin.ModelAdmin):
         "retry_provisioning",
         *SUSPEND_ACTIONS,
         "reactivate",
+        "schedule_deletion",
+        "restore",
         "requeue_deletion",
         DELETE_ACTION,
     ]
@@ -176,6 +202,39 @@ class TenantAdmin(admin.ModelAdmin):
             workflow_ui_url(tenant.workflow_id),
         )
 
+    @admin.display(description="scheduled deletion")
+    def scheduled_deletion(self, tenant):
+        """What will happen when, read from the row: the grace run's emails and purge. The
+        actions *Restore* (cancel) and *Purge now* (act now) are on this page."""
+        if tenant.status != TenantStatus.DELETION_SCHEDULED:
+            return "—"
+        now = timezone.now()
+        if tenant.deletion_reminded_at:
+            reminder = format_html("sent {}", _when(tenant.deletion_reminded_at))
+        elif tenant.deletion_remind_at:
+            reminder = format_html(
+                "due {} (in {})",
+                _when(tenant.deletion_remind_at),
+                _in(tenant.deletion_remind_at, now),
+            )
+        else:
+            reminder = "none (the grace period is shorter than the reminder's lead)"
+        by = tenant.deletion_scheduled_by or "the system"
+        run = deletion_grace_workflow_id(tenant.pk, tenant.deletion_scheduling)
+        return format_html(
+            '<div id="scheduled-deletion">Scheduled {} by {}; the owner was emailed. '
+            "Reminder: {}. Purge: {} (in {}), unless restored before. "
+            '<code>{}</code> · <a href="{}" target="_blank" rel="noopener">open in Temporal UI</a>'
+            "</div>",
+            _when(tenant.deletion_scheduled_at),
+            by,
+            reminder,
+            _when(tenant.purge_at),
+            _in(tenant.purge_at, now),
+            run,
+            workflow_ui_url(run),
+        )
+
     @admin.display(description="progress")
     def progress(self, tenant):
         if not tenant.workflow_id:
@@ -226,6 +285,41 @@ class TenantAdmin(admin.ModelAdmin):
         )
 
     @admin.action(
+        description="Schedule deletion of selected tenants (grace period, then purge)",
+        permissions=["delete"],
+        location=BOTH,
+    )
+    def schedule_deletion(self, request, queryset):
+        # The same service as the owner's DELETE, which purges a tenant with no data to keep
+        # (pending, failed) at once: here only live ones are scheduled, the rest refused.
+        def schedule(tenant):
+            if tenant.status not in SCHEDULABLE:
+                raise InvalidTransition(tenant.pk, tenant.status, TenantStatus.DELETION_SCHEDULED)
+            tenant_schedule_deletion(tenant=tenant, actor=request.user)
+
+        self.change_each(
+            request,
+            queryset,
+            schedule,
+            "scheduled for deletion",
+            "only active or suspended tenants can have their deletion scheduled",
+        )
+
+    @admin.action(
+        description="Restore selected tenants scheduled for deletion",
+        permissions=["change"],
+        location=BOTH,
+    )
+    def restore(self, request, queryset):
+        self.change_each(
+            request,
+            queryset,
+            lambda tenant: tenant_restore(tenant=tenant, actor=request.user),
+            "restored",
+            "only tenants scheduled for deletion can be restored",
+        )
+
+    @admin.action(
         description="Re-queue deletion of selected deleting tenants", permissions=["delete"]
     )
     def requeue_deletion(self, request, queryset):
@@ -242,17 +336,22 @@ class TenantAdmin(admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Delete selected tenants (schema, domains, access)", permissions=["delete"]
+        description="Purge now: delete selected tenants at once (schema, domains, access)",
+        permissions=["delete"],
+        location=BOTH,
     )
     def delete_tenants(self, request, queryset):
+        # For erasure requests: no grace period, whether or not one was scheduled.
         if not self.has_delete_permission(request):  # changelist_view refuses first
             raise PermissionDenied
         rule = f"only {_either(DELETABLE)} tenants can be deleted"
         if request.POST.get("confirm") != "yes":
             return self._delete_confirmation(request, queryset, rule)
-        self._request_each(
-            request, queryset, DELETABLE, tenant_request_deletion, "queued for deletion", rule
-        )
+
+        def purge(tenant_id):
+            tenant_purge_now(tenant=Tenant(pk=tenant_id), actor=request.user)
+
+        self._request_each(request, queryset, DELETABLE, purge, "queued for deletion", rule)
         return None
 
     def _request_each(self, request, queryset, eligible, service, done: str, rule: str) -> None:
@@ -291,6 +390,9 @@ class TenantAdmin(admin.ModelAdmin):
             except InvalidTransition as exc:
                 self._skipped(request, tenant, f"it is {exc.current}; {rule}")
                 continue
+            except GracePeriodOver as exc:
+                self._skipped(request, tenant, str(exc).rstrip("."))
+                continue
             changed.append(f"{tenant.name} ({tenant.subdomain})")
         if changed:
             self.message_user(
@@ -327,6 +429,8 @@ class TenantAdmin(admin.ModelAdmin):
             "skipped": skipped,
             "rule": rule,
             "action_name": DELETE_ACTION,
+            # Asked from a tenant's own page, the answer goes back there, to its action form.
+            "action_prefix": f"{FORM}-" if f"{FORM}-action" in request.POST else "",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(

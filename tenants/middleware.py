@@ -18,8 +18,9 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
     The base domain and ``PUBLIC_HOSTS`` get the public URL conf in the public schema. The
     host of a suspended tenant answers 403 with a JSON body naming the state and the reason
     (its schema is never entered); any other host, and the host of a tenant that is neither
-    active nor suspended, is answered 404 — a pending tenant has no schema yet and a deleted
-    one has none any more.
+    active nor suspended, is answered 404 — a pending tenant has no schema yet, a deleted
+    one has none any more, and one scheduled for deletion stops being served the moment it
+    is scheduled (``tenant_for_host`` does not find it).
     """
 
     def process_request(self, request):

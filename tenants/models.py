@@ -13,6 +13,7 @@ class TenantStatus(models.TextChoices):
     PROVISIONING = "provisioning", "Provisioning"
     ACTIVE = "active", "Active"
     SUSPENDED = "suspended", "Suspended"
+    DELETION_SCHEDULED = "deletion_scheduled", "Deletion scheduled"
     FAILED = "failed", "Failed"
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
@@ -29,14 +30,23 @@ class SuspensionReason(models.TextChoices):
 # The only place that says which lifecycle moves are legal. A retry of provisioning goes
 # failed -> provisioning; deletion can start from any state that is not already in flight;
 # pending -> failed is a provisioning run that could not even begin; a suspended tenant
-# keeps its schema and data and goes back to active, or is deleted like an active one.
+# keeps its schema and data and goes back to active, or is deleted like an active one. A
+# live tenant's deletion is first scheduled (a grace period, schema and data kept): it is
+# restored to what it was (active, or suspended for the same reason) or purged (deleting).
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     TenantStatus.PENDING: frozenset(
         {TenantStatus.PROVISIONING, TenantStatus.FAILED, TenantStatus.DELETING}
     ),
     TenantStatus.PROVISIONING: frozenset({TenantStatus.ACTIVE, TenantStatus.FAILED}),
-    TenantStatus.ACTIVE: frozenset({TenantStatus.SUSPENDED, TenantStatus.DELETING}),
-    TenantStatus.SUSPENDED: frozenset({TenantStatus.ACTIVE, TenantStatus.DELETING}),
+    TenantStatus.ACTIVE: frozenset(
+        {TenantStatus.SUSPENDED, TenantStatus.DELETION_SCHEDULED, TenantStatus.DELETING}
+    ),
+    TenantStatus.SUSPENDED: frozenset(
+        {TenantStatus.ACTIVE, TenantStatus.DELETION_SCHEDULED, TenantStatus.DELETING}
+    ),
+    TenantStatus.DELETION_SCHEDULED: frozenset(
+        {TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.DELETING}
+    ),
     TenantStatus.FAILED: frozenset({TenantStatus.PROVISIONING, TenantStatus.DELETING}),
     TenantStatus.DELETING: frozenset({TenantStatus.DELETED}),
     TenantStatus.DELETED: frozenset(),
@@ -57,14 +67,21 @@ class InvalidTransition(Exception):
 
 
 # A live tenant: its schema is kept and kept current (fleet migrations reach it), whether
-# or not it is served.
-LIVE = frozenset({TenantStatus.ACTIVE, TenantStatus.SUSPENDED})
+# or not it is served. One scheduled for deletion is live until it is purged: a restore
+# brings it back as it was, at the code's migrations.
+LIVE = frozenset({TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.DELETION_SCHEDULED})
+# A tenant whose host answers: in its schema (active), or 403 saying why (suspended). Every
+# other host, a tenant scheduled for deletion's included, answers 404 like a gone one.
+ANSWERING = frozenset({TenantStatus.ACTIVE, TenantStatus.SUSPENDED})
+# A tenant whose django.tasks tasks wait (orchestration.task_holds) and run again when it
+# comes back (reactivated, restored); tasks released by its deletion end at once.
+HOLDING_TASKS = frozenset({TenantStatus.SUSPENDED, TenantStatus.DELETION_SCHEDULED})
 
 
 class TenantIsActive(Exception):
-    """Tearing down part of a live (active or suspended) tenant (its schema, domains or
-    owner membership): refused whoever asks, so an undo that comes too late can never break
-    a live tenant, nor lose a suspended one's data."""
+    """Tearing down part of a live (active, suspended or scheduled for deletion) tenant (its
+    schema, domains or owner membership): refused whoever asks, so an undo that comes too
+    late can never break a live tenant, nor lose the data of one that may come back."""
 
     def __init__(self, tenant_id, what: str, status: str = TenantStatus.ACTIVE):
         super().__init__(f"Tenant {tenant_id} is {status}: its {what} is not removed.")
@@ -94,7 +111,7 @@ class Tenant(TenantMixin):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_tenants"
     )
     status = models.CharField(
-        max_length=16, choices=TenantStatus.choices, default=TenantStatus.PENDING, db_index=True
+        max_length=24, choices=TenantStatus.choices, default=TenantStatus.PENDING, db_index=True
     )
     last_error = models.TextField(blank=True, default="")
     # Why and since when the tenant is suspended; both cleared by its reactivation.
@@ -105,6 +122,22 @@ class Tenant(TenantMixin):
     # Incremented by each retry after failure; part of the provisioning workflow id, so a
     # retry is a new run while a repeated request for the same attempt is not.
     provisioning_attempt = models.PositiveIntegerField(default=1)
+    # A scheduled deletion (tenants/services/deletion.py): purged at ``purge_at`` unless
+    # restored before. ``deletion_scheduling`` counts the schedulings (part of the grace
+    # run's workflow id: scheduling again after a restore is a new run, and a purge checks
+    # it is still its own scheduling). The others are cleared by a restore.
+    purge_at = models.DateTimeField(null=True, blank=True)
+    deletion_scheduled_at = models.DateTimeField(null=True, blank=True)
+    deletion_scheduled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    deletion_remind_at = models.DateTimeField(null=True, blank=True)  # none: no reminder
+    deletion_reminded_at = models.DateTimeField(null=True, blank=True)
+    deletion_scheduling = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
@@ -132,6 +165,12 @@ class Tenant(TenantMixin):
                 | models.Q(suspension_reason__in=SuspensionReason.values),
                 name="tenant_suspension_reason_valid",
             ),
+            # A tenant scheduled for deletion always says when it is purged.
+            models.CheckConstraint(
+                condition=~models.Q(status=TenantStatus.DELETION_SCHEDULED)
+                | models.Q(purge_at__isnull=False),
+                name="tenant_purge_at_when_scheduled",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -152,7 +191,7 @@ class Tenant(TenantMixin):
         failure), ``completed`` or ``failed``; ``""`` when no run was ever requested."""
         if not self.workflow_id:
             return ""
-        if self.status in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.DELETED):
+        if self.status in (*LIVE, TenantStatus.DELETED):
             return "completed"
         if self.status == TenantStatus.FAILED:
             return "failed"
@@ -175,6 +214,23 @@ def suspended_answer(tenant: Tenant) -> dict:
         "status": TenantStatus.SUSPENDED.value,
         "reason": tenant.suspension_reason,
     }
+
+
+def deletion_scheduled_answer(tenant: Tenant) -> dict:
+    """The body of a 403 for a member (not the owner) asking about a tenant scheduled for
+    deletion: what it is and when it goes."""
+    when = f"{tenant.purge_at:%Y-%m-%d %H:%M} UTC"
+    return {
+        "detail": f"This organisation is scheduled for deletion on {when}; its owner can "
+        "restore it until then.",
+        "status": TenantStatus.DELETION_SCHEDULED.value,
+    }
+
+
+def deletion_grace_workflow_id(tenant_id, scheduling: int) -> str:
+    """The run that waits out scheduling number ``scheduling`` of the tenant's deletion: one
+    per scheduling, so scheduling again after a restore is a new run. UUIDs only."""
+    return f"tenant-deletion-grace-{tenant_id}-{scheduling}"
 
 
 def schema_name_for(tenant_id: uuid.UUID) -> str:

@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import Lower
 
-from tenants.models import LIVE, Membership, Role, Tenant, TenantStatus
+from tenants.models import ANSWERING, Membership, Role, Tenant, TenantStatus
 
 
 def tenant_counts_by_status() -> dict[str, int]:
@@ -16,10 +16,10 @@ def tenant_counts_by_status() -> dict[str, int]:
 
 
 def tenant_for_host(*, host: str) -> Tenant | None:
-    """The live (active or suspended) tenant of ``host``, or None (unknown, pending, failed,
-    deleted…). A suspended one is found so that its host can say so."""
+    """The active or suspended tenant of ``host``, or None (unknown, pending, failed, scheduled
+    for deletion, deleted…). A suspended one is found so that its host can say so."""
     return (
-        Tenant.objects.filter(domains__domain=host.lower(), status__in=LIVE)
+        Tenant.objects.filter(domains__domain=host.lower(), status__in=ANSWERING)
         .only("id", "schema_name", "name", "subdomain", "status", "suspension_reason")
         .first()
     )

@@ -7,7 +7,9 @@ change. The project's own listeners record workflow starts (see docs/architectur
     sender: ``Tenant``; ``tenant``: the Tenant; ``attempt``: 1 for the first provisioning,
     n for the n-th (a retry after failure).
 ``tenant_deletion_requested``
-    sender: ``Tenant``; ``tenant``: the Tenant, already marked ``deleting``.
+    sender: ``Tenant``; ``tenant``: the Tenant, already marked ``deleting`` (or still
+    ``provisioning``: the deletion stops that run first); ``scheduling``: the number of the
+    scheduled deletion this purge cuts short (an operator's purge-now), else 0.
 ``tenant_suspended``
     sender: ``Tenant``; ``tenant``: the Tenant, already ``suspended`` (``suspension_reason``
     and ``suspended_at`` set); ``reason``: the ``SuspensionReason`` value; ``actor``: the
@@ -18,6 +20,19 @@ change. The project's own listeners record workflow starts (see docs/architectur
     ``reason``: the reason it was suspended for; ``actor``: as above. The tenant's
     ``django.tasks`` tasks held while it was suspended are released by the project's own
     listener, in this transaction.
+``tenant_deletion_scheduled``
+    sender: ``Tenant``; ``tenant``: the Tenant, already ``deletion_scheduled`` (``purge_at``,
+    ``deletion_scheduled_at``, ``deletion_remind_at`` and ``deletion_scheduling`` set: the
+    n-th scheduling of its deletion); ``notify``: whether the owner is emailed now (False
+    when the per-recipient email limits refused it); ``actor``: the User who asked, or None
+    (a command, an automated clean-up). The project's own listener starts the run that
+    emails the owner, reminds them and purges the tenant at ``purge_at``.
+``tenant_restored``
+    sender: ``Tenant``; ``tenant``: the Tenant, back to ``active`` (or ``suspended``, with
+    the reason it had, when it was suspended before its deletion was scheduled);
+    ``scheduling``: the number of the scheduling it ended; ``actor``: as above. The project's
+    own listener ends that scheduling's waiting run and releases the tenant's held
+    ``django.tasks`` tasks, in this transaction.
 ``signed_up``
     sender: ``Tenant``; ``tenant``: the new (``pending``) Tenant; ``user``: its owner, a new
     User whose email is not verified yet; ``verification_token``: the email-verification
@@ -43,6 +58,8 @@ tenant_provisioning_requested = Signal()
 tenant_deletion_requested = Signal()
 tenant_suspended = Signal()
 tenant_reactivated = Signal()
+tenant_deletion_scheduled = Signal()
+tenant_restored = Signal()
 signed_up = Signal()
 fleet_run_requested = Signal()
 fleet_run_control_requested = Signal()

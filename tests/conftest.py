@@ -230,6 +230,21 @@ def drop_tenant_schemas(transactional_db):
 
 
 @pytest.fixture
+def active_tenant(drop_tenant_schemas, owner):
+    """``active_tenant(subdomain)``: an active tenant with its schema (no workflow)."""
+    from tenants.models import TenantStatus
+    from tenants.schemas.create import create_schema
+    from tests.factories import TenantFactory
+
+    def make(subdomain: str):
+        tenant = TenantFactory(owner=owner, subdomain=subdomain, status=TenantStatus.ACTIVE)
+        create_schema(tenant.schema_name)
+        return tenant
+
+    return make
+
+
+@pytest.fixture
 def schemas_by_migrations(settings, monkeypatch, transactional_db):
     """No usable template snapshot and no schema pool, for this test and the workers it
     starts: provisioning's schema step goes the long way, the task-queue activity

@@ -53,6 +53,18 @@ class TenantFactory(DjangoModelFactory):
             else ""
         )
     )
+    # A tenant scheduled for deletion says when it is purged (a check constraint): in the
+    # default grace period's time, its first scheduling, unless given.
+    purge_at = factory.LazyAttribute(
+        lambda tenant: (
+            timezone.now() + timedelta(days=30)
+            if getattr(tenant, "status", "") == TenantStatus.DELETION_SCHEDULED
+            else None
+        )
+    )
+    deletion_scheduling = factory.LazyAttribute(
+        lambda tenant: int(getattr(tenant, "status", "") == TenantStatus.DELETION_SCHEDULED)
+    )
 
 
 class MembershipFactory(DjangoModelFactory):

@@ -288,6 +288,15 @@ TENANT_EXPORTS_IN_FLIGHT = env_int("TENANT_EXPORTS_IN_FLIGHT", 2, minimum=1)
 # Seconds a finished export (ready or failed) is kept, file and row, before the hourly
 # prune (TenantExportsPruneWorkflow, on a Temporal Schedule) deletes it.
 TENANT_EXPORT_RETENTION = env_int("TENANT_EXPORT_RETENTION", 7 * 24 * 3600, minimum=60)
+# Deleting a live tenant schedules its purge this many seconds later (its host stops at
+# once, its schema and data are kept, its owner can restore it until then); 0: deleted at
+# once (tenants/services/deletion.py, TenantDeletionGraceWorkflow).
+TENANT_DELETION_GRACE = env_int("TENANT_DELETION_GRACE", 30 * 24 * 3600, minimum=0)
+# The owner is reminded this many seconds before the purge (no reminder when the grace
+# period is not longer than this).
+TENANT_DELETION_REMINDER_BEFORE = env_int(
+    "TENANT_DELETION_REMINDER_BEFORE", 3 * 24 * 3600, minimum=1
+)
 
 # --- Metrics (docs/operations.md "Metrics") --------------------------------------------------
 # The worker serves Prometheus metrics (the Temporal SDK's and ours) here; empty: off.

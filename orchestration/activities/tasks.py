@@ -123,7 +123,8 @@ def django_task_run(params: dict) -> dict:
                 # Not an attempt: the record stays READY, and the run waits for the tenant's
                 # reactivation instead of spending its retries.
                 raise ApplicationError(
-                    f"tenant {tenant_id} is suspended: the task waits for its reactivation",
+                    f"tenant {tenant_id} is suspended or scheduled for deletion: the task "
+                    "waits for its return",
                     type=TENANT_SUSPENDED,
                     non_retryable=True,
                 )

@@ -16,6 +16,8 @@ _MODULES = {
     "SchemaPoolRefillWorkflow": "schema_pool",
     "TaskResultsPruneInput": "task_results_prune",
     "TaskResultsPruneWorkflow": "task_results_prune",
+    "TenantDeletionGraceInput": "tenant_deletion_grace",
+    "TenantDeletionGraceWorkflow": "tenant_deletion_grace",
     "TenantDeletionInput": "tenant_deletion",
     "TenantDeletionWorkflow": "tenant_deletion",
     "TenantExportsPruneInput": "tenant_exports_prune",

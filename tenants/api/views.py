@@ -1,9 +1,11 @@
 """Tenant API: signup (a user and their organisation), another organisation for a user, the
-current user with their memberships, and a tenant's status and deletion for its owner and
-members (Bearer token).
-A tenant the caller may not see does not exist, as far as this API says: 404, never 403.
-A suspended tenant answers its members 403 with its state and reason (``suspended_answer``);
-its owner can still read its status and export its data, nothing else."""
+current user with their memberships, and a tenant's status, deletion and restore for its
+owner and members (Bearer token). A tenant the caller may not see does not exist, as far as
+this API says: 404, never 403. A suspended tenant answers its members 403 with its state and
+reason (``suspended_answer``); its owner can still read its status and export its data,
+nothing else. A tenant scheduled for deletion answers its members 403 with its state
+(``deletion_scheduled_answer``); its owner can read its status, export its data and restore
+it until ``purge_at``."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -27,9 +29,16 @@ from tenants.api.serializers import (
     SignupSerializer,
     TenantSummarySerializer,
 )
-from tenants.models import InvalidTransition, Role, TenantStatus, suspended_answer
+from tenants.models import (
+    InvalidTransition,
+    Role,
+    TenantStatus,
+    deletion_scheduled_answer,
+    suspended_answer,
+)
 from tenants.selectors import memberships_for_user, tenant_visible_to
-from tenants.services import account_signup, tenant_request_deletion
+from tenants.services import account_signup
+from tenants.services.deletion import GracePeriodOver, tenant_restore, tenant_schedule_deletion
 from tenants.services.organizations import OwnerLimitReached, organization_create
 
 
@@ -65,6 +74,8 @@ class TenantStatusSerializer(TenantSummarySerializer):
             "deleted_at",
             "suspension_reason",
             "suspended_at",
+            "purge_at",
+            "deletion_scheduled_at",
             "progress",
         ]
 
@@ -90,7 +101,7 @@ class TenantStatusSerializer(TenantSummarySerializer):
 TENANT_ID = OpenApiParameter("tenant_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
-class TenantDetailView(APIView):
+class TenantEndpoint(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "tenant"
@@ -101,6 +112,15 @@ class TenantDetailView(APIView):
             raise Http404
         return found
 
+
+def owner_only(action: str) -> Response:
+    return Response(
+        {"detail": f"Only the owner can {action} this organisation."},
+        status=status.HTTP_403_FORBIDDEN,
+    )
+
+
+class TenantDetailView(TenantEndpoint):
     @extend_schema(
         parameters=[TENANT_ID],
         responses={200: TenantStatusSerializer, **error_responses(401, 403, 404, 429, 503)},
@@ -109,10 +129,17 @@ class TenantDetailView(APIView):
         tenant, role = self._tenant_and_role(request, tenant_id)
         if tenant.status == TenantStatus.SUSPENDED and role != Role.OWNER:
             return suspended_refusal(tenant)
+        if tenant.status == TenantStatus.DELETION_SCHEDULED and role != Role.OWNER:
+            return Response(deletion_scheduled_answer(tenant), status=status.HTTP_403_FORBIDDEN)
         return Response(TenantStatusSerializer(tenant).data)
 
     @extend_schema(
         parameters=[TENANT_ID],
+        description="An active tenant's deletion is scheduled: `status` "
+        "`deletion_scheduled`, purged at `purge_at` (`TENANT_DELETION_GRACE` seconds from "
+        "now) unless restored before (`POST .../restore/`); its host stops serving at once, "
+        "its data is kept until then. Asked again, the same scheduling is answered. A tenant "
+        "with no data yet (pending, provisioning, failed) is deleted at once (`deleting`).",
         responses={
             202: TenantStatusSerializer,
             **error_responses(401, 403, 404, 409, 429, 503),
@@ -123,12 +150,9 @@ class TenantDetailView(APIView):
         if tenant.status == TenantStatus.SUSPENDED:
             return suspended_refusal(tenant)
         if role != Role.OWNER:
-            return Response(
-                {"detail": "Only the owner can delete this organisation."},
-                status=status.HTTP_403_FORBIDDEN,
-            )
+            return owner_only("delete")
         try:
-            tenant = tenant_request_deletion(tenant_id=tenant.pk)
+            tenant = tenant_schedule_deletion(tenant=tenant, actor=request.user)
         except InvalidTransition as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(TenantStatusSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)
@@ -172,6 +196,32 @@ class TenantListView(APIView):
 
 def _status_url(tenant) -> str:
     return reverse("api:tenant-detail", kwargs={"tenant_id": tenant.pk})
+
+
+class TenantRestoreView(TenantEndpoint):
+    @extend_schema(
+        parameters=[TENANT_ID],
+        request=None,
+        description="Brings back a tenant scheduled for deletion, before its `purge_at`, as "
+        "it was (active, or suspended for the reason it had), every row intact. `409` when "
+        "it is not scheduled for deletion or its `purge_at` has come; nothing changes.",
+        responses={
+            200: TenantStatusSerializer,
+            **error_responses(401, 403, 404, 409, 429, 503),
+        },
+    )
+    def post(self, request, tenant_id):
+        tenant, role = self._tenant_and_role(request, tenant_id)
+        if role != Role.OWNER:
+            return owner_only("restore")
+        try:
+            tenant = tenant_restore(tenant=tenant, actor=request.user)
+        except InvalidTransition as exc:
+            detail = f"This organisation is {exc.current}, not scheduled for deletion."
+            return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
+        except GracePeriodOver as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(TenantStatusSerializer(tenant).data)
 
 
 class SignupView(PublicEndpoint):

@@ -39,6 +39,8 @@ from tenants.workspace.defaults import seed_defaults
 
 logger = logging.getLogger(__name__)
 
+# Statuses only their own services enter and leave (suspend/reactivate, schedule/restore).
+AWAY = frozenset({TenantStatus.SUSPENDED, TenantStatus.DELETION_SCHEDULED})
 _NAME_MAX = Tenant._meta.get_field("name").max_length
 SUBDOMAIN_TAKEN = "This subdomain is taken."
 
@@ -82,17 +84,17 @@ def tenant_set_status(*, tenant_id, status: str, error: str = "") -> Tenant:
     """Move a tenant along its lifecycle, under a row lock.
 
     Setting the status it already has is a no-op (safe to retry from an activity), and so
-    is setting ``active`` on a suspended tenant (a late retry of provisioning's last step:
-    only ``tenant_reactivate`` ends a suspension); any other move the lifecycle does not
-    allow, and suspending (``tenant_suspend`` does that), raises ``InvalidTransition``.
+    is setting ``active`` on a suspended tenant or one scheduled for deletion (a late retry
+    of provisioning's last step: only ``tenant_reactivate`` ends a suspension, only
+    ``tenant_restore`` a scheduled deletion); any other move the lifecycle does not allow,
+    and suspending or scheduling a deletion (their own services do that), raises
+    ``InvalidTransition``.
     """
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
-        if tenant.status == status or (
-            tenant.status == TenantStatus.SUSPENDED and status == TenantStatus.ACTIVE
-        ):
+        if tenant.status == status or (tenant.status in AWAY and status == TenantStatus.ACTIVE):
             return tenant
-        if status == TenantStatus.SUSPENDED:
+        if status in AWAY:
             raise InvalidTransition(tenant.pk, tenant.status, status)
         tenant.check_transition(status)
         tenant.status = status
@@ -202,13 +204,16 @@ def tenant_request_provisioning(*, tenant_id) -> Tenant:
     return tenant
 
 
-def tenant_request_deletion(*, tenant_id) -> Tenant:
-    """Mark a tenant ``deleting`` and send ``tenant_deletion_requested``.
+def tenant_request_deletion(*, tenant_id, scheduling: int = 0) -> Tenant:
+    """Mark a tenant ``deleting`` and send ``tenant_deletion_requested``: the purge, at once
+    (a live tenant's owner schedules it instead: ``tenant_schedule_deletion``).
 
     A tenant already ``deleting`` is left as it is and the signal is sent again (the
     deletion workflow id is fixed, so this cannot start a second run). A tenant being
     provisioned keeps its status: the deletion stops the provisioning run first, then
-    deletes. ``deleted`` tenants cannot be deleted (``InvalidTransition``).
+    deletes. ``deleted`` tenants cannot be deleted (``InvalidTransition``). ``scheduling``:
+    the scheduled deletion this purge cuts short (``tenant_purge_now``), whose waiting run
+    is then ended.
     """
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
@@ -216,7 +221,7 @@ def tenant_request_deletion(*, tenant_id) -> Tenant:
             tenant.check_transition(TenantStatus.DELETING)
             tenant.status = TenantStatus.DELETING
             tenant.save(update_fields=["status", "updated_at"])
-        signals.tenant_deletion_requested.send(sender=Tenant, tenant=tenant)
+        signals.tenant_deletion_requested.send(sender=Tenant, tenant=tenant, scheduling=scheduling)
     return tenant
 
 
@@ -236,7 +241,8 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> Tenant:
         )
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
-        locked.check_transition(TenantStatus.SUSPENDED)
+        if locked.status != TenantStatus.ACTIVE:  # a restore's move to suspended is not this
+            raise InvalidTransition(locked.pk, locked.status, TenantStatus.SUSPENDED)
         locked.status = TenantStatus.SUSPENDED
         locked.suspension_reason = reason
         locked.suspended_at = timezone.now()

@@ -17,6 +17,7 @@ EXPORT_ID = "<str:export_id>"
 ENDPOINTS = [  # every endpoint that takes a tenant id
     ("get", "/api/v1/tenants/{id}/"),
     ("delete", "/api/v1/tenants/{id}/"),
+    ("post", "/api/v1/tenants/{id}/restore/"),
     ("post", "/api/v1/tenants/{id}/exports/"),
     ("get", "/api/v1/tenants/{id}/exports/{export}/"),
 ]

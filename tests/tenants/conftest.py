@@ -65,3 +65,21 @@ def new_schema(transactional_db):
     with connection.cursor() as cursor:
         for schema in made:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def signals_sent():
+    """``record = signals_sent({signal: name, ...})`` connects a listener to each signal for
+    the test; ``record`` lists what was sent, in order, as (name, sender, kwargs)."""
+    seen, connected = [], []
+
+    def connect(names: dict) -> list:
+        for signal, name in names.items():
+            receiver = (lambda n: lambda sender, **kwargs: seen.append((n, sender, kwargs)))(name)
+            signal.connect(receiver, weak=False)
+            connected.append((signal, receiver))
+        return seen
+
+    yield connect
+    for signal, receiver in connected:
+        signal.disconnect(receiver)

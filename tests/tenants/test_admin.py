@@ -186,7 +186,8 @@ def test_delete_shows_what_will_be_dropped_then_queues_on_confirm(client, owner)
     done = run_action(client, "delete_tenants", [alpha, bravo, busy], confirm="yes")
     assert texts(done) == [
         "Skipped Charlie (charlie): it is provisioning; "
-        "only active, deleting, failed, pending or suspended tenants can be deleted.",
+        "only active, deleting, deletion_scheduled, failed, pending or suspended tenants "
+        "can be deleted.",
         "2 queued for deletion: Alpha (alpha), Bravo (bravo).",
     ]
     assert status_of(alpha) == status_of(bravo) == TenantStatus.DELETING
@@ -205,7 +206,8 @@ def test_delete_with_nothing_deletable_says_why_without_a_confirmation(admin_cli
     assert response.redirect_chain[-1][0].startswith(CHANGELIST)
     assert texts(response) == [
         "Skipped Alpha (alpha): it is deleted; "
-        "only active, deleting, failed, pending or suspended tenants can be deleted."
+        "only active, deleting, deletion_scheduled, failed, pending or suspended tenants "
+        "can be deleted."
     ]
     assert not OutboxEntry.objects.exists()
 

@@ -22,14 +22,18 @@ def test_new_tenant_is_pending_with_schema_from_its_id(owner):
 
 
 # Suspension moves go through tenant_suspend / tenant_reactivate only
-# (tests/tenants/test_suspension.py).
+# (tests/tenants/test_suspension.py), a scheduled deletion's through tenant_schedule_deletion
+# / tenant_restore / the purge (tests/tenants/test_deletion_grace.py).
+AWAY = {TenantStatus.SUSPENDED, TenantStatus.DELETION_SCHEDULED}
+
+
 @pytest.mark.parametrize(
     ("current", "target"),
     [
         (c, t)
         for c in TenantStatus.values
         for t in TenantStatus.values
-        if c != t and TenantStatus.SUSPENDED not in (c, t)
+        if c != t and not AWAY & {c, t}
     ],
 )
 def test_status_transitions_follow_the_table(owner, current, target):

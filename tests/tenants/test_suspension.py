@@ -29,29 +29,17 @@ from tenants.services import (
     tenant_suspend,
 )
 from tests.factories import MembershipFactory, TenantFactory, TokenFactory, UserFactory
+from tests.tenants.admin_kit import CHANGELIST, HOST, run_action, texts
 
 pytestmark = pytest.mark.django_db
 
-HOST = {"HTTP_HOST": "localhost"}
-
 
 @pytest.fixture
-def sent():
-    """Every ``tenant_suspended`` / ``tenant_reactivated`` sent, as (name, kwargs)."""
-    seen = []
-
-    def listener(name):
-        return lambda sender, **kwargs: seen.append((name, sender, kwargs))
-
-    receivers = {
-        signals.tenant_suspended: listener("suspended"),
-        signals.tenant_reactivated: listener("reactivated"),
-    }
-    for signal, receiver in receivers.items():
-        signal.connect(receiver, weak=False)
-    yield seen
-    for signal, receiver in receivers.items():
-        signal.disconnect(receiver)
+def sent(signals_sent):
+    """Every ``tenant_suspended`` / ``tenant_reactivated`` sent, as (name, sender, kwargs)."""
+    return signals_sent(
+        {signals.tenant_suspended: "suspended", signals.tenant_reactivated: "reactivated"}
+    )
 
 
 def active(owner, subdomain="acme"):
@@ -199,17 +187,6 @@ def test_suspending_a_suspended_tenant_by_command_is_refused(owner):
 
 
 # --- admin actions --------------------------------------------------------------------------
-
-CHANGELIST = "/admin/tenants/tenant/"
-
-
-def run_action(client, action, tenants):
-    data = {"action": action, "_selected_action": [str(t.pk) for t in tenants]}
-    return client.post(CHANGELIST, data, follow=True, **HOST)
-
-
-def texts(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]]
 
 
 def test_admin_suspends_for_the_reason_of_the_action_and_reports_refusals(admin_client, owner):
