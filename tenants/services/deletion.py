@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import EmailKind
 from accounts.services import EmailQuotaExceeded, email_quota_use
 from tenants import signals
-from tenants.models import InvalidTransition, Tenant, TenantStatus
+from tenants.models import InvalidTransition, SuspensionReason, Tenant, TenantStatus
 from tenants.services import _who, tenant_request_deletion
 
 logger = logging.getLogger(__name__)
@@ -105,14 +105,21 @@ def _email_allowed(tenant: Tenant) -> bool:
 
 def tenant_restore(*, tenant: Tenant, actor=None) -> Tenant:
     """Bring back a tenant scheduled for deletion, before its ``purge_at``, as it was: active,
-    or suspended with the reason it had; served again, its held tasks released, every row
+    or suspended with the reason it had (active when that reason was an unverified owner who
+    has verified since); served again, its held tasks released, every row
     intact (nothing was removed). Sends ``tenant_restored``; its scheduling's run ends
     without purging (and would purge nothing if that signal never reached it: the purge
     checks the scheduling). A tenant that is not scheduled raises ``InvalidTransition``, one
     whose ``purge_at`` has come ``GracePeriodOver``: nothing changes. Returns the tenant as
     saved."""
     with transaction.atomic():
-        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        locked = Tenant.objects.select_for_update().select_related("owner").get(pk=tenant.pk)
+        if (
+            locked.suspension_reason == SuspensionReason.UNVERIFIED
+            and locked.owner.email_verified_at is not None
+        ):
+            # Suspended because its owner had not verified; they have since.
+            locked.suspension_reason, locked.suspended_at = "", None
         back = TenantStatus.SUSPENDED if locked.suspension_reason else TenantStatus.ACTIVE
         if locked.status != TenantStatus.DELETION_SCHEDULED:
             raise InvalidTransition(locked.pk, locked.status, back)
@@ -122,7 +129,9 @@ def tenant_restore(*, tenant: Tenant, actor=None) -> Tenant:
         locked.status = back
         for name in _SCHEDULING_FIELDS[:-1]:
             setattr(locked, name, None)
-        locked.save(update_fields=[*_SCHEDULING_FIELDS, "status"])
+        locked.save(
+            update_fields=[*_SCHEDULING_FIELDS, "status", "suspension_reason", "suspended_at"]
+        )
         signals.tenant_restored.send(
             sender=Tenant, tenant=locked, scheduling=locked.deletion_scheduling, actor=actor
         )

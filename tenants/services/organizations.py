@@ -14,10 +14,10 @@ from tenants.services import (
     tenant_check_fields,
     tenant_create,
     tenant_reactivate,
-    tenant_request_deletion,
     tenant_request_provisioning,
     tenant_suspend,
 )
+from tenants.services.deletion import tenant_schedule_deletion
 
 
 class OwnerLimitReached(Exception):
@@ -108,9 +108,10 @@ def tenants_reactivate_verified(*, owner_id) -> int:
 
 
 def tenants_delete_unverified(*, owner_id) -> int:
-    """Ask for the deletion of each tenant of an owner who has not verified their email:
+    """Schedule the deletion of each tenant of an owner who has not verified their email:
     active ones, and those suspended for ``unverified`` (not those suspended for another
-    reason, which an operator decides on). Returns how many."""
+    reason, which an operator decides on); the owner can restore them within
+    ``TENANT_DELETION_GRACE``. Returns how many."""
     done = 0
     for tenant in _owned_while_unverified(owner_id, [TenantStatus.ACTIVE, TenantStatus.SUSPENDED]):
         if tenant.status == TenantStatus.SUSPENDED and (
@@ -118,7 +119,7 @@ def tenants_delete_unverified(*, owner_id) -> int:
         ):
             continue
         try:
-            tenant_request_deletion(tenant_id=tenant.pk)
+            tenant_schedule_deletion(tenant=tenant)
         except InvalidTransition:
             continue
         done += 1

@@ -7,6 +7,7 @@ from django.utils import timezone
 from orchestration.models import OutboxEntry
 from tenants.models import SuspensionReason, Tenant, TenantStatus
 from tenants.services import tenant_suspend
+from tenants.services.deletion import tenant_restore
 from tenants.services.organizations import (
     tenants_delete_unverified,
     tenants_reactivate_verified,
@@ -78,5 +79,22 @@ def test_deletion_takes_the_unverified_ones_and_leaves_an_operators_suspension(o
     found = statuses(owner)
     assert found["billing"] == ("suspended", "billing")
     assert found["failed"] == ("failed", "")
-    assert {found["a"][0], found["b"][0]} != {"suspended"}
-    assert OutboxEntry.objects.count() > before  # the deletions are on their way
+    assert found["a"] == found["b"] == ("deletion_scheduled", "unverified")
+    assert OutboxEntry.objects.count() > before  # the grace runs are on their way
+
+
+def test_restored_after_verifying_comes_back_active(owner):
+    tenants_suspend_unverified(owner_id=owner.pk)
+    tenants_delete_unverified(owner_id=owner.pk)
+    a = Tenant.objects.get(subdomain="a")
+    assert (a.status, a.suspension_reason) == ("deletion_scheduled", "unverified")
+    assert tenant_restore(tenant=a).status == "suspended"  # still unverified: as it was
+    tenants_delete_unverified(owner_id=owner.pk)
+    owner.email_verified_at = timezone.now()
+    owner.save()
+    restored = tenant_restore(tenant=Tenant.objects.get(subdomain="a"))
+    assert (restored.status, restored.suspension_reason, restored.suspended_at) == (
+        "active",
+        "",
+        None,
+    )
