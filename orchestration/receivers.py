@@ -19,7 +19,15 @@ from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
 from orchestration.task_holds import release_held
+from orchestration.workflows.custom_domain_verification import (
+    CustomDomainVerificationInput,
+    CustomDomainVerificationWorkflow,
+)
 from orchestration.workflows.fleet_migration import FleetMigrationInput, FleetMigrationWorkflow
+from orchestration.workflows.previous_domain_release import (
+    PreviousDomainReleaseInput,
+    PreviousDomainReleaseWorkflow,
+)
 from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
 from orchestration.workflows.tenant_deletion import (
     DELETION,
@@ -39,6 +47,7 @@ from orchestration.workflows.verification_email import (
 from tenants.models import TenantStatus
 from tenants.services import tenant_run_planned
 from tenants.signals import (
+    custom_domain_added,
     fleet_run_control_requested,
     fleet_run_requested,
     schema_pool_drawn,
@@ -46,6 +55,7 @@ from tenants.signals import (
     tenant_deletion_requested,
     tenant_provisioning_requested,
     tenant_reactivated,
+    tenant_subdomain_changed,
 )
 
 
@@ -107,6 +117,45 @@ def on_tenant_reactivated(sender, *, tenant, **kwargs) -> None:
     # Its tasks held while it was suspended: a signal each, after commit. A suspension needs
     # no listener: each task finds it when it runs (orchestration.task_holds).
     release_held(tenant_id=tenant.pk)
+
+
+def previous_domain_release_workflow_id(domain_id: int) -> str:
+    return f"previous-domain-release-{domain_id}"
+
+
+def custom_domain_verification_workflow_id(domain_id: int) -> str:
+    return f"custom-domain-verification-{domain_id}"
+
+
+def on_tenant_subdomain_changed(sender, *, tenant, previous, **kwargs) -> None:
+    # One run per previous host, named by its row (a row becomes previous once: a host the
+    # tenant takes back gets a new row), so a repeated start is not a second run.
+    for domain in previous:
+        enqueue_start(
+            PreviousDomainReleaseWorkflow,
+            PreviousDomainReleaseInput(
+                domain_id=domain.pk,
+                hold_seconds=settings.TENANT_OLD_DOMAIN_TTL,
+                retry_window_seconds=settings.STEP_RETRY_WINDOW,
+            ),
+            workflow_id=previous_domain_release_workflow_id(domain.pk),
+            route=deployment_tenant_route(tenant.pk, workload=Workload.BACKGROUND),
+        )
+
+
+def on_custom_domain_added(sender, *, domain, **kwargs) -> None:
+    enqueue_start(
+        CustomDomainVerificationWorkflow,
+        CustomDomainVerificationInput(
+            domain_id=domain.pk,
+            first_interval_seconds=settings.CUSTOM_DOMAIN_VERIFY_INTERVAL,
+            max_interval_seconds=max(3600, settings.CUSTOM_DOMAIN_VERIFY_INTERVAL),
+            timeout_seconds=settings.CUSTOM_DOMAIN_VERIFY_TIMEOUT,
+            retry_window_seconds=settings.STEP_RETRY_WINDOW,
+        ),
+        workflow_id=custom_domain_verification_workflow_id(domain.pk),
+        route=deployment_tenant_route(domain.tenant_id, workload=Workload.INTERACTIVE),
+    )
 
 
 def on_signed_up(sender, *, tenant, user, verification_token, **kwargs) -> None:
@@ -194,6 +243,10 @@ def connect() -> None:
     )
     tenant_deletion_requested.connect(on_tenant_deletion_requested, dispatch_uid=f"{uid}.deletion")
     tenant_reactivated.connect(on_tenant_reactivated, dispatch_uid=f"{uid}.reactivated")
+    tenant_subdomain_changed.connect(
+        on_tenant_subdomain_changed, dispatch_uid=f"{uid}.subdomain_changed"
+    )
+    custom_domain_added.connect(on_custom_domain_added, dispatch_uid=f"{uid}.custom_domain_added")
     signed_up.connect(on_signed_up, dispatch_uid=f"{uid}.signed_up")
     email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")
     verification_email_requested.connect(

@@ -29,13 +29,17 @@ def project_registry() -> dict[QueueKind, Hosted]:
     """The project's own workflows and activities, by queue kind (imported on demand: the
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
+    from orchestration.activities import domains as domain_activities
     from orchestration.activities import exports as export_activities
     from orchestration.activities import fleet as fleet_activities
     from orchestration.activities import pool as pool_activities
     from orchestration.activities import tasks as task_activities
     from orchestration.workflows import (
+        CustomDomainsRecheckWorkflow,
+        CustomDomainVerificationWorkflow,
         DjangoTaskWorkflow,
         FleetMigrationWorkflow,
+        PreviousDomainReleaseWorkflow,
         SchemaPoolRefillWorkflow,
         TaskResultsPruneWorkflow,
         TenantDeletionWorkflow,
@@ -58,9 +62,15 @@ def project_registry() -> dict[QueueKind, Hosted]:
         # signup). The jobs workers keep hosting it so that runs started there before the
         # move still finish; see docs/operations.md.
         QueueKind.TENANT: Hosted(
-            workflows=(TenantProvisioningWorkflow, TenantDeletionWorkflow),
+            workflows=(
+                TenantProvisioningWorkflow,
+                TenantDeletionWorkflow,
+                PreviousDomainReleaseWorkflow,
+                CustomDomainVerificationWorkflow,
+            ),
             activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities))
-            + tuple(fleet_activities.ON_TENANT_QUEUES),
+            + tuple(fleet_activities.ON_TENANT_QUEUES)
+            + tuple(domain_activities.ON_TENANT_QUEUES),
         )
         + onboarding
         + tasks,
@@ -72,12 +82,14 @@ def project_registry() -> dict[QueueKind, Hosted]:
                 SchemaPoolRefillWorkflow,
                 TaskResultsPruneWorkflow,
                 TenantExportsPruneWorkflow,
+                CustomDomainsRecheckWorkflow,
             ),
             activities=tuple(
                 account_activities.CLEANUP
                 + pool_activities.REFILL
                 + task_activities.PRUNE
                 + export_activities.PRUNE
+                + domain_activities.RECHECK
             )
             + tuple(fleet_activities.ON_JOBS_QUEUE),
         )
