@@ -27,6 +27,17 @@ ARGS = [
 ]
 
 
+def logged_in(browser, base: str):
+    """A page of ``browser`` logged in to the admin as root@example.com, on the tenant list."""
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{base}/admin/login/?next=/admin/tenants/tenant/")
+    page.fill("input[name=username]", "root@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("input[type=submit], button[type=submit]")
+    return page
+
+
 # live_server serves from another thread: the data must be committed to be seen there.
 @pytest.mark.django_db(transaction=True)
 def test_provision_and_delete_from_the_admin(live_server, chromium_path, tmp_path):
@@ -42,12 +53,7 @@ def test_provision_and_delete_from_the_admin(live_server, chromium_path, tmp_pat
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
         try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{base}/admin/login/?next=/admin/tenants/tenant/")
-            page.fill("input[name=username]", "root@example.com")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("input[type=submit], button[type=submit]")
+            page = logged_in(browser, base)
             expect(page).to_have_url(re.compile(r"/admin/tenants/tenant/$"))
 
             page.check(f"input[name=_selected_action][value='{pending.pk}']")
@@ -107,12 +113,7 @@ def test_custom_domains_are_shown_looked_up_and_removed_from_the_admin(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
         try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{base}/admin/login/?next=/admin/tenants/tenant/")
-            page.fill("input[name=username]", "root@example.com")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("input[type=submit], button[type=submit]")
+            page = logged_in(browser, base)
 
             for selected in (tenant, idle):
                 page.check(f"input[name=_selected_action][value='{selected.pk}']")
