@@ -110,6 +110,16 @@ class DomainInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    # A tenant's hosts are part of the tenant: whoever may see it sees them, and removing a
+    # custom domain is a change of the tenant, as the admin's other actions on it are.
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("tenants.view_tenant") or self.has_delete_permission(
+            request, obj
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("tenants.change_tenant")
+
     @admin.display(description="TXT record")
     def record(self, domain):
         if domain.kind != DomainKind.CUSTOM:
