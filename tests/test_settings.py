@@ -85,6 +85,7 @@ def test_production_starts_with_good_settings(extra):
         ({**GOOD, "CUSTOM_DOMAIN_VERIFY_INTERVAL": "0"}, "CUSTOM_DOMAIN_VERIFY_INTERVAL=0 must"),
         ({**GOOD, "CUSTOM_DOMAIN_VERIFY_TIMEOUT": "3d"}, "CUSTOM_DOMAIN_VERIFY_TIMEOUT='3d' is"),
         ({**GOOD, "CUSTOM_DOMAIN_RECHECK_INTERVAL": "0"}, "CUSTOM_DOMAIN_RECHECK_INTERVAL=0 mu"),
+        ({**GOOD, "CUSTOM_DOMAINS_PER_TENANT": "-1"}, "CUSTOM_DOMAINS_PER_TENANT=-1 must be"),
         ({**GOOD, "CUSTOM_DOMAIN_GRACE": "-1"}, "CUSTOM_DOMAIN_GRACE=-1 must be at least 0"),
         ({**GOOD, "DATABASE_POOL_MAX_SIZE": "lots"}, "DATABASE_POOL_MAX_SIZE='lots' is not"),
         ({**GOOD, "DATABASE_POOL_MAX_SIZE": "0"}, "DATABASE_POOL_MAX_SIZE=0 must be at least 1"),

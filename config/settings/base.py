@@ -303,6 +303,8 @@ CUSTOM_DOMAIN_VERIFY_TIMEOUT = env_int("CUSTOM_DOMAIN_VERIFY_TIMEOUT", 3 * 24 * 
 # Verified custom domains are looked up again every this many seconds (a Temporal
 # Schedule); one whose record is gone is failing (its owner is warned, it still serves) and
 # stops serving once it has failed for CUSTOM_DOMAIN_GRACE seconds.
+# Custom domains one tenant may have at once (any status); 0: none (custom domains off).
+CUSTOM_DOMAINS_PER_TENANT = env_int("CUSTOM_DOMAINS_PER_TENANT", 20, minimum=0)
 CUSTOM_DOMAIN_RECHECK_INTERVAL = env_int("CUSTOM_DOMAIN_RECHECK_INTERVAL", 3600, minimum=1)
 CUSTOM_DOMAIN_GRACE = env_int("CUSTOM_DOMAIN_GRACE", 3 * 24 * 3600, minimum=0)
 

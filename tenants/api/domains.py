@@ -43,7 +43,8 @@ DOMAIN = OpenApiParameter("domain", OpenApiTypes.STR, OpenApiParameter.PATH)
         "description": "A domain name such as `www.example.com` (ASCII; an internationalised "
         "one in its `xn--` form), stored lower case without a trailing dot. Refused when it "
         "is not a domain name, is the platform's own (`TENANT_BASE_DOMAIN` or under it, "
-        "`PUBLIC_HOSTS`), or is any organisation's already.",
+        "`PUBLIC_HOSTS`), or is any organisation's already, or the organisation has "
+        "`CUSTOM_DOMAINS_PER_TENANT` (20) already.",
     }
 )
 class DomainNameField(TextField):

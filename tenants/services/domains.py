@@ -207,7 +207,8 @@ def custom_domain_add(*, tenant_id, domain: str, actor=None) -> Domain:
 
     A domain that is not one, or is the platform's own (``TENANT_BASE_DOMAIN`` or under it,
     ``PUBLIC_HOSTS``), or is any tenant's already (a domain belongs to one tenant at a
-    time), is a ``ValidationError`` on ``domain``; a tenant that is not active raises
+    time), or would be one more than ``CUSTOM_DOMAINS_PER_TENANT``, is a ``ValidationError``
+    on ``domain``; a tenant that is not active raises
     ``TenantNotActive``. Either way nothing changes."""
     name = normalize_domain(domain)
     if problem := custom_domain_problem(name):
@@ -215,6 +216,9 @@ def custom_domain_add(*, tenant_id, domain: str, actor=None) -> Domain:
     try:
         with transaction.atomic():
             tenant = _active_tenant(tenant_id)
+            limit = settings.CUSTOM_DOMAINS_PER_TENANT
+            if Domain.objects.filter(tenant=tenant, kind=DomainKind.CUSTOM).count() >= limit:
+                raise ValidationError({"domain": [_at_most(limit)]})
             existing = Domain.objects.filter(domain=name).first()
             if existing is not None:
                 raise ValidationError(
@@ -233,6 +237,12 @@ def custom_domain_add(*, tenant_id, domain: str, actor=None) -> Domain:
         raise ValidationError({"domain": [DOMAIN_TAKEN]}) from exc
     logger.info("custom domain %s added to tenant %s by %s", row.pk, tenant.pk, _who(actor))
     return row
+
+
+def _at_most(limit: int) -> str:
+    if limit == 0:
+        return "Custom domains are not available."
+    return f"An organisation has at most {limit} custom domains; remove one first."
 
 
 def custom_domain_remove(*, tenant_id, domain: str, actor=None) -> None:

@@ -177,6 +177,20 @@ def test_a_domain_that_is_not_one_or_is_the_platforms_is_refused(acme, domain, m
     assert starts("CustomDomainVerificationWorkflow") == []
 
 
+def test_a_tenant_has_at_most_its_share_of_custom_domains(acme, settings):
+    settings.CUSTOM_DOMAINS_PER_TENANT = 2
+    custom_domain_add(tenant_id=acme.pk, domain="a.example.org")
+    custom_domain_add(tenant_id=acme.pk, domain="b.example.org")
+    with pytest.raises(ValidationError, match="at most 2 custom domains"):
+        custom_domain_add(tenant_id=acme.pk, domain="c.example.org")
+    custom_domain_remove(tenant_id=acme.pk, domain="a.example.org")
+    custom_domain_add(tenant_id=acme.pk, domain="c.example.org")
+    settings.CUSTOM_DOMAINS_PER_TENANT = 0
+    with pytest.raises(ValidationError, match="not available"):
+        custom_domain_add(tenant_id=acme.pk, domain="d.example.org")
+    assert len(starts("CustomDomainVerificationWorkflow")) == 3
+
+
 def test_a_public_host_is_the_platforms_own(acme, settings):
     settings.PUBLIC_HOSTS = [*settings.PUBLIC_HOSTS, "www.platform.example"]
     with pytest.raises(ValidationError, match="the platform's own"):
