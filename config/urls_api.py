@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
+from tenants.api.domains import TenantDomainsView, TenantDomainView
 from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
 from tenants.api.views import (
     MeView,
@@ -27,6 +28,12 @@ urlpatterns = [
         "tenants/<str:tenant_id>/exports/<str:export_id>/",
         TenantExportView.as_view(),
         name="tenant-export",
+    ),
+    path("tenants/<str:tenant_id>/domains/", TenantDomainsView.as_view(), name="tenant-domains"),
+    path(
+        "tenants/<str:tenant_id>/domains/<str:domain>/",
+        TenantDomainView.as_view(),
+        name="tenant-domain",
     ),
     path("exports/<str:token>/", ExportDownloadView.as_view(), name="export-download"),
 ]

@@ -227,3 +227,24 @@ def env_networks(name: str, default: list[str]) -> list:
                 f"{name}: {item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)."
             ) from None
     return networks
+
+
+def env_nameservers(name: str) -> list[tuple[str, int]]:
+    """Comma-separated DNS servers, ``ip`` (port 53) or ``ip:port`` (``[::1]:53`` for IPv6),
+    as ``[(ip, port)]``; ``[]`` when unset or empty."""
+    servers = []
+    for item in env_list(name, []):
+        host, port = item, 53
+        if item.count(":") == 1 or item.startswith("["):
+            try:
+                host, port = split_host_port(item)
+            except ValueError:
+                host = ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not ip or ip:port (e.g. 127.0.0.1:5353, [::1]:53)."
+            ) from None
+        servers.append((host, port))
+    return servers

@@ -19,7 +19,15 @@ from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
 from orchestration.task_holds import release_held
+from orchestration.workflows.custom_domain_verification import (
+    CustomDomainVerificationInput,
+    CustomDomainVerificationWorkflow,
+)
 from orchestration.workflows.fleet_migration import FleetMigrationInput, FleetMigrationWorkflow
+from orchestration.workflows.previous_domain_release import (
+    PreviousDomainReleaseInput,
+    PreviousDomainReleaseWorkflow,
+)
 from orchestration.workflows.schema_pool import SchemaPoolRefillInput, SchemaPoolRefillWorkflow
 from orchestration.workflows.tenant_deletion import (
     DELETION,
@@ -43,6 +51,7 @@ from orchestration.workflows.verification_email import (
 from tenants.models import TenantStatus, deletion_grace_workflow_id
 from tenants.services import tenant_run_planned
 from tenants.signals import (
+    custom_domain_added,
     fleet_run_control_requested,
     fleet_run_requested,
     schema_pool_drawn,
@@ -52,6 +61,7 @@ from tenants.signals import (
     tenant_provisioning_requested,
     tenant_reactivated,
     tenant_restored,
+    tenant_subdomain_changed,
 )
 
 
@@ -149,6 +159,45 @@ def on_tenant_reactivated(sender, *, tenant, **kwargs) -> None:
     release_held(tenant_id=tenant.pk)
 
 
+def previous_domain_release_workflow_id(domain_id: int) -> str:
+    return f"previous-domain-release-{domain_id}"
+
+
+def custom_domain_verification_workflow_id(domain_id: int) -> str:
+    return f"custom-domain-verification-{domain_id}"
+
+
+def on_tenant_subdomain_changed(sender, *, tenant, previous, **kwargs) -> None:
+    # One run per previous host, named by its row (a row becomes previous once: a host the
+    # tenant takes back gets a new row), so a repeated start is not a second run.
+    for domain in previous:
+        enqueue_start(
+            PreviousDomainReleaseWorkflow,
+            PreviousDomainReleaseInput(
+                domain_id=domain.pk,
+                hold_seconds=settings.TENANT_OLD_DOMAIN_TTL,
+                retry_window_seconds=settings.STEP_RETRY_WINDOW,
+            ),
+            workflow_id=previous_domain_release_workflow_id(domain.pk),
+            route=deployment_tenant_route(tenant.pk, workload=Workload.BACKGROUND),
+        )
+
+
+def on_custom_domain_added(sender, *, domain, **kwargs) -> None:
+    enqueue_start(
+        CustomDomainVerificationWorkflow,
+        CustomDomainVerificationInput(
+            domain_id=domain.pk,
+            first_interval_seconds=settings.CUSTOM_DOMAIN_VERIFY_INTERVAL,
+            max_interval_seconds=max(3600, settings.CUSTOM_DOMAIN_VERIFY_INTERVAL),
+            timeout_seconds=settings.CUSTOM_DOMAIN_VERIFY_TIMEOUT,
+            retry_window_seconds=settings.STEP_RETRY_WINDOW,
+        ),
+        workflow_id=custom_domain_verification_workflow_id(domain.pk),
+        route=deployment_tenant_route(domain.tenant_id, workload=Workload.INTERACTIVE),
+    )
+
+
 def on_signed_up(sender, *, tenant, user, verification_token, **kwargs) -> None:
     # The user belongs to the tenant made at signup: onboarding shares its route (its shard,
     # with the tenant as fairness key).
@@ -240,6 +289,10 @@ def connect() -> None:
         on_tenant_deletion_scheduled, dispatch_uid=f"{uid}.deletion_scheduled"
     )
     tenant_restored.connect(on_tenant_restored, dispatch_uid=f"{uid}.restored")
+    tenant_subdomain_changed.connect(
+        on_tenant_subdomain_changed, dispatch_uid=f"{uid}.subdomain_changed"
+    )
+    custom_domain_added.connect(on_custom_domain_added, dispatch_uid=f"{uid}.custom_domain_added")
     signed_up.connect(on_signed_up, dispatch_uid=f"{uid}.signed_up")
     email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")
     verification_email_requested.connect(

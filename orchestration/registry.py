@@ -30,13 +30,17 @@ def project_registry() -> dict[QueueKind, Hosted]:
     workflow modules import activity modules, which need Django set up)."""
     from orchestration.activities import accounts as account_activities
     from orchestration.activities import deletion as deletion_activities
+    from orchestration.activities import domains as domain_activities
     from orchestration.activities import exports as export_activities
     from orchestration.activities import fleet as fleet_activities
     from orchestration.activities import pool as pool_activities
     from orchestration.activities import tasks as task_activities
     from orchestration.workflows import (
+        CustomDomainsRecheckWorkflow,
+        CustomDomainVerificationWorkflow,
         DjangoTaskWorkflow,
         FleetMigrationWorkflow,
+        PreviousDomainReleaseWorkflow,
         SchemaPoolRefillWorkflow,
         TaskResultsPruneWorkflow,
         TenantDeletionGraceWorkflow,
@@ -64,9 +68,12 @@ def project_registry() -> dict[QueueKind, Hosted]:
                 TenantProvisioningWorkflow,
                 TenantDeletionWorkflow,
                 TenantDeletionGraceWorkflow,
+                PreviousDomainReleaseWorkflow,
+                CustomDomainVerificationWorkflow,
             ),
             activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities))
-            + tuple(fleet_activities.ON_TENANT_QUEUES + deletion_activities.GRACE),
+            + tuple(fleet_activities.ON_TENANT_QUEUES + deletion_activities.GRACE)
+            + tuple(domain_activities.ON_TENANT_QUEUES),
         )
         + onboarding
         + tasks,
@@ -78,12 +85,14 @@ def project_registry() -> dict[QueueKind, Hosted]:
                 SchemaPoolRefillWorkflow,
                 TaskResultsPruneWorkflow,
                 TenantExportsPruneWorkflow,
+                CustomDomainsRecheckWorkflow,
             ),
             activities=tuple(
                 account_activities.CLEANUP
                 + pool_activities.REFILL
                 + task_activities.PRUNE
                 + export_activities.PRUNE
+                + domain_activities.RECHECK
             )
             + tuple(fleet_activities.ON_JOBS_QUEUE),
         )

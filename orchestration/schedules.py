@@ -25,6 +25,8 @@ from temporalio.client import (
 from orchestration.routing import deployment_system_route
 from orchestration.tasks import TemporalTaskBackend
 from orchestration.workflows import (
+    CustomDomainsRecheckInput,
+    CustomDomainsRecheckWorkflow,
     SchemaPoolRefillInput,
     SchemaPoolRefillWorkflow,
     TaskResultsPruneInput,
@@ -50,6 +52,10 @@ def task_results_schedule_id() -> str:
 
 def tenant_exports_schedule_id() -> str:
     return f"{settings.TEMPORAL_QUEUE_PREFIX}-tenant-exports-prune"
+
+
+def custom_domains_schedule_id() -> str:
+    return f"{settings.TEMPORAL_QUEUE_PREFIX}-custom-domains-recheck"
 
 
 # Results and exports are kept for days: an hour's lateness in deleting them is no matter.
@@ -103,6 +109,13 @@ def project_schedules() -> dict[str, Schedule]:
         TenantExportsPruneInput(retention_seconds=settings.TENANT_EXPORT_RETENTION),
         exports_id,
         TENANT_EXPORTS_PRUNE_EVERY,
+    )
+    domains_id = custom_domains_schedule_id()
+    schedules[domains_id] = _every(
+        CustomDomainsRecheckWorkflow.run,
+        CustomDomainsRecheckInput(grace_seconds=settings.CUSTOM_DOMAIN_GRACE),
+        domains_id,
+        timedelta(seconds=settings.CUSTOM_DOMAIN_RECHECK_INTERVAL),
     )
     if settings.TENANT_SCHEMA_POOL_SIZE > 0:
         # Claims kick a refill themselves; this run also prunes (stale schemas after a

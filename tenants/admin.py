@@ -2,12 +2,15 @@
 nothing here creates or drops a schema, or talks to Temporal; progress is read from the
 tenant row, which the run's activities write."""
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -16,7 +19,9 @@ from django.utils.timesince import timeuntil
 from core.temporal_ui import workflow_ui_url
 from tenants.models import (
     ALLOWED_TRANSITIONS,
+    CustomDomainStatus,
     Domain,
+    DomainKind,
     InvalidTransition,
     Membership,
     SuspensionReason,
@@ -36,6 +41,13 @@ from tenants.services.deletion import (
     tenant_purge_now,
     tenant_restore,
     tenant_schedule_deletion,
+)
+from tenants.services.domains import (
+    TenantNotActive,
+    custom_domain_recheck,
+    custom_domain_remove,
+    custom_domain_verify,
+    txt_record_name,
 )
 
 DELETE_ACTION = "delete_tenants"
@@ -87,15 +99,56 @@ def _suspend_action(reason: SuspensionReason):
 SUSPEND_ACTIONS = [_suspend_action(reason) for reason in SuspensionReason]
 
 
+class DomainFormSet(BaseInlineFormSet):
+    """Only a custom domain has a "remove" box: a primary host goes with the tenant, and a
+    previous one when its hold ends."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if form.instance.kind != DomainKind.CUSTOM and "DELETE" in form.fields:
+            # Disabled: a forged "remove" is ignored (the field keeps its initial False).
+            form.fields["DELETE"].disabled = True
+            form.fields["DELETE"].widget = forms.HiddenInput()
+
+
 class DomainInline(admin.TabularInline):
     model = Domain
+    formset = DomainFormSet
     extra = 0
-    fields = ["domain", "is_primary"]
-    readonly_fields = ["domain", "is_primary"]
-    can_delete = False
+    fields = [
+        "domain",
+        "kind",
+        "status",
+        "expires_at",
+        "record",
+        "checked_at",
+        "verified_at",
+        "failing_since",
+    ]
+    readonly_fields = fields
+    can_delete = True
+    verbose_name_plural = "domains (remove a custom domain with its box, then save)"
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    # A tenant's hosts are part of the tenant: whoever may see it sees them, and removing a
+    # custom domain is a change of the tenant, as the admin's other actions on it are.
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("tenants.view_tenant") or self.has_delete_permission(
+            request, obj
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("tenants.change_tenant")
+
+    @admin.display(description="TXT record")
+    def record(self, domain):
+        if domain.kind != DomainKind.CUSTOM:
+            return "—"
+        return format_html(
+            "<code>{}</code> = <code>{}</code>", txt_record_name(domain.domain), domain.token
+        )
 
 
 @admin.register(Tenant)
@@ -140,6 +193,7 @@ class TenantAdmin(admin.ModelAdmin):
         "reactivate",
         "schedule_deletion",
         "restore",
+        "recheck_domains",
         "requeue_deletion",
         DELETE_ACTION,
     ]
@@ -318,6 +372,54 @@ class TenantAdmin(admin.ModelAdmin):
             "restored",
             "only tenants scheduled for deletion can be restored",
         )
+
+    @admin.action(
+        description="Look up the custom domains of selected tenants now", permissions=["change"]
+    )
+    def recheck_domains(self, request, queryset):
+        # The services the workflows call, here and now: one DNS lookup per domain.
+        grace = settings.CUSTOM_DOMAIN_GRACE
+        for tenant in queryset.order_by("name"):
+            domains = list(tenant.domains.filter(kind=DomainKind.CUSTOM).order_by("domain"))
+            if not domains:
+                self._skipped(request, tenant, "it has no custom domains")
+                continue
+            outcome = []
+            for domain in domains:
+                if domain.status == CustomDomainStatus.PENDING:
+                    status = custom_domain_verify(domain_id=domain.pk)
+                else:
+                    status = custom_domain_recheck(domain_id=domain.pk, grace_seconds=grace)
+                outcome.append(f"{domain.domain} {status or 'removed'}")
+            self.message_user(
+                request,
+                f"Looked up the custom domains of {tenant.name} ({tenant.subdomain}): "
+                f"{', '.join(outcome)}.",
+                messages.SUCCESS,
+            )
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Domain:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)  # its rows are read-only: only removals are taken
+        tenant = form.instance
+        for domain in formset.deleted_objects:
+            try:
+                custom_domain_remove(tenant_id=tenant.pk, domain=domain.domain, actor=request.user)
+            except TenantNotActive:
+                self._skipped(
+                    request,
+                    tenant,
+                    f"it is {tenant.status}; only an active tenant's custom domains can be "
+                    f"removed ({domain.domain} kept)",
+                )
+                continue
+            self.message_user(
+                request,
+                f"Removed custom domain {domain.domain} of {tenant.name} ({tenant.subdomain}).",
+                messages.SUCCESS,
+            )
+        return None
 
     @admin.action(
         description="Re-queue deletion of selected deleting tenants", permissions=["delete"]

@@ -238,11 +238,90 @@ def schema_name_for(tenant_id: uuid.UUID) -> str:
     return f"t_{tenant_id.hex}"
 
 
+class DomainKind(models.TextChoices):
+    PRIMARY = "primary", "Primary"  # <subdomain>.<TENANT_BASE_DOMAIN>: serves the tenant
+    PREVIOUS = "previous", "Previous"  # a subdomain changed away from: redirects, then freed
+    CUSTOM = "custom", "Custom"  # the tenant's own domain: serves once verified
+
+
+class CustomDomainStatus(models.TextChoices):
+    PENDING = "pending", "Pending verification"  # waiting for its TXT record
+    VERIFIED = "verified", "Verified"  # serves the tenant
+    FAILING = "failing", "Failing"  # its record went missing: still serves, owner warned
+    STOPPED = "stopped", "Stopped"  # failed for longer than CUSTOM_DOMAIN_GRACE
+    EXPIRED = "expired", "Expired"  # never verified within CUSTOM_DOMAIN_VERIFY_TIMEOUT
+
+
+# A custom domain in these statuses serves its tenant.
+SERVING = frozenset({CustomDomainStatus.VERIFIED, CustomDomainStatus.FAILING})
+
+
 class Domain(DomainMixin):
-    """A host name that routes to a tenant (``<subdomain>.<TENANT_BASE_DOMAIN>``)."""
+    """A host name that routes to a tenant.
+
+    * ``primary``: ``<subdomain>.<TENANT_BASE_DOMAIN>``, one per tenant, serves it;
+    * ``previous``: a subdomain the tenant changed away from; it answers ``308`` to the
+      primary host until ``expires_at``, is held (no other tenant can take it) until then,
+      and is deleted then;
+    * ``custom``: a domain of the tenant's own, proven by a TXT record holding ``token``;
+      it serves the tenant while ``status`` is ``verified`` or ``failing``.
+
+    ``domain`` is unique: a host belongs to one tenant at a time.
+    """
+
+    kind = models.CharField(
+        max_length=16, choices=DomainKind.choices, default=DomainKind.PRIMARY, db_index=True
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)  # previous: freed then
+    # Custom domains only: the TXT record's value, the verification status and its times.
+    token = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=CustomDomainStatus.choices, blank=True, default=""
+    )
+    created_at = models.DateTimeField(auto_now_add=True, null=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    warned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind=DomainKind.PREVIOUS) | models.Q(expires_at__isnull=False),
+                name="domain_previous_expires",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind=DomainKind.CUSTOM, status__in=CustomDomainStatus.values)
+                    & ~models.Q(token="")
+                )
+                | (~models.Q(kind=DomainKind.CUSTOM) & models.Q(status="")),
+                name="domain_custom_status_valid",
+            ),
+            # Only a primary-kind domain is ever flagged primary (django-tenants reads it).
+            models.CheckConstraint(
+                condition=models.Q(is_primary=False) | models.Q(kind=DomainKind.PRIMARY),
+                name="domain_primary_kind",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.domain
+
+    def save(self, *args, **kwargs):
+        if self.kind != DomainKind.PRIMARY:
+            # Not DomainMixin.save(), which makes a tenant's first domain primary whatever
+            # its kind.
+            self.is_primary = False
+            return models.Model.save(self, *args, **kwargs)
+        return super().save(*args, **kwargs)
+
+    @property
+    def serves(self) -> bool:
+        """Whether a request to this host is served the tenant (not redirected, not 404)."""
+        if self.kind == DomainKind.CUSTOM:
+            return self.status in SERVING
+        return self.kind == DomainKind.PRIMARY
 
 
 class SchemaTemplate(models.Model):

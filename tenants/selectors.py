@@ -2,11 +2,21 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import Lower
+from django.utils import timezone
 
-from tenants.models import ANSWERING, Membership, Role, Tenant, TenantStatus
+from tenants.models import (
+    ANSWERING,
+    Domain,
+    DomainKind,
+    Membership,
+    Role,
+    Tenant,
+    TenantStatus,
+)
 
 
 def tenant_counts_by_status() -> dict[str, int]:
@@ -15,25 +25,59 @@ def tenant_counts_by_status() -> dict[str, int]:
     return dict(rows)
 
 
-def tenant_for_host(*, host: str) -> Tenant | None:
-    """The active or suspended tenant of ``host``, or None (unknown, pending, failed, scheduled
-    for deletion, deleted…). A suspended one is found so that its host can say so."""
+def domain_for_host(*, host: str) -> Domain | None:
+    """The domain row of ``host`` with its tenant, when the tenant answers (active or
+    suspended), or None (unknown host; a pending, failed, deleted tenant's, or one scheduled
+    for deletion). Whether it
+    serves, redirects or answers 404 is the row's (``Domain.serves``, its kind, its expiry).
+    One indexed query."""
     return (
-        Tenant.objects.filter(domains__domain=host.lower(), status__in=ANSWERING)
-        .only("id", "schema_name", "name", "subdomain", "status", "suspension_reason")
+        Domain.objects.filter(domain=host.lower(), tenant__status__in=ANSWERING)
+        .select_related("tenant")
+        .only(
+            "id",
+            "domain",
+            "kind",
+            "status",
+            "expires_at",
+            "tenant__id",
+            "tenant__schema_name",
+            "tenant__name",
+            "tenant__subdomain",
+            "tenant__status",
+            "tenant__suspension_reason",
+        )
         .first()
     )
 
 
-def tenant_subdomain_taken(*, subdomain: str) -> bool:
+def subdomain_host(subdomain: str) -> str:
+    """The host of a subdomain: ``<subdomain>.<TENANT_BASE_DOMAIN>``."""
+    return f"{subdomain}.{settings.TENANT_BASE_DOMAIN}"
+
+
+def tenant_subdomain_taken(*, subdomain: str, except_tenant_id=None) -> bool:
     """Whether a tenant (in any status, tombstones included) has this subdomain in any
-    letter case. An indexed lookup on ``lower(subdomain)``; the unique index still decides
-    races."""
-    return (
-        Tenant.objects.alias(subdomain_ci=Lower("subdomain"))
-        .filter(subdomain_ci=subdomain.lower())
-        .exists()
+    letter case, or a tenant still holds its host as a previous subdomain (until its
+    ``expires_at``). ``except_tenant_id``: that tenant's own subdomain and held hosts do not
+    count. Indexed lookups; the unique indexes still decide races."""
+    tenants = Tenant.objects.alias(subdomain_ci=Lower("subdomain")).filter(
+        subdomain_ci=subdomain.lower()
     )
+    held = Domain.objects.filter(
+        domain=subdomain_host(subdomain.lower()),
+        kind=DomainKind.PREVIOUS,
+        expires_at__gt=timezone.now(),
+    )
+    if except_tenant_id is not None:
+        tenants = tenants.exclude(pk=except_tenant_id)
+        held = held.exclude(tenant_id=except_tenant_id)
+    return tenants.exists() or held.exists()
+
+
+def tenant_domains(*, tenant_id, kind: str) -> list[Domain]:
+    """The tenant's domains of ``kind``, by name."""
+    return list(Domain.objects.filter(tenant_id=tenant_id, kind=kind).order_by("domain"))
 
 
 def memberships_for_user(*, user):

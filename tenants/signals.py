@@ -38,6 +38,21 @@ change. The project's own listeners record workflow starts (see docs/architectur
     User whose email is not verified yet; ``verification_token``: the email-verification
     Token to send them (its raw value is recomputed by ``accounts.services.token_raw_value``).
     Sent after ``tenant_provisioning_requested``, in the same transaction.
+``tenant_subdomain_changed``
+    sender: ``Tenant``; ``tenant``: the active Tenant, its ``subdomain`` already the new
+    one and its new primary Domain made; ``previous``: the list of Domains (kind
+    ``previous``) it was served at until now, each with the ``expires_at`` its hold ends
+    at; ``actor``: the User who asked, or None. The project's listener starts one run per
+    previous domain that frees it then (``tenants.services.domains``).
+``custom_domain_added``
+    sender: ``Domain``; ``domain``: the new custom Domain, ``pending``, with the ``token``
+    its TXT record must hold; ``actor``: the User who asked, or None. The project's
+    listener starts the run that looks for the record until it is found or
+    ``CUSTOM_DOMAIN_VERIFY_TIMEOUT`` has passed.
+``custom_domain_removed``
+    sender: ``Domain``; ``tenant``: the Tenant it was removed from; ``domain_id``: the
+    deleted row's id; ``actor``: the User who asked, or None. No project listener: a run
+    still looking for its record finds it gone and ends.
 ``fleet_run_requested``
     sender: ``FleetRun``; ``run``: the FleetRun to (re)start: a new run (``attempt`` 1), or
     a "retry failed" attempt over its failures (``run.retry_failed``), under
@@ -60,6 +75,9 @@ tenant_suspended = Signal()
 tenant_reactivated = Signal()
 tenant_deletion_scheduled = Signal()
 tenant_restored = Signal()
+tenant_subdomain_changed = Signal()
+custom_domain_added = Signal()
+custom_domain_removed = Signal()
 signed_up = Signal()
 fleet_run_requested = Signal()
 fleet_run_control_requested = Signal()

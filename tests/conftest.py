@@ -201,11 +201,35 @@ def spans():
 
 
 @pytest.fixture
+def dns_server(settings):
+    """A real DNS server on a free loopback UDP port, the only nameserver custom domains are
+    looked up at (``CUSTOM_DOMAIN_NAMESERVERS``); see ``tests/dns_server.py``."""
+    from tests.dns_server import LoopbackDns
+
+    server = LoopbackDns()
+    settings.CUSTOM_DOMAIN_NAMESERVERS = [server.address]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def owner(db):
     """A user to own tenants (logs in with ``tests.factories.PASSWORD``)."""
     from tests.factories import UserFactory
 
     return UserFactory(email="owner@example.com")
+
+
+@pytest.fixture
+def acme(owner):
+    """An active tenant ``acme`` with its primary domain ``acme.localhost`` (no schema)."""
+    from tenants.models import TenantStatus
+    from tenants.services.domains import domain_create_primary
+    from tests.factories import TenantFactory
+
+    tenant = TenantFactory(owner=owner, subdomain="acme", status=TenantStatus.ACTIVE)
+    domain_create_primary(tenant_id=tenant.pk)
+    return tenant
 
 
 @pytest.fixture

@@ -462,6 +462,91 @@ async def _closed(address: str, workflow_id: str) -> None:
             await client.get_workflow_handle(workflow_id).result()
 
 
+def record_previous_domain_release(owner, temporal, settings, save):
+    """A tenant's subdomain changed with a hold of two seconds: the run sleeps, then frees
+    the old host."""
+    from orchestration.receivers import previous_domain_release_workflow_id
+    from tenants.models import Domain, TenantStatus
+    from tenants.services.domains import domain_create_primary, tenant_change_subdomain
+    from tests.factories import TenantFactory
+    from tests.kit import run_async
+    from tests.workers import BackgroundWorker
+
+    settings.TENANT_OLD_DOMAIN_TTL = 2
+    tenant = TenantFactory(owner=owner, subdomain="acme", status=TenantStatus.ACTIVE)
+    previous = domain_create_primary(tenant_id=tenant.pk)
+    tenant_change_subdomain(tenant_id=tenant.pk, subdomain="acme-labs")
+    workflow_id = previous_domain_release_workflow_id(previous.pk)
+    with BackgroundWorker(temporal):
+        run_async(_closed(temporal, workflow_id))
+    assert not Domain.objects.filter(pk=previous.pk).exists()
+    save(workflow_id, "previous-domain-release")
+
+
+def record_custom_domain_verification(owner, temporal, settings, dns_server, save):
+    """Two custom domains looked up every second: one whose TXT record is created after the
+    first lookup (verified at the second), one never created (expired after three)."""
+    from orchestration.receivers import custom_domain_verification_workflow_id
+    from tenants.models import TenantStatus
+    from tenants.services.domains import custom_domain_add, txt_record_name
+    from tests.factories import TenantFactory
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, workflow_result
+
+    settings.CUSTOM_DOMAIN_VERIFY_INTERVAL = 1
+    settings.CUSTOM_DOMAIN_VERIFY_TIMEOUT = 3
+    tenant = TenantFactory(owner=owner, subdomain="acme", status=TenantStatus.ACTIVE)
+    found = custom_domain_add(tenant_id=tenant.pk, domain="shop.example.org")
+    never = custom_domain_add(tenant_id=tenant.pk, domain="never.example.org")
+    record = txt_record_name(found.domain)
+    with BackgroundWorker(temporal):
+        wait_until(lambda: dns_server.asked(record), timeout=30, what="the first lookup")
+        dns_server.set_txt(record, found.token)
+        verified = run_async(
+            workflow_result(temporal, custom_domain_verification_workflow_id(found.pk))
+        )
+        expired = run_async(
+            workflow_result(temporal, custom_domain_verification_workflow_id(never.pk))
+        )
+    assert (verified["status"], expired["status"]) == ("verified", "expired"), (verified, expired)
+    save(custom_domain_verification_workflow_id(found.pk), "custom-domain-verified")
+    save(custom_domain_verification_workflow_id(never.pk), "custom-domain-expired")
+
+
+def record_custom_domains_recheck(owner, temporal, settings, dns_server, save):
+    """A re-check of two verified custom domains with no grace: one whose record is there
+    (stays verified), one whose record is gone (warned, then stopped)."""
+    from orchestration.routing import QueueKind, queue_name
+    from orchestration.workflows import CustomDomainsRecheckInput, CustomDomainsRecheckWorkflow
+    from tenants.models import CustomDomainStatus, Domain, TenantStatus
+    from tenants.services.domains import custom_domain_add, txt_record_name
+    from tests.factories import TenantFactory
+    from tests.kit import run_async
+    from tests.workers import BackgroundWorker
+
+    tenant = TenantFactory(owner=owner, subdomain="acme", status=TenantStatus.ACTIVE)
+    kept = custom_domain_add(tenant_id=tenant.pk, domain="shop.example.org")
+    lost = custom_domain_add(tenant_id=tenant.pk, domain="lost.example.org")
+    Domain.objects.filter(pk__in=[kept.pk, lost.pk]).update(status=CustomDomainStatus.VERIFIED)
+    dns_server.set_txt(txt_record_name(kept.domain), kept.token)
+    jobs = queue_name(prefix=settings.TEMPORAL_QUEUE_PREFIX, kind=QueueKind.JOBS)
+
+    async def recheck() -> str:
+        client = await Client.connect(temporal)
+        handle = await client.start_workflow(
+            CustomDomainsRecheckWorkflow.run,
+            CustomDomainsRecheckInput(grace_seconds=0),
+            id="custom-domains-recheck-recorded",
+            task_queue=jobs,
+        )
+        assert await handle.result() == {"verified": 1, "stopped": 1}
+        return handle.id
+
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        workflow_id = run_async(recheck())
+    save(workflow_id, "custom-domains-recheck")
+
+
 # --- the command -----------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from core.env import (
     env_float,
     env_int,
     env_list,
+    env_nameservers,
     env_networks,
     env_rate,
     env_str,
@@ -297,6 +298,26 @@ TENANT_DELETION_GRACE = env_int("TENANT_DELETION_GRACE", 30 * 24 * 3600, minimum
 TENANT_DELETION_REMINDER_BEFORE = env_int(
     "TENANT_DELETION_REMINDER_BEFORE", 3 * 24 * 3600, minimum=1
 )
+
+# --- Domains (tenants/services/domains.py, docs/operations.md "Domains") -------------------
+# Seconds a subdomain a tenant changed away from keeps redirecting (308) to the new one and
+# stays held (no other tenant can take it); then it is freed.
+TENANT_OLD_DOMAIN_TTL = env_int("TENANT_OLD_DOMAIN_TTL", 30 * 24 * 3600, minimum=1)
+# Nameservers custom domains' TXT records are looked up at: "ip" or "ip:port", comma-
+# separated; empty: the system's resolver.
+CUSTOM_DOMAIN_NAMESERVERS = env_nameservers("CUSTOM_DOMAIN_NAMESERVERS")
+# A new custom domain is looked up after this many seconds, then at doubling intervals (at
+# most an hour apart) until it is verified or CUSTOM_DOMAIN_VERIFY_TIMEOUT seconds have
+# passed (it is then expired).
+CUSTOM_DOMAIN_VERIFY_INTERVAL = env_int("CUSTOM_DOMAIN_VERIFY_INTERVAL", 30, minimum=1)
+CUSTOM_DOMAIN_VERIFY_TIMEOUT = env_int("CUSTOM_DOMAIN_VERIFY_TIMEOUT", 3 * 24 * 3600, minimum=1)
+# Verified custom domains are looked up again every this many seconds (a Temporal
+# Schedule); one whose record is gone is failing (its owner is warned, it still serves) and
+# stops serving once it has failed for CUSTOM_DOMAIN_GRACE seconds.
+# Custom domains one tenant may have at once (any status); 0: none (custom domains off).
+CUSTOM_DOMAINS_PER_TENANT = env_int("CUSTOM_DOMAINS_PER_TENANT", 20, minimum=0)
+CUSTOM_DOMAIN_RECHECK_INTERVAL = env_int("CUSTOM_DOMAIN_RECHECK_INTERVAL", 3600, minimum=1)
+CUSTOM_DOMAIN_GRACE = env_int("CUSTOM_DOMAIN_GRACE", 3 * 24 * 3600, minimum=0)
 
 # --- Metrics (docs/operations.md "Metrics") --------------------------------------------------
 # The worker serves Prometheus metrics (the Temporal SDK's and ours) here; empty: off.

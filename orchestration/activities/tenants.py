@@ -22,6 +22,7 @@ from orchestration.activities import as_failure, django_activity, step_name
 from tenants import exports
 from tenants import services as tenants
 from tenants.models import TenantStatus
+from tenants.services import domains
 
 logger = logging.getLogger(__name__)
 
@@ -234,12 +235,12 @@ def tenant_seed_defaults(tenant_id: str) -> None:
 
 @tenant_step
 def tenant_create_domain(tenant_id: str) -> str:
-    return tenants.domain_create_primary(tenant_id=tenant_id).domain
+    return domains.domain_create_primary(tenant_id=tenant_id).domain
 
 
 @tenant_step
 def tenant_delete_domains(tenant_id: str) -> int:
-    return tenants.domain_delete_all(tenant_id=tenant_id)
+    return domains.domain_delete_all(tenant_id=tenant_id)
 
 
 @tenant_step

@@ -8,10 +8,16 @@ module made each run of each workflow pay for all of them.
 import importlib
 
 _MODULES = {
+    "CustomDomainVerificationInput": "custom_domain_verification",
+    "CustomDomainVerificationWorkflow": "custom_domain_verification",
+    "CustomDomainsRecheckInput": "custom_domains_recheck",
+    "CustomDomainsRecheckWorkflow": "custom_domains_recheck",
     "DjangoTaskInput": "django_task",
     "DjangoTaskWorkflow": "django_task",
     "FleetMigrationInput": "fleet_migration",
     "FleetMigrationWorkflow": "fleet_migration",
+    "PreviousDomainReleaseInput": "previous_domain_release",
+    "PreviousDomainReleaseWorkflow": "previous_domain_release",
     "SchemaPoolRefillInput": "schema_pool",
     "SchemaPoolRefillWorkflow": "schema_pool",
     "TaskResultsPruneInput": "task_results_prune",

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from accounts.api.serializers import TextField, UserSerializer
 from accounts.models import User
 from tenants.models import Role, Tenant, TenantStatus
-from tenants.services import tenant_host
+from tenants.services.domains import tenant_host
 from tenants.validators import RESERVED_SUBDOMAINS, validate_subdomain
 
 
@@ -46,6 +46,15 @@ class NewPasswordField(TextField):
     pass
 
 
+def clean_subdomain(value: str) -> str:
+    """A subdomain as given, trimmed and lower-cased, or the validator's refusal."""
+    value = value.strip()
+    # Only ASCII is lower-cased: "\u212a" (the Kelvin sign) would become "k".
+    value = value.lower() if value.isascii() else value
+    validate_subdomain(value)
+    return value
+
+
 class SignupSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = NewPasswordField(max_length=256, trim_whitespace=False, write_only=True)
@@ -57,11 +66,7 @@ class SignupSerializer(serializers.Serializer):
     # Field checks here report every field's errors in one answer; the service checks the
     # same rules again (and the database has the last word on uniqueness).
     def validate_subdomain(self, value: str) -> str:
-        value = value.strip()
-        # Only ASCII is lower-cased: "\u212a" (the Kelvin sign) would become "k".
-        value = value.lower() if value.isascii() else value
-        validate_subdomain(value)
-        return value
+        return clean_subdomain(value)
 
     def validate_password(self, value: str) -> str:
         email = self.initial_data.get("email") if isinstance(self.initial_data, dict) else None
@@ -86,6 +91,13 @@ class TenantSummarySerializer(serializers.ModelSerializer):
     def get_domain(self, tenant) -> str | None:
         """The host the tenant is (or will be) served at; none once it is deleted."""
         return None if tenant.status == TenantStatus.DELETED else tenant_host(tenant)
+
+
+class SubdomainChangeSerializer(serializers.Serializer):
+    subdomain = SubdomainField(max_length=63)
+
+    def validate_subdomain(self, value: str) -> str:
+        return clean_subdomain(value)
 
 
 class SignupResponseSerializer(serializers.Serializer):

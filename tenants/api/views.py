@@ -27,18 +27,21 @@ from tenants.api.serializers import (
     ProgressSerializer,
     SignupResponseSerializer,
     SignupSerializer,
+    SubdomainChangeSerializer,
     TenantSummarySerializer,
 )
 from tenants.models import (
+    DomainKind,
     InvalidTransition,
     Role,
     TenantStatus,
     deletion_scheduled_answer,
     suspended_answer,
 )
-from tenants.selectors import memberships_for_user, tenant_visible_to
+from tenants.selectors import memberships_for_user, tenant_domains, tenant_visible_to
 from tenants.services import account_signup
 from tenants.services.deletion import GracePeriodOver, tenant_restore, tenant_schedule_deletion
+from tenants.services.domains import TenantNotActive, tenant_change_subdomain
 from tenants.services.organizations import OwnerLimitReached, organization_create
 
 
@@ -61,9 +64,18 @@ def public_error(reason: str) -> str:
     return "Provisioning failed."
 
 
+class PreviousDomainSerializer(serializers.Serializer):
+    domain = serializers.CharField()
+    expires_at = serializers.DateTimeField(
+        help_text="Until then the host answers 308 to the same path on the current one and "
+        "no other organisation can take it; then it is freed."
+    )
+
+
 class TenantStatusSerializer(TenantSummarySerializer):
     last_error = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
+    previous_domains = serializers.SerializerMethodField()
 
     class Meta(TenantSummarySerializer.Meta):
         fields = [
@@ -77,7 +89,14 @@ class TenantStatusSerializer(TenantSummarySerializer):
             "purge_at",
             "deletion_scheduled_at",
             "progress",
+            "previous_domains",
         ]
+
+    @extend_schema_field(PreviousDomainSerializer(many=True))
+    def get_previous_domains(self, tenant) -> list[dict]:
+        """Subdomains the tenant changed away from that still redirect to its current one."""
+        rows = tenant_domains(tenant_id=tenant.pk, kind=DomainKind.PREVIOUS)
+        return PreviousDomainSerializer(rows, many=True).data
 
     def get_last_error(self, tenant) -> str:
         return public_error(tenant.last_error)
@@ -95,6 +114,14 @@ class TenantStatusSerializer(TenantSummarySerializer):
             "state": tenant.run_state,
             "error": public_error(tenant.last_error),
         }
+
+
+MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
+ONLY_MANAGERS = "Only the owner or an admin can change this organisation's domains."
+
+
+def not_active_refusal(exc: TenantNotActive) -> Response:
+    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
 
 
 # The path takes any string; one that is not a tenant's UUID answers 404 like an unknown one.
@@ -155,6 +182,46 @@ class TenantDetailView(TenantEndpoint):
             tenant = tenant_schedule_deletion(tenant=tenant, actor=request.user)
         except InvalidTransition as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(TenantStatusSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[TENANT_ID],
+        request=SubdomainChangeSerializer,
+        responses={
+            202: TenantStatusSerializer,
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                413,
+                429,
+                503,
+                fields=field_errors("SubdomainChangeError", SubdomainChangeSerializer),
+            ),
+        },
+        description="A new subdomain (owner or admin, active organisations only; validated "
+        "as at signup). The new host serves the organisation at once; the old one answers "
+        "308 to the same path on the new host for `TENANT_OLD_DOMAIN_TTL` seconds (30 days), "
+        "held so that no other organisation can take it, then it is freed.",
+    )
+    def patch(self, request, tenant_id):
+        tenant, role = self._tenant_and_role(request, tenant_id)
+        if tenant.status == TenantStatus.SUSPENDED:
+            return suspended_refusal(tenant)
+        if role not in MANAGERS:
+            return Response({"detail": ONLY_MANAGERS}, status=status.HTTP_403_FORBIDDEN)
+        data = SubdomainChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            tenant = tenant_change_subdomain(
+                tenant_id=tenant.pk, actor=request.user, **data.validated_data
+            )
+        except TenantNotActive as exc:
+            return not_active_refusal(exc)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
         return Response(TenantStatusSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -15,7 +15,6 @@ from accounts.models import TokenPurpose, User
 from accounts.services import EMAIL_UNAVAILABLE, token_issue, user_register
 from tenants import pool, signals
 from tenants.models import (
-    Domain,
     InvalidTransition,
     Membership,
     Role,
@@ -34,6 +33,7 @@ from tenants.schemas.create import (
 from tenants.schemas.drop import drop_schema
 from tenants.schemas.migrate import migrate_schema
 from tenants.selectors import tenant_subdomain_taken
+from tenants.services.domains import SUBDOMAIN_TAKEN
 from tenants.validators import validate_subdomain
 from tenants.workspace.defaults import seed_defaults
 
@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 # Statuses only their own services enter and leave (suspend/reactivate, schedule/restore).
 AWAY = frozenset({TenantStatus.SUSPENDED, TenantStatus.DELETION_SCHEDULED})
 _NAME_MAX = Tenant._meta.get_field("name").max_length
-SUBDOMAIN_TAKEN = "This subdomain is taken."
 
 
 def tenant_check_fields(*, name: str, subdomain: str) -> dict[str, list[str]]:
@@ -331,27 +330,6 @@ def tenant_seed_defaults(*, tenant_id) -> None:
     tenant = Tenant.objects.get(pk=tenant_id)
     with schema_context(tenant.schema_name), transaction.atomic():
         seed_defaults()
-
-
-def tenant_host(tenant: Tenant) -> str:
-    return f"{tenant.subdomain}.{settings.TENANT_BASE_DOMAIN}"
-
-
-def domain_create_primary(*, tenant_id) -> Domain:
-    """Give the tenant its primary domain ``<subdomain>.<TENANT_BASE_DOMAIN>``. Idempotent."""
-    tenant = Tenant.objects.get(pk=tenant_id)
-    domain, _ = Domain.objects.get_or_create(
-        domain=tenant_host(tenant), tenant=tenant, defaults={"is_primary": True}
-    )
-    return domain
-
-
-def domain_delete_all(*, tenant_id) -> int:
-    """Delete every domain of the tenant; returns how many there were. Refused for an
-    active tenant (``TenantIsActive``)."""
-    refuse_if_active(Tenant.objects.get(pk=tenant_id), "domains")
-    deleted, _ = Domain.objects.filter(tenant_id=tenant_id).delete()
-    return deleted
 
 
 # --- memberships ---------------------------------------------------------------------------

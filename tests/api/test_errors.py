@@ -132,7 +132,7 @@ def test_a_tenant_host_lookup_that_meets_an_outage_is_503(api, monkeypatch):
     def unavailable(*, host):
         raise OperationalError("the database system is shutting down")
 
-    monkeypatch.setattr("tenants.middleware.tenant_for_host", unavailable)
+    monkeypatch.setattr("tenants.middleware.domain_for_host", unavailable)
     client = APIClient(HTTP_HOST="acme.localhost", raise_request_exception=False)
     response = client.get("/")
     assert response.status_code == 503

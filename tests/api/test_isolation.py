@@ -14,10 +14,16 @@ from tests.factories import MembershipFactory, TokenFactory
 pytestmark = pytest.mark.django_db
 
 EXPORT_ID = "<str:export_id>"
+DOMAIN = "<str:domain>"
 ENDPOINTS = [  # every endpoint that takes a tenant id
     ("get", "/api/v1/tenants/{id}/"),
+    ("patch", "/api/v1/tenants/{id}/"),
     ("delete", "/api/v1/tenants/{id}/"),
     ("post", "/api/v1/tenants/{id}/restore/"),
+    ("get", "/api/v1/tenants/{id}/domains/"),
+    ("post", "/api/v1/tenants/{id}/domains/"),
+    ("get", "/api/v1/tenants/{id}/domains/{domain}/"),
+    ("delete", "/api/v1/tenants/{id}/domains/{domain}/"),
     ("post", "/api/v1/tenants/{id}/exports/"),
     ("get", "/api/v1/tenants/{id}/exports/{export}/"),
 ]
@@ -35,7 +41,13 @@ def test_every_endpoint_that_takes_a_tenant_id_is_enumerated_here():
                 yield route, entry
 
     found = {
-        (method, "/" + re.sub(r"<[^>]*tenant_id>", "{id}", route).replace(EXPORT_ID, "{export}"))
+        (
+            method,
+            "/"
+            + re.sub(r"<[^>]*tenant_id>", "{id}", route)
+            .replace(EXPORT_ID, "{export}")
+            .replace(DOMAIN, "{domain}"),
+        )
         for route, p in walk(get_resolver("config.urls_public").url_patterns)
         for method in p.callback.cls.http_method_names
         if hasattr(p.callback.cls, method) and method not in {"options", "head"}
@@ -55,10 +67,12 @@ def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants,
     a, b = two_tenants
     export = uuid.uuid4()
     other = getattr(api, method)(
-        path.format(id=b["tenant"]["id"], export=export), **bearer(a["token"])
+        path.format(id=b["tenant"]["id"], export=export, domain="shop.example.org"),
+        **bearer(a["token"]),
     )
     missing = getattr(api, method)(
-        path.format(id=uuid.uuid4(), export=export), **bearer(a["token"])
+        path.format(id=uuid.uuid4(), export=export, domain="shop.example.org"),
+        **bearer(a["token"]),
     )
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
@@ -68,7 +82,7 @@ def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants,
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_no_token_is_401(api, two_tenants, method, path):
     _, b = two_tenants
-    url = path.format(id=b["tenant"]["id"], export=uuid.uuid4())
+    url = path.format(id=b["tenant"]["id"], export=uuid.uuid4(), domain="shop.example.org")
     assert getattr(api, method)(url).status_code == 401
 
 

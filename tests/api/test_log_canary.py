@@ -5,18 +5,25 @@ request id."""
 import pytest
 from django.core import mail
 
-from tenants.models import Tenant, TenantStatus
+from orchestration.receivers import (
+    custom_domain_verification_workflow_id,
+    previous_domain_release_workflow_id,
+)
+from tenants.models import Domain, Tenant, TenantStatus
 from tests.api.conftest import bearer, signup
-from tests.kit import wait_until
+from tests.kit import run_async, wait_until
 from tests.test_logs import Captured
-from tests.workers import BackgroundWorker, settled
+from tests.workers import BackgroundWorker, settled, workflow_result
 
 CANARY_EMAIL = "canary.q7zx@canary-mail.example"
 CANARY_PASSWORD = "Canary pass phrase 9Z7Q"
 
 
 @pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
-def test_no_secret_in_any_line_and_each_line_knows_its_run_or_request(api, temporal):
+def test_no_secret_in_any_line_and_each_line_knows_its_run_or_request(
+    api, temporal, dns_server, settings
+):
+    settings.CUSTOM_DOMAIN_VERIFY_INTERVAL = 1
     with Captured() as logs:
         api.credentials(HTTP_X_REQUEST_ID="canary-req-1")
         response = signup(api, email=CANARY_EMAIL, password=CANARY_PASSWORD)
@@ -35,9 +42,35 @@ def test_no_secret_in_any_line_and_each_line_knows_its_run_or_request(api, tempo
             verification = mail.outbox[0].body.split("\n\n")[1].strip()
             verified = api.post("/api/v1/auth/verify-email/", {"token": verification})
             assert verified.status_code == 200
+            # A new subdomain and a custom domain, verified: the domain's token is no
+            # workflow's input or result, and no log line's.
+            auth = bearer(api_token)
+            moved = api.patch(body["status_url"], {"subdomain": "acme-canary"}, **auth)
+            assert moved.status_code == 202, moved.content
+            added = api.post(
+                f"{body['status_url']}domains/", {"domain": "canary.example.org"}, **auth
+            )
+            assert added.status_code == 202, added.content
+            record = added.json()["record"]
+            domain_token = record["value"]
+            dns_server.set_txt(record["name"], domain_token)
+            domain_id = Domain.objects.get(domain="canary.example.org").pk
+            verification_run = custom_domain_verification_workflow_id(domain_id)
+            assert run_async(workflow_result(temporal, verification_run))["status"] == "verified"
+            histories = [
+                run_async(_history(temporal, workflow_id))
+                for workflow_id in (
+                    verification_run,
+                    previous_domain_release_workflow_id(
+                        Domain.objects.get(domain="acme.localhost").pk
+                    ),
+                )
+            ]
     text = logs.text
-    for secret in (CANARY_EMAIL, CANARY_PASSWORD, api_token, verification):
+    for secret in (CANARY_EMAIL, CANARY_PASSWORD, api_token, verification, domain_token):
         assert secret not in text
+        for history in histories:
+            assert secret not in history
     entries = logs.entries()  # every line is one JSON object
     steps = [e for e in entries if e.get("activity", "").startswith("tenant_")]
     assert steps, "no line logged inside a tenant activity"
@@ -49,3 +82,10 @@ def test_no_secret_in_any_line_and_each_line_knows_its_run_or_request(api, tempo
     )
     access = [e for e in entries if e["logger"] == "tenantflow.access"]
     assert all(e.get("request_id") for e in access)
+
+
+async def _history(address: str, workflow_id: str) -> str:
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    return (await client.get_workflow_handle(workflow_id).fetch_history()).to_json()

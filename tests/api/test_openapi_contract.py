@@ -57,6 +57,18 @@ def test_the_schema_is_valid_openapi_3_and_documents_every_error_answer():
         "GET /api/v1/tenants/{tenant_id}/": {"200", "401", "403", "404", "429", "503"},
         "DELETE /api/v1/tenants/{tenant_id}/": {"202", *REFUSALS},
         "POST /api/v1/tenants/{tenant_id}/restore/": {"200", *REFUSALS},
+        "PATCH /api/v1/tenants/{tenant_id}/": {"202", "400", "413", *REFUSALS},
+        "GET /api/v1/tenants/{tenant_id}/domains/": {"200", "401", "403", "404", "429", "503"},
+        "POST /api/v1/tenants/{tenant_id}/domains/": {"202", "400", "413", *REFUSALS},
+        "GET /api/v1/tenants/{tenant_id}/domains/{domain}/": {
+            "200",
+            "401",
+            "403",
+            "404",
+            "429",
+            "503",
+        },
+        "DELETE /api/v1/tenants/{tenant_id}/domains/{domain}/": {"204", *REFUSALS},
         "POST /api/v1/tenants/{tenant_id}/exports/": {"202", *REFUSALS},
         "GET /api/v1/tenants/{tenant_id}/exports/{export_id}/": {
             "200",

@@ -246,12 +246,11 @@ def test_teardown_steps_refuse_an_active_tenant(owner):
 
     from tenants.models import Domain, Membership, TenantIsActive, TenantStatus
     from tenants.services import (
-        domain_create_primary,
-        domain_delete_all,
         membership_create_owner,
         membership_remove_owner,
         tenant_schema_drop,
     )
+    from tenants.services.domains import domain_create_primary, domain_delete_all
     from tests.factories import TenantFactory
 
     tenant = TenantFactory(owner=owner)

@@ -275,3 +275,50 @@ def test_a_stalled_deletion_can_be_queued_again(admin_client, owner):
     assert set(OutboxEntry.objects.values_list("workflow_type", "workflow_id")) == {
         (TENANT_DELETION, f"tenant-delete-{stalled.pk}")
     }
+
+
+def change_form_post(client, tenant, remove: set[str]):
+    """The tenant's change form posted as the browser would, with the remove box of each
+    domain in ``remove`` ticked (forged where the form shows none)."""
+    domains = list(Domain.objects.filter(tenant=tenant).order_by("pk"))
+    data = {
+        "name": tenant.name,
+        "domains-TOTAL_FORMS": str(len(domains)),
+        "domains-INITIAL_FORMS": str(len(domains)),
+        "domains-MIN_NUM_FORMS": "0",
+        "domains-MAX_NUM_FORMS": "1000",
+        "_continue": "Save",
+    }
+    for n, domain in enumerate(domains):
+        data[f"domains-{n}-id"] = str(domain.pk)
+        data[f"domains-{n}-tenant"] = str(tenant.pk)
+        if domain.domain in remove:
+            data[f"domains-{n}-DELETE"] = "on"
+    url = f"{CHANGELIST}{tenant.pk}/change/"
+    return client.post(url, data, follow=True, **HOST)
+
+
+def test_only_an_active_tenants_custom_domains_are_removed_from_its_page(client, acme):
+    from tenants.services.domains import custom_domain_add, tenant_change_subdomain
+
+    tenant_change_subdomain(tenant_id=acme.pk, subdomain="acme-labs")
+    custom_domain_add(tenant_id=acme.pk, domain="shop.example.org")
+    custom_domain_add(tenant_id=acme.pk, domain="blog.example.org")
+    client.force_login(staff("view_tenant", "change_tenant"))
+    everything = {"acme.localhost", "acme-labs.localhost", "shop.example.org"}
+    done = change_form_post(client, acme, remove=everything)
+    assert "Removed custom domain shop.example.org of Acme (acme-labs)." in texts(done)
+    assert set(Domain.objects.filter(tenant=acme).values_list("domain", flat=True)) == {
+        "acme.localhost",  # a forged "remove" of the primary or a previous host is ignored
+        "acme-labs.localhost",
+        "blog.example.org",
+    }
+    Tenant.objects.filter(pk=acme.pk).update(
+        status=TenantStatus.SUSPENDED, suspension_reason="billing"
+    )
+    refused = change_form_post(client, Tenant.objects.get(pk=acme.pk), remove={"blog.example.org"})
+    assert (
+        "Skipped Acme (acme-labs): it is suspended; only an active tenant's custom domains "
+        "can be removed (blog.example.org kept)."
+    ) in texts(refused)
+    assert Domain.objects.filter(domain="blog.example.org").exists()

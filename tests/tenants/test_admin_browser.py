@@ -27,6 +27,17 @@ ARGS = [
 ]
 
 
+def logged_in(browser, base: str):
+    """A page of ``browser`` logged in to the admin as root@example.com, on the tenant list."""
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{base}/admin/login/?next=/admin/tenants/tenant/")
+    page.fill("input[name=username]", "root@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("input[type=submit], button[type=submit]")
+    return page
+
+
 # live_server serves from another thread: the data must be committed to be seen there.
 @pytest.mark.django_db(transaction=True)
 def test_provision_and_delete_from_the_admin(live_server, chromium_path, tmp_path):
@@ -42,12 +53,7 @@ def test_provision_and_delete_from_the_admin(live_server, chromium_path, tmp_pat
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
         try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{base}/admin/login/?next=/admin/tenants/tenant/")
-            page.fill("input[name=username]", "root@example.com")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("input[type=submit], button[type=submit]")
+            page = logged_in(browser, base)
             expect(page).to_have_url(re.compile(r"/admin/tenants/tenant/$"))
 
             page.check(f"input[name=_selected_action][value='{pending.pk}']")
@@ -76,4 +82,73 @@ def test_provision_and_delete_from_the_admin(live_server, chromium_path, tmp_pat
     assert rows == {
         (TENANT_PROVISIONING, f"tenant-provision-{pending.pk}"),
         (TENANT_DELETION, f"tenant-delete-{active.pk}"),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_custom_domains_are_shown_looked_up_and_removed_from_the_admin(
+    live_server, chromium_path, tmp_path, dns_server
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tenants.models import Domain
+    from tenants.services.domains import (
+        custom_domain_add,
+        domain_create_primary,
+        tenant_change_subdomain,
+        txt_record_name,
+    )
+
+    UserFactory(email="root@example.com", superuser=True)
+    owner = UserFactory(email="owner@example.com")
+    tenant = TenantFactory(owner=owner, subdomain="charlie", status=TenantStatus.ACTIVE)
+    idle = TenantFactory(owner=owner, subdomain="delta", status=TenantStatus.ACTIVE)
+    domain_create_primary(tenant_id=tenant.pk)
+    tenant_change_subdomain(tenant_id=tenant.pk, subdomain="charlie-labs")
+    shop = custom_domain_add(tenant_id=tenant.pk, domain="shop.example.org")
+    blog = custom_domain_add(tenant_id=tenant.pk, domain="blog.example.org")
+    dns_server.set_txt(txt_record_name(shop.domain), shop.token)
+    base = live_server.url.replace("127.0.0.1", "localhost")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
+        try:
+            page = logged_in(browser, base)
+
+            for selected in (tenant, idle):
+                page.check(f"input[name=_selected_action][value='{selected.pk}']")
+            page.select_option("select[name=action]", "recheck_domains")
+            page.click("button[name=index]")
+            messages = page.locator("ul.messagelist")
+            expect(messages).to_contain_text(
+                "Looked up the custom domains of Charlie (charlie-labs): "
+                "blog.example.org pending, shop.example.org verified."
+            )
+            expect(messages).to_contain_text("Skipped Delta (delta): it has no custom domains.")
+
+            page.goto(f"{base}/admin/tenants/tenant/{tenant.pk}/change/")
+            rows = page.locator("#domains-group tbody tr.form-row")
+            expect(rows).to_have_count(4)
+            expect(page.locator("#domains-group")).to_contain_text("charlie.localhost")
+            expect(page.locator("#domains-group")).to_contain_text("Previous")
+            expect(page.locator("#domains-group")).to_contain_text("Pending verification")
+            expect(page.locator("#domains-group")).to_contain_text(blog.token)
+            # Only the custom domains can be removed.
+            expect(
+                page.locator("#domains-group input[type=checkbox][name$='-DELETE']")
+            ).to_have_count(2)
+            blog_row = page.locator("#domains-group tr.form-row", has_text="blog.example.org")
+            blog_row.locator("input[name$='-DELETE']").check()
+            page.click("input[name=_continue]")
+            expect(page.locator("ul.messagelist")).to_contain_text(
+                "Removed custom domain blog.example.org of Charlie (charlie-labs)."
+            )
+            page.screenshot(path=str(tmp_path / "tenant-domains.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert set(Domain.objects.filter(tenant=tenant).values_list("domain", "kind", "status")) == {
+        ("charlie-labs.localhost", "primary", ""),
+        ("charlie.localhost", "previous", ""),
+        ("shop.example.org", "custom", "verified"),
     }

@@ -29,7 +29,7 @@ from tenants.models import (
     TenantStatus,
     deletion_grace_workflow_id,
 )
-from tenants.selectors import tenant_for_host
+from tenants.selectors import domain_for_host
 from tenants.services import (
     tenant_request_deletion,
     tenant_schema_drop,
@@ -460,12 +460,12 @@ def test_admin_purges_now_from_the_tenants_page(admin_client, owner):
 def test_the_host_stops_serving_at_once_and_comes_back_on_restore(owner):
     tenant = active(owner)
     Domain.objects.create(domain="acme.localhost", tenant=tenant, is_primary=True)
-    assert tenant_for_host(host="acme.localhost") is not None
+    assert domain_for_host(host="acme.localhost") is not None
     tenant_schedule_deletion(tenant=tenant)
-    assert tenant_for_host(host="acme.localhost") is None
+    assert domain_for_host(host="acme.localhost") is None
     assert Client(HTTP_HOST="acme.localhost").get("/").status_code == 404
     tenant_restore(tenant=tenant)
-    assert tenant_for_host(host="acme.localhost").pk == tenant.pk
+    assert domain_for_host(host="acme.localhost").tenant.pk == tenant.pk
 
 
 def bearer(user) -> dict:
