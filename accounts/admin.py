@@ -63,9 +63,17 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Token)
 class TokenAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "user", "purpose", "expires_at", "used_at", "revoked_at"]
+    list_display = [
+        "prefix",
+        "user",
+        "purpose",
+        "expires_at",
+        "last_used_at",
+        "used_at",
+        "revoked_at",
+    ]
     list_filter = ["purpose"]
-    readonly_fields = ["key_hash", "prefix", "created_at"]
+    readonly_fields = ["key_hash", "prefix", "created_at", "last_used_at"]
     raw_id_fields = ["user"]
 
 

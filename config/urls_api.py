@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from accounts.api.auth import LogoutAllView, LogoutView, TokenListView
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
 from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
 from tenants.api.views import MeView, SignupView, TenantDetailView
@@ -10,6 +11,9 @@ app_name = "api"
 urlpatterns = [
     path("signup/", SignupView.as_view(), name="signup"),
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("auth/logout/", LogoutView.as_view(), name="logout"),
+    path("auth/logout-all/", LogoutAllView.as_view(), name="logout-all"),
+    path("auth/tokens/", TokenListView.as_view(), name="tokens"),
     path("auth/verify-email/", VerifyEmailView.as_view(), name="verify-email"),
     path("auth/verify-email/resend/", ResendVerificationView.as_view(), name="verify-email-resend"),
     path("me/", MeView.as_view(), name="me"),
