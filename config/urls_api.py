@@ -2,7 +2,13 @@
 
 from django.urls import path
 
-from accounts.api.auth import LogoutAllView, LogoutView, TokenListView
+from accounts.api.auth import (
+    LogoutAllView,
+    LogoutView,
+    PasswordResetConfirmView,
+    PasswordResetView,
+    TokenListView,
+)
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
 from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
 from tenants.api.views import MeView, SignupView, TenantDetailView
@@ -13,6 +19,12 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
     path("auth/logout/", LogoutView.as_view(), name="logout"),
     path("auth/logout-all/", LogoutAllView.as_view(), name="logout-all"),
+    path("auth/password-reset/", PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "auth/password-reset/confirm/",
+        PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
     path("auth/tokens/", TokenListView.as_view(), name="tokens"),
     path("auth/verify-email/", VerifyEmailView.as_view(), name="verify-email"),
     path("auth/verify-email/resend/", ResendVerificationView.as_view(), name="verify-email-resend"),

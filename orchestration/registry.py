@@ -34,6 +34,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
     from orchestration.activities import pool as pool_activities
     from orchestration.activities import tasks as task_activities
     from orchestration.workflows import (
+        AccountEmailWorkflow,
         DjangoTaskWorkflow,
         FleetMigrationWorkflow,
         SchemaPoolRefillWorkflow,
@@ -68,6 +69,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
             workflows=(
                 TokenCleanupWorkflow,
                 VerificationEmailWorkflow,
+                AccountEmailWorkflow,
                 FleetMigrationWorkflow,
                 SchemaPoolRefillWorkflow,
                 TaskResultsPruneWorkflow,
@@ -75,6 +77,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
             ),
             activities=tuple(
                 account_activities.CLEANUP
+                + account_activities.EMAILS
                 + pool_activities.REFILL
                 + task_activities.PRUNE
                 + export_activities.PRUNE

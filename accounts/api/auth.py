@@ -1,15 +1,27 @@
 """Public-host API of accounts' sessions and credentials: logging out (one API token or
-all), listing one's API tokens. Thin: parse, check, call one service."""
+all), listing one's API tokens, resetting a forgotten password. Thin: parse, check, call
+one service."""
 
+from contextlib import suppress
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.serializers import (
+    DetailSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetSerializer,
+)
+from accounts.api.views import PUBLIC_ERRORS, PublicEndpoint
 from accounts.selectors import api_tokens_open
+from accounts.services import EmailQuotaExceeded
+from accounts.services.passwords import password_reset_confirm, password_reset_request
 from accounts.services.sessions import token_revoke, tokens_revoke_all
-from core.openapi import error_responses
+from core.openapi import error_responses, field_errors
 
 
 class ApiTokenSerializer(serializers.Serializer):
@@ -75,3 +87,63 @@ class TokenListView(APIView):
             for t in api_tokens_open(user=request.user)
         ]
         return Response(TokenListSerializer({"tokens": tokens}).data)
+
+
+RESET_ANSWER = (
+    "If this address has an account, an email with a password reset token is on its way. "
+    "The token can be used once, for a limited time (the email says until when)."
+)
+
+
+class PasswordResetView(PublicEndpoint):
+    """The same answer, and the same work, whether or not the address has an account, and
+    whether or not its email went out or was held back by the per-recipient limits."""
+
+    throttle_scope = "password_reset"
+
+    @extend_schema(
+        request=PasswordResetSerializer,
+        responses={
+            202: DetailSerializer,
+            **error_responses(
+                *PUBLIC_ERRORS, fields=field_errors("PasswordResetError", PasswordResetSerializer)
+            ),
+        },
+    )
+    def post(self, request):
+        data = PasswordResetSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with suppress(EmailQuotaExceeded):
+            password_reset_request(email=data.validated_data["email"])
+        return Response({"detail": RESET_ANSWER}, status=status.HTTP_202_ACCEPTED)
+
+
+RESET_DONE = (
+    "Password changed. Every API token of this account was revoked: get a new one from "
+    "/api/v1/auth/token/."
+)
+
+
+class PasswordResetConfirmView(PublicEndpoint):
+    throttle_scope = "verify"
+
+    @extend_schema(
+        request=PasswordResetConfirmSerializer,
+        responses={
+            200: DetailSerializer,
+            **error_responses(
+                *PUBLIC_ERRORS,
+                fields=field_errors("PasswordResetConfirmError", PasswordResetConfirmSerializer),
+            ),
+        },
+    )
+    def post(self, request):
+        data = PasswordResetConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            password_reset_confirm(
+                raw_token=data.validated_data["token"], password=data.validated_data["password"]
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return Response({"detail": RESET_DONE})

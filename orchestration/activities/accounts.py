@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from accounts import services as accounts
+from accounts.services import passwords
 from orchestration import metrics
 from orchestration.activities import django_activity
 
@@ -21,6 +22,19 @@ def onboarding_expire_verification(token_id: int) -> bool:
     return expired
 
 
+# The emails ``account_email_send`` sends, by name (the workflow's ``EMAILS``).
+ACCOUNT_EMAILS = {
+    "password_reset": passwords.password_reset_email_send,
+}
+
+
+@django_activity
+def account_email_send(email: str, token_id: int) -> bool:
+    """Sends one account email about token ``token_id``; False when its token is no longer
+    usable (nothing sent)."""
+    return ACCOUNT_EMAILS[email](token_id=token_id)
+
+
 @django_activity
 def tokens_delete_stale(retention_seconds: int, batch_size: int) -> int:
     """Deletes one batch; the workflow calls it until it returns 0."""
@@ -30,4 +44,5 @@ def tokens_delete_stale(retention_seconds: int, batch_size: int) -> int:
 
 
 ONBOARDING = [onboarding_send_verification, onboarding_expire_verification]
+EMAILS = [account_email_send]
 CLEANUP = [tokens_delete_stale]

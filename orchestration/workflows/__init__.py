@@ -8,6 +8,8 @@ module made each run of each workflow pay for all of them.
 import importlib
 
 _MODULES = {
+    "AccountEmailInput": "account_email",
+    "AccountEmailWorkflow": "account_email",
     "DjangoTaskInput": "django_task",
     "DjangoTaskWorkflow": "django_task",
     "FleetMigrationInput": "fleet_migration",
