@@ -3,6 +3,8 @@
 from django.urls import path
 
 from accounts.api.auth import (
+    EmailChangeConfirmView,
+    EmailChangeView,
     LogoutAllView,
     LogoutView,
     PasswordResetConfirmView,
@@ -19,6 +21,9 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
     path("auth/logout/", LogoutView.as_view(), name="logout"),
     path("auth/logout-all/", LogoutAllView.as_view(), name="logout-all"),
+    path(
+        "auth/email-change/confirm/", EmailChangeConfirmView.as_view(), name="email-change-confirm"
+    ),
     path("auth/password-reset/", PasswordResetView.as_view(), name="password-reset"),
     path(
         "auth/password-reset/confirm/",
@@ -29,6 +34,7 @@ urlpatterns = [
     path("auth/verify-email/", VerifyEmailView.as_view(), name="verify-email"),
     path("auth/verify-email/resend/", ResendVerificationView.as_view(), name="verify-email-resend"),
     path("me/", MeView.as_view(), name="me"),
+    path("me/email/", EmailChangeView.as_view(), name="me-email"),
     path("tenants/<str:tenant_id>/", TenantDetailView.as_view(), name="tenant-detail"),
     path("tenants/<str:tenant_id>/exports/", TenantExportsView.as_view(), name="tenant-exports"),
     path(

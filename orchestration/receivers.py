@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.signals import (
+    email_change_requested,
     email_verified,
     password_reset_requested,
     verification_email_requested,
@@ -149,19 +150,26 @@ def account_email_workflow_id(token_id: int) -> str:
     return f"account-email-{token_id}"
 
 
-def on_password_reset_requested(sender, *, user, token, **kwargs) -> None:
-    # One run per token (each request issues a new one); ids only, the address and the
+def _start_account_email(kind: str, token_id: int) -> None:
+    # One run per token (each request issues a new one); ids only: the addresses and the
     # token's value are read by the activity.
     enqueue_start(
         AccountEmailWorkflow,
         AccountEmailInput(
-            kind="password_reset",
-            token_id=token.pk,
-            retry_window_seconds=settings.STEP_RETRY_WINDOW,
+            kind=kind, token_id=token_id, retry_window_seconds=settings.STEP_RETRY_WINDOW
         ),
-        workflow_id=account_email_workflow_id(token.pk),
+        workflow_id=account_email_workflow_id(token_id),
         route=deployment_system_route(workload=Workload.INTERACTIVE),
     )
+
+
+def on_password_reset_requested(sender, *, user, token, **kwargs) -> None:
+    _start_account_email("password_reset", token.pk)
+
+
+def on_email_change_requested(sender, *, user, email_change, **kwargs) -> None:
+    # The confirmation to the new address, then the notice to the old one, in one run.
+    _start_account_email("email_change", email_change.token_id)
 
 
 def on_email_verified(sender, *, user, **kwargs) -> None:
@@ -225,6 +233,9 @@ def connect() -> None:
     )
     password_reset_requested.connect(
         on_password_reset_requested, dispatch_uid=f"{uid}.password_reset_requested"
+    )
+    email_change_requested.connect(
+        on_email_change_requested, dispatch_uid=f"{uid}.email_change_requested"
     )
     fleet_run_requested.connect(on_fleet_run_requested, dispatch_uid=f"{uid}.fleet_run")
     fleet_run_control_requested.connect(

@@ -1,24 +1,29 @@
 """Public-host API of accounts' sessions and credentials: logging out (one API token or
-all), listing one's API tokens, resetting a forgotten password. Thin: parse, check, call
-one service."""
+all), listing one's API tokens, resetting a forgotten password, changing one's email.
+Thin: parse, check, call one service."""
 
 from contextlib import suppress
 
+from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.api.serializers import (
     DetailSerializer,
+    EmailChangeConfirmSerializer,
+    EmailChangeSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetSerializer,
 )
 from accounts.api.views import PUBLIC_ERRORS, PublicEndpoint
 from accounts.selectors import api_tokens_open
 from accounts.services import EmailQuotaExceeded
+from accounts.services.email_change import email_change_confirm, email_change_request
 from accounts.services.passwords import password_reset_confirm, password_reset_request
 from accounts.services.sessions import token_revoke, tokens_revoke_all
 from core.openapi import error_responses, field_errors
@@ -147,3 +152,87 @@ class PasswordResetConfirmView(PublicEndpoint):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
         return Response({"detail": RESET_DONE})
+
+
+WRONG_PASSWORD = "Wrong password."  # noqa: S105 - a message
+
+
+def password_confirmed(request, password: str) -> bool:
+    """Whether ``password`` is the password of the request's user, checked as a login is:
+    through Django's authentication and the login lockout (django-axes), so a wrong one
+    counts towards ``LOGIN_FAILURE_LIMIT`` and, once locked, the middleware answers 429."""
+    user = authenticate(request._request, email=request.user.email, password=password)
+    return user is not None and user.pk == request.user.pk
+
+
+class PasswordCheckedEndpoint(APIView):
+    """An action on the caller's own account that asks for their password again: throttled
+    per user (``THROTTLE_PASSWORD_CHECK``) on top of the login lockout."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "password_check"
+
+
+class EmailChangeView(PasswordCheckedEndpoint):
+    @extend_schema(
+        request=EmailChangeSerializer,
+        responses={
+            202: DetailSerializer,
+            **error_responses(
+                400,
+                401,
+                413,
+                429,
+                503,
+                fields=field_errors("EmailChangeError", EmailChangeSerializer),
+            ),
+        },
+    )
+    def post(self, request):
+        """Ask to change the account's email. The new address gets a confirmation token and
+        the current one a notice; the email changes only when the token is used
+        (``POST /api/v1/auth/email-change/confirm/``). An address another account has is
+        refused with the words signup uses."""
+        data = EmailChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not password_confirmed(request, data.validated_data["password"]):
+            raise serializers.ValidationError({"password": [WRONG_PASSWORD]})
+        try:
+            change = email_change_request(user=request.user, new_email=data.validated_data["email"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        except EmailQuotaExceeded as exc:
+            return Response(
+                {"detail": f"No email can go to that address now: {exc}."},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+        detail = (
+            f"A confirmation token is on its way to {change.new_email}; the account's email "
+            f"stays {change.old_email}, which is told, until the token is used."
+        )
+        return Response({"detail": detail}, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailChangeConfirmView(PublicEndpoint):
+    throttle_scope = "verify"
+
+    @extend_schema(
+        request=EmailChangeConfirmSerializer,
+        responses={
+            200: inline_serializer("EmailChanged", {"email": serializers.EmailField()}),
+            **error_responses(
+                *PUBLIC_ERRORS,
+                fields=field_errors("EmailChangeConfirmError", EmailChangeConfirmSerializer),
+            ),
+        },
+    )
+    def post(self, request):
+        data = EmailChangeConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user = email_change_confirm(raw_token=data.validated_data["token"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return Response({"email": user.email})

@@ -78,6 +78,23 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
     )
 
 
+class PasswordSerializer(serializers.Serializer):
+    password = TextField(
+        max_length=256,
+        trim_whitespace=False,
+        write_only=True,
+        help_text="The account's current password.",
+    )
+
+
+class EmailChangeSerializer(PasswordSerializer):
+    email = serializers.EmailField(max_length=254, help_text="The new address.")
+
+
+class EmailChangeConfirmSerializer(serializers.Serializer):
+    token = TextField(max_length=200)
+
+
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 

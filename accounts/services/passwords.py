@@ -63,7 +63,8 @@ def password_reset_request(*, email: str) -> Token | None:
 
 def password_reset_confirm(*, raw_token: str, password: str) -> User:
     """Use a password reset token to set ``password`` (Django's validators decide): the
-    token is used up, every API token and every other reset token of the user is revoked.
+    token is used up; every API token, every other reset token and every pending email
+    change of the user is revoked (a change asked for by whoever held the account before).
     Raises ``ValidationError`` with a ``token`` error for a token that is unknown, used,
     revoked, expired or of an inactive user, or ``password`` errors (the token then stays
     usable); nothing changes then. Concurrent uses of one token succeed at most once (its
@@ -86,7 +87,10 @@ def password_reset_confirm(*, raw_token: str, password: str) -> User:
         token.save(update_fields=["used_at"])
         user.set_password(password)
         user.save(update_fields=["password"])
-        tokens_revoke_all(user=user, purposes=(TokenPurpose.API, TokenPurpose.PASSWORD_RESET))
+        tokens_revoke_all(
+            user=user,
+            purposes=(TokenPurpose.API, TokenPurpose.PASSWORD_RESET, TokenPurpose.EMAIL_CHANGE),
+        )
     return user
 
 

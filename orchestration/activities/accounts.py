@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from accounts import services as accounts
-from accounts.services import passwords
+from accounts.services import email_change, passwords
 from orchestration import metrics
 from orchestration.activities import django_activity
 
@@ -25,6 +25,8 @@ def onboarding_expire_verification(token_id: int) -> bool:
 # The emails ``account_email_send`` sends, by name (the workflow's ``EMAILS``).
 ACCOUNT_EMAILS = {
     "password_reset": passwords.password_reset_email_send,
+    "email_change_confirm": email_change.email_change_confirm_send,
+    "email_change_notice": email_change.email_change_notice_send,
 }
 
 
