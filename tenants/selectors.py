@@ -3,7 +3,7 @@
 import uuid
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import Lower
 
 from tenants.models import LIVE, Membership, Role, Tenant, TenantStatus
@@ -78,3 +78,19 @@ def tenant_visible_to(*, user, tenant_id) -> tuple[Tenant, str] | None:
         .first()
     )
     return None if role is None else (tenant, role)
+
+
+def tenants_solely_owned(*, user) -> list[Tenant]:
+    """The tenants, not deleted, that ``user`` owns (of record, or by an active owner
+    membership) and no one else owns by an active owner membership; oldest first."""
+    others = Membership.objects.filter(role=Role.OWNER, is_active=True).exclude(user=user)
+    owned = Q(owner=user) | Q(
+        memberships__user=user, memberships__role=Role.OWNER, memberships__is_active=True
+    )
+    return list(
+        Tenant.objects.filter(owned)
+        .exclude(status=TenantStatus.DELETED)
+        .exclude(pk__in=others.values("tenant_id"))
+        .distinct()
+        .order_by("created_at")
+    )

@@ -157,12 +157,18 @@ class PasswordResetConfirmView(PublicEndpoint):
 WRONG_PASSWORD = "Wrong password."  # noqa: S105 - a message
 
 
-def password_confirmed(request, password: str) -> bool:
-    """Whether ``password`` is the password of the request's user, checked as a login is:
-    through Django's authentication and the login lockout (django-axes), so a wrong one
-    counts towards ``LOGIN_FAILURE_LIMIT`` and, once locked, the middleware answers 429."""
+# What a request that checks the user's password can answer besides its success.
+PASSWORD_CHECKED_ERRORS = (400, 401, 413, 429, 503)
+
+
+def require_password(request, password: str) -> None:
+    """Refuse (400, ``password``) unless ``password`` is the request's user's, checked as a
+    login is: through Django's authentication and the login lockout (django-axes), so a
+    wrong one counts towards ``LOGIN_FAILURE_LIMIT`` and, once locked, the middleware
+    answers 429."""
     user = authenticate(request._request, email=request.user.email, password=password)
-    return user is not None and user.pk == request.user.pk
+    if user is None or user.pk != request.user.pk:
+        raise serializers.ValidationError({"password": [WRONG_PASSWORD]})
 
 
 class PasswordCheckedEndpoint(APIView):
@@ -180,11 +186,7 @@ class EmailChangeView(PasswordCheckedEndpoint):
         responses={
             202: DetailSerializer,
             **error_responses(
-                400,
-                401,
-                413,
-                429,
-                503,
+                *PASSWORD_CHECKED_ERRORS,
                 fields=field_errors("EmailChangeError", EmailChangeSerializer),
             ),
         },
@@ -196,8 +198,7 @@ class EmailChangeView(PasswordCheckedEndpoint):
         refused with the words signup uses."""
         data = EmailChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if not password_confirmed(request, data.validated_data["password"]):
-            raise serializers.ValidationError({"password": [WRONG_PASSWORD]})
+        require_password(request, data.validated_data["password"])
         try:
             change = email_change_request(user=request.user, new_email=data.validated_data["email"])
         except DjangoValidationError as exc:

@@ -198,7 +198,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "tenantflow API",
-    "DESCRIPTION": "Signup, tenant status and deletion, email verification.",
+    "DESCRIPTION": "Signup, tenant status and deletion, email verification, logout and API "
+    "tokens, password reset, email change, closing an account.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
