@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import EmailQuota, Token, User
+from accounts.models import EmailChange, EmailQuota, Token, User
 from accounts.services import EmailQuotaExceeded, verification_email_resend
 
 
@@ -88,4 +88,20 @@ class EmailQuotaAdmin(admin.ModelAdmin):
     readonly_fields = list_display
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(EmailChange)
+class EmailChangeAdmin(admin.ModelAdmin):
+    """Email changes asked for, pending or confirmed; read-only (a change is made by its
+    confirmation token only, and a password reset revokes a pending one)."""
+
+    list_display = ["user", "old_email", "new_email", "created_at", "confirmed_at"]
+    search_fields = ["old_email", "new_email"]
+    readonly_fields = ["user", "token", "old_email", "new_email", "created_at", "confirmed_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
