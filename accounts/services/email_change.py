@@ -49,6 +49,8 @@ def email_change_request(*, user: User, new_email: str) -> EmailChange:
     if new_email == user.email.lower():
         raise ValidationError({"email": [SAME_EMAIL]})
     with transaction.atomic():
+        # Two requests of one user take turns: the later one revokes the earlier's token.
+        user = User.objects.select_for_update().get(pk=user.pk)
         if _taken(new_email, by_other_than=user):
             raise ValidationError({"email": [EMAIL_UNAVAILABLE]})
         email_quota_use(recipient=new_email, kind=EmailKind.EMAIL_CHANGE)
