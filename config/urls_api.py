@@ -13,7 +13,7 @@ from accounts.api.auth import (
 )
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
 from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
-from tenants.api.views import MeView, SignupView, TenantDetailView
+from tenants.api.views import MeView, SignupView, TenantDetailView, TenantListView
 
 app_name = "api"
 urlpatterns = [
@@ -35,6 +35,7 @@ urlpatterns = [
     path("auth/verify-email/resend/", ResendVerificationView.as_view(), name="verify-email-resend"),
     path("me/", MeView.as_view(), name="me"),
     path("me/email/", EmailChangeView.as_view(), name="me-email"),
+    path("tenants/", TenantListView.as_view(), name="tenant-list"),
     path("tenants/<str:tenant_id>/", TenantDetailView.as_view(), name="tenant-detail"),
     path("tenants/<str:tenant_id>/exports/", TenantExportsView.as_view(), name="tenant-exports"),
     path(
