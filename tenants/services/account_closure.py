@@ -9,7 +9,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.db import transaction
 
 from accounts.models import EmailChange, Token, User
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Role, Tenant, TenantStatus
 from tenants.selectors import tenants_solely_owned
 
 
@@ -27,12 +27,31 @@ class SoleOwner(Exception):
         )
 
 
+def _hand_over_ownership(user: User) -> None:
+    """Each tenant, not deleted, whose owner of record is ``user`` gets its longest-standing
+    other active owner as owner of record (one exists: ``account_close`` refuses otherwise),
+    so that what befalls an owner (onboarding's suspension of an unverified owner's
+    tenants, say) never befalls it for a closed account."""
+    live = Tenant.objects.filter(owner=user).exclude(status=TenantStatus.DELETED)
+    for tenant in live.select_for_update():
+        successor = (
+            Membership.objects.filter(tenant=tenant, role=Role.OWNER, is_active=True)
+            .exclude(user=user)
+            .order_by("created_at")
+            .values_list("user_id", flat=True)
+            .first()
+        )
+        tenant.owner_id = successor
+        tenant.save(update_fields=["owner", "updated_at"])
+
+
 def account_close(*, user: User) -> bool:
     """Close ``user``'s account, or raise ``SoleOwner`` (and change nothing) while they are
     the only owner of a tenant that is not deleted. Removes their memberships, tokens,
-    pending email changes and login records (django-axes), then their row — or, when a
-    tenant still names them its owner of record (``Tenant.owner`` protects the row; a
-    deleted tenant's tombstone does), keeps the row anonymised: no email (a placeholder
+    pending email changes and login records (django-axes), hands the tenants they own of
+    record (not deleted) to another owner, then deletes their row — or, when a deleted
+    tenant's tombstone still names them its owner (``Tenant.owner`` protects the row),
+    keeps the row anonymised: no email (a placeholder
     under ``.invalid``), no usable password, inactive, no permissions. Returns whether the
     row was deleted. The caller has checked the user's password.
 
@@ -45,6 +64,7 @@ def account_close(*, user: User) -> bool:
         if blocking:
             raise SoleOwner(blocking)
         email = user.email
+        _hand_over_ownership(user)
         Membership.objects.filter(user=user).delete()
         EmailChange.objects.filter(user=user).delete()
         Token.objects.filter(user=user).delete()

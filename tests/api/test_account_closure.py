@@ -98,7 +98,17 @@ def test_a_member_only_is_deleted_with_everything_theirs(api, ada, settings):
     assert api.post(LOGIN, {"email": "ada@example.com", "password": PASSWORD}).status_code == 400
 
 
-def test_the_owner_of_record_of_deleted_or_co_owned_tenants_is_anonymised(api, ada):
+def test_a_co_owned_tenant_passes_to_its_other_owner(api, ada):
+    user, token = ada
+    shared = owner_of(user, subdomain="shared")
+    bob = UserFactory()
+    MembershipFactory(user=bob, tenant=shared, role=Role.OWNER)
+    assert close(api, token).status_code == 204
+    assert Tenant.objects.get(pk=shared.pk).owner_id == bob.pk
+    assert not User.objects.filter(pk=user.pk).exists()  # nothing protects the row now
+
+
+def test_the_owner_of_record_of_a_deleted_tenant_is_anonymised(api, ada):
     user, token = ada
     gone = TenantFactory(owner=user, status=TenantStatus.DELETED, subdomain="gone")
     shared = owner_of(user, subdomain="shared")
