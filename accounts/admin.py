@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import EmailQuota, Token, User
+from accounts.models import EmailChange, EmailQuota, Token, User
 from accounts.services import EmailQuotaExceeded, verification_email_resend
 
 
@@ -63,9 +63,17 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Token)
 class TokenAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "user", "purpose", "expires_at", "used_at", "revoked_at"]
+    list_display = [
+        "prefix",
+        "user",
+        "purpose",
+        "expires_at",
+        "last_used_at",
+        "used_at",
+        "revoked_at",
+    ]
     list_filter = ["purpose"]
-    readonly_fields = ["key_hash", "prefix", "created_at"]
+    readonly_fields = ["key_hash", "prefix", "created_at", "last_used_at"]
     raw_id_fields = ["user"]
 
 
@@ -80,4 +88,20 @@ class EmailQuotaAdmin(admin.ModelAdmin):
     readonly_fields = list_display
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(EmailChange)
+class EmailChangeAdmin(admin.ModelAdmin):
+    """Email changes asked for, pending or confirmed; read-only (a change is made by its
+    confirmation token only, and a password reset revokes a pending one)."""
+
+    list_display = ["user", "old_email", "new_email", "created_at", "confirmed_at"]
+    search_fields = ["old_email", "new_email"]
+    readonly_fields = ["user", "token", "old_email", "new_email", "created_at", "confirmed_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -65,6 +65,7 @@ def hash_token(raw: str) -> str:
 class TokenPurpose(models.TextChoices):
     EMAIL_VERIFICATION = "email_verification", "Email verification"
     PASSWORD_RESET = "password_reset", "Password reset"
+    EMAIL_CHANGE = "email_change", "Email change"
     API = "api", "API access"
 
 
@@ -84,6 +85,9 @@ class Token(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # API tokens: when the token last authenticated a request, to the minute (written at most
+    # once a minute per token; see accounts.services.sessions.token_touch).
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "purpose"], name="token_user_purpose_idx")]
@@ -101,6 +105,8 @@ class EmailKind(models.TextChoices):
 
     VERIFICATION = "verification", "Email verification"
     TENANT_DELETION = "tenant_deletion", "Organisation deletion scheduled"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    EMAIL_CHANGE = "email_change", "Email change"
 
 
 class EmailQuota(models.Model):
@@ -121,3 +127,19 @@ class EmailQuota(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} emails to {self.recipient}"
+
+
+class EmailChange(models.Model):
+    """A change of a user's email, waiting for the new address to be confirmed with its
+    token. The user's ``email`` stays ``old_email`` until then; ``old_email`` is kept so
+    that the notice to it goes to the address it was asked from, whenever it is sent."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_changes")
+    token = models.OneToOneField(Token, on_delete=models.CASCADE, related_name="email_change")
+    old_email = models.EmailField()
+    new_email = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Email change for {self.user_id} (token {self.token_id})"

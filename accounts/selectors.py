@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from accounts.models import Token, hash_token
+from accounts.models import Token, TokenPurpose, hash_token
 
 
 def token_find_usable(*, raw: str, purpose: str) -> Token | None:
@@ -14,3 +14,12 @@ def token_find_usable(*, raw: str, purpose: str) -> Token | None:
         .first()
     )
     return token
+
+
+def api_tokens_open(*, user) -> list[Token]:
+    """The user's API tokens that still authenticate, newest first."""
+    return list(
+        Token.objects.filter(user=user, purpose=TokenPurpose.API, used_at=None, revoked_at=None)
+        .filter(expires_at__gt=timezone.now())
+        .order_by("-created_at")
+    )

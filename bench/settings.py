@@ -17,6 +17,8 @@ REST_FRAMEWORK = {
         "verify": "1000000/minute",
         "tenant": "1000000/minute",
         "resend": "1000000/minute",
+        "password_reset": "1000000/minute",
+        "password_check": "1000000/minute",
     },
 }
 if os.environ.get("BENCH_FAST_HASHER"):

@@ -13,12 +13,18 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from accounts.signals import email_verified, verification_email_requested
+from accounts.signals import (
+    email_change_requested,
+    email_verified,
+    password_reset_requested,
+    verification_email_requested,
+)
 from orchestration import metrics
 from orchestration.models import IdReusePolicy
 from orchestration.outbox import enqueue_signal, enqueue_start
 from orchestration.routing import Workload, deployment_system_route, deployment_tenant_route
 from orchestration.task_holds import release_held
+from orchestration.workflows.account_email import AccountEmailInput, AccountEmailWorkflow
 from orchestration.workflows.custom_domain_verification import (
     CustomDomainVerificationInput,
     CustomDomainVerificationWorkflow,
@@ -231,6 +237,32 @@ def on_verification_email_requested(sender, *, user, verification_token, **kwarg
     )
 
 
+def account_email_workflow_id(token_id: int) -> str:
+    return f"account-email-{token_id}"
+
+
+def _start_account_email(kind: str, token_id: int) -> None:
+    # One run per token (each request issues a new one); ids only: the addresses and the
+    # token's value are read by the activity.
+    enqueue_start(
+        AccountEmailWorkflow,
+        AccountEmailInput(
+            kind=kind, token_id=token_id, retry_window_seconds=settings.STEP_RETRY_WINDOW
+        ),
+        workflow_id=account_email_workflow_id(token_id),
+        route=deployment_system_route(workload=Workload.INTERACTIVE),
+    )
+
+
+def on_password_reset_requested(sender, *, user, token, **kwargs) -> None:
+    _start_account_email("password_reset", token.pk)
+
+
+def on_email_change_requested(sender, *, user, email_change, **kwargs) -> None:
+    # The confirmation to the new address, then the notice to the old one, in one run.
+    _start_account_email("email_change", email_change.token_id)
+
+
 def on_email_verified(sender, *, user, **kwargs) -> None:
     # Through the outbox, like starts: delivered after commit, retried while Temporal is
     # down, and never sent for a verification that rolled back.
@@ -297,6 +329,12 @@ def connect() -> None:
     email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")
     verification_email_requested.connect(
         on_verification_email_requested, dispatch_uid=f"{uid}.verification_email_requested"
+    )
+    password_reset_requested.connect(
+        on_password_reset_requested, dispatch_uid=f"{uid}.password_reset_requested"
+    )
+    email_change_requested.connect(
+        on_email_change_requested, dispatch_uid=f"{uid}.email_change_requested"
     )
     fleet_run_requested.connect(on_fleet_run_requested, dispatch_uid=f"{uid}.fleet_run")
     fleet_run_control_requested.connect(

@@ -36,6 +36,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
     from orchestration.activities import pool as pool_activities
     from orchestration.activities import tasks as task_activities
     from orchestration.workflows import (
+        AccountEmailWorkflow,
         CustomDomainsRecheckWorkflow,
         CustomDomainVerificationWorkflow,
         DjangoTaskWorkflow,
@@ -81,6 +82,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
             workflows=(
                 TokenCleanupWorkflow,
                 VerificationEmailWorkflow,
+                AccountEmailWorkflow,
                 FleetMigrationWorkflow,
                 SchemaPoolRefillWorkflow,
                 TaskResultsPruneWorkflow,
@@ -89,6 +91,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
             ),
             activities=tuple(
                 account_activities.CLEANUP
+                + account_activities.EMAILS
                 + pool_activities.REFILL
                 + task_activities.PRUNE
                 + export_activities.PRUNE

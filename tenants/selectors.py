@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -122,3 +122,19 @@ def tenant_visible_to(*, user, tenant_id) -> tuple[Tenant, str] | None:
         .first()
     )
     return None if role is None else (tenant, role)
+
+
+def tenants_solely_owned(*, user) -> list[Tenant]:
+    """The tenants, not deleted, that ``user`` owns (of record, or by an active owner
+    membership) and no one else owns by an active owner membership; oldest first."""
+    others = Membership.objects.filter(role=Role.OWNER, is_active=True).exclude(user=user)
+    owned = Q(owner=user) | Q(
+        memberships__user=user, memberships__role=Role.OWNER, memberships__is_active=True
+    )
+    return list(
+        Tenant.objects.filter(owned)
+        .exclude(status=TenantStatus.DELETED)
+        .exclude(pk__in=others.values("tenant_id"))
+        .distinct()
+        .order_by("created_at")
+    )

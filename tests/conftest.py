@@ -367,14 +367,15 @@ def prefix() -> str:
 
 @pytest.fixture
 def start_worker(transactional_db, temporal, tmp_path, prefix):
-    """``start_worker(*args)`` runs ``manage.py run_temporal_worker *args`` against this
-    test's database and Temporal, on ``prefix`` with ``tests.workers.SHARDS`` shards;
-    returns the process and its log file. Processes still running at the end are killed."""
+    """``start_worker(*args, **environment)`` runs ``manage.py run_temporal_worker *args``
+    against this test's database and Temporal, on ``prefix`` with ``tests.workers.SHARDS``
+    shards (the test settings unless ``environment`` says otherwise); returns the process
+    and its log file. Processes still running at the end are killed."""
     from tests import workers
 
     procs = []
 
-    def start(*args: str) -> tuple[subprocess.Popen, Path]:
+    def start(*args: str, **environment: str) -> tuple[subprocess.Popen, Path]:
         log = tmp_path / f"worker-{len(procs)}.log"
         env = {
             **os.environ,
@@ -383,6 +384,7 @@ def start_worker(transactional_db, temporal, tmp_path, prefix):
             "TEMPORAL_ADDRESS": temporal,
             "TEMPORAL_QUEUE_SHARDS": str(workers.SHARDS),
             "TEMPORAL_QUEUE_PREFIX": prefix,
+            **environment,
         }
         with open(log, "wb") as out:
             proc = subprocess.Popen(

@@ -286,6 +286,47 @@ def record_verification_email_and_token_cleanup(temporal, settings, save):
     save(cleanup_id, "token-cleanup")
 
 
+def record_account_email_password_reset(temporal, settings, save):
+    """A password reset asked for through the service: its email sent by the worker."""
+    from django.core import mail
+
+    from accounts.services.passwords import password_reset_request
+    from orchestration.models import OutboxEntry
+    from orchestration.workflows import AccountEmailWorkflow
+    from tests.factories import UserFactory
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, workflow_result
+
+    user = UserFactory(email="ada@example.com")
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        password_reset_request(email=user.email)
+        row = OutboxEntry.objects.get(workflow_type=AccountEmailWorkflow.__name__)
+        wait_until(lambda: mail.outbox, timeout=30, what="the password reset email")
+        assert run_async(workflow_result(temporal, row.workflow_id)) == [True]
+    save(row.workflow_id, "account-email-password-reset")
+
+
+def record_account_email_email_change(temporal, settings, save):
+    """An email change asked for through the service: the confirmation to the new address
+    and the notice to the old one, sent by the worker."""
+    from django.core import mail
+
+    from accounts.services.email_change import email_change_request
+    from orchestration.models import OutboxEntry
+    from orchestration.workflows import AccountEmailWorkflow
+    from tests.factories import UserFactory
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, workflow_result
+
+    user = UserFactory(email="ada@example.com")
+    with BackgroundWorker(temporal, kinds=("jobs",)):
+        email_change_request(user=user, new_email="ada.new@example.com")
+        row = OutboxEntry.objects.get(workflow_type=AccountEmailWorkflow.__name__)
+        wait_until(lambda: len(mail.outbox) == 2, timeout=30, what="both emails")
+        assert run_async(workflow_result(temporal, row.workflow_id)) == [True, True]
+    save(row.workflow_id, "account-email-email-change")
+
+
 def record_schema_pool_refill(temporal, settings, save):
     """A scheduled refill (it prunes first) that fills an empty pool of two."""
     from orchestration.routing import QueueKind, queue_name

@@ -3,10 +3,12 @@ from rest_framework import authentication, exceptions
 
 from accounts.models import TokenPurpose
 from accounts.selectors import token_find_usable
+from accounts.services.sessions import token_touch
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer <api token>``: an unused, unexpired, unrevoked API token."""
+    """``Authorization: Bearer <api token>``: an unused, unexpired, unrevoked API token of an
+    active user. Records the token's ``last_used_at`` (at most one write a minute per token)."""
 
     keyword = "Bearer"
 
@@ -23,6 +25,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = token_find_usable(raw=raw, purpose=TokenPurpose.API)
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
+        token_touch(token=token)
         return token.user, token
 
     def authenticate_header(self, request):

@@ -63,6 +63,42 @@ class ResendVerificationSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
 
 
+class PasswordResetSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    token = TextField(max_length=200)
+    password = TextField(
+        max_length=256,
+        trim_whitespace=False,
+        write_only=True,
+        help_text="The new password; Django's validators decide (length >= 8, not common, "
+        "not numeric, not like the email).",
+    )
+
+
+class PasswordSerializer(serializers.Serializer):
+    password = TextField(
+        max_length=256,
+        trim_whitespace=False,
+        write_only=True,
+        help_text="The account's current password.",
+    )
+
+
+class EmailChangeSerializer(PasswordSerializer):
+    email = serializers.EmailField(max_length=254, help_text="The new address.")
+
+
+class EmailChangeConfirmSerializer(serializers.Serializer):
+    token = TextField(max_length=200)
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField()
 

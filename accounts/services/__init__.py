@@ -231,11 +231,11 @@ def verification_email_resend(*, email: str) -> Token | None:
 
 def email_send_verification(*, token_id: int, reminder: bool = False) -> bool:
     """Email the user their verification token. Returns False (and sends nothing) when the
-    token is no longer usable or the email is already verified. At-least-once: a retried
-    activity may send the same email twice."""
+    token is gone (its account closed) or no longer usable, or the email is already
+    verified. At-least-once: a retried activity may send the same email twice."""
 
-    token = Token.objects.select_related("user").get(pk=token_id)
-    if token.user.email_verified_at is not None or not token.is_usable():
+    token = Token.objects.select_related("user").filter(pk=token_id).first()
+    if token is None or token.user.email_verified_at is not None or not token.is_usable():
         return False
     raw = token_raw_value(token)
     subject = "Reminder: verify your email" if reminder else "Welcome! Verify your email"

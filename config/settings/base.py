@@ -187,6 +187,11 @@ REST_FRAMEWORK = {
         "verify": env_rate("THROTTLE_VERIFY", "30/minute"),
         # Asking for the verification email again: each answer may send an email.
         "resend": env_rate("THROTTLE_RESEND", "5/hour"),
+        # Asking for a password reset email: each answer may send an email.
+        "password_reset": env_rate("THROTTLE_PASSWORD_RESET", "5/hour"),
+        # Per user: requests that check the user's own password (email change, closing the
+        # account); failed checks also count towards the login lockout.
+        "password_check": env_rate("THROTTLE_PASSWORD_CHECK", "10/hour"),
         # Per user, on the tenant status endpoint (a client polls it while provisioning).
         "tenant": env_rate("THROTTLE_TENANT", "120/minute"),
         # Per user, on creating another organisation.
@@ -196,7 +201,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "tenantflow API",
-    "DESCRIPTION": "Signup, tenant status and deletion, email verification.",
+    "DESCRIPTION": "Signup, tenant status and deletion, email verification, logout and API "
+    "tokens, password reset, email change, closing an account.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -359,6 +365,10 @@ ONBOARDING_DELETE_AFTER = env_int("ONBOARDING_DELETE_AFTER", 60 * 24 * 3600, min
 TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 30, minimum=0)
 TOKEN_CLEANUP_INTERVAL = env_int("TOKEN_CLEANUP_INTERVAL", 3600, minimum=60)
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, minimum=1)
+# Seconds an emailed password reset token stays usable (once), and an email change's
+# confirmation token.
+PASSWORD_RESET_TTL = env_int("PASSWORD_RESET_TTL", 3600, minimum=60)
+EMAIL_CHANGE_TTL = env_int("EMAIL_CHANGE_TTL", 24 * 3600, minimum=60)
 # Emails per recipient (accounts/services.py, email_quota_use), whoever asks for them (any
 # client address, staff in the admin): at most one of a kind (verification…) to an address
 # every EMAIL_RECIPIENT_COOLDOWN seconds (0: no cool-down), and EMAIL_RECIPIENT_DAILY_LIMIT

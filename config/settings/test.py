@@ -23,6 +23,8 @@ REST_FRAMEWORK = {
         "login": "5/minute",
         "verify": "5/minute",
         "resend": "3/minute",
+        "password_reset": "3/minute",
+        "password_check": "5/minute",
         "tenant": "20/minute",
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -4,6 +4,7 @@ never verifies, and token housekeeping. Safe to run twice."""
 from datetime import timedelta
 
 from accounts import services as accounts
+from accounts.services import email_change, passwords
 from orchestration import metrics
 from orchestration.activities import django_activity
 from tenants.services import organizations
@@ -21,6 +22,21 @@ def onboarding_expire_verification(token_id: int) -> bool:
     if expired:
         metrics.onboarding_outcome("expired")
     return expired
+
+
+# The emails ``account_email_send`` sends, by name (the workflow's ``EMAILS``).
+ACCOUNT_EMAILS = {
+    "password_reset": passwords.password_reset_email_send,
+    "email_change_confirm": email_change.email_change_confirm_send,
+    "email_change_notice": email_change.email_change_notice_send,
+}
+
+
+@django_activity
+def account_email_send(email: str, token_id: int) -> bool:
+    """Sends one account email about token ``token_id``; False when its token is no longer
+    usable (nothing sent)."""
+    return ACCOUNT_EMAILS[email](token_id=token_id)
 
 
 @django_activity
@@ -53,4 +69,5 @@ ONBOARDING = [
     onboarding_reactivate_verified,
     onboarding_schedule_deletion,
 ]
+EMAILS = [account_email_send]
 CLEANUP = [tokens_delete_stale]

@@ -12,6 +12,8 @@ _MODULES = {
     "CustomDomainVerificationWorkflow": "custom_domain_verification",
     "CustomDomainsRecheckInput": "custom_domains_recheck",
     "CustomDomainsRecheckWorkflow": "custom_domains_recheck",
+    "AccountEmailInput": "account_email",
+    "AccountEmailWorkflow": "account_email",
     "DjangoTaskInput": "django_task",
     "DjangoTaskWorkflow": "django_task",
     "FleetMigrationInput": "fleet_migration",

@@ -11,15 +11,22 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.api.auth import PASSWORD_CHECKED_ERRORS, require_password
+from accounts.api.serializers import PasswordSerializer
 from accounts.api.views import PUBLIC_ERRORS, PublicEndpoint
-from core.openapi import error_responses, field_errors
+from core.openapi import DeleteWithBodySchema, error_responses, field_errors
 from tenants.api.serializers import (
     MeSerializer,
     OrganizationCreatedSerializer,
@@ -40,6 +47,7 @@ from tenants.models import (
 )
 from tenants.selectors import memberships_for_user, tenant_domains, tenant_visible_to
 from tenants.services import account_signup
+from tenants.services.account_closure import SoleOwner, account_close
 from tenants.services.deletion import GracePeriodOver, tenant_restore, tenant_schedule_deletion
 from tenants.services.domains import TenantNotActive, tenant_change_subdomain
 from tenants.services.organizations import OwnerLimitReached, organization_create
@@ -317,8 +325,20 @@ class SignupView(PublicEndpoint):
         return Response(SignupResponseSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
+class SoleOwnerSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    tenants = TenantSummarySerializer(many=True)
+
+
 class MeView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_scope = "password_check"
+    schema = DeleteWithBodySchema()
+
+    def get_throttles(self):
+        # Closing the account asks for the password: throttled per user like every such
+        # request. Reading it is not.
+        return [ScopedRateThrottle()] if self.request.method == "DELETE" else []
 
     @extend_schema(responses={200: MeSerializer, **error_responses(401, 503)})
     def get(self, request):
@@ -332,3 +352,33 @@ class MeView(APIView):
             ],
         }
         return Response(MeSerializer(body).data)
+
+    @extend_schema(
+        request=PasswordSerializer,
+        responses={
+            204: OpenApiResponse(description="The account is closed."),
+            409: OpenApiResponse(
+                SoleOwnerSerializer,
+                description="The account is the only owner of these organisations (not "
+                "deleted); delete them first.",
+            ),
+            **error_responses(
+                *PASSWORD_CHECKED_ERRORS,
+                fields=field_errors("CloseAccountError", PasswordSerializer),
+            ),
+        },
+    )
+    def delete(self, request):
+        """Close the account: its memberships, API tokens and personal data are removed
+        (the row itself too, unless an organisation names it its owner of record: then it
+        stays anonymised). Refused with 409 while it is the only owner of an organisation
+        that is not deleted."""
+        data = PasswordSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        require_password(request, data.validated_data["password"])
+        try:
+            account_close(user=request.user)
+        except SoleOwner as exc:
+            body = {"detail": str(exc), "tenants": exc.tenants}
+            return Response(SoleOwnerSerializer(body).data, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)

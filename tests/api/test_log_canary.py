@@ -89,3 +89,74 @@ async def _history(address: str, workflow_id: str) -> str:
 
     client = await Client.connect(address)
     return (await client.get_workflow_handle(workflow_id).fetch_history()).to_json()
+
+
+CANARY_UNKNOWN = "canary.nobody.k3@canary-mail.example"
+CANARY_NEW_EMAIL = "canary.moved.w8@canary-mail.example"
+CANARY_NEW_PASSWORD = "Canary second phrase 4K2M"
+
+
+def _history_text(address: str, workflow_id: str) -> str:
+    from tests.kit import run_async
+
+    return run_async(_history(address, workflow_id))
+
+
+@pytest.mark.usefixtures("queue_prefix")
+def test_no_secret_of_the_credential_flows_in_a_line_an_input_or_a_history(
+    api, temporal, transactional_db
+):
+    """A canary account resets its password from the emailed token, changes its email,
+    lists and revokes its tokens and closes the account; an unknown canary address asks for
+    a reset too. No address, password or token of theirs is in any log line, any outbox row
+    (workflow id or input) or any recorded run."""
+    from accounts.models import User
+    from orchestration.models import OutboxEntry
+
+    User.objects.create_user(CANARY_EMAIL, CANARY_PASSWORD)
+    secrets = [CANARY_EMAIL, CANARY_UNKNOWN, CANARY_NEW_EMAIL, CANARY_PASSWORD]
+    secrets.append(CANARY_NEW_PASSWORD)
+
+    def login(email: str, password: str) -> str:
+        answer = api.post("/api/v1/auth/token/", {"email": email, "password": password})
+        assert answer.status_code == 200, answer.content
+        secrets.append(answer.json()["token"])
+        return secrets[-1]
+
+    def emailed_token(index: int) -> str:
+        wait_until(lambda: len(mail.outbox) > index, timeout=30, what=f"email {index + 1}")
+        secrets.append(mail.outbox[index].body.split("\n\n")[1].strip())
+        return secrets[-1]
+
+    with Captured() as logs, BackgroundWorker(temporal, kinds=("jobs",)):
+        first = login(CANARY_EMAIL, CANARY_PASSWORD)
+        for address in (CANARY_EMAIL, CANARY_UNKNOWN):
+            reset = api.post("/api/v1/auth/password-reset/", {"email": address})
+            assert reset.status_code == 202
+        token = emailed_token(0)
+        confirm = {"token": token, "password": CANARY_NEW_PASSWORD}
+        assert api.post("/api/v1/auth/password-reset/confirm/", confirm).status_code == 200
+        assert api.get("/api/v1/me/", **bearer(first)).status_code == 401
+        second = login(CANARY_EMAIL, CANARY_NEW_PASSWORD)
+        change = {"email": CANARY_NEW_EMAIL, "password": CANARY_NEW_PASSWORD}
+        assert api.post("/api/v1/me/email/", change, **bearer(second)).status_code == 202
+        token = emailed_token(1)
+        emailed_token(2)  # the notice to the old address carries no token: its text is checked
+        secrets.pop()
+        done = api.post("/api/v1/auth/email-change/confirm/", {"token": token})
+        assert done.status_code == 200
+        assert api.get("/api/v1/auth/tokens/", **bearer(second)).status_code == 200
+        assert api.post("/api/v1/auth/logout/", **bearer(second)).status_code == 204
+        third = login(CANARY_NEW_EMAIL, CANARY_NEW_PASSWORD)
+        wrong = {"password": CANARY_PASSWORD}
+        assert api.delete("/api/v1/me/", wrong, format="json", **bearer(third)).status_code == 400
+        right = {"password": CANARY_NEW_PASSWORD}
+        assert api.delete("/api/v1/me/", right, format="json", **bearer(third)).status_code == 204
+    rows = list(OutboxEntry.objects.filter(workflow_type="AccountEmailWorkflow"))
+    assert len(rows) == 2  # the unknown address's request left none
+    stored = " ".join(f"{row.workflow_id} {row.arguments}" for row in rows)
+    histories = " ".join(_history_text(temporal, row.workflow_id) for row in rows)
+    for secret in secrets:
+        assert secret not in logs.text
+        assert secret not in stored
+        assert secret not in histories

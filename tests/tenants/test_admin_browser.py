@@ -152,3 +152,45 @@ def test_custom_domains_are_shown_looked_up_and_removed_from_the_admin(
         ("charlie.localhost", "previous", ""),
         ("shop.example.org", "custom", "verified"),
     }
+
+
+def test_tokens_show_their_last_use_and_email_changes_are_listed(
+    live_server, chromium_path, tmp_path
+):
+    from playwright.sync_api import expect, sync_playwright
+    from rest_framework.test import APIClient
+
+    from accounts.services.email_change import email_change_request
+    from tests.factories import TokenFactory
+
+    UserFactory(email="root@example.com", superuser=True)
+    ada = UserFactory(email="ada@example.com")
+    used, idle = TokenFactory(user=ada), TokenFactory(user=ada)
+    api = APIClient(HTTP_HOST="localhost")
+    assert api.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {used.raw}").status_code == 200
+    email_change_request(user=ada, new_email="ada.new@example.com")
+    base = live_server.url.replace("127.0.0.1", "localhost")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/admin/login/?next=/admin/accounts/token/")
+            page.fill("input[name=username]", "root@example.com")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("input[type=submit], button[type=submit]")
+            expect(page).to_have_url(re.compile(r"/admin/accounts/token/$"))
+            expect(page.locator("th.column-last_used_at")).to_contain_text("Last used at")
+            used_row = page.locator("#result_list tr", has_text=used.prefix)
+            idle_row = page.locator("#result_list tr", has_text=idle.prefix)
+            expect(used_row.locator("td.field-last_used_at")).not_to_have_text("-")
+            expect(idle_row.locator("td.field-last_used_at")).to_have_text("-")
+            page.goto(f"{base}/admin/accounts/emailchange/")
+            row = page.locator("#result_list tbody tr")
+            expect(row).to_have_count(1)
+            expect(row).to_contain_text("ada.new@example.com")
+            expect(page.locator(".object-tools a.addlink")).to_have_count(0)  # read-only
+            page.screenshot(path=str(tmp_path / "token-admin.png"), full_page=True)
+        finally:
+            browser.close()
