@@ -25,7 +25,7 @@ from tenants.api.serializers import (
     SubdomainChangeSerializer,
     TenantSummarySerializer,
 )
-from tenants.models import DomainKind, InvalidTransition, Role, TenantStatus, suspended_answer
+from tenants.models import LIVE, DomainKind, InvalidTransition, Role, TenantStatus, suspended_answer
 from tenants.selectors import memberships_for_user, tenant_domains, tenant_visible_to
 from tenants.services import account_signup, tenant_request_deletion
 from tenants.services.domains import TenantNotActive, tenant_change_subdomain
@@ -78,7 +78,11 @@ class TenantStatusSerializer(TenantSummarySerializer):
 
     @extend_schema_field(PreviousDomainSerializer(many=True))
     def get_previous_domains(self, tenant) -> list[dict]:
-        """Subdomains the tenant changed away from that still redirect to its current one."""
+        """Subdomains the tenant changed away from that still redirect to its current one.
+        Only a live tenant can have any (a change needs an active one): the others' status
+        never waits on the domains table, which their provisioning or deletion writes."""
+        if tenant.status not in LIVE:
+            return []
         rows = tenant_domains(tenant_id=tenant.pk, kind=DomainKind.PREVIOUS)
         return PreviousDomainSerializer(rows, many=True).data
 
