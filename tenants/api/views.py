@@ -1,5 +1,6 @@
 """Tenant API: signup (a user and their organisation), the current user with their
-memberships, and a tenant's status and deletion for its owner and members (Bearer token).
+memberships, and a tenant's status, subdomain change and deletion for its owner and members
+(Bearer token).
 A tenant the caller may not see does not exist, as far as this API says: 404, never 403.
 A suspended tenant answers its members 403 with its state and reason (``suspended_answer``);
 its owner can still read its status and export its data, nothing else."""
