@@ -503,6 +503,14 @@ async def _closed(address: str, workflow_id: str) -> None:
             await client.get_workflow_handle(workflow_id).result()
 
 
+def _started(address: str, workflow_id: str) -> None:
+    """Once the relay has started ``workflow_id``."""
+    from tests.kit import wait_until
+    from tests.workers import workflow_exists
+
+    wait_until(lambda: workflow_exists(address, workflow_id), timeout=30, what=workflow_id)
+
+
 def record_previous_domain_release(owner, temporal, settings, save):
     """A tenant's subdomain changed with a hold of two seconds: the run sleeps, then frees
     the old host."""
@@ -519,6 +527,7 @@ def record_previous_domain_release(owner, temporal, settings, save):
     tenant_change_subdomain(tenant_id=tenant.pk, subdomain="acme-labs")
     workflow_id = previous_domain_release_workflow_id(previous.pk)
     with BackgroundWorker(temporal):
+        _started(temporal, workflow_id)
         run_async(_closed(temporal, workflow_id))
     assert not Domain.objects.filter(pk=previous.pk).exists()
     save(workflow_id, "previous-domain-release")
@@ -543,6 +552,7 @@ def record_custom_domain_verification(owner, temporal, settings, dns_server, sav
     with BackgroundWorker(temporal):
         wait_until(lambda: dns_server.asked(record), timeout=30, what="the first lookup")
         dns_server.set_txt(record, found.token)
+        _started(temporal, custom_domain_verification_workflow_id(never.pk))
         verified = run_async(
             workflow_result(temporal, custom_domain_verification_workflow_id(found.pk))
         )

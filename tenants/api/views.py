@@ -1,6 +1,6 @@
 """Tenant API: signup (a user and their organisation), another organisation for a user, the
-current user with their memberships, and a tenant's status, deletion and restore for its
-owner and members (Bearer token). A tenant the caller may not see does not exist, as far as
+current user with their memberships, and a tenant's status, subdomain change, deletion and
+restore for its owner and members (Bearer token). A tenant the caller may not see does not exist, as far as
 this API says: 404, never 403. A suspended tenant answers its members 403 with its state and
 reason (``suspended_answer``); its owner can still read its status and export its data,
 nothing else. A tenant scheduled for deletion answers its members 403 with its state
@@ -38,6 +38,7 @@ from tenants.api.serializers import (
     TenantSummarySerializer,
 )
 from tenants.models import (
+    LIVE,
     DomainKind,
     InvalidTransition,
     Role,
@@ -102,7 +103,11 @@ class TenantStatusSerializer(TenantSummarySerializer):
 
     @extend_schema_field(PreviousDomainSerializer(many=True))
     def get_previous_domains(self, tenant) -> list[dict]:
-        """Subdomains the tenant changed away from that still redirect to its current one."""
+        """Subdomains the tenant changed away from that still redirect to its current one.
+        Only a live tenant can have any (a change needs an active one): the others' status
+        never waits on the domains table, which their provisioning or deletion writes."""
+        if tenant.status not in LIVE:
+            return []
         rows = tenant_domains(tenant_id=tenant.pk, kind=DomainKind.PREVIOUS)
         return PreviousDomainSerializer(rows, many=True).data
 

@@ -13,7 +13,7 @@ from tenants.models import Domain, Tenant, TenantStatus
 from tests.api.conftest import bearer, signup
 from tests.kit import run_async, wait_until
 from tests.test_logs import Captured
-from tests.workers import BackgroundWorker, settled, workflow_result
+from tests.workers import BackgroundWorker, settled, workflow_exists, workflow_result
 
 CANARY_EMAIL = "canary.q7zx@canary-mail.example"
 CANARY_PASSWORD = "Canary pass phrase 9Z7Q"
@@ -56,15 +56,19 @@ def test_no_secret_in_any_line_and_each_line_knows_its_run_or_request(
             dns_server.set_txt(record["name"], domain_token)
             domain_id = Domain.objects.get(domain="canary.example.org").pk
             verification_run = custom_domain_verification_workflow_id(domain_id)
+            release_run = previous_domain_release_workflow_id(
+                Domain.objects.get(domain="acme.localhost").pk
+            )
+            for workflow_id in (verification_run, release_run):  # started by the relay
+                wait_until(
+                    lambda w=workflow_id: workflow_exists(temporal, w),
+                    timeout=30,
+                    what=f"{workflow_id} to start",
+                )
             assert run_async(workflow_result(temporal, verification_run))["status"] == "verified"
             histories = [
                 run_async(_history(temporal, workflow_id))
-                for workflow_id in (
-                    verification_run,
-                    previous_domain_release_workflow_id(
-                        Domain.objects.get(domain="acme.localhost").pk
-                    ),
-                )
+                for workflow_id in (verification_run, release_run)
             ]
     text = logs.text
     for secret in (CANARY_EMAIL, CANARY_PASSWORD, api_token, verification, domain_token):

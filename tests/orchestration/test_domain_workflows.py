@@ -37,7 +37,13 @@ from tenants.services.domains import (
 )
 from tests.factories import TenantFactory
 from tests.kit import run_async, wait_until
-from tests.workers import BackgroundWorker, event_types, triggered_run_result, workflow_result
+from tests.workers import (
+    BackgroundWorker,
+    event_types,
+    triggered_run_result,
+    workflow_exists,
+    workflow_result,
+)
 
 DAY = 24 * 3600
 
@@ -221,9 +227,10 @@ def test_a_worker_restarted_mid_timer_loses_nothing_and_does_nothing_twice(
     release_id = previous_domain_release_workflow_id(previous.pk)
     verify_id = custom_domain_verification_workflow_id(domain.pk)
 
-    def waiting_on_timers() -> bool:
+    def waiting_on_timers() -> bool:  # started by the relay, then at their timers
         return all(
-            "EVENT_TYPE_TIMER_STARTED" in event_types(temporal, wid)
+            workflow_exists(temporal, wid)
+            and "EVENT_TYPE_TIMER_STARTED" in event_types(temporal, wid)
             for wid in (release_id, verify_id)
         )
 
