@@ -1,11 +1,11 @@
 """Tenant API: signup (a user and their organisation), another organisation for a user, the
 current user with their memberships, and a tenant's status, subdomain change, deletion and
-restore for its owner and members (Bearer token). A tenant the caller may not see does not exist, as far as
-this API says: 404, never 403. A suspended tenant answers its members 403 with its state and
-reason (``suspended_answer``); its owner can still read its status and export its data,
-nothing else. A tenant scheduled for deletion answers its members 403 with its state
-(``deletion_scheduled_answer``); its owner can read its status, export its data and restore
-it until ``purge_at``."""
+restore for its owner and members (Bearer token). A tenant the caller may not see does not
+exist, as far as this API says: 404, never 403. A suspended tenant answers its members 403
+with its state and reason (``suspended_answer``); its owner can still read its status and
+export its data, nothing else. A tenant scheduled for deletion answers its members 403 with
+its state (``deletion_scheduled_answer``); its owner can read its status, export its data
+and restore it until ``purge_at``."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
