@@ -79,6 +79,11 @@ def test_production_starts_with_good_settings(extra):
         ),
         ({**GOOD, "TENANT_EXPORTS_IN_FLIGHT": "0"}, "TENANT_EXPORTS_IN_FLIGHT=0 must be at"),
         ({**GOOD, "TENANT_EXPORT_RETENTION": "a week"}, "TENANT_EXPORT_RETENTION='a week' is"),
+        ({**GOOD, "TENANT_DELETION_GRACE": "a month"}, "TENANT_DELETION_GRACE='a month' is"),
+        (
+            {**GOOD, "TENANT_DELETION_REMINDER_BEFORE": "0"},
+            "TENANT_DELETION_REMINDER_BEFORE=0 must be at least 1",
+        ),
         ({**GOOD, "DATABASE_POOL_MAX_SIZE": "lots"}, "DATABASE_POOL_MAX_SIZE='lots' is not"),
         ({**GOOD, "DATABASE_POOL_MAX_SIZE": "0"}, "DATABASE_POOL_MAX_SIZE=0 must be at least 1"),
         ({**GOOD, "DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE=-1 must be at least 0"),

@@ -49,3 +49,31 @@ def test_no_secret_in_any_line_and_each_line_knows_its_run_or_request(api, tempo
     )
     access = [e for e in entries if e["logger"] == "tenantflow.access"]
     assert all(e.get("request_id") for e in access)
+
+
+@pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+def test_a_scheduled_deletion_leaves_the_owners_email_in_no_line_input_or_history(
+    api, temporal, settings
+):
+    from orchestration.models import OutboxEntry
+    from tenants.models import deletion_grace_workflow_id
+    from tests.kit import run_async
+    from tests.workers import workflow_history_json
+
+    settings.TENANT_DELETION_GRACE, settings.TENANT_DELETION_REMINDER_BEFORE = 3, 1
+    settings.EMAIL_RECIPIENT_COOLDOWN = 0
+    with Captured() as logs:
+        body = signup(api, email=CANARY_EMAIL, password=CANARY_PASSWORD).json()
+        tenant_id = body["tenant"]["id"]
+        with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+            settled(tenant_id, TenantStatus.ACTIVE)
+            deleted = api.delete(body["status_url"], **bearer(body["token"]))
+            assert deleted.json()["status"] == "deletion_scheduled"
+            settled(tenant_id, TenantStatus.DELETED)
+    emails = [m for m in mail.outbox if "deleted" in m.subject or "deletion" in m.subject]
+    assert [m.to for m in emails] == [[CANARY_EMAIL], [CANARY_EMAIL]]  # it did go to them
+    history = run_async(workflow_history_json(temporal, deletion_grace_workflow_id(tenant_id, 1)))
+    starts = OutboxEntry.objects.filter(workflow_id__startswith="tenant-deletion-grace-")
+    for text in (logs.text, history, str(list(starts.values_list("arguments", flat=True)))):
+        assert CANARY_EMAIL not in text
+        assert "Acme" not in text  # nor the organisation's name
