@@ -4,7 +4,13 @@ from django.urls import path
 
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
 from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
-from tenants.api.views import MeView, SignupView, TenantDetailView, TenantRestoreView
+from tenants.api.views import (
+    MeView,
+    SignupView,
+    TenantDetailView,
+    TenantListView,
+    TenantRestoreView,
+)
 
 app_name = "api"
 urlpatterns = [
@@ -13,6 +19,7 @@ urlpatterns = [
     path("auth/verify-email/", VerifyEmailView.as_view(), name="verify-email"),
     path("auth/verify-email/resend/", ResendVerificationView.as_view(), name="verify-email-resend"),
     path("me/", MeView.as_view(), name="me"),
+    path("tenants/", TenantListView.as_view(), name="tenant-list"),
     path("tenants/<str:tenant_id>/", TenantDetailView.as_view(), name="tenant-detail"),
     path("tenants/<str:tenant_id>/restore/", TenantRestoreView.as_view(), name="tenant-restore"),
     path("tenants/<str:tenant_id>/exports/", TenantExportsView.as_view(), name="tenant-exports"),

@@ -108,6 +108,18 @@ def test_production_starts_with_good_settings(extra):
             {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
             "ONBOARDING_REMIND_AFTER=99 must be less than",
         ),
+        (
+            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "604800"},
+            "ONBOARDING_SUSPEND_AFTER=604800 must be 0 (never) or more than ONBOARDING_EXPIRE",
+        ),
+        (
+            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "0", "ONBOARDING_DELETE_AFTER": "60"},
+            "ONBOARDING_DELETE_AFTER=60 must be 0 (never) or more than ONBOARDING_EXPIRE_AFTER",
+        ),
+        (
+            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "9000000", "ONBOARDING_DELETE_AFTER": "8000000"},
+            "ONBOARDING_DELETE_AFTER=8000000 must be 0 (never) or more than ONBOARDING_SUSPEND",
+        ),
     ],
 )
 def test_production_refuses_bad_settings_naming_the_variable(env, message):
