@@ -77,3 +77,68 @@ def test_provision_and_delete_from_the_admin(live_server, chromium_path, tmp_pat
         (TENANT_PROVISIONING, f"tenant-provision-{pending.pk}"),
         (TENANT_DELETION, f"tenant-delete-{active.pk}"),
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_schedule_restore_and_purge_now_from_the_admin(live_server, chromium_path, tmp_path):
+    """A scheduled deletion on the tenant's own page: what will happen when, and the actions
+    that cancel it (Restore) or act now (Purge now), from that page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    UserFactory(email="root@example.com", superuser=True)
+    owner = UserFactory(email="owner@example.com")
+    tenant = TenantFactory(owner=owner, subdomain="bravo", status=TenantStatus.ACTIVE)
+    base = live_server.url.replace("127.0.0.1", "localhost")
+    change_page = f"{base}/admin/tenants/tenant/{tenant.pk}/change/"
+    form_action = "select[name='CHANGE_FORM-action']"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/admin/login/?next=/admin/tenants/tenant/")
+            page.fill("input[name=username]", "root@example.com")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("input[type=submit], button[type=submit]")
+            expect(page).to_have_url(re.compile(r"/admin/tenants/tenant/$"))
+
+            page.check(f"input[name=_selected_action][value='{tenant.pk}']")
+            page.select_option("select[name=action]", "schedule_deletion")
+            page.click("button[name=index]")
+            expect(page.locator("ul.messagelist")).to_contain_text(
+                "1 scheduled for deletion: Bravo (bravo)."
+            )
+            expect(page.locator("#result_list")).to_contain_text("Deletion scheduled")
+
+            page.goto(change_page)
+            plan = page.locator("#scheduled-deletion")
+            expect(plan).to_contain_text("Reminder: due")
+            expect(plan).to_contain_text("Purge:")
+            expect(plan).to_contain_text(f"tenant-deletion-grace-{tenant.pk}-1")
+            page.screenshot(path=str(tmp_path / "scheduled-deletion.png"), full_page=True)
+            page.select_option(form_action, "restore")
+            page.click(".actions button[name=index]")
+            expect(page.locator("ul.messagelist")).to_contain_text("1 restored: Bravo (bravo).")
+            expect(page.locator("#scheduled-deletion")).to_have_count(0)
+
+            page.select_option(form_action, "schedule_deletion")
+            page.click(".actions button[name=index]")
+            expect(page.locator("#scheduled-deletion")).to_contain_text(
+                f"tenant-deletion-grace-{tenant.pk}-2"
+            )
+            page.select_option(form_action, "delete_tenants")
+            page.click(".actions button[name=index]")
+            expect(page.locator(f"#delete-plan tr[data-tenant='{tenant.pk}']")).to_contain_text(
+                "Deletion scheduled"
+            )
+            page.click("input[type=submit][value='Yes, delete these tenants']")
+            expect(page.locator("ul.messagelist")).to_contain_text(
+                "1 queued for deletion: Bravo (bravo)."
+            )
+        finally:
+            browser.close()
+
+    row = Tenant.objects.get(pk=tenant.pk)
+    assert (row.status, row.purge_at, row.deletion_scheduling) == (TenantStatus.DELETING, None, 2)
+    assert OutboxEntry.objects.filter(workflow_type=TENANT_DELETION).count() == 1
