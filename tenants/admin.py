@@ -276,10 +276,10 @@ class TenantAdmin(admin.ModelAdmin):
         by = tenant.deletion_scheduled_by or "the system"
         run = deletion_grace_workflow_id(tenant.pk, tenant.deletion_scheduling)
         return format_html(
-            '<div id="scheduled-deletion">Scheduled {} by {}; the owner was emailed. '
-            "Reminder: {}. Purge: {} (in {}), unless restored before. "
-            '<code>{}</code> · <a href="{}" target="_blank" rel="noopener">open in Temporal UI</a>'
-            "</div>",
+            '<ul id="scheduled-deletion"><li>Scheduled: {} by {}</li><li>Reminder: {}</li>'
+            "<li>Purge: {} (in {}), unless restored before</li>"
+            '<li>Run: <code>{}</code> · <a href="{}" target="_blank" rel="noopener">'
+            "open in Temporal UI</a></li></ul>",
             _when(tenant.deletion_scheduled_at),
             by,
             reminder,

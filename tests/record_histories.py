@@ -218,6 +218,33 @@ def record_onboarding_verified(temporal, save):
     save(workflow_id, "onboarding-verified")
 
 
+def record_deletion_grace_purged_and_restored(active_tenant, temporal, settings, save):
+    """Two scheduled deletions: one whose grace period (4 s) runs out, with the scheduling's
+    email, the reminder and the purge; one restored after its email, its run ended by the
+    ``end_grace`` signal."""
+    from django.core import mail
+
+    from tenants.models import TenantStatus, deletion_grace_workflow_id
+    from tenants.services.deletion import tenant_restore, tenant_schedule_deletion
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, settled
+
+    settings.TENANT_DELETION_GRACE, settings.TENANT_DELETION_REMINDER_BEFORE = 4, 2
+    settings.EMAIL_RECIPIENT_COOLDOWN = 0  # both tenants have the same owner
+    purged, kept = active_tenant("purged"), active_tenant("kept")
+    with BackgroundWorker(temporal):
+        tenant_schedule_deletion(tenant=purged)
+        settled(purged.pk, TenantStatus.DELETED)
+        settings.TENANT_DELETION_GRACE = 3600
+        tenant_schedule_deletion(tenant=kept)
+        wait_until(lambda: len(mail.outbox) == 3, timeout=30, what="the scheduling's email")
+        tenant_restore(tenant=kept)
+        for tenant in (purged, kept):
+            run_async(_closed(temporal, deletion_grace_workflow_id(tenant.pk, 1)))
+    save(deletion_grace_workflow_id(purged.pk, 1), "deletion-grace-purged")
+    save(deletion_grace_workflow_id(kept.pk, 1), "deletion-grace-restored")
+
+
 def record_onboarding_abandoned(temporal, settings, save):
     """A signup whose owner never verifies, on second-long timers: reminded, expired, then
     (with the abandonment stages) the organisation suspended and its deletion asked for."""
@@ -611,14 +638,11 @@ class Destination:
     @pytest.fixture
     def save(self, temporal):
         from tests.kit import run_async
-
-        async def fetch(workflow_id: str) -> str:
-            client = await Client.connect(temporal)
-            return (await client.get_workflow_handle(workflow_id).fetch_history()).to_json()
+        from tests.workers import workflow_history_json
 
         def save(workflow_id: str, name: str) -> None:
             path = self.out / f"{name}-{self.label}.json"
-            path.write_text(run_async(fetch(workflow_id)))
+            path.write_text(run_async(workflow_history_json(temporal, workflow_id)))
             print(f"wrote {path}")
 
         return save

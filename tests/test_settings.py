@@ -90,6 +90,11 @@ def test_production_starts_with_good_settings(extra):
         ({**GOOD, "PASSWORD_RESET_TTL": "59"}, "PASSWORD_RESET_TTL=59 must be at least 60"),
         ({**GOOD, "EMAIL_CHANGE_TTL": "a day"}, "EMAIL_CHANGE_TTL='a day' is not an integer"),
         ({**GOOD, "THROTTLE_PASSWORD_RESET": "5/ever"}, "THROTTLE_PASSWORD_RESET='5/ever' is"),
+        ({**GOOD, "TENANT_DELETION_GRACE": "a month"}, "TENANT_DELETION_GRACE='a month' is"),
+        (
+            {**GOOD, "TENANT_DELETION_REMINDER_BEFORE": "0"},
+            "TENANT_DELETION_REMINDER_BEFORE=0 must be at least 1",
+        ),
         ({**GOOD, "DATABASE_POOL_MAX_SIZE": "lots"}, "DATABASE_POOL_MAX_SIZE='lots' is not"),
         ({**GOOD, "DATABASE_POOL_MAX_SIZE": "0"}, "DATABASE_POOL_MAX_SIZE=0 must be at least 1"),
         ({**GOOD, "DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE=-1 must be at least 0"),

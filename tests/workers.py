@@ -104,6 +104,11 @@ async def workflow_result(address: str, workflow_id: str):
     return await client.get_workflow_handle(workflow_id).result()
 
 
+async def workflow_history_json(address: str, workflow_id: str) -> str:
+    client = await Client.connect(address)
+    return (await client.get_workflow_handle(workflow_id).fetch_history()).to_json()
+
+
 async def _event_types(handle: WorkflowHandle) -> list[str]:
     history = await handle.fetch_history()
     return [EventType.Name(event.event_type) for event in history.events]

@@ -164,3 +164,31 @@ def test_no_secret_of_the_credential_flows_in_a_line_an_input_or_a_history(
         assert secret not in logs.text
         assert secret not in stored
         assert secret not in histories
+
+
+@pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+def test_a_scheduled_deletion_leaves_the_owners_email_in_no_line_input_or_history(
+    api, temporal, settings
+):
+    from orchestration.models import OutboxEntry
+    from tenants.models import deletion_grace_workflow_id
+    from tests.kit import run_async
+    from tests.workers import workflow_history_json
+
+    settings.TENANT_DELETION_GRACE, settings.TENANT_DELETION_REMINDER_BEFORE = 3, 1
+    settings.EMAIL_RECIPIENT_COOLDOWN = 0
+    with Captured() as logs:
+        body = signup(api, email=CANARY_EMAIL, password=CANARY_PASSWORD).json()
+        tenant_id = body["tenant"]["id"]
+        with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+            settled(tenant_id, TenantStatus.ACTIVE)
+            deleted = api.delete(body["status_url"], **bearer(body["token"]))
+            assert deleted.json()["status"] == "deletion_scheduled"
+            settled(tenant_id, TenantStatus.DELETED)
+    emails = [m for m in mail.outbox if "deleted" in m.subject or "deletion" in m.subject]
+    assert [m.to for m in emails] == [[CANARY_EMAIL], [CANARY_EMAIL]]  # it did go to them
+    history = run_async(workflow_history_json(temporal, deletion_grace_workflow_id(tenant_id, 1)))
+    starts = OutboxEntry.objects.filter(workflow_id__startswith="tenant-deletion-grace-")
+    for text in (logs.text, history, str(list(starts.values_list("arguments", flat=True)))):
+        assert CANARY_EMAIL not in text
+        assert "Acme" not in text  # nor the organisation's name

@@ -547,3 +547,13 @@ def test_purge_through_request_deletion_still_works_from_scheduled(owner):
     tenant = active(owner)
     tenant_schedule_deletion(tenant=tenant)
     assert tenant_request_deletion(tenant_id=tenant.pk).status == TenantStatus.DELETING
+
+
+def test_the_owner_can_export_before_the_purge(team, owner, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    tenant, member = team
+    tenant_schedule_deletion(tenant=tenant)
+    api = APIClient(**HOST)
+    answer = api.post(f"/api/v1/tenants/{tenant.pk}/exports/", **bearer(owner))
+    assert answer.status_code == 202, answer.content
+    assert api.post(f"/api/v1/tenants/{tenant.pk}/exports/", **bearer(member)).status_code == 403
