@@ -4,6 +4,7 @@ from django.urls import path
 
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
 from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
+from tenants.api.people import MembersView, MemberView, OwnershipView
 from tenants.api.views import MeView, SignupView, TenantDetailView
 
 app_name = "api"
@@ -20,5 +21,12 @@ urlpatterns = [
         TenantExportView.as_view(),
         name="tenant-export",
     ),
+    path("tenants/<str:tenant_id>/members/", MembersView.as_view(), name="tenant-members"),
+    path(
+        "tenants/<str:tenant_id>/members/<str:user_id>/",
+        MemberView.as_view(),
+        name="tenant-member",
+    ),
+    path("tenants/<str:tenant_id>/ownership/", OwnershipView.as_view(), name="tenant-ownership"),
     path("exports/<str:token>/", ExportDownloadView.as_view(), name="export-download"),
 ]

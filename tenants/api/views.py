@@ -25,6 +25,7 @@ from tenants.api.serializers import (
     TenantSummarySerializer,
 )
 from tenants.models import InvalidTransition, Role, TenantStatus, suspended_answer
+from tenants.roles import Action, role_may
 from tenants.selectors import memberships_for_user, tenant_visible_to
 from tenants.services import account_signup, tenant_request_deletion
 
@@ -118,7 +119,7 @@ class TenantDetailView(APIView):
         tenant, role = self._tenant_and_role(request, tenant_id)
         if tenant.status == TenantStatus.SUSPENDED:
             return suspended_refusal(tenant)
-        if role != Role.OWNER:
+        if not role_may(role, Action.DELETE):
             return Response(
                 {"detail": "Only the owner can delete this organisation."},
                 status=status.HTTP_403_FORBIDDEN,

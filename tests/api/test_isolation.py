@@ -14,11 +14,16 @@ from tests.factories import MembershipFactory, TokenFactory
 pytestmark = pytest.mark.django_db
 
 EXPORT_ID = "<str:export_id>"
+USER_ID = "<str:user_id>"
 ENDPOINTS = [  # every endpoint that takes a tenant id
     ("get", "/api/v1/tenants/{id}/"),
     ("delete", "/api/v1/tenants/{id}/"),
     ("post", "/api/v1/tenants/{id}/exports/"),
     ("get", "/api/v1/tenants/{id}/exports/{export}/"),
+    ("get", "/api/v1/tenants/{id}/members/"),
+    ("patch", "/api/v1/tenants/{id}/members/{user}/"),
+    ("delete", "/api/v1/tenants/{id}/members/{user}/"),
+    ("post", "/api/v1/tenants/{id}/ownership/"),
 ]
 
 
@@ -34,7 +39,13 @@ def test_every_endpoint_that_takes_a_tenant_id_is_enumerated_here():
                 yield route, entry
 
     found = {
-        (method, "/" + re.sub(r"<[^>]*tenant_id>", "{id}", route).replace(EXPORT_ID, "{export}"))
+        (
+            method,
+            "/"
+            + re.sub(r"<[^>]*tenant_id>", "{id}", route)
+            .replace(EXPORT_ID, "{export}")
+            .replace(USER_ID, "{user}"),
+        )
         for route, p in walk(get_resolver("config.urls_public").url_patterns)
         for method in p.callback.cls.http_method_names
         if hasattr(p.callback.cls, method) and method not in {"options", "head"}
@@ -54,10 +65,10 @@ def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants,
     a, b = two_tenants
     export = uuid.uuid4()
     other = getattr(api, method)(
-        path.format(id=b["tenant"]["id"], export=export), **bearer(a["token"])
+        path.format(id=b["tenant"]["id"], export=export, user=uuid.uuid4()), **bearer(a["token"])
     )
     missing = getattr(api, method)(
-        path.format(id=uuid.uuid4(), export=export), **bearer(a["token"])
+        path.format(id=uuid.uuid4(), export=export, user=uuid.uuid4()), **bearer(a["token"])
     )
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
@@ -67,7 +78,7 @@ def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants,
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_no_token_is_401(api, two_tenants, method, path):
     _, b = two_tenants
-    url = path.format(id=b["tenant"]["id"], export=uuid.uuid4())
+    url = path.format(id=b["tenant"]["id"], export=uuid.uuid4(), user=uuid.uuid4())
     assert getattr(api, method)(url).status_code == 401
 
 
