@@ -100,6 +100,7 @@ class EmailKind(models.TextChoices):
     """The emails the per-recipient limits count, each kind on its own."""
 
     VERIFICATION = "verification", "Email verification"
+    INVITATION = "invitation", "Invitation to an organisation"
 
 
 class EmailQuota(models.Model):

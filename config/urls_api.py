@@ -4,7 +4,14 @@ from django.urls import path
 
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
 from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
-from tenants.api.people import MembersView, MemberView, OwnershipView
+from tenants.api.people import (
+    AcceptInvitationView,
+    InvitationsView,
+    InvitationView,
+    MembersView,
+    MemberView,
+    OwnershipView,
+)
 from tenants.api.views import MeView, SignupView, TenantDetailView
 
 app_name = "api"
@@ -28,5 +35,16 @@ urlpatterns = [
         name="tenant-member",
     ),
     path("tenants/<str:tenant_id>/ownership/", OwnershipView.as_view(), name="tenant-ownership"),
+    path(
+        "tenants/<str:tenant_id>/invitations/",
+        InvitationsView.as_view(),
+        name="tenant-invitations",
+    ),
+    path(
+        "tenants/<str:tenant_id>/invitations/<str:invitation_id>/",
+        InvitationView.as_view(),
+        name="tenant-invitation",
+    ),
+    path("invitations/accept/", AcceptInvitationView.as_view(), name="invitation-accept"),
     path("exports/<str:token>/", ExportDownloadView.as_view(), name="export-download"),
 ]

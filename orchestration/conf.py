@@ -46,6 +46,11 @@ def validate_settings() -> None:
             f"ONBOARDING_REMIND_AFTER={settings.ONBOARDING_REMIND_AFTER} must be less than "
             f"ONBOARDING_EXPIRE_AFTER={settings.ONBOARDING_EXPIRE_AFTER} (seconds)."
         )
+    if settings.INVITATION_REMIND_AFTER >= settings.INVITATION_TTL:
+        raise ImproperlyConfigured(
+            f"INVITATION_REMIND_AFTER={settings.INVITATION_REMIND_AFTER} must be less than "
+            f"INVITATION_TTL={settings.INVITATION_TTL} (seconds)."
+        )
     if not _DEPLOYMENT_RE.match(settings.TEMPORAL_DEPLOYMENT_NAME):
         raise ImproperlyConfigured(
             f"TEMPORAL_DEPLOYMENT_NAME={settings.TEMPORAL_DEPLOYMENT_NAME!r} must be letters, "

@@ -31,6 +31,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
     from orchestration.activities import accounts as account_activities
     from orchestration.activities import exports as export_activities
     from orchestration.activities import fleet as fleet_activities
+    from orchestration.activities import people as people_activities
     from orchestration.activities import pool as pool_activities
     from orchestration.activities import tasks as task_activities
     from orchestration.workflows import (
@@ -40,6 +41,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
         TaskResultsPruneWorkflow,
         TenantDeletionWorkflow,
         TenantExportsPruneWorkflow,
+        TenantInvitationWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
         UserOnboardingWorkflow,
@@ -61,6 +63,10 @@ def project_registry() -> dict[QueueKind, Hosted]:
             workflows=(TenantProvisioningWorkflow, TenantDeletionWorkflow),
             activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities))
             + tuple(fleet_activities.ON_TENANT_QUEUES),
+        )
+        # An invitation runs on its tenant's route.
+        + Hosted(
+            workflows=(TenantInvitationWorkflow,), activities=tuple(people_activities.INVITATION)
         )
         + onboarding
         + tasks,

@@ -23,6 +23,16 @@ change. The project's own listeners record workflow starts (see docs/architectur
     User whose email is not verified yet; ``verification_token``: the email-verification
     Token to send them (its raw value is recomputed by ``accounts.services.token_raw_value``).
     Sent after ``tenant_provisioning_requested``, in the same transaction.
+``invitation_created``
+    sender: ``Invitation``; ``invitation``: a new ``pending`` Invitation. Its workflow emails
+    the link (its secret recomputed from the stored nonce), reminds once, and expires it.
+``invitation_closed``
+    sender: ``Invitation``; ``invitation``: an Invitation that just left ``pending``;
+    ``outcome``: ``"accepted"`` or ``"revoked"`` (an expiry is its workflow's own doing and
+    sends nothing).
+``invitation_resend_requested``
+    sender: ``Invitation``; ``invitation``: a ``pending`` Invitation whose email is to go
+    out again (its per-recipient quota already counted).
 ``fleet_run_requested``
     sender: ``FleetRun``; ``run``: the FleetRun to (re)start: a new run (``attempt`` 1), or
     a "retry failed" attempt over its failures (``run.retry_failed``), under
@@ -44,6 +54,9 @@ tenant_deletion_requested = Signal()
 tenant_suspended = Signal()
 tenant_reactivated = Signal()
 signed_up = Signal()
+invitation_created = Signal()
+invitation_closed = Signal()
+invitation_resend_requested = Signal()
 fleet_run_requested = Signal()
 fleet_run_control_requested = Signal()
 schema_pool_drawn = Signal()

@@ -103,6 +103,11 @@ def test_production_starts_with_good_settings(extra):
             {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
             "ONBOARDING_REMIND_AFTER=99 must be less than",
         ),
+        ({**GOOD, "INVITATION_TTL": "1"}, "INVITATION_TTL=1 must be at least 2"),
+        (
+            {**GOOD, "INVITATION_REMIND_AFTER": "99", "INVITATION_TTL": "60"},
+            "INVITATION_REMIND_AFTER=99 must be less than",
+        ),
     ],
 )
 def test_production_refuses_bad_settings_naming_the_variable(env, message):

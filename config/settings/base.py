@@ -316,6 +316,11 @@ FLEET_MIGRATION_GIVE_WAY = env_float("FLEET_MIGRATION_GIVE_WAY", 2.0, minimum=0)
 ONBOARDING_REMIND_AFTER = env_int("ONBOARDING_REMIND_AFTER", 24 * 3600, minimum=1)
 # …and the verification token expires (onboarding gives up) this long after signup.
 ONBOARDING_EXPIRE_AFTER = env_int("ONBOARDING_EXPIRE_AFTER", 7 * 24 * 3600, minimum=2)
+# --- Invitations (seconds; tenants/services/people.py, TenantInvitationWorkflow) -----------
+# An invitation not accepted is reminded once this long after it was made…
+INVITATION_REMIND_AFTER = env_int("INVITATION_REMIND_AFTER", 3 * 24 * 3600, minimum=1)
+# …and expires (its link stops working, the workflow closes it) this long after it was made.
+INVITATION_TTL = env_int("INVITATION_TTL", 7 * 24 * 3600, minimum=2)
 # Used and expired tokens are deleted this long after they stopped being usable.
 TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 30, minimum=0)
 TOKEN_CLEANUP_INTERVAL = env_int("TOKEN_CLEANUP_INTERVAL", 3600, minimum=60)

@@ -13,8 +13,8 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.workflows._steps.common import DEFAULT_RETRY_WINDOW, MEDIUM, SHORT, within
     from orchestration.workflows._steps.inputs import (
         WorkflowInput,
-        invalid,
         require_positive,
+        require_reminder_first,
         require_uuid,
     )
     from orchestration.workflows._steps.versioning import when_versioned
@@ -32,10 +32,12 @@ class UserOnboardingInput(WorkflowInput):
     def validate(self) -> None:
         require_uuid("user_id", self.user_id)
         require_positive("verification_token_id", self.verification_token_id)
-        require_positive("remind_after_seconds", self.remind_after_seconds)
-        require_positive("expire_after_seconds", self.expire_after_seconds)
-        if self.remind_after_seconds >= self.expire_after_seconds:
-            raise invalid("remind_after_seconds", "must be less than expire_after_seconds")
+        require_reminder_first(
+            "remind_after_seconds",
+            self.remind_after_seconds,
+            "expire_after_seconds",
+            self.expire_after_seconds,
+        )
         require_positive("retry_window_seconds", self.retry_window_seconds)
 
 

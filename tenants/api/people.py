@@ -5,32 +5,41 @@ a suspended tenant answers 403 with its state (its people are frozen until react
 
 import uuid
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.api.serializers import UserSerializer
-from core.openapi import error_responses, field_errors
+from accounts.api.serializers import TextField, UserSerializer
+from accounts.services import EmailQuotaExceeded
+from core.openapi import ErrorSerializer, error_responses, field_errors
+from tenants.api.serializers import NewPasswordField, TenantSummarySerializer
 from tenants.api.views import TENANT_ID, suspended_refusal
-from tenants.models import Role, TenantStatus
+from tenants.models import Invitation, InvitationStatus, Role, TenantStatus
 from tenants.roles import Action, role_may
 from tenants.selectors import tenant_members, tenant_visible_to
 from tenants.services.people import (
     Conflict,
+    InvitationInvalid,
+    LoginRequired,
     NotAllowed,
     NotFound,
     PeopleError,
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
     membership_remove,
     membership_set_role,
     tenant_transfer_ownership,
 )
 
 USER_ID = OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+INVITATION_ID = OpenApiParameter("invitation_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
 def _uuid(value):
@@ -42,12 +51,25 @@ def _uuid(value):
 
 def refusal(exc: PeopleError) -> Response:
     """A refused change as its answer: 403, 404 or 409 with the reason as ``detail``."""
+    if isinstance(exc, InvitationInvalid):
+        raise serializers.ValidationError({"token": [str(exc)]})
+    if isinstance(exc, LoginRequired):
+        raise exceptions.NotAuthenticated(str(exc))
     code = {
         NotAllowed: status.HTTP_403_FORBIDDEN,
         NotFound: status.HTTP_404_NOT_FOUND,
         Conflict: status.HTTP_409_CONFLICT,
     }[type(exc)]
     return Response({"detail": str(exc)}, status=code)
+
+
+def quota_refusal(exc: EmailQuotaExceeded) -> Response:
+    """429: the address had its share of invitation emails; nothing was recorded."""
+    return Response(
+        {"detail": f"No invitation email can go to this address now: {exc}."},
+        status=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 class TenantPeopleEndpoint(APIView):
@@ -198,3 +220,157 @@ class OwnershipView(TenantPeopleEndpoint):
 
         refused = "Only an owner can transfer the ownership."
         return self.change(request, tenant_id, Action.TRANSFER, refused, OwnershipSerializer, do)
+
+
+# --- invitations -------------------------------------------------------------------------
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    invited_by = serializers.UUIDField(source="invited_by_id", allow_null=True, read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "status", "invited_by", "created_at", "expires_at"]
+
+
+class InviteSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+
+class AcceptSerializer(serializers.Serializer):
+    token = TextField(max_length=200)
+    password = NewPasswordField(
+        max_length=256,
+        trim_whitespace=False,
+        write_only=True,
+        required=False,
+        help_text="Only for an address without an account: the new account's password.",
+    )
+
+
+class AcceptedSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="An API token of the account that joined.")
+    user = UserSerializer()
+    role = serializers.ChoiceField(choices=Role.choices)
+    tenant = TenantSummarySerializer()
+
+
+INVITE_ONLY = "Only an owner or an admin can invite or see invitations."
+QUOTA = OpenApiResponse(
+    ErrorSerializer,
+    description="Too many requests (`Retry-After` says how many seconds to wait), or the "
+    "address had its share of invitation emails (`EMAIL_RECIPIENT_COOLDOWN`, "
+    "`EMAIL_RECIPIENT_DAILY_LIMIT`): nothing was recorded.",
+)
+
+
+class InvitationsView(TenantPeopleEndpoint):
+    @extend_schema(
+        parameters=[TENANT_ID],
+        responses={
+            200: InvitationSerializer(many=True),
+            **error_responses(401, 403, 404, 429, 503),
+        },
+    )
+    def get(self, request, tenant_id):
+        """The tenant's pending invitations, newest first (owners and admins)."""
+        tenant, _, refused = self.tenant_for(request, tenant_id, Action.INVITE, INVITE_ONLY)
+        if refused:
+            return refused
+        pending = tenant.invitations.filter(status=InvitationStatus.PENDING)
+        return Response(InvitationSerializer(pending, many=True).data)
+
+    @extend_schema(
+        parameters=[TENANT_ID],
+        request=InviteSerializer,
+        responses={
+            201: InvitationSerializer,
+            **change_errors("InviteError", InviteSerializer),
+            429: QUOTA,
+        },
+    )
+    def post(self, request, tenant_id):
+        """Invite an address with a role (an owner any role, an admin `admin` or `member`):
+        its invitation workflow emails a single-use link, reminds once after
+        `INVITATION_REMIND_AFTER` seconds and expires it after `INVITATION_TTL`. `409` when
+        the address is a member already or has a pending invitation here."""
+
+        def do(tenant, data):
+            try:
+                invitation = invitation_create(tenant_id=tenant.pk, actor=request.user, **data)
+            except EmailQuotaExceeded as exc:
+                return quota_refusal(exc)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from exc
+            return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+        return self.change(request, tenant_id, Action.INVITE, INVITE_ONLY, InviteSerializer, do)
+
+
+class InvitationView(TenantPeopleEndpoint):
+    @extend_schema(
+        parameters=[TENANT_ID, INVITATION_ID],
+        responses={204: None, **error_responses(401, 403, 404, 409, 429, 503)},
+    )
+    def delete(self, request, tenant_id, invitation_id):
+        """Revoke a pending invitation: its link stops working at once."""
+
+        def do(tenant, _):
+            invitation_revoke(
+                tenant_id=tenant.pk, actor=request.user, invitation_id=_uuid(invitation_id)
+            )
+            return Response(status=status.HTTP_204_NO_CONTENT)
+
+        return self.change(request, tenant_id, Action.INVITE, INVITE_ONLY, None, do)
+
+
+class AcceptInvitationView(APIView):
+    """Anyone holding an invitation's link may call it; an address that has an account must
+    also send that account's API token."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "verify"
+
+    @extend_schema(
+        request=AcceptSerializer,
+        responses={
+            200: AcceptedSerializer,
+            **error_responses(
+                400,
+                401,
+                403,
+                409,
+                413,
+                429,
+                503,
+                fields=field_errors("AcceptInvitationError", AcceptSerializer),
+            ),
+        },
+    )
+    def post(self, request):
+        """Accept an invitation: the invited address joins the tenant with the invitation's
+        role, and gets an API token. An address with an account must be logged in as it
+        (`401` without a token, `403` as another account); one without chooses a
+        `password` (its email then counts as verified). `400` for a link that is unknown,
+        used, revoked or expired."""
+        data = AcceptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            membership, raw = invitation_accept(
+                raw_token=data.validated_data["token"],
+                user=request.user,
+                password=data.validated_data.get("password"),
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        except PeopleError as exc:
+            return refusal(exc)
+        body = {
+            "token": raw,
+            "user": membership.user,
+            "role": membership.role,
+            "tenant": membership.tenant,
+        }
+        return Response(AcceptedSerializer(body).data)

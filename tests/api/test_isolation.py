@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 
 EXPORT_ID = "<str:export_id>"
 USER_ID = "<str:user_id>"
+INVITATION_ID = "<str:invitation_id>"
 ENDPOINTS = [  # every endpoint that takes a tenant id
     ("get", "/api/v1/tenants/{id}/"),
     ("delete", "/api/v1/tenants/{id}/"),
@@ -24,6 +25,9 @@ ENDPOINTS = [  # every endpoint that takes a tenant id
     ("patch", "/api/v1/tenants/{id}/members/{user}/"),
     ("delete", "/api/v1/tenants/{id}/members/{user}/"),
     ("post", "/api/v1/tenants/{id}/ownership/"),
+    ("get", "/api/v1/tenants/{id}/invitations/"),
+    ("post", "/api/v1/tenants/{id}/invitations/"),
+    ("delete", "/api/v1/tenants/{id}/invitations/{invitation}/"),
 ]
 
 
@@ -44,7 +48,8 @@ def test_every_endpoint_that_takes_a_tenant_id_is_enumerated_here():
             "/"
             + re.sub(r"<[^>]*tenant_id>", "{id}", route)
             .replace(EXPORT_ID, "{export}")
-            .replace(USER_ID, "{user}"),
+            .replace(USER_ID, "{user}")
+            .replace(INVITATION_ID, "{invitation}"),
         )
         for route, p in walk(get_resolver("config.urls_public").url_patterns)
         for method in p.callback.cls.http_method_names
@@ -65,10 +70,14 @@ def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants,
     a, b = two_tenants
     export = uuid.uuid4()
     other = getattr(api, method)(
-        path.format(id=b["tenant"]["id"], export=export, user=uuid.uuid4()), **bearer(a["token"])
+        path.format(
+            id=b["tenant"]["id"], export=export, user=uuid.uuid4(), invitation=uuid.uuid4()
+        ),
+        **bearer(a["token"]),
     )
     missing = getattr(api, method)(
-        path.format(id=uuid.uuid4(), export=export, user=uuid.uuid4()), **bearer(a["token"])
+        path.format(id=uuid.uuid4(), export=export, user=uuid.uuid4(), invitation=uuid.uuid4()),
+        **bearer(a["token"]),
     )
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
@@ -78,7 +87,9 @@ def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants,
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_no_token_is_401(api, two_tenants, method, path):
     _, b = two_tenants
-    url = path.format(id=b["tenant"]["id"], export=uuid.uuid4(), user=uuid.uuid4())
+    url = path.format(
+        id=b["tenant"]["id"], export=uuid.uuid4(), user=uuid.uuid4(), invitation=uuid.uuid4()
+    )
     assert getattr(api, method)(url).status_code == 401
 
 
