@@ -294,7 +294,9 @@ class Invitation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"invitation {self.pk} to {self.tenant_id} as {self.role} ({self.status})"
+        return (
+            f"Invitation as {self.get_role_display().lower()} ({self.get_status_display().lower()})"
+        )
 
 
 class FleetStatus(models.TextChoices):

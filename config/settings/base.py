@@ -193,7 +193,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "tenantflow API",
-    "DESCRIPTION": "Signup, tenant status and deletion, email verification.",
+    "DESCRIPTION": "Signup, tenant status and deletion, members and roles, invitations, "
+    "data exports, email verification.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
