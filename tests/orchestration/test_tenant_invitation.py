@@ -193,3 +193,37 @@ def test_real_activities_email_the_link_remind_and_expire_only_a_pending_invitat
     invitation_revoke(tenant_id=tenant.pk, actor=None, invitation_id=other.pk)
     assert not expire(str(other.pk))  # a revocation that came first stands
     assert Invitation.objects.get(pk=other.pk).status == InvitationStatus.REVOKED
+
+
+# --- end to end: the relay, a real Temporal server, real activities -----------------------
+
+
+@pytest.mark.usefixtures("queue_prefix")
+@pytest.mark.django_db(transaction=True)
+def test_an_invitation_left_alone_expires_on_its_timer_across_a_worker_restart(temporal, settings):
+    """Emailed by one worker, which then stops; the reminder's time and the expiry's come
+    while a second worker runs (its timers are the server's, not the worker's): the
+    reminder goes out once, the invitation expires, and its link no longer works."""
+    import time
+
+    from orchestration.receivers import invitation_workflow_id
+    from tenants.services.people import InvitationInvalid, invitation_accept
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, workflow_result
+
+    settings.INVITATION_REMIND_AFTER, settings.INVITATION_TTL = 2, 5
+    owner = UserFactory()
+    tenant = TenantFactory(owner=owner)
+    MembershipFactory(user=owner, tenant=tenant, role=Role.OWNER)
+    invitation = invitation_create(tenant_id=tenant.pk, actor=owner, email="idle@example.com")
+    with BackgroundWorker(temporal, kinds=("tenant",)):
+        wait_until(lambda: len(mail.outbox) == 1, timeout=30, what="the invitation email")
+    link = mail.outbox[0].body.split("#token=", 1)[1].split()[0]
+    time.sleep(1)  # no worker for a while, mid-timer
+    with BackgroundWorker(temporal, kinds=("tenant",)):
+        result = run_async(workflow_result(temporal, invitation_workflow_id(invitation.pk)))
+    assert result == {"state": "expired", "emails_sent": 2}
+    assert [m.subject.startswith("Reminder") for m in mail.outbox] == [False, True]
+    assert Invitation.objects.get(pk=invitation.pk).status == InvitationStatus.EXPIRED
+    with pytest.raises(InvitationInvalid):
+        invitation_accept(raw_token=link, password="a fresh passphrase 77")
