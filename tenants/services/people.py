@@ -399,11 +399,16 @@ def invitation_accept(*, raw_token: str, user=None, password: str | None = None)
 def invitation_send_email(*, invitation_id, reminder: bool = False) -> bool:
     """Email the invitation's link to its address (a reminder says so, and is recorded in
     ``reminded_at``). Returns False, sending nothing, once it is no longer pending or its
-    time is up. At-least-once: a retried activity may send the same email twice."""
+    time is up, and while its tenant takes no new members (suspended, failed, being
+    deleted). At-least-once: a retried activity may send the same email twice."""
     invitation = Invitation.objects.select_related("tenant").get(pk=invitation_id)
-    if invitation.status != InvitationStatus.PENDING or invitation.expires_at <= timezone.now():
-        return False
     tenant = invitation.tenant
+    if (
+        invitation.status != InvitationStatus.PENDING
+        or invitation.expires_at <= timezone.now()
+        or tenant.status not in OPEN
+    ):
+        return False
     link = f"{settings.PUBLIC_BASE_URL}/api/v1/invitations/accept/#token={_secret(invitation)}"
     subject = f"{'Reminder: you' if reminder else 'You'} are invited to join {tenant.name}"
     body = (

@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from orchestration.activities import people as people_activities
 from orchestration.workflows import TenantInvitationInput, TenantInvitationWorkflow
-from tenants.models import Invitation, InvitationStatus, Role
+from tenants.models import Invitation, InvitationStatus, Role, Tenant, TenantStatus
 from tenants.services.people import invitation_create, invitation_revoke
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
@@ -189,7 +189,12 @@ def test_real_activities_email_the_link_remind_and_expire_only_a_pending_invitat
     assert not send(str(invitation.pk), True)
     assert len(mail.outbox) == 2
 
+    # A tenant that takes no new members gets no invitation email out.
     other = invitation_create(tenant_id=tenant.pk, actor=owner, email="b@example.com")
+    Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.DELETING)
+    assert not send(str(other.pk), False)
+    assert len(mail.outbox) == 2
+    Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.PENDING)
     invitation_revoke(tenant_id=tenant.pk, actor=None, invitation_id=other.pk)
     assert not expire(str(other.pk))  # a revocation that came first stands
     assert Invitation.objects.get(pk=other.pk).status == InvitationStatus.REVOKED
