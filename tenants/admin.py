@@ -226,18 +226,18 @@ class TenantAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view(require_POST(self.invitation_action))
         return [
             path(
-                "<uuid:tenant_id>/invitations/<uuid:invitation_id>/<str:action>/",
+                "<uuid:object_id>/invitations/<uuid:invitation_id>/<str:action>/",
                 view,
                 name="tenants_tenant_invitation",
             ),
             *super().get_urls(),
         ]
 
-    def invitation_action(self, request, tenant_id, invitation_id, action: str):
+    def invitation_action(self, request, object_id, invitation_id, action: str):
         """Resend or revoke one of the tenant's invitations, as staff (change permission);
         back to the tenant's page with a message saying what was done, or for which tenant
         it was refused and why."""
-        tenant = get_object_or_404(Tenant, pk=tenant_id)
+        tenant = get_object_or_404(Tenant, pk=object_id)
         if action not in INVITATION_ACTIONS or not self.has_change_permission(request, tenant):
             raise PermissionDenied
         service = invitation_resend if action == "resend" else invitation_revoke
