@@ -12,7 +12,7 @@ from tenants.api.people import (
     MemberView,
     OwnershipView,
 )
-from tenants.api.views import MeView, SignupView, TenantDetailView
+from tenants.api.views import MeView, SignupView, TenantDetailView, TenantListView
 
 app_name = "api"
 urlpatterns = [
@@ -21,6 +21,7 @@ urlpatterns = [
     path("auth/verify-email/", VerifyEmailView.as_view(), name="verify-email"),
     path("auth/verify-email/resend/", ResendVerificationView.as_view(), name="verify-email-resend"),
     path("me/", MeView.as_view(), name="me"),
+    path("tenants/", TenantListView.as_view(), name="tenant-list"),
     path("tenants/<str:tenant_id>/", TenantDetailView.as_view(), name="tenant-detail"),
     path("tenants/<str:tenant_id>/exports/", TenantExportsView.as_view(), name="tenant-exports"),
     path(

@@ -46,6 +46,14 @@ def validate_settings() -> None:
             f"ONBOARDING_REMIND_AFTER={settings.ONBOARDING_REMIND_AFTER} must be less than "
             f"ONBOARDING_EXPIRE_AFTER={settings.ONBOARDING_EXPIRE_AFTER} (seconds)."
         )
+    later = ("ONBOARDING_EXPIRE_AFTER", settings.ONBOARDING_EXPIRE_AFTER)
+    for name in ("ONBOARDING_SUSPEND_AFTER", "ONBOARDING_DELETE_AFTER"):
+        value = getattr(settings, name)
+        if 0 < value <= later[1]:
+            raise ImproperlyConfigured(
+                f"{name}={value} must be 0 (never) or more than {later[0]}={later[1]} (seconds)."
+            )
+        later = (name, value) if value else later
     if settings.INVITATION_REMIND_AFTER >= settings.INVITATION_TTL:
         raise ImproperlyConfigured(
             f"INVITATION_REMIND_AFTER={settings.INVITATION_REMIND_AFTER} must be less than "

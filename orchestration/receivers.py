@@ -130,6 +130,8 @@ def on_signed_up(sender, *, tenant, user, verification_token, **kwargs) -> None:
             verification_token_id=verification_token.pk,
             remind_after_seconds=settings.ONBOARDING_REMIND_AFTER,
             expire_after_seconds=settings.ONBOARDING_EXPIRE_AFTER,
+            suspend_after_seconds=settings.ONBOARDING_SUSPEND_AFTER,
+            delete_after_seconds=settings.ONBOARDING_DELETE_AFTER,
             retry_window_seconds=settings.STEP_RETRY_WINDOW,
         ),
         workflow_id=onboarding_workflow_id(user.pk),

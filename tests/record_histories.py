@@ -218,6 +218,28 @@ def record_onboarding_verified(temporal, save):
     save(workflow_id, "onboarding-verified")
 
 
+def record_onboarding_abandoned(temporal, settings, save):
+    """A signup whose owner never verifies, on second-long timers: reminded, expired, then
+    (with the abandonment stages) the organisation suspended and its deletion asked for."""
+    from orchestration.receivers import onboarding_workflow_id
+    from tenants.models import TenantStatus
+    from tenants.services import account_signup
+    from tests.factories import PASSWORD
+    from tests.kit import run_async
+    from tests.workers import BackgroundWorker, settled, workflow_result
+
+    settings.ONBOARDING_REMIND_AFTER, settings.ONBOARDING_EXPIRE_AFTER = 1, 2
+    settings.ONBOARDING_SUSPEND_AFTER, settings.ONBOARDING_DELETE_AFTER = 4, 6
+    user, tenant, _ = account_signup(
+        email="ada@example.com", password=PASSWORD, organization_name="Acme", subdomain="acme"
+    )
+    workflow_id = onboarding_workflow_id(user.pk)
+    with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+        settled(tenant.pk, TenantStatus.ACTIVE)
+        run_async(workflow_result(temporal, workflow_id))
+    save(workflow_id, "onboarding-abandoned")
+
+
 def record_verification_email_and_token_cleanup(temporal, settings, save):
     """A verification email sent again on request; then a token clean-up run."""
     from django.core import mail

@@ -43,7 +43,7 @@ def test_contracts_hold():
             "tenants.selectors -> orchestration.routing",
         ),
         (
-            "accounts/services.py",
+            "accounts/services/__init__.py",
             "from tenants import models",
             "Layers",
             "accounts.services -> tenants.models",
@@ -68,7 +68,7 @@ def test_contracts_hold():
             "config.settings.local -> devstack.localservices",
         ),
         (
-            "tenants/services.py",
+            "tenants/services/__init__.py",
             "import devstack.supervisor",
             "Dev tooling",
             "tenants.services -> devstack.supervisor",

@@ -103,6 +103,18 @@ def test_production_starts_with_good_settings(extra):
             {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
             "ONBOARDING_REMIND_AFTER=99 must be less than",
         ),
+        (
+            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "604800"},
+            "ONBOARDING_SUSPEND_AFTER=604800 must be 0 (never) or more than ONBOARDING_EXPIRE",
+        ),
+        (
+            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "0", "ONBOARDING_DELETE_AFTER": "60"},
+            "ONBOARDING_DELETE_AFTER=60 must be 0 (never) or more than ONBOARDING_EXPIRE_AFTER",
+        ),
+        (
+            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "9000000", "ONBOARDING_DELETE_AFTER": "8000000"},
+            "ONBOARDING_DELETE_AFTER=8000000 must be 0 (never) or more than ONBOARDING_SUSPEND",
+        ),
         ({**GOOD, "INVITATION_TTL": "1"}, "INVITATION_TTL=1 must be at least 2"),
         (
             {**GOOD, "INVITATION_REMIND_AFTER": "99", "INVITATION_TTL": "60"},

@@ -188,6 +188,8 @@ REST_FRAMEWORK = {
         "resend": env_rate("THROTTLE_RESEND", "5/hour"),
         # Per user, on the tenant status endpoint (a client polls it while provisioning).
         "tenant": env_rate("THROTTLE_TENANT", "120/minute"),
+        # Per user, on creating another organisation.
+        "organization": env_rate("THROTTLE_ORGANIZATION", "10/hour"),
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
@@ -312,11 +314,18 @@ FLEET_MIGRATION_CONTINUE_AFTER = env_int("FLEET_MIGRATION_CONTINUE_AFTER", 2000,
 # provisioned (signups first; tenants/fleet.py). 0: never wait.
 FLEET_MIGRATION_GIVE_WAY = env_float("FLEET_MIGRATION_GIVE_WAY", 2.0, minimum=0)
 
+# Tenants one account may own that are not deleted (POST /api/v1/tenants/ refuses more).
+TENANTS_PER_OWNER = env_int("TENANTS_PER_OWNER", 20, minimum=1)
+
 # --- Onboarding (seconds) ----------------------------------------------------------------
 # A reminder goes out this long after signup if the email is still unverified…
 ONBOARDING_REMIND_AFTER = env_int("ONBOARDING_REMIND_AFTER", 24 * 3600, minimum=1)
 # …and the verification token expires (onboarding gives up) this long after signup.
 ONBOARDING_EXPIRE_AFTER = env_int("ONBOARDING_EXPIRE_AFTER", 7 * 24 * 3600, minimum=2)
+# An owner still unverified then has their organisations suspended (reason "unverified")
+# this long after signup, and their deletion scheduled this long after signup; 0: never.
+ONBOARDING_SUSPEND_AFTER = env_int("ONBOARDING_SUSPEND_AFTER", 30 * 24 * 3600, minimum=0)
+ONBOARDING_DELETE_AFTER = env_int("ONBOARDING_DELETE_AFTER", 60 * 24 * 3600, minimum=0)
 # --- Invitations (seconds; tenants/services/people.py, TenantInvitationWorkflow) -----------
 # An invitation not accepted is reminded once this long after it was made…
 INVITATION_REMIND_AFTER = env_int("INVITATION_REMIND_AFTER", 3 * 24 * 3600, minimum=1)

@@ -13,10 +13,12 @@ MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Test-only workflows hosted by the project's workers (see tests/orchestration/).
 TEMPORAL_WORKER_EXTENSIONS = ["tests.orchestration.worker_extension"]
-# Low limits, so the throttling tests reach them; tests clear the cache between tests.
+# Low limits, so the throttling tests reach them; tests clear the cache between tests. A
+# scope not named here keeps its base rate.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
         "signup": "8/minute",
         "login": "5/minute",
         "verify": "5/minute",

@@ -1,10 +1,12 @@
-"""Account activities: onboarding emails and token housekeeping. Safe to run twice."""
+"""Account activities: onboarding emails, what befalls the organisations of an owner who
+never verifies, and token housekeeping. Safe to run twice."""
 
 from datetime import timedelta
 
 from accounts import services as accounts
 from orchestration import metrics
 from orchestration.activities import django_activity
+from tenants.services import organizations
 
 
 @django_activity
@@ -22,6 +24,21 @@ def onboarding_expire_verification(token_id: int) -> bool:
 
 
 @django_activity
+def onboarding_suspend_unverified(user_id: str) -> int:
+    return organizations.tenants_suspend_unverified(owner_id=user_id)
+
+
+@django_activity
+def onboarding_reactivate_verified(user_id: str) -> int:
+    return organizations.tenants_reactivate_verified(owner_id=user_id)
+
+
+@django_activity
+def onboarding_schedule_deletion(user_id: str) -> int:
+    return organizations.tenants_delete_unverified(owner_id=user_id)
+
+
+@django_activity
 def tokens_delete_stale(retention_seconds: int, batch_size: int) -> int:
     """Deletes one batch; the workflow calls it until it returns 0."""
     return accounts.tokens_delete_stale(
@@ -29,5 +46,11 @@ def tokens_delete_stale(retention_seconds: int, batch_size: int) -> int:
     )
 
 
-ONBOARDING = [onboarding_send_verification, onboarding_expire_verification]
+ONBOARDING = [
+    onboarding_send_verification,
+    onboarding_expire_verification,
+    onboarding_suspend_unverified,
+    onboarding_reactivate_verified,
+    onboarding_schedule_deletion,
+]
 CLEANUP = [tokens_delete_stale]

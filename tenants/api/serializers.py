@@ -69,6 +69,13 @@ class SignupSerializer(serializers.Serializer):
         return value
 
 
+class OrganizationCreateSerializer(serializers.Serializer):
+    organization_name = TextField(max_length=200)
+    subdomain = SubdomainField(max_length=63)
+
+    validate_subdomain = SignupSerializer.validate_subdomain
+
+
 class TenantSummarySerializer(serializers.ModelSerializer):
     domain = serializers.SerializerMethodField()
 
@@ -85,6 +92,11 @@ class SignupResponseSerializer(serializers.Serializer):
     user = UserSerializer()
     tenant = TenantSummarySerializer()
     token = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+class OrganizationCreatedSerializer(serializers.Serializer):
+    tenant = TenantSummarySerializer()
     status_url = serializers.CharField()
 
 

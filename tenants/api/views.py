@@ -1,5 +1,6 @@
-"""Tenant API: signup (a user and their organisation), the current user with their
-memberships, and a tenant's status and deletion for its owner and members (Bearer token).
+"""Tenant API: signup (a user and their organisation), another organisation for a user, the
+current user with their memberships, and a tenant's status and deletion for its owner and
+members (Bearer token).
 A tenant the caller may not see does not exist, as far as this API says: 404, never 403.
 A suspended tenant answers its members 403 with its state and reason (``suspended_answer``);
 its owner can still read its status and export its data, nothing else."""
@@ -19,6 +20,8 @@ from accounts.api.views import PUBLIC_ERRORS, PublicEndpoint
 from core.openapi import error_responses, field_errors
 from tenants.api.serializers import (
     MeSerializer,
+    OrganizationCreatedSerializer,
+    OrganizationCreateSerializer,
     ProgressSerializer,
     SignupResponseSerializer,
     SignupSerializer,
@@ -28,6 +31,7 @@ from tenants.models import InvalidTransition, Role, TenantStatus, suspended_answ
 from tenants.roles import Action, role_may
 from tenants.selectors import memberships_for_user, tenant_visible_to
 from tenants.services import account_signup, tenant_request_deletion
+from tenants.services.organizations import OwnerLimitReached, organization_create
 
 
 def suspended_refusal(tenant) -> Response:
@@ -131,6 +135,46 @@ class TenantDetailView(APIView):
         return Response(TenantStatusSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)
 
 
+class TenantListView(APIView):
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "organization"
+
+    @extend_schema(
+        request=OrganizationCreateSerializer,
+        responses={
+            202: OrganizationCreatedSerializer,
+            **error_responses(
+                400,
+                401,
+                409,
+                413,
+                429,
+                503,
+                fields=field_errors("OrganizationError", OrganizationCreateSerializer),
+            ),
+        },
+        description="Another organisation for the caller, who becomes its owner; provisioned "
+        "like a signup's (`202`, then poll `status_url`). `409` when the caller already owns "
+        "`TENANTS_PER_OWNER` organisations that are not deleted.",
+    )
+    def post(self, request):
+        data = OrganizationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            tenant = organization_create(owner=request.user, **data.validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        except OwnerLimitReached as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        body = {"tenant": tenant, "status_url": _status_url(tenant)}
+        return Response(OrganizationCreatedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _status_url(tenant) -> str:
+    return reverse("api:tenant-detail", kwargs={"tenant_id": tenant.pk})
+
+
 class SignupView(PublicEndpoint):
     throttle_scope = "signup"
 
@@ -152,7 +196,7 @@ class SignupView(PublicEndpoint):
             "user": {"id": user.pk, "email": user.email},
             "tenant": tenant,
             "token": raw_token,
-            "status_url": reverse("api:tenant-detail", kwargs={"tenant_id": tenant.pk}),
+            "status_url": _status_url(tenant),
         }
         return Response(SignupResponseSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 

@@ -55,6 +55,7 @@ def test_the_schema_is_valid_openapi_3_and_documents_every_error_answer():
         "POST /api/v1/auth/verify-email/": {"200", "400", "413", "429", "503"},
         "POST /api/v1/auth/verify-email/resend/": {"202", "400", "413", "429", "503"},
         "GET /api/v1/me/": {"200", "401", "503"},
+        "POST /api/v1/tenants/": {"202", "400", "401", "409", "413", "429", "503"},
         "GET /api/v1/tenants/{tenant_id}/": {"200", "401", "403", "404", "429", "503"},
         "DELETE /api/v1/tenants/{tenant_id}/": {
             "202",

@@ -42,6 +42,7 @@ class FakeMailer:
     def __init__(self):
         self.sent: list[tuple[int, bool]] = []
         self.expired: list[int] = []
+        self.abandoned: list[str] = []  # the stages' activities, in order
 
         @activity.defn(name="onboarding_send_verification")
         async def send(token_id: int, reminder: bool) -> bool:
@@ -53,10 +54,25 @@ class FakeMailer:
             self.expired.append(token_id)
             return True
 
-        self.activities = [send, expire]
+        def stage(name):
+            @activity.defn(name=name)
+            async def run(user_id: str) -> int:
+                self.abandoned.append(name)
+                return 1
+
+            return run
+
+        self.activities = [send, expire] + [
+            stage(name)
+            for name in (
+                "onboarding_suspend_unverified",
+                "onboarding_reactivate_verified",
+                "onboarding_schedule_deletion",
+            )
+        ]
 
 
-async def run_onboarding(env, *, verify_after: float | None):
+async def run_onboarding(env, *, verify_after: float | None, suspend=0, delete=0):
     mailer = FakeMailer()
     queue = f"onboarding-{uuid.uuid4()}"
     params = UserOnboardingInput(
@@ -64,6 +80,8 @@ async def run_onboarding(env, *, verify_after: float | None):
         verification_token_id=7,
         remind_after_seconds=DAY,
         expire_after_seconds=7 * DAY,
+        suspend_after_seconds=suspend,
+        delete_after_seconds=delete,
     )
     async with Worker(
         env.client,
@@ -102,10 +120,65 @@ async def test_verified_after_the_reminder(time_skipping_env):
     assert mailer.sent == [(7, False), (7, True)]
 
 
+async def test_an_owner_who_never_verifies_is_suspended_then_deleted(time_skipping_env):
+    result, mailer = await run_onboarding(
+        time_skipping_env, verify_after=None, suspend=30 * DAY, delete=60 * DAY
+    )
+    assert result.state == "deletion_scheduled"
+    assert mailer.expired == [7]
+    assert mailer.abandoned == ["onboarding_suspend_unverified", "onboarding_schedule_deletion"]
+
+
+async def test_verifying_while_suspended_reactivates_and_deletes_nothing(time_skipping_env):
+    result, mailer = await run_onboarding(
+        time_skipping_env, verify_after=40 * DAY, suspend=30 * DAY, delete=60 * DAY
+    )
+    assert result.state == "verified"
+    assert mailer.abandoned == ["onboarding_suspend_unverified", "onboarding_reactivate_verified"]
+
+
+async def test_without_a_deletion_stage_the_suspension_waits_for_the_verification(
+    time_skipping_env,
+):
+    result, mailer = await run_onboarding(
+        time_skipping_env, verify_after=400 * DAY, suspend=30 * DAY
+    )
+    assert result.state == "verified"
+    assert mailer.abandoned == ["onboarding_suspend_unverified", "onboarding_reactivate_verified"]
+
+
+async def test_deletion_without_suspension(time_skipping_env):
+    result, mailer = await run_onboarding(time_skipping_env, verify_after=None, delete=9 * DAY)
+    assert result.state == "deletion_scheduled"
+    assert mailer.abandoned == ["onboarding_schedule_deletion"]
+
+
+async def test_verified_between_expiry_and_suspension_touches_nothing(time_skipping_env):
+    result, mailer = await run_onboarding(
+        time_skipping_env, verify_after=10 * DAY, suspend=30 * DAY, delete=60 * DAY
+    )
+    assert result.state == "verified"
+    assert mailer.expired == [7]
+    assert mailer.abandoned == []
+
+
 @pytest.mark.parametrize(
     ("arguments", "field"),
     [
         ({"user_id": "nope", "verification_token_id": 1}, "user_id"),
+        (
+            {"user_id": str(uuid.uuid4()), "verification_token_id": 1, "suspend_after_seconds": 5},
+            "suspend_after_seconds",
+        ),
+        (
+            {
+                "user_id": str(uuid.uuid4()),
+                "verification_token_id": 1,
+                "suspend_after_seconds": 9 * DAY,
+                "delete_after_seconds": 8 * DAY,
+            },
+            "delete_after_seconds",
+        ),
         ({"verification_token_id": 1}, "user_id"),  # written by older code, say
         ({"user_id": str(uuid.uuid4())}, "verification_token_id"),
     ],
