@@ -107,6 +107,7 @@ class EmailKind(models.TextChoices):
     TENANT_DELETION = "tenant_deletion", "Organisation deletion scheduled"
     PASSWORD_RESET = "password_reset", "Password reset"
     EMAIL_CHANGE = "email_change", "Email change"
+    INVITATION = "invitation", "Invitation to an organisation"
 
 
 class EmailQuota(models.Model):

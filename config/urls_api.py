@@ -14,6 +14,14 @@ from accounts.api.auth import (
 from accounts.api.views import ResendVerificationView, TokenView, VerifyEmailView
 from tenants.api.domains import TenantDomainsView, TenantDomainView
 from tenants.api.exports import ExportDownloadView, TenantExportsView, TenantExportView
+from tenants.api.people import (
+    AcceptInvitationView,
+    InvitationsView,
+    InvitationView,
+    MembersView,
+    MemberView,
+    OwnershipView,
+)
 from tenants.api.views import (
     MeView,
     SignupView,
@@ -57,5 +65,23 @@ urlpatterns = [
         TenantDomainView.as_view(),
         name="tenant-domain",
     ),
+    path("tenants/<str:tenant_id>/members/", MembersView.as_view(), name="tenant-members"),
+    path(
+        "tenants/<str:tenant_id>/members/<str:user_id>/",
+        MemberView.as_view(),
+        name="tenant-member",
+    ),
+    path("tenants/<str:tenant_id>/ownership/", OwnershipView.as_view(), name="tenant-ownership"),
+    path(
+        "tenants/<str:tenant_id>/invitations/",
+        InvitationsView.as_view(),
+        name="tenant-invitations",
+    ),
+    path(
+        "tenants/<str:tenant_id>/invitations/<str:invitation_id>/",
+        InvitationView.as_view(),
+        name="tenant-invitation",
+    ),
+    path("invitations/accept/", AcceptInvitationView.as_view(), name="invitation-accept"),
     path("exports/<str:token>/", ExportDownloadView.as_view(), name="export-download"),
 ]

@@ -54,6 +54,11 @@ def validate_settings() -> None:
                 f"{name}={value} must be 0 (never) or more than {later[0]}={later[1]} (seconds)."
             )
         later = (name, value) if value else later
+    if settings.INVITATION_REMIND_AFTER >= settings.INVITATION_TTL:
+        raise ImproperlyConfigured(
+            f"INVITATION_REMIND_AFTER={settings.INVITATION_REMIND_AFTER} must be less than "
+            f"INVITATION_TTL={settings.INVITATION_TTL} (seconds)."
+        )
     if not _DEPLOYMENT_RE.match(settings.TEMPORAL_DEPLOYMENT_NAME):
         raise ImproperlyConfigured(
             f"TEMPORAL_DEPLOYMENT_NAME={settings.TEMPORAL_DEPLOYMENT_NAME!r} must be letters, "

@@ -44,6 +44,10 @@ from orchestration.workflows.tenant_deletion_grace import (
     TenantDeletionGraceInput,
     TenantDeletionGraceWorkflow,
 )
+from orchestration.workflows.tenant_invitation import (
+    TenantInvitationInput,
+    TenantInvitationWorkflow,
+)
 from orchestration.workflows.tenant_provisioning import (
     PROVISIONING,
     TenantProvisioningInput,
@@ -60,6 +64,9 @@ from tenants.signals import (
     custom_domain_added,
     fleet_run_control_requested,
     fleet_run_requested,
+    invitation_closed,
+    invitation_created,
+    invitation_resend_requested,
     schema_pool_drawn,
     signed_up,
     tenant_deletion_requested,
@@ -82,6 +89,10 @@ def deletion_workflow_id(tenant_id) -> str:
 
 def onboarding_workflow_id(user_id) -> str:
     return f"user-onboarding-{user_id}"
+
+
+def invitation_workflow_id(invitation_id) -> str:
+    return f"tenant-invitation-{invitation_id}"
 
 
 def on_tenant_provisioning_requested(sender, *, tenant, attempt: int, **kwargs) -> None:
@@ -270,6 +281,30 @@ def on_email_verified(sender, *, user, **kwargs) -> None:
     transaction.on_commit(lambda: metrics.onboarding_outcome("verified"))
 
 
+def on_invitation_created(sender, *, invitation, **kwargs) -> None:
+    # The invitation's id only: its address and its link's secret stay in the database.
+    enqueue_start(
+        TenantInvitationWorkflow,
+        TenantInvitationInput(
+            invitation_id=str(invitation.pk),
+            remind_after_seconds=settings.INVITATION_REMIND_AFTER,
+            expire_after_seconds=settings.INVITATION_TTL,
+            retry_window_seconds=settings.STEP_RETRY_WINDOW,
+        ),
+        workflow_id=invitation_workflow_id(invitation.pk),
+        route=deployment_tenant_route(invitation.tenant_id, workload=Workload.INTERACTIVE),
+    )
+
+
+def on_invitation_closed(sender, *, invitation, outcome: str, **kwargs) -> None:
+    # "accepted" or "revoked": the signal of that name ends the run.
+    enqueue_signal(workflow_id=invitation_workflow_id(invitation.pk), signal=outcome)
+
+
+def on_invitation_resend_requested(sender, *, invitation, **kwargs) -> None:
+    enqueue_signal(workflow_id=invitation_workflow_id(invitation.pk), signal="resend")
+
+
 def on_fleet_run_requested(sender, *, run, **kwargs) -> None:
     # One run per id: a second request for the same deploy's run is not a second run (and a
     # retry attempt has its own id).
@@ -335,6 +370,11 @@ def connect() -> None:
     )
     email_change_requested.connect(
         on_email_change_requested, dispatch_uid=f"{uid}.email_change_requested"
+    )
+    invitation_created.connect(on_invitation_created, dispatch_uid=f"{uid}.invitation_created")
+    invitation_closed.connect(on_invitation_closed, dispatch_uid=f"{uid}.invitation_closed")
+    invitation_resend_requested.connect(
+        on_invitation_resend_requested, dispatch_uid=f"{uid}.invitation_resend_requested"
     )
     fleet_run_requested.connect(on_fleet_run_requested, dispatch_uid=f"{uid}.fleet_run")
     fleet_run_control_requested.connect(

@@ -33,6 +33,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
     from orchestration.activities import domains as domain_activities
     from orchestration.activities import exports as export_activities
     from orchestration.activities import fleet as fleet_activities
+    from orchestration.activities import people as people_activities
     from orchestration.activities import pool as pool_activities
     from orchestration.activities import tasks as task_activities
     from orchestration.workflows import (
@@ -47,6 +48,7 @@ def project_registry() -> dict[QueueKind, Hosted]:
         TenantDeletionGraceWorkflow,
         TenantDeletionWorkflow,
         TenantExportsPruneWorkflow,
+        TenantInvitationWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
         UserOnboardingWorkflow,
@@ -75,6 +77,10 @@ def project_registry() -> dict[QueueKind, Hosted]:
             activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities))
             + tuple(fleet_activities.ON_TENANT_QUEUES + deletion_activities.GRACE)
             + tuple(domain_activities.ON_TENANT_QUEUES),
+        )
+        # An invitation runs on its tenant's route.
+        + Hosted(
+            workflows=(TenantInvitationWorkflow,), activities=tuple(people_activities.INVITATION)
         )
         + onboarding
         + tasks,

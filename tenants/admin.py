@@ -11,11 +11,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timeuntil
+from django.views.decorators.http import require_POST
 
+from accounts.services import EmailQuotaExceeded
 from core.temporal_ui import workflow_ui_url
 from tenants.models import (
     ALLOWED_TRANSITIONS,
@@ -23,6 +28,8 @@ from tenants.models import (
     Domain,
     DomainKind,
     InvalidTransition,
+    Invitation,
+    InvitationStatus,
     Membership,
     SuspensionReason,
     Tenant,
@@ -49,6 +56,7 @@ from tenants.services.domains import (
     custom_domain_verify,
     txt_record_name,
 )
+from tenants.services.people import PeopleError, invitation_resend, invitation_revoke
 
 DELETE_ACTION = "delete_tenants"
 # On the tenant list and on a tenant's own page (whose action form has this prefix).
@@ -151,6 +159,59 @@ class DomainInline(admin.TabularInline):
         )
 
 
+class MembershipInline(admin.TabularInline):
+    """The tenant's people, read-only here (they manage themselves over the API)."""
+
+    model = Membership
+    extra = 0
+    fields = ["user", "role", "is_active", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class InvitationInline(admin.TabularInline):
+    """The tenant's invitations, newest first; a pending one has *Resend* and *Revoke*
+    buttons (they post the page's form to ``TenantAdmin.invitation_action``)."""
+
+    model = Invitation
+    extra = 0
+    fields = ["email", "role", "status", "invited_by", "created_at", "expires_at", "manage"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="actions")
+    def manage(self, invitation):
+        if invitation.status != InvitationStatus.PENDING:
+            return "—"
+        return format_html_join(
+            " ",
+            '<button type="submit" class="button" formmethod="post" formaction="{}" '
+            'data-invitation-action="{}">{}</button>',
+            (
+                (
+                    reverse(
+                        "admin:tenants_tenant_invitation",
+                        args=[invitation.tenant_id, invitation.pk, action],
+                    ),
+                    action,
+                    label,
+                )
+                for action, label in INVITATION_ACTIONS.items()
+            ),
+        )
+
+
+INVITATION_ACTIONS = {"resend": "Resend", "revoke": "Revoke"}
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = [
@@ -185,7 +246,7 @@ class TenantAdmin(admin.ModelAdmin):
         "deleted_at",
     ]
     fields = ["name", *readonly_fields]
-    inlines = [DomainInline]
+    inlines = [DomainInline, MembershipInline, InvitationInline]
     actions = [
         "provision",
         "retry_provisioning",
@@ -239,6 +300,47 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("domains")
+
+    # --- an invitation's resend and revoke (buttons of the invitations inline) -------------
+    def get_urls(self):
+        view = self.admin_site.admin_view(require_POST(self.invitation_action))
+        return [
+            path(
+                "<uuid:object_id>/invitations/<uuid:invitation_id>/<str:action>/",
+                view,
+                name="tenants_tenant_invitation",
+            ),
+            *super().get_urls(),
+        ]
+
+    def invitation_action(self, request, object_id, invitation_id, action: str):
+        """Resend or revoke one of the tenant's invitations, as staff (change permission);
+        back to the tenant's page with a message saying what was done, or for which tenant
+        it was refused and why."""
+        tenant = get_object_or_404(Tenant, pk=object_id)
+        if action not in INVITATION_ACTIONS or not self.has_change_permission(request, tenant):
+            raise PermissionDenied
+        service = invitation_resend if action == "resend" else invitation_revoke
+        invitation = get_object_or_404(Invitation, pk=invitation_id, tenant=tenant)
+        label = f"{tenant.name} ({tenant.subdomain})"
+        try:
+            service(tenant_id=tenant.pk, actor=None, invitation_id=invitation.pk)
+        except (PeopleError, EmailQuotaExceeded) as exc:
+            what = "resent" if action == "resend" else "revoked"
+            self.message_user(
+                request,
+                f"The invitation of {invitation.email} to {label} was not {what}: "
+                f"{str(exc).rstrip('.')}.",
+                messages.WARNING,
+            )
+        else:
+            done = "sent again" if action == "resend" else "revoked"
+            self.message_user(
+                request,
+                f"The invitation of {invitation.email} to {label} was {done}.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:tenants_tenant_change", args=[tenant.pk]))
 
     # --- columns and the change page ----------------------------------------------------
     # Nothing in list_display talks to Temporal: progress is read on the change page only.

@@ -375,6 +375,65 @@ class Membership(models.Model):
         return f"{self.user} is {self.role} of {self.tenant}"
 
 
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class Invitation(models.Model):
+    """An invitation of an email address to a tenant with a role, by one of its owners or
+    admins. Its link's secret is single-use: only its SHA-256 is stored (``key_hash``), with
+    the ``nonce`` it is derived from with SECRET_KEY (``accounts.services.secret_derive``),
+    so the invitation workflow can email it knowing only the invitation's id. It leaves
+    ``pending`` once, by a compare-and-set: accepted (``accepted_by`` joined), revoked, or
+    expired by its workflow at ``expires_at``."""
+
+    SECRET_PURPOSE = "invitation"  # noqa: S105 (a label, not a secret)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=InvitationStatus.choices, default=InvitationStatus.PENDING
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    nonce = models.CharField(max_length=32, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One pending invitation per address and tenant, in any letter case.
+            models.UniqueConstraint(
+                "tenant",
+                Lower("email"),
+                condition=models.Q(status="pending"),
+                name="invitation_pending_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=InvitationStatus.values),
+                name="invitation_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Invitation as {self.get_role_display().lower()} ({self.get_status_display().lower()})"
+        )
+
+
 class FleetStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # requested; its workflow has not begun
     RUNNING = "running", "Running"

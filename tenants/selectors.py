@@ -138,3 +138,12 @@ def tenants_solely_owned(*, user) -> list[Tenant]:
         .distinct()
         .order_by("created_at")
     )
+
+
+def tenant_members(*, tenant: Tenant):
+    """The tenant's active memberships with their users, owners first, then by joining."""
+    order = {Role.OWNER: 0, Role.ADMIN: 1, Role.MEMBER: 2}
+    members = Membership.objects.filter(tenant=tenant, is_active=True).select_related(
+        "user", "tenant"
+    )
+    return sorted(members, key=lambda m: (order.get(m.role, 3), m.created_at))

@@ -53,6 +53,16 @@ change. The project's own listeners record workflow starts (see docs/architectur
     sender: ``Domain``; ``tenant``: the Tenant it was removed from; ``domain_id``: the
     deleted row's id; ``actor``: the User who asked, or None. No project listener: a run
     still looking for its record finds it gone and ends.
+``invitation_created``
+    sender: ``Invitation``; ``invitation``: a new ``pending`` Invitation. Its workflow emails
+    the link (its secret recomputed from the stored nonce), reminds once, and expires it.
+``invitation_closed``
+    sender: ``Invitation``; ``invitation``: an Invitation that just left ``pending``;
+    ``outcome``: ``"accepted"`` or ``"revoked"`` (an expiry is its workflow's own doing and
+    sends nothing).
+``invitation_resend_requested``
+    sender: ``Invitation``; ``invitation``: a ``pending`` Invitation whose email is to go
+    out again (its per-recipient quota already counted).
 ``fleet_run_requested``
     sender: ``FleetRun``; ``run``: the FleetRun to (re)start: a new run (``attempt`` 1), or
     a "retry failed" attempt over its failures (``run.retry_failed``), under
@@ -79,6 +89,9 @@ tenant_subdomain_changed = Signal()
 custom_domain_added = Signal()
 custom_domain_removed = Signal()
 signed_up = Signal()
+invitation_created = Signal()
+invitation_closed = Signal()
+invitation_resend_requested = Signal()
 fleet_run_requested = Signal()
 fleet_run_control_requested = Signal()
 schema_pool_drawn = Signal()

@@ -522,6 +522,46 @@ def record_tenant_exports_prune(owner, temporal, settings, tmp_path, save):
     save(workflow_id, "tenant-exports-prune")
 
 
+def record_invitation_expired_and_accepted(owner, temporal, settings, save):
+    """Two invitations to one tenant: one left alone (emailed, reminded once, expired, on
+    timers of seconds); one emailed again on request (the ``resend`` signal), then accepted
+    with a password (the ``accepted`` signal)."""
+    from django.core import mail
+
+    from orchestration.receivers import invitation_workflow_id
+    from tenants.models import Role
+    from tenants.services.people import invitation_accept, invitation_create, invitation_resend
+    from tests.factories import PASSWORD, MembershipFactory, TenantFactory
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, workflow_result
+
+    settings.EMAIL_RECIPIENT_COOLDOWN = 0
+    tenant = TenantFactory(owner=owner, subdomain="team")
+    MembershipFactory(user=owner, tenant=tenant, role=Role.OWNER)
+    settings.INVITATION_REMIND_AFTER, settings.INVITATION_TTL = 1, 3
+    left = invitation_create(tenant_id=tenant.pk, actor=owner, email="left@example.com")
+    settings.INVITATION_REMIND_AFTER, settings.INVITATION_TTL = 600, 1200
+    kept = invitation_create(tenant_id=tenant.pk, actor=owner, email="kept@example.com")
+
+    def emails_to(address: str) -> list:
+        return [m for m in mail.outbox if m.to == [address]]
+
+    with BackgroundWorker(temporal, kinds=("tenant",)):
+        wait_until(lambda: emails_to(kept.email), timeout=30, what="the invitation email")
+        invitation_resend(tenant_id=tenant.pk, actor=owner, invitation_id=kept.pk)
+        wait_until(lambda: len(emails_to(kept.email)) == 2, timeout=30, what="the email again")
+        link = emails_to(kept.email)[-1].body.split("#token=", 1)[1].split()[0]
+        invitation_accept(raw_token=link, password=PASSWORD)
+        assert run_async(workflow_result(temporal, invitation_workflow_id(kept.pk)))["state"] == (
+            "accepted"
+        )
+        assert run_async(workflow_result(temporal, invitation_workflow_id(left.pk)))["state"] == (
+            "expired"
+        )
+    save(invitation_workflow_id(left.pk), "invitation-expired")
+    save(invitation_workflow_id(kept.pk), "invitation-accepted")
+
+
 async def _closed(address: str, workflow_id: str) -> None:
     """Once the run has closed (a worker must still be running), within a minute."""
     client = await Client.connect(address)

@@ -7,7 +7,7 @@ from django.db import OperationalError, connection
 from accounts.models import TokenPurpose
 from accounts.services import token_issue
 from tenants.models import Domain, Role, Tenant, TenantStatus
-from tenants.services import membership_create
+from tenants.services.people import membership_create
 from tests.factories import TenantFactory
 from tests.kit import run_async
 

@@ -131,6 +131,11 @@ def test_production_starts_with_good_settings(extra):
             {**GOOD, "ONBOARDING_SUSPEND_AFTER": "9000000", "ONBOARDING_DELETE_AFTER": "8000000"},
             "ONBOARDING_DELETE_AFTER=8000000 must be 0 (never) or more than ONBOARDING_SUSPEND",
         ),
+        ({**GOOD, "INVITATION_TTL": "1"}, "INVITATION_TTL=1 must be at least 2"),
+        (
+            {**GOOD, "INVITATION_REMIND_AFTER": "99", "INVITATION_TTL": "60"},
+            "INVITATION_REMIND_AFTER=99 must be less than",
+        ),
     ],
 )
 def test_production_refuses_bad_settings_naming_the_variable(env, message):

@@ -42,7 +42,7 @@ def token_issue_for_email(*, user: User, purpose: str, ttl: timedelta) -> Token:
     stored nonce), for a workflow that emails it later without the secret ever being
     written to the outbox or to Temporal."""
     nonce = secrets.token_hex(16)
-    raw = _derive(purpose, nonce)
+    raw = secret_derive(purpose, nonce)
     return Token.objects.create(
         user=user,
         purpose=purpose,
@@ -56,10 +56,12 @@ def token_issue_for_email(*, user: User, purpose: str, ttl: timedelta) -> Token:
 def token_raw_value(token: Token) -> str:
     if not token.nonce:
         raise ValueError(f"Token {token.pk} is not recoverable; its value was shown once.")
-    return _derive(token.purpose, token.nonce)
+    return secret_derive(token.purpose, token.nonce)
 
 
-def _derive(purpose: str, nonce: str) -> str:
+def secret_derive(purpose: str, nonce: str) -> str:
+    """The secret of ``purpose`` for a stored ``nonce``: recomputable with SECRET_KEY, so a
+    workflow can email it later while only its nonce (and its hash) is stored."""
     digest = hmac.new(settings.SECRET_KEY.encode(), f"{purpose}:{nonce}".encode(), "sha256")
     return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 

@@ -201,8 +201,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "tenantflow API",
-    "DESCRIPTION": "Signup, tenant status and deletion, email verification, logout and API "
-    "tokens, password reset, email change, closing an account.",
+    "DESCRIPTION": "Signup, tenant status and deletion, members and roles, invitations, "
+    "domains, data exports, email verification, logout and API tokens, password reset, "
+    "email change, closing an account.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -361,6 +362,11 @@ ONBOARDING_EXPIRE_AFTER = env_int("ONBOARDING_EXPIRE_AFTER", 7 * 24 * 3600, mini
 # this long after signup, and their deletion scheduled this long after signup; 0: never.
 ONBOARDING_SUSPEND_AFTER = env_int("ONBOARDING_SUSPEND_AFTER", 30 * 24 * 3600, minimum=0)
 ONBOARDING_DELETE_AFTER = env_int("ONBOARDING_DELETE_AFTER", 60 * 24 * 3600, minimum=0)
+# --- Invitations (seconds; tenants/services/people.py, TenantInvitationWorkflow) -----------
+# An invitation not accepted is reminded once this long after it was made…
+INVITATION_REMIND_AFTER = env_int("INVITATION_REMIND_AFTER", 3 * 24 * 3600, minimum=1)
+# …and expires (its link stops working, the workflow closes it) this long after it was made.
+INVITATION_TTL = env_int("INVITATION_TTL", 7 * 24 * 3600, minimum=2)
 # Used and expired tokens are deleted this long after they stopped being usable.
 TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 30, minimum=0)
 TOKEN_CLEANUP_INTERVAL = env_int("TOKEN_CLEANUP_INTERVAL", 3600, minimum=60)

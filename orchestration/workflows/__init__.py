@@ -30,6 +30,8 @@ _MODULES = {
     "TenantDeletionWorkflow": "tenant_deletion",
     "TenantExportsPruneInput": "tenant_exports_prune",
     "TenantExportsPruneWorkflow": "tenant_exports_prune",
+    "TenantInvitationInput": "tenant_invitation",
+    "TenantInvitationWorkflow": "tenant_invitation",
     "TenantProvisioningInput": "tenant_provisioning",
     "TenantProvisioningWorkflow": "tenant_provisioning",
     "TokenCleanupInput": "token_cleanup",

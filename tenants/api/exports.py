@@ -14,7 +14,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.openapi import ErrorSerializer, error_responses
-from tenants.api.views import TENANT_ID
+from tenants.api.views import TENANT_ID, suspended_refusal
 from tenants.exports import (
     ExportLinkExpired,
     TenantNotExportable,
@@ -23,7 +23,8 @@ from tenants.exports import (
     export_for_token,
     export_request,
 )
-from tenants.models import ExportStatus, Role, TenantExport
+from tenants.models import ExportStatus, Role, TenantExport, TenantStatus
+from tenants.roles import Action, role_may
 from tenants.selectors import tenant_visible_to
 
 EXPORT_ID = OpenApiParameter("export_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -77,17 +78,22 @@ class ExportSerializer(serializers.ModelSerializer):
         return "The export failed." if export.status == ExportStatus.FAILED else ""
 
 
-def _owned_tenant(request, tenant_id):
-    """The tenant, for its owner; 404 for anyone who may not see it, 403 for a member who is
-    not the owner."""
+def _exportable_tenant(request, tenant_id):
+    """``(tenant, refusal)``: the tenant, and None for an owner or an admin; 404 for anyone
+    who may not see it; a 403 for a member, and for anyone but an owner while it is
+    suspended (its owner can still export its data)."""
     found = tenant_visible_to(user=request.user, tenant_id=tenant_id)
     if found is None:
         raise Http404
     tenant, role = found
-    return tenant, role == Role.OWNER
+    if tenant.status == TenantStatus.SUSPENDED and role != Role.OWNER:
+        return tenant, suspended_refusal(tenant)
+    if not role_may(role, Action.EXPORT):
+        return tenant, Response({"detail": ONLY_OWNER}, status=status.HTTP_403_FORBIDDEN)
+    return tenant, None
 
 
-ONLY_OWNER = "Only the owner can export this organisation's data."
+ONLY_OWNER = "Only an owner or an admin can export this organisation's data."
 # Seconds a request refused for the exports in flight is told to wait: an export of a
 # small tenant takes seconds, a large one minutes.
 IN_FLIGHT_RETRY_AFTER = 30
@@ -114,9 +120,9 @@ class TenantExportsView(APIView):
         },
     )
     def post(self, request, tenant_id):
-        tenant, owner = _owned_tenant(request, tenant_id)
-        if not owner:
-            return Response({"detail": ONLY_OWNER}, status=status.HTTP_403_FORBIDDEN)
+        tenant, refused = _exportable_tenant(request, tenant_id)
+        if refused:
+            return refused
         try:
             export = export_request(tenant=tenant, user=request.user)
         except TenantNotExportable as exc:
@@ -140,9 +146,9 @@ class TenantExportView(APIView):
         responses={200: ExportSerializer, **error_responses(401, 403, 404, 429, 503)},
     )
     def get(self, request, tenant_id, export_id):
-        tenant, owner = _owned_tenant(request, tenant_id)
-        if not owner:
-            return Response({"detail": ONLY_OWNER}, status=status.HTTP_403_FORBIDDEN)
+        tenant, refused = _exportable_tenant(request, tenant_id)
+        if refused:
+            return refused
         export = TenantExport.objects.filter(tenant=tenant, pk=_uuid_or_404(export_id)).first()
         if export is None:
             raise Http404

@@ -46,6 +46,7 @@ from tenants.models import (
     deletion_scheduled_answer,
     suspended_answer,
 )
+from tenants.roles import Action, role_may
 from tenants.selectors import memberships_for_user, tenant_domains, tenant_visible_to
 from tenants.services import account_signup
 from tenants.services.account_closure import SoleOwner, account_close
@@ -189,7 +190,7 @@ class TenantDetailView(TenantEndpoint):
         tenant, role = self._tenant_and_role(request, tenant_id)
         if tenant.status == TenantStatus.SUSPENDED:
             return suspended_refusal(tenant)
-        if role != Role.OWNER:
+        if not role_may(role, Action.DELETE):
             return owner_only("delete")
         try:
             tenant = tenant_schedule_deletion(tenant=tenant, actor=request.user)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from accounts.models import TokenPurpose, User
+from accounts.models import TokenPurpose
 from accounts.services import EMAIL_UNAVAILABLE, token_issue, user_register
 from tenants import pool, signals
 from tenants.models import (
@@ -34,6 +34,7 @@ from tenants.schemas.drop import drop_schema
 from tenants.schemas.migrate import migrate_schema
 from tenants.selectors import tenant_subdomain_taken
 from tenants.services.domains import SUBDOMAIN_TAKEN
+from tenants.services.people import membership_create
 from tenants.validators import validate_subdomain
 from tenants.workspace.defaults import seed_defaults
 
@@ -333,14 +334,6 @@ def tenant_seed_defaults(*, tenant_id) -> None:
 
 
 # --- memberships ---------------------------------------------------------------------------
-
-
-def membership_create(*, user: User, tenant: Tenant, role: str = Role.MEMBER) -> Membership:
-    """Give ``user`` a role in ``tenant``; an existing membership is re-activated (idempotent)."""
-    membership, _ = Membership.objects.update_or_create(
-        user=user, tenant=tenant, defaults={"role": role, "is_active": True}
-    )
-    return membership
 
 
 def membership_create_owner(*, tenant_id) -> Membership:

@@ -10,7 +10,6 @@ from tenants.models import InvalidTransition, Role, SuspensionReason, Tenant, Te
 from tenants.selectors import tenant_subdomain_taken
 from tenants.services import (
     SUBDOMAIN_TAKEN,
-    membership_create,
     tenant_check_fields,
     tenant_create,
     tenant_reactivate,
@@ -18,6 +17,7 @@ from tenants.services import (
     tenant_suspend,
 )
 from tenants.services.deletion import tenant_schedule_deletion
+from tenants.services.people import membership_create
 
 
 class OwnerLimitReached(Exception):

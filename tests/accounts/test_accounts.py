@@ -10,7 +10,7 @@ from accounts.models import EmailKind, EmailQuota, Token, TokenPurpose, User, ha
 from accounts.selectors import token_find_usable
 from accounts.services import EmailQuotaExceeded, email_quota_use, token_consume, token_issue
 from tenants.models import Membership, Role
-from tenants.services import membership_create
+from tenants.services.people import membership_create
 from tests.factories import PASSWORD, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,6 +15,8 @@ pytestmark = pytest.mark.django_db
 
 EXPORT_ID = "<str:export_id>"
 DOMAIN = "<str:domain>"
+USER_ID = "<str:user_id>"
+INVITATION_ID = "<str:invitation_id>"
 ENDPOINTS = [  # every endpoint that takes a tenant id
     ("get", "/api/v1/tenants/{id}/"),
     ("patch", "/api/v1/tenants/{id}/"),
@@ -26,6 +28,13 @@ ENDPOINTS = [  # every endpoint that takes a tenant id
     ("delete", "/api/v1/tenants/{id}/domains/{domain}/"),
     ("post", "/api/v1/tenants/{id}/exports/"),
     ("get", "/api/v1/tenants/{id}/exports/{export}/"),
+    ("get", "/api/v1/tenants/{id}/members/"),
+    ("patch", "/api/v1/tenants/{id}/members/{user}/"),
+    ("delete", "/api/v1/tenants/{id}/members/{user}/"),
+    ("post", "/api/v1/tenants/{id}/ownership/"),
+    ("get", "/api/v1/tenants/{id}/invitations/"),
+    ("post", "/api/v1/tenants/{id}/invitations/"),
+    ("delete", "/api/v1/tenants/{id}/invitations/{invitation}/"),
 ]
 
 
@@ -46,13 +55,24 @@ def test_every_endpoint_that_takes_a_tenant_id_is_enumerated_here():
             "/"
             + re.sub(r"<[^>]*tenant_id>", "{id}", route)
             .replace(EXPORT_ID, "{export}")
-            .replace(DOMAIN, "{domain}"),
+            .replace(DOMAIN, "{domain}")
+            .replace(USER_ID, "{user}")
+            .replace(INVITATION_ID, "{invitation}"),
         )
         for route, p in walk(get_resolver("config.urls_public").url_patterns)
         for method in p.callback.cls.http_method_names
         if hasattr(p.callback.cls, method) and method not in {"options", "head"}
     }
     assert found == set(ENDPOINTS)
+
+
+# The ids after the tenant's in a path: any, since the tenant is someone else's or unknown.
+OTHER_IDS = {
+    "export": uuid.uuid4(),
+    "domain": "shop.example.org",
+    "user": uuid.uuid4(),
+    "invitation": uuid.uuid4(),
+}
 
 
 @pytest.fixture
@@ -65,13 +85,12 @@ def two_tenants(api):
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants, method, path):
     a, b = two_tenants
-    export = uuid.uuid4()
     other = getattr(api, method)(
-        path.format(id=b["tenant"]["id"], export=export, domain="shop.example.org"),
+        path.format(id=b["tenant"]["id"], **OTHER_IDS),
         **bearer(a["token"]),
     )
     missing = getattr(api, method)(
-        path.format(id=uuid.uuid4(), export=export, domain="shop.example.org"),
+        path.format(id=uuid.uuid4(), **OTHER_IDS),
         **bearer(a["token"]),
     )
     assert other.status_code == missing.status_code == 404
@@ -82,7 +101,7 @@ def test_other_tenant_is_404_like_a_tenant_that_does_not_exist(api, two_tenants,
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_no_token_is_401(api, two_tenants, method, path):
     _, b = two_tenants
-    url = path.format(id=b["tenant"]["id"], export=uuid.uuid4(), domain="shop.example.org")
+    url = path.format(id=b["tenant"]["id"], **OTHER_IDS)
     assert getattr(api, method)(url).status_code == 401
 
 

@@ -88,6 +88,10 @@ def test_no_secret_in_any_line_and_each_line_knows_its_run_or_request(
     assert all(e.get("request_id") for e in access)
 
 
+INVITEE_EMAIL = "invitee.k3vw@canary-mail.example"
+INVITEE_PASSWORD = "Invitee pass phrase 4K8W"
+
+
 async def _history(address: str, workflow_id: str) -> str:
     from temporalio.client import Client
 
@@ -192,3 +196,76 @@ def test_a_scheduled_deletion_leaves_the_owners_email_in_no_line_input_or_histor
     for text in (logs.text, history, str(list(starts.values_list("arguments", flat=True)))):
         assert CANARY_EMAIL not in text
         assert "Acme" not in text  # nor the organisation's name
+
+
+@pytest.mark.usefixtures("queue_prefix", "drop_tenant_schemas")
+def test_an_invitation_from_link_to_removal_leaks_no_secret(api, temporal):
+    """The owner invites a new address as member; the emailed link is accepted with a
+    password; the member sees the tenant in /me/ and reads its status; the member's own
+    invitation attempt is refused; the owner removes the member, whose next read is 404.
+    No email address, link secret, password or API token is in a log line, in the
+    workflow's input or in its history."""
+    from orchestration.receivers import invitation_workflow_id
+    from tenants.models import Invitation
+    from tests.kit import run_async
+    from tests.workers import workflow_result
+
+    with Captured() as logs:
+        owner = signup(api, email=CANARY_EMAIL, password=CANARY_PASSWORD).json()
+        tenant_url = owner["status_url"]
+        tenant_id = owner["tenant"]["id"]
+        auth = bearer(owner["token"])
+        with BackgroundWorker(temporal, kinds=("tenant", "jobs")):
+            settled(tenant_id, TenantStatus.ACTIVE)
+            invited = api.post(
+                f"/api/v1/tenants/{tenant_id}/invitations/",
+                {"email": INVITEE_EMAIL, "role": "member"},
+                format="json",
+                **auth,
+            )
+            assert invited.status_code == 201, invited.content
+            wait_until(
+                lambda: any(m.to == [INVITEE_EMAIL] for m in mail.outbox),
+                timeout=30,
+                what="the invitation email",
+            )
+            email = next(m for m in mail.outbox if m.to == [INVITEE_EMAIL])
+            link = email.body.split("#token=", 1)[1].split()[0]
+            accepted = api.post(
+                "/api/v1/invitations/accept/",
+                {"token": link, "password": INVITEE_PASSWORD},
+                format="json",
+            )
+            assert accepted.status_code == 200, accepted.content
+            member_token = accepted.json()["token"]
+            member = bearer(member_token)
+            me = api.get("/api/v1/me/", **member).json()
+            assert [m["tenant"]["id"] for m in me["memberships"]] == [tenant_id]
+            assert api.get(tenant_url, **member).json()["status"] == TenantStatus.ACTIVE
+            refused = api.post(
+                f"/api/v1/tenants/{tenant_id}/invitations/",
+                {"email": "another@example.com", "role": "member"},
+                format="json",
+                **member,
+            )
+            assert refused.status_code == 403
+            removed = api.delete(f"/api/v1/tenants/{tenant_id}/members/{me['id']}/", **auth)
+            assert removed.status_code == 204
+            assert api.get(tenant_url, **member).status_code == 404
+            workflow_id = invitation_workflow_id(Invitation.objects.get().pk)
+            assert run_async(workflow_result(temporal, workflow_id))["state"] == "accepted"
+            history = run_async(_history(temporal, workflow_id))
+    secrets = (
+        CANARY_EMAIL,
+        CANARY_PASSWORD,
+        owner["token"],
+        INVITEE_EMAIL,
+        INVITEE_PASSWORD,
+        link,
+        member_token,
+    )
+    for secret in secrets:
+        assert secret not in logs.text
+        assert secret not in history
+    mine = [e for e in logs.entries() if e.get("workflow_id") == workflow_id]
+    assert {e.get("activity") for e in mine} >= {"invitation_send"}

@@ -37,6 +37,10 @@ def contract_config() -> schemathesis.Config:
 
 # What an owner's action on a tenant can be refused with.
 REFUSALS = {"401", "403", "404", "409", "429", "503"}
+# The error answers of a read about a tenant; of a change with a JSON body; of a public call.
+READ = {"401", "403", "404", "429", "503"}
+CHANGE = READ | {"400", "409", "413"}
+PUBLIC = {"400", "413", "429", "503"}
 
 
 def test_the_schema_is_valid_openapi_3_and_documents_every_error_answer():
@@ -87,6 +91,14 @@ def test_the_schema_is_valid_openapi_3_and_documents_every_error_answer():
             "503",
         },
         "GET /api/v1/exports/{token}/": {"200", "404", "410", "503"},
+        "GET /api/v1/tenants/{tenant_id}/members/": {"200"} | READ,
+        "PATCH /api/v1/tenants/{tenant_id}/members/{user_id}/": {"200"} | CHANGE,
+        "DELETE /api/v1/tenants/{tenant_id}/members/{user_id}/": {"204", "409"} | READ,
+        "POST /api/v1/tenants/{tenant_id}/ownership/": {"200"} | CHANGE,
+        "GET /api/v1/tenants/{tenant_id}/invitations/": {"200"} | READ,
+        "POST /api/v1/tenants/{tenant_id}/invitations/": {"201"} | CHANGE,
+        "DELETE /api/v1/tenants/{tenant_id}/invitations/{invitation_id}/": {"204", "409"} | READ,
+        "POST /api/v1/invitations/accept/": {"200", "401", "403", "409"} | PUBLIC,
     }
 
 

@@ -262,3 +262,62 @@ def test_schedule_restore_and_purge_now_from_the_admin(live_server, chromium_pat
     row = Tenant.objects.get(pk=tenant.pk)
     assert (row.status, row.purge_at, row.deletion_scheduling) == (TenantStatus.DELETING, None, 2)
     assert OutboxEntry.objects.filter(workflow_type=TENANT_DELETION).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_members_and_invitations_inline_with_resend_and_revoke(
+    live_server, chromium_path, tmp_path
+):
+    from playwright.sync_api import expect
+
+    from accounts.models import EmailQuota
+    from orchestration.models import OutboxKind
+    from tenants.models import Invitation, InvitationStatus, Role
+    from tenants.services.people import invitation_create
+    from tests.factories import MembershipFactory
+
+    UserFactory(email="root@example.com", superuser=True)
+    owner = UserFactory(email="owner@example.com")
+    tenant = TenantFactory(owner=owner, subdomain="crew", status=TenantStatus.ACTIVE)
+    MembershipFactory(user=owner, tenant=tenant, role=Role.OWNER)
+    MembershipFactory(user__email="mate@example.com", tenant=tenant, role=Role.MEMBER)
+    kept = invitation_create(tenant_id=tenant.pk, actor=owner, email="kept@example.com")
+    dropped = invitation_create(tenant_id=tenant.pk, actor=owner, email="dropped@example.com")
+    EmailQuota.objects.update(sent_at=[])  # the invitations' own emails, long ago
+    change = f"/admin/tenants/tenant/{tenant.pk}/change/"
+
+    with admin_page(live_server, chromium_path, then=change) as (page, _):
+
+        def button(invitation, action):
+            row = page.locator("tr", has_text=invitation.email)
+            return row.locator(f"button[data-invitation-action='{action}']")
+
+        expect(page.locator("#memberships-group")).to_contain_text("owner@example.com")
+        expect(page.locator("#memberships-group")).to_contain_text("mate@example.com")
+        expect(page.locator("#invitations-group")).to_contain_text("kept@example.com")
+
+        button(kept, "resend").click()
+        expect(page.locator("ul.messagelist")).to_contain_text(
+            "The invitation of kept@example.com to Crew (crew) was sent again."
+        )
+        # Again at once: the address's cool-down refuses it, and the message says why.
+        button(kept, "resend").click()
+        expect(page.locator("ul.messagelist")).to_contain_text(
+            "The invitation of kept@example.com to Crew (crew) was not resent: one such "
+            "email went to this address less than"
+        )
+        button(dropped, "revoke").click()
+        expect(page.locator("ul.messagelist")).to_contain_text(
+            "The invitation of dropped@example.com to Crew (crew) was revoked."
+        )
+        expect(button(dropped, "revoke")).to_have_count(0)
+        expect(page.locator("tr", has_text="dropped@example.com")).to_contain_text("Revoked")
+        page.screenshot(path=str(tmp_path / "tenant-people.png"), full_page=True)
+
+    assert Invitation.objects.get(pk=dropped.pk).status == InvitationStatus.REVOKED
+    assert Invitation.objects.get(pk=kept.pk).status == InvitationStatus.PENDING
+    signals = OutboxEntry.objects.filter(kind=OutboxKind.SIGNAL)
+    assert sorted(signals.values_list("workflow_type", "workflow_id")) == [
+        ("resend", f"tenant-invitation-{kept.pk}"),
+        ("revoked", f"tenant-invitation-{dropped.pk}"),
+    ]

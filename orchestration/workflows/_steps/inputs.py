@@ -71,3 +71,13 @@ def require_uuid(field: str, value) -> None:
 def require_positive(field: str, value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise invalid(field, f"must be a positive integer, got {value!r}")
+
+
+def require_reminder_first(
+    remind_field: str, remind_after: int, expire_field: str, expire_after: int
+) -> None:
+    """A run that reminds once then expires: both positive, the reminder first."""
+    require_positive(remind_field, remind_after)
+    require_positive(expire_field, expire_after)
+    if remind_after >= expire_after:
+        raise invalid(remind_field, f"must be less than {expire_field}")
