@@ -11,7 +11,7 @@ class Action(StrEnum):
     INVITE = "invite"  # invite people, resend and revoke invitations
     MANAGE_MEMBERS = "manage_members"  # change roles, remove members
     EXPORT = "export"  # export the tenant's data
-    CHANGE_DOMAINS = "change_domains"
+    CHANGE_DOMAINS = "change_domains"  # the subdomain and custom domains
     DELETE = "delete"  # delete the tenant
     TRANSFER = "transfer"  # make another member the owner of record
 

@@ -17,13 +17,13 @@ from rest_framework.views import APIView
 from accounts.api.serializers import TextField
 from core.openapi import error_responses, field_errors
 from tenants.api.views import (
-    MANAGERS,
     ONLY_MANAGERS,
     TENANT_ID,
     not_active_refusal,
     suspended_refusal,
 )
 from tenants.models import Domain, DomainKind, Role, TenantStatus
+from tenants.roles import Action, role_may
 from tenants.selectors import tenant_domains, tenant_visible_to
 from tenants.services.domains import (
     TenantNotActive,
@@ -99,7 +99,7 @@ def _visible(request, tenant_id, *, manage: bool):
     tenant, role = found
     if tenant.status == TenantStatus.SUSPENDED and (manage or role != Role.OWNER):
         return tenant, suspended_refusal(tenant)
-    if manage and role not in MANAGERS:
+    if manage and not role_may(role, Action.CHANGE_DOMAINS):
         return tenant, Response({"detail": ONLY_MANAGERS}, status=status.HTTP_403_FORBIDDEN)
     return tenant, None
 

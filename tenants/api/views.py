@@ -130,7 +130,6 @@ class TenantStatusSerializer(TenantSummarySerializer):
         }
 
 
-MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
 ONLY_MANAGERS = "Only the owner or an admin can change this organisation's domains."
 
 
@@ -224,7 +223,7 @@ class TenantDetailView(TenantEndpoint):
         tenant, role = self._tenant_and_role(request, tenant_id)
         if tenant.status == TenantStatus.SUSPENDED:
             return suspended_refusal(tenant)
-        if role not in MANAGERS:
+        if not role_may(role, Action.CHANGE_DOMAINS):
             return Response({"detail": ONLY_MANAGERS}, status=status.HTTP_403_FORBIDDEN)
         data = SubdomainChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
