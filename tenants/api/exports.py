@@ -23,7 +23,13 @@ from tenants.exports import (
     export_for_token,
     export_request,
 )
-from tenants.models import ExportStatus, Role, TenantExport, TenantStatus
+from tenants.models import (
+    ExportStatus,
+    Role,
+    TenantExport,
+    TenantStatus,
+    deletion_scheduled_answer,
+)
 from tenants.roles import Action, role_may
 from tenants.selectors import tenant_visible_to
 
@@ -81,13 +87,16 @@ class ExportSerializer(serializers.ModelSerializer):
 def _exportable_tenant(request, tenant_id):
     """``(tenant, refusal)``: the tenant, and None for an owner or an admin; 404 for anyone
     who may not see it; a 403 for a member, and for anyone but an owner while it is
-    suspended (its owner can still export its data)."""
+    suspended or scheduled for deletion (its owner can still export its data)."""
     found = tenant_visible_to(user=request.user, tenant_id=tenant_id)
     if found is None:
         raise Http404
     tenant, role = found
     if tenant.status == TenantStatus.SUSPENDED and role != Role.OWNER:
         return tenant, suspended_refusal(tenant)
+    if tenant.status == TenantStatus.DELETION_SCHEDULED and role != Role.OWNER:
+        scheduled = deletion_scheduled_answer(tenant)
+        return tenant, Response(scheduled, status=status.HTTP_403_FORBIDDEN)
     if not role_may(role, Action.EXPORT):
         return tenant, Response({"detail": ONLY_OWNER}, status=status.HTTP_403_FORBIDDEN)
     return tenant, None
