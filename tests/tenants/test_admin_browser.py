@@ -28,17 +28,6 @@ ARGS = [
 ]
 
 
-def logged_in(browser, base: str):
-    """A page of ``browser`` logged in to the admin as root@example.com, on the tenant list."""
-    page = browser.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{base}/admin/login/?next=/admin/tenants/tenant/")
-    page.fill("input[name=username]", "root@example.com")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("input[type=submit], button[type=submit]")
-    return page
-
-
 @contextlib.contextmanager
 def admin_page(live_server, chromium_path, *, then: str, timeout: int = 15_000):
     """A headless browser's page, logged in to the admin as ``root@example.com`` (a
@@ -105,7 +94,7 @@ def test_provision_and_delete_from_the_admin(live_server, chromium_path, tmp_pat
 def test_custom_domains_are_shown_looked_up_and_removed_from_the_admin(
     live_server, chromium_path, tmp_path, dns_server
 ):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from tenants.models import Domain
     from tenants.services.domains import (
@@ -124,44 +113,36 @@ def test_custom_domains_are_shown_looked_up_and_removed_from_the_admin(
     shop = custom_domain_add(tenant_id=tenant.pk, domain="shop.example.org")
     blog = custom_domain_add(tenant_id=tenant.pk, domain="blog.example.org")
     dns_server.set_txt(txt_record_name(shop.domain), shop.token)
-    base = live_server.url.replace("127.0.0.1", "localhost")
+    with admin_page(live_server, chromium_path, then="/admin/tenants/tenant/") as (page, base):
+        for selected in (tenant, idle):
+            page.check(f"input[name=_selected_action][value='{selected.pk}']")
+        page.select_option("select[name=action]", "recheck_domains")
+        page.click("button[name=index]")
+        messages = page.locator("ul.messagelist")
+        expect(messages).to_contain_text(
+            "Looked up the custom domains of Charlie (charlie-labs): "
+            "blog.example.org pending, shop.example.org verified."
+        )
+        expect(messages).to_contain_text("Skipped Delta (delta): it has no custom domains.")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
-        try:
-            page = logged_in(browser, base)
-
-            for selected in (tenant, idle):
-                page.check(f"input[name=_selected_action][value='{selected.pk}']")
-            page.select_option("select[name=action]", "recheck_domains")
-            page.click("button[name=index]")
-            messages = page.locator("ul.messagelist")
-            expect(messages).to_contain_text(
-                "Looked up the custom domains of Charlie (charlie-labs): "
-                "blog.example.org pending, shop.example.org verified."
-            )
-            expect(messages).to_contain_text("Skipped Delta (delta): it has no custom domains.")
-
-            page.goto(f"{base}/admin/tenants/tenant/{tenant.pk}/change/")
-            rows = page.locator("#domains-group tbody tr.form-row")
-            expect(rows).to_have_count(4)
-            expect(page.locator("#domains-group")).to_contain_text("charlie.localhost")
-            expect(page.locator("#domains-group")).to_contain_text("Previous")
-            expect(page.locator("#domains-group")).to_contain_text("Pending verification")
-            expect(page.locator("#domains-group")).to_contain_text(blog.token)
-            # Only the custom domains can be removed.
-            expect(
-                page.locator("#domains-group input[type=checkbox][name$='-DELETE']")
-            ).to_have_count(2)
-            blog_row = page.locator("#domains-group tr.form-row", has_text="blog.example.org")
-            blog_row.locator("input[name$='-DELETE']").check()
-            page.click("input[name=_continue]")
-            expect(page.locator("ul.messagelist")).to_contain_text(
-                "Removed custom domain blog.example.org of Charlie (charlie-labs)."
-            )
-            page.screenshot(path=str(tmp_path / "tenant-domains.png"), full_page=True)
-        finally:
-            browser.close()
+        page.goto(f"{base}/admin/tenants/tenant/{tenant.pk}/change/")
+        rows = page.locator("#domains-group tbody tr.form-row")
+        expect(rows).to_have_count(4)
+        expect(page.locator("#domains-group")).to_contain_text("charlie.localhost")
+        expect(page.locator("#domains-group")).to_contain_text("Previous")
+        expect(page.locator("#domains-group")).to_contain_text("Pending verification")
+        expect(page.locator("#domains-group")).to_contain_text(blog.token)
+        # Only the custom domains can be removed.
+        expect(page.locator("#domains-group input[type=checkbox][name$='-DELETE']")).to_have_count(
+            2
+        )
+        blog_row = page.locator("#domains-group tr.form-row", has_text="blog.example.org")
+        blog_row.locator("input[name$='-DELETE']").check()
+        page.click("input[name=_continue]")
+        expect(page.locator("ul.messagelist")).to_contain_text(
+            "Removed custom domain blog.example.org of Charlie (charlie-labs)."
+        )
+        page.screenshot(path=str(tmp_path / "tenant-domains.png"), full_page=True)
 
     assert set(Domain.objects.filter(tenant=tenant).values_list("domain", "kind", "status")) == {
         ("charlie-labs.localhost", "primary", ""),
@@ -173,7 +154,7 @@ def test_custom_domains_are_shown_looked_up_and_removed_from_the_admin(
 def test_tokens_show_their_last_use_and_email_changes_are_listed(
     live_server, chromium_path, tmp_path
 ):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
     from rest_framework.test import APIClient
 
     from accounts.services.email_change import email_change_request
@@ -185,31 +166,19 @@ def test_tokens_show_their_last_use_and_email_changes_are_listed(
     api = APIClient(HTTP_HOST="localhost")
     assert api.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {used.raw}").status_code == 200
     email_change_request(user=ada, new_email="ada.new@example.com")
-    base = live_server.url.replace("127.0.0.1", "localhost")
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{base}/admin/login/?next=/admin/accounts/token/")
-            page.fill("input[name=username]", "root@example.com")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("input[type=submit], button[type=submit]")
-            expect(page).to_have_url(re.compile(r"/admin/accounts/token/$"))
-            expect(page.locator("th.column-last_used_at")).to_contain_text("Last used at")
-            used_row = page.locator("#result_list tr", has_text=used.prefix)
-            idle_row = page.locator("#result_list tr", has_text=idle.prefix)
-            expect(used_row.locator("td.field-last_used_at")).not_to_have_text("-")
-            expect(idle_row.locator("td.field-last_used_at")).to_have_text("-")
-            page.goto(f"{base}/admin/accounts/emailchange/")
-            row = page.locator("#result_list tbody tr")
-            expect(row).to_have_count(1)
-            expect(row).to_contain_text("ada.new@example.com")
-            expect(page.locator(".object-tools a.addlink")).to_have_count(0)  # read-only
-            page.screenshot(path=str(tmp_path / "token-admin.png"), full_page=True)
-        finally:
-            browser.close()
+    with admin_page(live_server, chromium_path, then="/admin/accounts/token/") as (page, base):
+        expect(page).to_have_url(re.compile(r"/admin/accounts/token/$"))
+        expect(page.locator("th.column-last_used_at")).to_contain_text("Last used at")
+        used_row = page.locator("#result_list tr", has_text=used.prefix)
+        idle_row = page.locator("#result_list tr", has_text=idle.prefix)
+        expect(used_row.locator("td.field-last_used_at")).not_to_have_text("-")
+        expect(idle_row.locator("td.field-last_used_at")).to_have_text("-")
+        page.goto(f"{base}/admin/accounts/emailchange/")
+        row = page.locator("#result_list tbody tr")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("ada.new@example.com")
+        expect(page.locator(".object-tools a.addlink")).to_have_count(0)  # read-only
+        page.screenshot(path=str(tmp_path / "token-admin.png"), full_page=True)
 
 
 def test_schedule_restore_and_purge_now_from_the_admin(live_server, chromium_path, tmp_path):
