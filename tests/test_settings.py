@@ -4,6 +4,7 @@ import ast
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -47,99 +48,110 @@ def test_production_starts_with_good_settings(extra):
     assert result.returncode == 0, result.stderr
 
 
+# (environment, what the error says): each a production start that must refuse.
+BAD = [
+    ({"DATABASE_URL": GOOD["DATABASE_URL"]}, "Set the SECRET_KEY environment variable"),
+    ({**GOOD, "SECRET_KEY": "django-insecure-" + "x" * 40}, "SECRET_KEY is the development"),
+    ({**GOOD, "SECRET_KEY": "short"}, "shorter than 32"),
+    ({**GOOD, "DEBUG": "true"}, "DEBUG must be false in production"),
+    ({**GOOD, "DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+    ({"SECRET_KEY": GOOD["SECRET_KEY"]}, "Set the DATABASE_URL environment variable"),
+    ({**GOOD, "DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL must be a postgres:// URL"),
+    ({**GOOD, "TEMPORAL_QUEUE_SHARDS": "many"}, "TEMPORAL_QUEUE_SHARDS='many' is not"),
+    ({**GOOD, "TEMPORAL_QUEUE_SHARDS": "0"}, "TEMPORAL_QUEUE_SHARDS=0 must be at least 1"),
+    ({**GOOD, "TEMPORAL_ADDRESS": "temporal"}, "TEMPORAL_ADDRESS='temporal' must be host:port"),
+    ({**GOOD, "TEMPORAL_QUEUE_PREFIX": "Bad Prefix"}, "TEMPORAL_QUEUE_PREFIX="),
+    ({**GOOD, "TEMPORAL_TLS_CA_FILE": "/nonexistent/ca.pem"}, "TEMPORAL_TLS_CA_FILE="),
+    ({**GOOD, "TEMPORAL_UI_URL": "localhost:8233"}, "TEMPORAL_UI_URL="),
+    ({**GOOD, "TEMPORAL_WORKER_VERSIONING": "maybe"}, "TEMPORAL_WORKER_VERSIONING='maybe'"),
+    ({**GOOD, "TEMPORAL_DEPLOYMENT_NAME": "tenant.flow"}, "no dot"),
+    ({**GOOD, "TEMPORAL_BUILD_ID": "v 1"}, "TEMPORAL_BUILD_ID='v 1'"),
+    ({**GOOD, "THROTTLE_SIGNUP": "20/fortnight"}, "THROTTLE_SIGNUP='20/fortnight' is not"),
+    ({**GOOD, "LOG_LEVEL": "verbose"}, "LOG_LEVEL='VERBOSE' must be one of"),
+    ({**GOOD, "LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' must be one of json, text"),
+    ({**GOOD, "WORKER_METRICS_ADDRESS": "9464"}, "WORKER_METRICS_ADDRESS='9464' must be"),
+    ({**GOOD, "WORKER_METRICS_ADDRESS": "h:99999"}, "WORKER_METRICS_ADDRESS='h:99999' must"),
+    ({**GOOD, "METRICS_ALLOWED_IPS": "127.0.0.1,local"}, "METRICS_ALLOWED_IPS: 'local' is"),
+    ({**GOOD, "TENANT_BASE_DOMAIN": "example.com"}, "does not admit 'example.com'"),
+    (
+        {**GOOD, "TENANT_BASE_DOMAIN": "example.com", "ALLOWED_HOSTS": "example.com"},
+        "does not admit 'tenant.example.com'",
+    ),
+    ({**GOOD, "TENANT_EXPORTS_IN_FLIGHT": "0"}, "TENANT_EXPORTS_IN_FLIGHT=0 must be at"),
+    ({**GOOD, "TENANT_EXPORT_RETENTION": "a week"}, "TENANT_EXPORT_RETENTION='a week' is"),
+    ({**GOOD, "TENANT_OLD_DOMAIN_TTL": "0"}, "TENANT_OLD_DOMAIN_TTL=0 must be at least 1"),
+    ({**GOOD, "CUSTOM_DOMAIN_NAMESERVERS": "ns1.example"}, "CUSTOM_DOMAIN_NAMESERVERS: 'ns1"),
+    ({**GOOD, "CUSTOM_DOMAIN_NAMESERVERS": "1.1.1.1:0"}, "CUSTOM_DOMAIN_NAMESERVERS: '1.1"),
+    ({**GOOD, "CUSTOM_DOMAIN_VERIFY_INTERVAL": "0"}, "CUSTOM_DOMAIN_VERIFY_INTERVAL=0 must"),
+    ({**GOOD, "CUSTOM_DOMAIN_VERIFY_TIMEOUT": "3d"}, "CUSTOM_DOMAIN_VERIFY_TIMEOUT='3d' is"),
+    ({**GOOD, "CUSTOM_DOMAIN_RECHECK_INTERVAL": "0"}, "CUSTOM_DOMAIN_RECHECK_INTERVAL=0 mu"),
+    ({**GOOD, "CUSTOM_DOMAINS_PER_TENANT": "-1"}, "CUSTOM_DOMAINS_PER_TENANT=-1 must be"),
+    ({**GOOD, "CUSTOM_DOMAIN_GRACE": "-1"}, "CUSTOM_DOMAIN_GRACE=-1 must be at least 0"),
+    ({**GOOD, "PASSWORD_RESET_TTL": "59"}, "PASSWORD_RESET_TTL=59 must be at least 60"),
+    ({**GOOD, "EMAIL_CHANGE_TTL": "a day"}, "EMAIL_CHANGE_TTL='a day' is not an integer"),
+    ({**GOOD, "THROTTLE_PASSWORD_RESET": "5/ever"}, "THROTTLE_PASSWORD_RESET='5/ever' is"),
+    ({**GOOD, "TENANT_DELETION_GRACE": "a month"}, "TENANT_DELETION_GRACE='a month' is"),
+    (
+        {**GOOD, "TENANT_DELETION_REMINDER_BEFORE": "0"},
+        "TENANT_DELETION_REMINDER_BEFORE=0 must be at least 1",
+    ),
+    ({**GOOD, "DATABASE_POOL_MAX_SIZE": "lots"}, "DATABASE_POOL_MAX_SIZE='lots' is not"),
+    ({**GOOD, "DATABASE_POOL_MAX_SIZE": "0"}, "DATABASE_POOL_MAX_SIZE=0 must be at least 1"),
+    ({**GOOD, "DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE=-1 must be at least 0"),
+    (
+        {**GOOD, "DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "4"},
+        "DATABASE_POOL_MAX_SIZE=4 must be at least DATABASE_POOL_MIN_SIZE=5",
+    ),
+    ({**GOOD, "DATABASE_POOL_TIMEOUT": "soon"}, "DATABASE_POOL_TIMEOUT='soon' is not a number"),
+    ({**GOOD, "DATABASE_POOL_TIMEOUT": "0"}, "DATABASE_POOL_TIMEOUT='0' must be a number of"),
+    ({**GOOD, "DATABASE_POOL_TIMEOUT": "nan"}, "DATABASE_POOL_TIMEOUT='nan' must be a number"),
+    ({**GOOD, "OPERATIONS_STUCK_AFTER": "1h"}, "OPERATIONS_STUCK_AFTER='1h' is not an integer"),
+    ({**GOOD, "OPERATIONS_STUCK_AFTER": "0"}, "OPERATIONS_STUCK_AFTER=0 must be at least 1"),
+    (
+        {**GOOD, "OPERATIONS_TEMPORAL_TIMEOUT": "0"},
+        "OPERATIONS_TEMPORAL_TIMEOUT='0' must be a number of at least 0.1",
+    ),
+    (
+        {**GOOD, "FLEET_MIGRATION_GIVE_WAY": "-1"},
+        "FLEET_MIGRATION_GIVE_WAY='-1' must be a number of at least 0",
+    ),
+    (
+        {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
+        "ONBOARDING_REMIND_AFTER=99 must be less than",
+    ),
+    (
+        {**GOOD, "ONBOARDING_SUSPEND_AFTER": "604800"},
+        "ONBOARDING_SUSPEND_AFTER=604800 must be 0 (never) or more than ONBOARDING_EXPIRE",
+    ),
+    (
+        {**GOOD, "ONBOARDING_SUSPEND_AFTER": "0", "ONBOARDING_DELETE_AFTER": "60"},
+        "ONBOARDING_DELETE_AFTER=60 must be 0 (never) or more than ONBOARDING_EXPIRE_AFTER",
+    ),
+    (
+        {**GOOD, "ONBOARDING_SUSPEND_AFTER": "9000000", "ONBOARDING_DELETE_AFTER": "8000000"},
+        "ONBOARDING_DELETE_AFTER=8000000 must be 0 (never) or more than ONBOARDING_SUSPEND",
+    ),
+    ({**GOOD, "INVITATION_TTL": "1"}, "INVITATION_TTL=1 must be at least 2"),
+    (
+        {**GOOD, "INVITATION_REMIND_AFTER": "99", "INVITATION_TTL": "60"},
+        "INVITATION_REMIND_AFTER=99 must be less than",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def refused() -> list[subprocess.CompletedProcess]:
+    """The start of every case in ``BAD``, four interpreters at a time: each case needs a
+    fresh one, and one after another they cost a couple of seconds each."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda case: start("config.settings.production", **case[0]), BAD))
+
+
 @pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"DATABASE_URL": GOOD["DATABASE_URL"]}, "Set the SECRET_KEY environment variable"),
-        ({**GOOD, "SECRET_KEY": "django-insecure-" + "x" * 40}, "SECRET_KEY is the development"),
-        ({**GOOD, "SECRET_KEY": "short"}, "shorter than 32"),
-        ({**GOOD, "DEBUG": "true"}, "DEBUG must be false in production"),
-        ({**GOOD, "DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
-        ({"SECRET_KEY": GOOD["SECRET_KEY"]}, "Set the DATABASE_URL environment variable"),
-        ({**GOOD, "DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL must be a postgres:// URL"),
-        ({**GOOD, "TEMPORAL_QUEUE_SHARDS": "many"}, "TEMPORAL_QUEUE_SHARDS='many' is not"),
-        ({**GOOD, "TEMPORAL_QUEUE_SHARDS": "0"}, "TEMPORAL_QUEUE_SHARDS=0 must be at least 1"),
-        ({**GOOD, "TEMPORAL_ADDRESS": "temporal"}, "TEMPORAL_ADDRESS='temporal' must be host:port"),
-        ({**GOOD, "TEMPORAL_QUEUE_PREFIX": "Bad Prefix"}, "TEMPORAL_QUEUE_PREFIX="),
-        ({**GOOD, "TEMPORAL_TLS_CA_FILE": "/nonexistent/ca.pem"}, "TEMPORAL_TLS_CA_FILE="),
-        ({**GOOD, "TEMPORAL_UI_URL": "localhost:8233"}, "TEMPORAL_UI_URL="),
-        ({**GOOD, "TEMPORAL_WORKER_VERSIONING": "maybe"}, "TEMPORAL_WORKER_VERSIONING='maybe'"),
-        ({**GOOD, "TEMPORAL_DEPLOYMENT_NAME": "tenant.flow"}, "no dot"),
-        ({**GOOD, "TEMPORAL_BUILD_ID": "v 1"}, "TEMPORAL_BUILD_ID='v 1'"),
-        ({**GOOD, "THROTTLE_SIGNUP": "20/fortnight"}, "THROTTLE_SIGNUP='20/fortnight' is not"),
-        ({**GOOD, "LOG_LEVEL": "verbose"}, "LOG_LEVEL='VERBOSE' must be one of"),
-        ({**GOOD, "LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' must be one of json, text"),
-        ({**GOOD, "WORKER_METRICS_ADDRESS": "9464"}, "WORKER_METRICS_ADDRESS='9464' must be"),
-        ({**GOOD, "WORKER_METRICS_ADDRESS": "h:99999"}, "WORKER_METRICS_ADDRESS='h:99999' must"),
-        ({**GOOD, "METRICS_ALLOWED_IPS": "127.0.0.1,local"}, "METRICS_ALLOWED_IPS: 'local' is"),
-        ({**GOOD, "TENANT_BASE_DOMAIN": "example.com"}, "does not admit 'example.com'"),
-        (
-            {**GOOD, "TENANT_BASE_DOMAIN": "example.com", "ALLOWED_HOSTS": "example.com"},
-            "does not admit 'tenant.example.com'",
-        ),
-        ({**GOOD, "TENANT_EXPORTS_IN_FLIGHT": "0"}, "TENANT_EXPORTS_IN_FLIGHT=0 must be at"),
-        ({**GOOD, "TENANT_EXPORT_RETENTION": "a week"}, "TENANT_EXPORT_RETENTION='a week' is"),
-        ({**GOOD, "TENANT_OLD_DOMAIN_TTL": "0"}, "TENANT_OLD_DOMAIN_TTL=0 must be at least 1"),
-        ({**GOOD, "CUSTOM_DOMAIN_NAMESERVERS": "ns1.example"}, "CUSTOM_DOMAIN_NAMESERVERS: 'ns1"),
-        ({**GOOD, "CUSTOM_DOMAIN_NAMESERVERS": "1.1.1.1:0"}, "CUSTOM_DOMAIN_NAMESERVERS: '1.1"),
-        ({**GOOD, "CUSTOM_DOMAIN_VERIFY_INTERVAL": "0"}, "CUSTOM_DOMAIN_VERIFY_INTERVAL=0 must"),
-        ({**GOOD, "CUSTOM_DOMAIN_VERIFY_TIMEOUT": "3d"}, "CUSTOM_DOMAIN_VERIFY_TIMEOUT='3d' is"),
-        ({**GOOD, "CUSTOM_DOMAIN_RECHECK_INTERVAL": "0"}, "CUSTOM_DOMAIN_RECHECK_INTERVAL=0 mu"),
-        ({**GOOD, "CUSTOM_DOMAINS_PER_TENANT": "-1"}, "CUSTOM_DOMAINS_PER_TENANT=-1 must be"),
-        ({**GOOD, "CUSTOM_DOMAIN_GRACE": "-1"}, "CUSTOM_DOMAIN_GRACE=-1 must be at least 0"),
-        ({**GOOD, "PASSWORD_RESET_TTL": "59"}, "PASSWORD_RESET_TTL=59 must be at least 60"),
-        ({**GOOD, "EMAIL_CHANGE_TTL": "a day"}, "EMAIL_CHANGE_TTL='a day' is not an integer"),
-        ({**GOOD, "THROTTLE_PASSWORD_RESET": "5/ever"}, "THROTTLE_PASSWORD_RESET='5/ever' is"),
-        ({**GOOD, "TENANT_DELETION_GRACE": "a month"}, "TENANT_DELETION_GRACE='a month' is"),
-        (
-            {**GOOD, "TENANT_DELETION_REMINDER_BEFORE": "0"},
-            "TENANT_DELETION_REMINDER_BEFORE=0 must be at least 1",
-        ),
-        ({**GOOD, "DATABASE_POOL_MAX_SIZE": "lots"}, "DATABASE_POOL_MAX_SIZE='lots' is not"),
-        ({**GOOD, "DATABASE_POOL_MAX_SIZE": "0"}, "DATABASE_POOL_MAX_SIZE=0 must be at least 1"),
-        ({**GOOD, "DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE=-1 must be at least 0"),
-        (
-            {**GOOD, "DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "4"},
-            "DATABASE_POOL_MAX_SIZE=4 must be at least DATABASE_POOL_MIN_SIZE=5",
-        ),
-        ({**GOOD, "DATABASE_POOL_TIMEOUT": "soon"}, "DATABASE_POOL_TIMEOUT='soon' is not a number"),
-        ({**GOOD, "DATABASE_POOL_TIMEOUT": "0"}, "DATABASE_POOL_TIMEOUT='0' must be a number of"),
-        ({**GOOD, "DATABASE_POOL_TIMEOUT": "nan"}, "DATABASE_POOL_TIMEOUT='nan' must be a number"),
-        ({**GOOD, "OPERATIONS_STUCK_AFTER": "1h"}, "OPERATIONS_STUCK_AFTER='1h' is not an integer"),
-        ({**GOOD, "OPERATIONS_STUCK_AFTER": "0"}, "OPERATIONS_STUCK_AFTER=0 must be at least 1"),
-        (
-            {**GOOD, "OPERATIONS_TEMPORAL_TIMEOUT": "0"},
-            "OPERATIONS_TEMPORAL_TIMEOUT='0' must be a number of at least 0.1",
-        ),
-        (
-            {**GOOD, "FLEET_MIGRATION_GIVE_WAY": "-1"},
-            "FLEET_MIGRATION_GIVE_WAY='-1' must be a number of at least 0",
-        ),
-        (
-            {**GOOD, "ONBOARDING_REMIND_AFTER": "99", "ONBOARDING_EXPIRE_AFTER": "60"},
-            "ONBOARDING_REMIND_AFTER=99 must be less than",
-        ),
-        (
-            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "604800"},
-            "ONBOARDING_SUSPEND_AFTER=604800 must be 0 (never) or more than ONBOARDING_EXPIRE",
-        ),
-        (
-            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "0", "ONBOARDING_DELETE_AFTER": "60"},
-            "ONBOARDING_DELETE_AFTER=60 must be 0 (never) or more than ONBOARDING_EXPIRE_AFTER",
-        ),
-        (
-            {**GOOD, "ONBOARDING_SUSPEND_AFTER": "9000000", "ONBOARDING_DELETE_AFTER": "8000000"},
-            "ONBOARDING_DELETE_AFTER=8000000 must be 0 (never) or more than ONBOARDING_SUSPEND",
-        ),
-        ({**GOOD, "INVITATION_TTL": "1"}, "INVITATION_TTL=1 must be at least 2"),
-        (
-            {**GOOD, "INVITATION_REMIND_AFTER": "99", "INVITATION_TTL": "60"},
-            "INVITATION_REMIND_AFTER=99 must be less than",
-        ),
-    ],
+    "case", range(len(BAD)), ids=[message.split("=")[0][:40] for _, message in BAD]
 )
-def test_production_refuses_bad_settings_naming_the_variable(env, message):
-    result = start("config.settings.production", **env)
+def test_production_refuses_bad_settings_naming_the_variable(refused, case):
+    result, message = refused[case], BAD[case][1]
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
