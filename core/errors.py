@@ -9,6 +9,9 @@ The admin keeps Django's HTML pages.
 * Installed as ``handler400`` / ``handler404`` / ``handler500`` in both URL confs, and as
   ``ErrorsMiddleware`` for views, which also answers where ``DEBUG`` would show Django's
   debug page.
+* ``api_exception_handler`` (DRF's ``EXCEPTION_HANDLER``): a Django ``ValidationError`` with
+  field errors, raised by a service a view calls, is a 400 with those fields, as a
+  serializer's would be.
 * ``DatabaseDeadlineMiddleware`` bounds every query a request makes
   (``DATABASE_REQUEST_TIMEOUT``): a stalled database fails the request in seconds instead of
   holding its thread.
@@ -23,10 +26,13 @@ from django.core.exceptions import (
     PermissionDenied,
     RequestDataTooBig,
     SuspiciousOperation,
+    ValidationError,
 )
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from rest_framework import exceptions
+from rest_framework.views import exception_handler
 
 from core.db import deadline
 
@@ -152,3 +158,10 @@ def server_error(request):
     if _html(request):
         return defaults.server_error(request)
     return _internal_error(request)
+
+
+def api_exception_handler(exc, context):
+    """DRF's own handler, which also answers a service's ``ValidationError`` of fields."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        exc = exceptions.ValidationError(exc.message_dict)
+    return exception_handler(exc, context)

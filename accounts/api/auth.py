@@ -5,7 +5,6 @@ Thin: parse, check, call one service."""
 from contextlib import suppress
 
 from django.contrib.auth import authenticate
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -145,12 +144,9 @@ class PasswordResetConfirmView(PublicEndpoint):
     def post(self, request):
         data = PasswordResetConfirmSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            password_reset_confirm(
-                raw_token=data.validated_data["token"], password=data.validated_data["password"]
-            )
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
+        password_reset_confirm(
+            raw_token=data.validated_data["token"], password=data.validated_data["password"]
+        )
         return Response({"detail": RESET_DONE})
 
 
@@ -201,8 +197,6 @@ class EmailChangeView(PasswordCheckedEndpoint):
         require_password(request, data.validated_data["password"])
         try:
             change = email_change_request(user=request.user, new_email=data.validated_data["email"])
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
         except EmailQuotaExceeded as exc:
             return Response(
                 {"detail": f"No email can go to that address now: {exc}."},
@@ -232,8 +226,5 @@ class EmailChangeConfirmView(PublicEndpoint):
     def post(self, request):
         data = EmailChangeConfirmSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            user = email_change_confirm(raw_token=data.validated_data["token"])
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
+        user = email_change_confirm(raw_token=data.validated_data["token"])
         return Response({"email": user.email})

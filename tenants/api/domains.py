@@ -3,7 +3,6 @@ the DNS TXT record to create; a workflow looks for it until it is found or
 ``CUSTOM_DOMAIN_VERIFY_TIMEOUT`` has passed) and remove one. A tenant the caller may not see
 answers 404; a domain it does not have, 404 too."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -159,8 +158,6 @@ class TenantDomainsView(APIView):
             )
         except TenantNotActive as exc:
             return not_active_refusal(exc)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
         return Response(CustomDomainSerializer(domain).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -5,7 +5,6 @@ a suspended tenant answers 403 with its state (its people are frozen until react
 
 import uuid
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -301,8 +300,6 @@ class InvitationsView(TenantPeopleEndpoint):
                 invitation = invitation_create(tenant_id=tenant.pk, actor=request.user, **data)
             except EmailQuotaExceeded as exc:
                 return quota_refusal(exc)
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError(exc.message_dict) from exc
             return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
         return self.change(request, tenant_id, Action.INVITE, INVITE_ONLY, InviteSerializer, do)
@@ -363,8 +360,6 @@ class AcceptInvitationView(APIView):
                 user=request.user,
                 password=data.validated_data.get("password"),
             )
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
         except PeopleError as exc:
             return refusal(exc)
         body = {

@@ -7,7 +7,6 @@ export its data, nothing else. A tenant scheduled for deletion answers its membe
 its state (``deletion_scheduled_answer``); its owner can read its status, export its data
 and restore it until ``purge_at``."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -233,8 +232,6 @@ class TenantDetailView(TenantEndpoint):
             )
         except TenantNotActive as exc:
             return not_active_refusal(exc)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
         return Response(TenantStatusSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -266,8 +263,6 @@ class TenantListView(APIView):
         data.is_valid(raise_exception=True)
         try:
             tenant = organization_create(owner=request.user, **data.validated_data)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
         except OwnerLimitReached as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         body = {"tenant": tenant, "status_url": _status_url(tenant)}
@@ -317,10 +312,7 @@ class SignupView(PublicEndpoint):
     def post(self, request):
         data = SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            user, tenant, raw_token = account_signup(**data.validated_data)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
+        user, tenant, raw_token = account_signup(**data.validated_data)
         body = {
             "user": {"id": user.pk, "email": user.email},
             "tenant": tenant,
