@@ -346,38 +346,24 @@ def on_schema_pool_drawn(sender, **kwargs) -> None:
 
 
 def connect() -> None:
-    uid = "orchestration.receivers"
-    tenant_provisioning_requested.connect(
-        on_tenant_provisioning_requested, dispatch_uid=f"{uid}.provisioning"
-    )
-    tenant_deletion_requested.connect(on_tenant_deletion_requested, dispatch_uid=f"{uid}.deletion")
-    tenant_reactivated.connect(on_tenant_reactivated, dispatch_uid=f"{uid}.reactivated")
-    tenant_deletion_scheduled.connect(
-        on_tenant_deletion_scheduled, dispatch_uid=f"{uid}.deletion_scheduled"
-    )
-    tenant_restored.connect(on_tenant_restored, dispatch_uid=f"{uid}.restored")
-    tenant_subdomain_changed.connect(
-        on_tenant_subdomain_changed, dispatch_uid=f"{uid}.subdomain_changed"
-    )
-    custom_domain_added.connect(on_custom_domain_added, dispatch_uid=f"{uid}.custom_domain_added")
-    signed_up.connect(on_signed_up, dispatch_uid=f"{uid}.signed_up")
-    email_verified.connect(on_email_verified, dispatch_uid=f"{uid}.email_verified")
-    verification_email_requested.connect(
-        on_verification_email_requested, dispatch_uid=f"{uid}.verification_email_requested"
-    )
-    password_reset_requested.connect(
-        on_password_reset_requested, dispatch_uid=f"{uid}.password_reset_requested"
-    )
-    email_change_requested.connect(
-        on_email_change_requested, dispatch_uid=f"{uid}.email_change_requested"
-    )
-    invitation_created.connect(on_invitation_created, dispatch_uid=f"{uid}.invitation_created")
-    invitation_closed.connect(on_invitation_closed, dispatch_uid=f"{uid}.invitation_closed")
-    invitation_resend_requested.connect(
-        on_invitation_resend_requested, dispatch_uid=f"{uid}.invitation_resend_requested"
-    )
-    fleet_run_requested.connect(on_fleet_run_requested, dispatch_uid=f"{uid}.fleet_run")
-    fleet_run_control_requested.connect(
-        on_fleet_run_control_requested, dispatch_uid=f"{uid}.fleet_run_control"
-    )
-    schema_pool_drawn.connect(on_schema_pool_drawn, dispatch_uid=f"{uid}.schema_pool_drawn")
+    for signal, receiver in (
+        (tenant_provisioning_requested, on_tenant_provisioning_requested),
+        (tenant_deletion_requested, on_tenant_deletion_requested),
+        (tenant_reactivated, on_tenant_reactivated),
+        (tenant_deletion_scheduled, on_tenant_deletion_scheduled),
+        (tenant_restored, on_tenant_restored),
+        (tenant_subdomain_changed, on_tenant_subdomain_changed),
+        (custom_domain_added, on_custom_domain_added),
+        (signed_up, on_signed_up),
+        (email_verified, on_email_verified),
+        (verification_email_requested, on_verification_email_requested),
+        (password_reset_requested, on_password_reset_requested),
+        (email_change_requested, on_email_change_requested),
+        (invitation_created, on_invitation_created),
+        (invitation_closed, on_invitation_closed),
+        (invitation_resend_requested, on_invitation_resend_requested),
+        (fleet_run_requested, on_fleet_run_requested),
+        (fleet_run_control_requested, on_fleet_run_control_requested),
+        (schema_pool_drawn, on_schema_pool_drawn),
+    ):
+        signal.connect(receiver, dispatch_uid=f"orchestration.receivers.{receiver.__name__}")
