@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 logger = logging.getLogger(__name__)
 
@@ -19,11 +19,11 @@ logger = logging.getLogger(__name__)
 _NOT_LIBPQ = {"cursor_factory", "context", "prepare_threshold"}
 
 
-def libpq_params() -> dict[str, str]:
-    """The default database's connection parameters as libpq keywords (host, port, TLS
+def libpq_params(using: str = DEFAULT_DB_ALIAS) -> dict[str, str]:
+    """Database ``using``'s connection parameters as libpq keywords (host, port, TLS
     files, ``options``, a service name…), for a side connection (the relay's LISTEN) or a
     client program (``pg_dump``), so that they reach the database exactly as Django does."""
-    params = connection.get_connection_params()
+    params = connections[using].get_connection_params()
     return {key: str(value) for key, value in params.items() if key not in _NOT_LIBPQ and value}
 
 

@@ -107,6 +107,55 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_pairs(name: str) -> dict[str, str]:
+    """``NAME="a=x b=y"`` (pairs separated by spaces, commas or newlines) -> ``{"a": "x",
+    "b": "y"}``; an item without ``=`` or a key given twice is refused."""
+    pairs: dict[str, str] = {}
+    for item in re.split(r"[\s,]+", os.environ.get(name, "").strip()):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not key=value.")
+        if key in pairs:
+            raise ImproperlyConfigured(f"{name} names {key!r} twice.")
+        pairs[key] = value
+    return pairs
+
+
+def tenant_databases_from_env(aliases: list[str]) -> dict[str, dict]:
+    """``TENANT_DATABASES``: ``{alias: {"WEIGHT": int, "OPEN": bool}}`` for every database
+    alias, from TENANT_DATABASE_WEIGHTS (``alias=weight …``, default 1) and
+    TENANT_DATABASES_CLOSED (``alias,…``: no new tenants placed there)."""
+    weights = env_pairs("TENANT_DATABASE_WEIGHTS")
+    closed = set(env_list("TENANT_DATABASES_CLOSED", []))
+    for name, given in (
+        ("TENANT_DATABASE_WEIGHTS", set(weights)),
+        ("TENANT_DATABASES_CLOSED", closed),
+    ):
+        if unknown := sorted(given - set(aliases)):
+            raise ImproperlyConfigured(
+                f"{name} names {', '.join(unknown)}: not a database "
+                f"(the databases are {', '.join(aliases)})."
+            )
+    databases = {}
+    for alias in aliases:
+        try:
+            weight = int(weights.get(alias, "1"))
+        except ValueError:
+            weight = 0
+        if weight < 1:
+            raise ImproperlyConfigured(
+                f"TENANT_DATABASE_WEIGHTS: {alias}={weights[alias]} must be a whole number >= 1."
+            )
+        databases[alias] = {"WEIGHT": weight, "OPEN": alias not in closed}
+    if not any(options["OPEN"] for options in databases.values()):
+        raise ImproperlyConfigured(
+            "TENANT_DATABASES_CLOSED closes every database: new tenants would have none."
+        )
+    return databases
+
+
 def database_pool_from_env() -> dict:
     """Options of Django's psycopg connection pool (one pool per process), from
     DATABASE_POOL_MIN_SIZE / _MAX_SIZE / _TIMEOUT.

@@ -17,11 +17,11 @@ from django.conf import settings
 from django.core import signing
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
-from django_tenants.utils import schema_context
+from django_tenants.utils import tenant_context
 
 from tenants.models import LIVE, ExportStatus, Tenant, TenantExport
 
@@ -87,7 +87,7 @@ def export_request(*, tenant: Tenant, user) -> TenantExport:
         if in_flight.count() >= limit:
             raise TooManyExportsInFlight(limit)
         export = TenantExport.objects.create(tenant=tenant, requested_by=user)
-        with schema_context(tenant.schema_name):  # the task runs for this tenant
+        with tenant_context(tenant):  # the task runs for this tenant
             result = export_tenant_data.enqueue(str(export.pk))
         export.task_result_id = result.id
         export.save(update_fields=["task_result_id"])
@@ -107,7 +107,7 @@ def export_tenant_data(export_id: str) -> dict:
     )
     try:
         with tempfile.TemporaryFile() as tmp:
-            counts = _write_zip(tmp, schema)
+            counts = _write_zip(tmp, schema, export.tenant.database)
             size = tmp.tell()
             tmp.seek(0)
             name = export_file_name(export)
@@ -133,9 +133,9 @@ def export_tenant_data(export_id: str) -> dict:
     return counts
 
 
-def schema_tables(schema: str) -> list[str]:
-    """The ordinary tables of ``schema``, by name."""
-    with connection.cursor() as cursor:
+def schema_tables(schema: str, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """The ordinary tables of ``schema`` in database ``using``, by name."""
+    with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = %s AND table_type = 'BASE TABLE' ORDER BY table_name",
@@ -144,17 +144,17 @@ def schema_tables(schema: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _write_zip(out, schema: str) -> dict[str, int]:
+def _write_zip(out, schema: str, using: str) -> dict[str, int]:
     counts: dict[str, int] = {}
-    quote = connection.ops.quote_name
+    quote = connections[using].ops.quote_name
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for table in schema_tables(schema):
+        for table in schema_tables(schema, using):
             rows = 0
             # A server-side cursor needs a transaction; the names come from the catalog.
             with (
                 archive.open(f"{table}.json", "w") as member,
-                transaction.atomic(),
-                connection.chunked_cursor() as cursor,
+                transaction.atomic(using=using),
+                connections[using].chunked_cursor() as cursor,
             ):
                 sql = f"SELECT row_to_json(t)::text FROM {quote(schema)}.{quote(table)} t"  # noqa: S608
                 cursor.execute(sql)

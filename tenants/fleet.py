@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from psycopg import errors as pg_errors
 
+from tenants.databases import on_database
 from tenants.models import (
     FLEET_RUN_OPEN,
     LIVE,
@@ -200,21 +201,36 @@ def fleet_batch(*, run_id: str, after: str, size: int, reach: int = 1) -> dict:
     read (``""``: nothing left)."""
     run = FleetRun.objects.only("retry_failed").get(pk=run_id)
     if run.retry_failed:
-        tenants = run.failures.values_list("tenant_id", "schema_name")
+        tenants = run.failures.values_list("tenant_id", "schema_name", "tenant__database")
     else:
-        tenants = Tenant.objects.filter(status__in=LIVE).values_list("id", "schema_name")
+        tenants = Tenant.objects.filter(status__in=LIVE).values_list(
+            "id", "schema_name", "database"
+        )
     last, behind, current = "", [], []
     for _ in range(reach):
         rows = list(tenants.filter(schema_name__gt=last or after).order_by("schema_name")[:size])
         if not rows:
             break
-        stale = schemas_behind([schema for _, schema in rows])
-        behind += [str(tenant) for tenant, schema in rows if schema in stale]
-        current += [str(tenant) for tenant, schema in rows if schema not in stale]
+        stale = _behind([(schema, database) for _, schema, database in rows])
+        behind += [str(tenant) for tenant, schema, _ in rows if schema in stale]
+        current += [str(tenant) for tenant, schema, _ in rows if schema not in stale]
         last = rows[-1][1]
         if behind or len(rows) < size:
             break
     return {"last": last, "behind": behind, "current": current}
+
+
+def _behind(schemas: list[tuple[str, str]]) -> set[str]:
+    """Those of ``(schema, database)`` behind the code's migrations: ``schemas_behind`` in
+    each database, a constant number of queries per database."""
+    by_database: dict[str, list[str]] = {}
+    for schema, database in schemas:
+        by_database.setdefault(database, []).append(schema)
+    stale: set[str] = set()
+    for database, names in by_database.items():
+        with on_database(database):
+            stale |= schemas_behind(names)
+    return stale
 
 
 def provisioning_under_way() -> bool:
@@ -248,12 +264,17 @@ def fleet_tenant_migrate(*, tenant_id: str) -> dict:
     ``attempts`` says how many were made). A lost database connection raises instead, and
     the activity retries.
     """
-    tenant = Tenant.objects.filter(pk=tenant_id).only("schema_name").first()
+    tenant = Tenant.objects.filter(pk=tenant_id).only("schema_name", "database").first()
     if tenant is None:
         return {"outcome": SKIPPED}
+    with on_database(tenant.database):
+        return _migrate_live(tenant)
+
+
+def _migrate_live(tenant: Tenant) -> dict:
     name = tenant.schema_name
     with schema_lock(name):
-        if not Tenant.objects.filter(pk=tenant_id, status__in=LIVE).exists():
+        if not Tenant.objects.filter(pk=tenant.pk, status__in=LIVE).exists():
             return {"outcome": SKIPPED}
         attempt = 1
         while True:
@@ -365,11 +386,11 @@ def fleet_schemas_behind(*, batch: int = 500) -> tuple[int, int]:
     from the schemas themselves, a constant number of queries per ``batch`` tenants."""
     behind = total = 0
     after = ""
-    names = Tenant.objects.filter(status__in=LIVE).order_by("schema_name")
+    live = Tenant.objects.filter(status__in=LIVE).order_by("schema_name")
     while chunk := list(
-        names.filter(schema_name__gt=after).values_list("schema_name", flat=True)[:batch]
+        live.filter(schema_name__gt=after).values_list("schema_name", "database")[:batch]
     ):
-        behind += len(schemas_behind(chunk))
+        behind += len(_behind(chunk))
         total += len(chunk)
-        after = chunk[-1]
+        after = chunk[-1][0]
     return behind, total

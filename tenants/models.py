@@ -107,6 +107,9 @@ class Tenant(TenantMixin):
     schema_name = models.CharField(max_length=63, unique=True, validators=[validate_schema_name])
     name = models.CharField(max_length=200)
     subdomain = models.CharField(max_length=63, unique=True, validators=[validate_subdomain])
+    # The database alias its schema lives in (``TENANT_DATABASES``): chosen when the tenant
+    # is created (``tenants.databases.place_tenant``), changed only by a move.
+    database = models.CharField(max_length=63, default="default", db_index=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_tenants"
     )
@@ -532,6 +535,7 @@ class PoolSchema(models.Model):
 
     name = models.CharField(max_length=63, primary_key=True, validators=[validate_schema_name])
     fingerprint = models.CharField(max_length=64, db_index=True)
+    database = models.CharField(max_length=63, default="default", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -42,6 +42,7 @@ def domain_for_host(*, host: str) -> Domain | None:
             "expires_at",
             "tenant__id",
             "tenant__schema_name",
+            "tenant__database",
             "tenant__name",
             "tenant__subdomain",
             "tenant__status",
@@ -84,13 +85,14 @@ def memberships_for_user(*, user):
     return Membership.objects.filter(user=user, is_active=True).select_related("tenant")
 
 
-def existing_tenant_schemas() -> list[str]:
-    """Schema names of tenants whose schema exists in the database, in creation order."""
-    with connection.cursor() as cursor:
+def existing_tenant_schemas(database: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Schema names of the tenants of ``database`` whose schema exists there, in creation
+    order."""
+    with connections[database].cursor() as cursor:
         cursor.execute("SELECT nspname FROM pg_namespace")
         present = {row[0] for row in cursor.fetchall()}
-    names = Tenant.objects.order_by("created_at").values_list("schema_name", flat=True)
-    return [name for name in names if name in present]
+    names = Tenant.objects.filter(database=database).order_by("created_at")
+    return [name for name in names.values_list("schema_name", flat=True) if name in present]
 
 
 _OWNER_SEES_WITHOUT_MEMBERSHIP = {TenantStatus.FAILED, TenantStatus.DELETING, TenantStatus.DELETED}

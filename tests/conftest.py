@@ -40,10 +40,29 @@ TEMPORAL_FIXTURES = {
 }
 
 
+# A test that uses one of these reaches the database.
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if TEMPORAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if TEMPORAL_FIXTURES & fixtures:
             item.add_marker(pytest.mark.temporal)
+        _with_every_database(item, fixtures)
+
+
+def _with_every_database(item, fixtures: set[str]) -> None:
+    """A test that reaches the database may reach every one (``databases="__all__"``):
+    schema work, the pool and the fleet go to each tenant database, whichever the test's
+    tenants are in."""
+    marker = item.get_closest_marker("django_db")
+    if marker is None and not DATABASE_FIXTURES & fixtures:
+        return
+    if marker is not None and "databases" in marker.kwargs:
+        return
+    args, kwargs = (marker.args, marker.kwargs) if marker is not None else ((), {})
+    item.add_marker(pytest.mark.django_db(*args, **kwargs, databases="__all__"), append=False)
 
 
 @pytest.fixture(scope="session")
@@ -62,18 +81,36 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     prefix = f"test_{db['NAME']}_"
     _drop_test_databases_of_dead_sessions(db, prefix)
     db.setdefault("TEST", {})["NAME"] = f"{prefix}{os.getpid()}"
+    for alias in other_tenant_databases():  # same server, a test database of their own,
+        other = settings.DATABASES[alias]  # created before the default one (django_db_setup)
+        other.update({key: db[key] for key in ("HOST", "PORT", "USER", "PASSWORD")})
+        other.setdefault("TEST", {}).update(NAME=f"{prefix}{os.getpid()}_{alias}", DEPENDENCIES=[])
+    db["TEST"]["DEPENDENCIES"] = other_tenant_databases()
     yield
     if server is not None:
         server.cleanup()  # stops it now rather than at interpreter exit
 
 
+def other_tenant_databases() -> list[str]:
+    from django.conf import settings
+
+    return [alias for alias in settings.TENANT_DATABASES if alias != "default"]
+
+
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """The test database as `manage.py migrate` leaves it under the local and production
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_modify_db_settings
+):
+    """Every database of the settings created for the session (the other tenant databases
+    too, whether or not a collected test names them: a worker's pool and fleet reach every
+    one; first, so that the default database's ``migrate`` finds them), and destroyed at the
+    end. The default one as `manage.py migrate` leaves it under the local and production
     settings: with the table of their database cache (the tests' own settings cache in
     memory), for the tests that run the dev web server against it."""
+    from django.conf import settings
     from django.core.management import call_command
     from django.test import override_settings
+    from django.test.utils import setup_databases, teardown_databases
 
     database_cache = {
         "default": {
@@ -81,8 +118,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
             "LOCATION": "django_cache",
         }
     }
-    with django_db_blocker.unblock(), override_settings(CACHES=database_cache):
-        call_command("createcachetable", verbosity=0)
+    with django_db_blocker.unblock():
+        created = setup_databases(
+            verbosity=request.config.option.verbose, interactive=False, aliases=settings.DATABASES
+        )
+        with override_settings(CACHES=database_cache):
+            call_command("createcachetable", verbosity=0)
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(created, verbosity=request.config.option.verbose)
 
 
 @pytest.fixture
@@ -111,7 +155,7 @@ def _drop_test_databases_of_dead_sessions(db: dict, prefix: str) -> None:
             "SELECT datname FROM pg_database WHERE datname LIKE %s", [prefix + "%"]
         ).fetchall()
         for (name,) in names:
-            pid = name.removeprefix(prefix)
+            pid = name.removeprefix(prefix).partition("_")[0]  # <pid>, or <pid>_<alias>
             if pid.isdigit() and not _alive(int(pid)):
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

@@ -14,8 +14,10 @@ from core.env import (
     env_list,
     env_nameservers,
     env_networks,
+    env_pairs,
     env_rate,
     env_str,
+    tenant_databases_from_env,
 )
 from core.logs import FORMATS as LOG_FORMATS
 from core.logs import logging_config
@@ -37,8 +39,22 @@ DATABASES = {
         connect_timeout=database_connect_timeout_from_env(),
     )
 }
+# Databases that hold tenant schemas besides `default`, which keeps the shared data (users,
+# tenants, domains, the outbox) and tenant schemas too: TENANT_DATABASE_URLS="alias=url …".
+for _alias, _url in env_pairs("TENANT_DATABASE_URLS").items():
+    DATABASES[_alias] = database_from_url(
+        _url,
+        name=f"TENANT_DATABASE_URLS[{_alias}]",
+        pool=database_pool_from_env(),
+        connect_timeout=database_connect_timeout_from_env(),
+    )
+# Where new tenants go (tenants/databases.py): the open database with the fewest tenants
+# for its WEIGHT. TENANT_DATABASE_WEIGHTS="alias=2 …" (default 1 each);
+# TENANT_DATABASES_CLOSED="alias …" takes no new tenants (its tenants stay and are served).
+TENANT_DATABASES = tenant_databases_from_env(list(DATABASES))
 DATABASE_REQUEST_TIMEOUT = env_float("DATABASE_REQUEST_TIMEOUT", 5.0, minimum=0)
-DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+DATABASE_ROUTERS = ["tenants.databases.TenantDatabaseRouter"]
+TENANT_SYNC_ROUTER = DATABASE_ROUTERS[0]  # django-tenants' checks look for this one
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- django-tenants ----------------------------------------------------------------------

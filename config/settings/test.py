@@ -4,7 +4,22 @@ The database and the Temporal dev server are started by session fixtures in
 tests/conftest.py unless DATABASE_URL / TEMPORAL_ADDRESS are set.
 """
 
+import copy
+import os
+
 from .base import *
+
+# Two tenant databases: `tenants2`, a database of its own on the test server (created with
+# the test database, tests/conftest.py), besides `default`. New tenants go to `default`
+# unless a test opens `tenants2` (TENANT_DATABASES_CLOSED="" in a worker's environment).
+if "tenants2" not in DATABASES:
+    DATABASES["tenants2"] = {
+        **copy.deepcopy(DATABASES["default"]),
+        "NAME": f"{DATABASES['default']['NAME']}_tenants2",
+    }
+TENANT_DATABASES = tenant_databases_from_env(list(DATABASES))
+if "TENANT_DATABASES_CLOSED" not in os.environ:
+    TENANT_DATABASES["tenants2"]["OPEN"] = False
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key"  # noqa: S105

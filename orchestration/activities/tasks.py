@@ -28,7 +28,7 @@ from django.tasks.base import TaskError
 from django.tasks.signals import task_finished, task_started
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
-from django_tenants.utils import schema_context
+from django_tenants.utils import tenant_context
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -39,6 +39,7 @@ from orchestration.errors import INVALID_INPUT, INVALID_STATE, TASK_NOT_FOUND, T
 from orchestration.models import TaskRecord
 from orchestration.task_holds import RELEASE_SIGNAL as RELEASE_SIGNAL  # for the workflow
 from orchestration.task_holds import hold_if_suspended
+from tenants.databases import on_database
 from tenants.models import Tenant, TenantStatus
 from tenants.schemas.create import schema_exists
 
@@ -69,24 +70,28 @@ def load_task(path: str) -> Task:
     return found
 
 
-def _check_tenant(tenant_id: str, schema_name: str) -> None:
-    tenant = Tenant.objects.filter(pk=tenant_id).values("status", "schema_name").first()
-    if tenant is None or tenant["schema_name"] != schema_name:
+def _check_tenant(tenant_id: str, schema_name: str) -> Tenant:
+    """The task's tenant, when its tasks may run in its schema."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None or tenant.schema_name != schema_name:
         raise ApplicationError(
             f"tenant {tenant_id} does not exist", type=INVALID_STATE, non_retryable=True
         )
-    if tenant["status"] in (TenantStatus.DELETING, TenantStatus.DELETED):
+    if tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
         raise ApplicationError(
-            f"tenant {tenant_id} is {tenant['status']}: its tasks no longer run",
+            f"tenant {tenant_id} is {tenant.status}: its tasks no longer run",
             type=INVALID_STATE,
             non_retryable=True,
         )
-    if not schema_exists(schema_name):
+    with on_database(tenant.database):
+        exists = schema_exists(schema_name)
+    if not exists:
         raise ApplicationError(
-            f"tenant {tenant_id} has no schema (status {tenant['status']})",
+            f"tenant {tenant_id} has no schema (status {tenant.status})",
             type=INVALID_STATE,
             non_retryable=True,
         )
+    return tenant
 
 
 def _final(info: activity.Info, exc: BaseException) -> bool:
@@ -103,7 +108,7 @@ def _final(info: activity.Info, exc: BaseException) -> bool:
 def django_task_run(params: dict) -> dict:
     """Run one attempt of the task, recorded on its ``TaskRecord`` (its start, then its
     error or its return value); returns ``{"value", "attempt", "worker", "started_at"}``.
-    Runs in the tenant's schema (``schema_context``, which never leaks to the next activity
+    Runs in the tenant's schema (``tenant_context``, which never leaks to the next activity
     on this thread) when ``tenant_id`` is set."""
     info = activity.info()
     tenant_id, schema = params.get("tenant_id") or "", params.get("schema_name") or ""
@@ -131,8 +136,7 @@ def django_task_run(params: dict) -> dict:
             record = task_results.attempt_started(info.workflow_id, params, WORKER)
             try:
                 task = load_task(params["task_path"])
-                if tenant_id:
-                    _check_tenant(tenant_id, schema)
+                tenant = _check_tenant(tenant_id, schema) if tenant_id else None
             except ApplicationError as exc:
                 kind = "TaskNotFound" if exc.type == TASK_NOT_FOUND else "TaskRunFailed"
                 error = TaskError(
@@ -140,8 +144,8 @@ def django_task_run(params: dict) -> dict:
                 )
                 task_results.attempt_failed(info.workflow_id, error, final=True)
                 raise
-            if tenant_id:
-                with schema_context(schema):
+            if tenant is not None:
+                with tenant_context(tenant):
                     return _call(task, params, info, record)
             return _call(task, params, info, record)
         finally:

@@ -2,9 +2,9 @@
 else by running the migrations."""
 
 from django.conf import settings
-from django.db import connection
 from psycopg import sql
 
+from tenants.databases import schema_connection
 from tenants.schemas.migrate import run_migrations
 from tenants.schemas.parallel_build import build_from_template
 from tenants.schemas.snapshot import usable_template
@@ -16,7 +16,7 @@ ALREADY_THERE = "exists"
 
 
 def schema_exists(name: str) -> bool:
-    with connection.cursor() as cursor:
+    with schema_connection().cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
         return cursor.fetchone() is not None
 
@@ -32,7 +32,7 @@ def create_schema(name: str) -> str:
         return ALREADY_THERE
     if create_from_template(name):
         return FROM_TEMPLATE
-    with connection.cursor() as cursor:
+    with schema_connection().cursor() as cursor:
         cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
     run_migrations(name)
     return BY_MIGRATIONS

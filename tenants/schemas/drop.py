@@ -1,8 +1,8 @@
 """A tenant schema dropped with everything in it."""
 
-from django.db import connection
 from psycopg import sql
 
+from tenants.databases import schema_connection
 from tenants.schemas.create import schema_exists
 from tenants.schemas.lock import schema_lock
 from tenants.validators import validate_schema_name
@@ -13,6 +13,6 @@ def drop_schema(name: str) -> bool:
     validate_schema_name(name)
     with schema_lock(name):  # never under a migration that is running
         existed = schema_exists(name)
-        with connection.cursor() as cursor:
+        with schema_connection().cursor() as cursor:
             cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
     return existed

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import psycopg
 
 from core.db import libpq_params
+from tenants.databases import schema_database
 
 # Advisory locks of this project's schema DDL live under this first key (the second is the
 # schema name's hash): distinct from any other use of advisory locks in the database.
@@ -30,7 +31,7 @@ def schema_lock(name: str) -> Iterator[None]:
         yield
         return
     key = [_SCHEMA_LOCKS, name]
-    with psycopg.connect(**libpq_params(), autocommit=True) as side:
+    with psycopg.connect(**libpq_params(schema_database()), autocommit=True) as side:
         side.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
         held.add(name)
         try:

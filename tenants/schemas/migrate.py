@@ -5,12 +5,12 @@ import threading
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations import CreateModel, DeleteModel
 from django.db.migrations.recorder import MigrationRecorder
 from django_tenants.signals import schema_migrated, schema_pre_migration
 
+from tenants.databases import schema_connection, schema_database
 from tenants.schemas.lock import schema_lock
 from tenants.schemas.migration_state import (
     migration_fingerprint,
@@ -61,14 +61,20 @@ def run_migrations(name: str) -> None:
     two thirds of the cost) once per such pair, and every other schema in the same place
     (a fleet run migrates thousands) starts from a copy: about a third of the time.
     """
-    connection.set_schema(name, include_public=False)
+    schema_connection().set_schema(name, include_public=False)
     try:
-        recorder = MigrationRecorder(connection)  # this schema's table
+        recorder = MigrationRecorder(schema_connection())  # this schema's table
         prepared = _prepared_plan(frozenset(recorder.applied_migrations()))
         if prepared is None:
             return
         if prepared is _BY_COMMAND:
-            call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
+            call_command(
+                "migrate_schemas",
+                schema_name=name,
+                database=schema_database(),
+                interactive=False,
+                verbosity=0,
+            )
             return
         executor, plan, state = prepared
         executor.recorder = recorder
@@ -78,7 +84,7 @@ def run_migrations(name: str) -> None:
             state = executor.apply_migration(state, migration)
         schema_migrated.send(run_migrations, schema_name=name)
     finally:
-        connection.set_schema_to_public()
+        schema_connection().set_schema_to_public()
 
 
 _BY_COMMAND = object()
@@ -90,12 +96,12 @@ def _prepared_plan(applied: frozenset):
     plan that creates or deletes models), or ``(executor, plan, rendered state before the
     plan)``, worked out in the active schema once per thread and pair of migration sets.
     The state is never applied to itself: callers apply migrations to a clone."""
-    key = (applied, tuple(migration_fingerprint()))
+    key = (schema_database(), applied, tuple(migration_fingerprint()))
     cache = _plans.__dict__.setdefault("by_key", {})
     if key not in cache:
         if len(cache) >= 8:  # a handful of distinct pasts at most; never grow without end
             cache.clear()
-        executor = MigrationExecutor(connection)
+        executor = MigrationExecutor(schema_connection())
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
         if not plan:
             cache[key] = None

@@ -7,9 +7,11 @@ import hashlib
 import sys
 from pathlib import Path
 
-from django.db import ProgrammingError, connection, transaction
+from django.db import ProgrammingError, transaction
 from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
+
+from tenants.databases import schema_connection, schema_database
 
 
 @functools.cache
@@ -51,9 +53,13 @@ def recorded_migrations(name: str) -> set[str] | None:
     query = sql.SQL("SELECT app || '.' || name FROM {}.django_migrations")
     # In autocommit a failed SELECT leaves nothing behind; in a caller's transaction it
     # would abort it, so there it runs in a savepoint.
-    guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    guard = (
+        transaction.atomic(using=schema_database())
+        if schema_connection().in_atomic_block
+        else contextlib.nullcontext()
+    )
     try:
-        with guard, connection.cursor() as cursor:
+        with guard, schema_connection().cursor() as cursor:
             cursor.execute(query.format(sql.Identifier(name)))
             return {row[0] for row in cursor.fetchall()}
     except ProgrammingError:
@@ -74,7 +80,7 @@ def schemas_behind(names: list[str]) -> set[str]:
     if not names:
         return set()
     state = migration_state()
-    with connection.cursor() as cursor:
+    with schema_connection().cursor() as cursor:
         cursor.execute(
             "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
             "WHERE c.relname = 'django_migrations' AND c.relkind IN ('r', 'p') "

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
-from django.db import connection, transaction
+from django.db import transaction
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from core.db import libpq_params
+from tenants.databases import schema_connection, schema_database
 from tenants.models import SchemaTemplate
 from tenants.schemas.scratch import run_batch, scratch_schema
 from tenants.schemas.sql_statements import statements
@@ -26,7 +27,7 @@ def replay_template(template: SchemaTemplate, name: str) -> None:
     """Create schema ``name`` as the stored template's dump replayed, in one transaction
     (the caller's, when it has one)."""
     script = template.script.replace(SchemaTemplate.PLACEHOLDER, name)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=schema_database()), schema_connection().cursor() as cursor:
         cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
         cursor.execute(script)
 
@@ -135,7 +136,7 @@ def _side_connections(count: int) -> Iterator[list[psycopg.Connection] | None]:
     """``count`` autocommit connections besides Django's, or None when they cannot all be had
     at once: borrowed from Django's pool when it has one (never waiting for one: a busy
     pool means a busy worker, better served by one connection), else opened."""
-    pool = getattr(connection, "pool", None)
+    pool = getattr(schema_connection(), "pool", None)
     with contextlib.ExitStack() as stack:
         sides = []
         try:
@@ -143,7 +144,7 @@ def _side_connections(count: int) -> Iterator[list[psycopg.Connection] | None]:
                 if pool is not None:
                     side = stack.enter_context(pool.connection(timeout=_BORROW_TIMEOUT))
                 else:
-                    side = stack.enter_context(psycopg.connect(**libpq_params()))
+                    side = stack.enter_context(psycopg.connect(**libpq_params(schema_database())))
                 side.autocommit = True
                 sides.append(side)
         except (psycopg.Error, PoolTimeout):

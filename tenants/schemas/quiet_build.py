@@ -14,6 +14,7 @@ import functools
 import psycopg
 
 from core.db import libpq_params
+from tenants.databases import schema_database
 from tenants.models import SchemaTemplate
 from tenants.schemas.scratch import run_batch, scratch_schema
 from tenants.schemas.sql_statements import statements
@@ -34,7 +35,7 @@ def build_quietly(template: SchemaTemplate) -> str:
     drops its scratch schema; one the caller does not rename is debris (``drop_build_debris``
     drops it once it is BUILD_DEBRIS_AGE old)."""
     with (
-        psycopg.connect(**libpq_params(), autocommit=True) as side,
+        psycopg.connect(**libpq_params(schema_database()), autocommit=True) as side,
         scratch_schema(side) as scratch,
     ):
         for commit in _commits(template.script):

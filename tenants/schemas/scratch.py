@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from core.db import libpq_params
+from tenants.databases import schema_database
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ def drop_scratch(scratch: str, side: psycopg.Connection | None = None) -> None:
     try:
         with contextlib.ExitStack() as stack:
             if side is None:
-                side = stack.enter_context(psycopg.connect(**libpq_params(), autocommit=True))
+                side = stack.enter_context(
+                    psycopg.connect(**libpq_params(schema_database()), autocommit=True)
+                )
             side.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch))
             )

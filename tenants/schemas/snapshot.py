@@ -14,11 +14,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from core.db import libpq_params
+from tenants.databases import on_database
 from tenants.models import SchemaTemplate, Tenant
 from tenants.schemas.migrate import migrate_schema
 from tenants.schemas.migration_state import (
@@ -80,7 +81,8 @@ def sync_template(on_step: Callable[[str], None] | None = None) -> SchemaTemplat
             cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
         cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
     step(f"schema {name} ready")
-    migrate_schema(name)
+    with on_database(DEFAULT_DB_ALIAS):  # the template schema lives in default
+        migrate_schema(name)
     step(f"{name} at {len(migration_state())} migrations")
     pg_dump = find_pg_dump()
     if pg_dump is None:

@@ -9,11 +9,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_tenants.utils import schema_context
+from django_tenants.utils import tenant_context
 
 from accounts.models import TokenPurpose
 from accounts.services import EMAIL_UNAVAILABLE, token_issue, user_register
 from tenants import pool, signals
+from tenants.databases import on_database, place_tenant
 from tenants.models import (
     InvalidTransition,
     Membership,
@@ -69,7 +70,7 @@ def tenant_create(*, name: str, subdomain: str, owner) -> Tenant:
     if errors := tenant_check_fields(name=name, subdomain=subdomain):
         raise ValidationError(errors)
     name = name.strip()
-    tenant = Tenant(name=name, subdomain=subdomain, owner=owner)
+    tenant = Tenant(name=name, subdomain=subdomain, owner=owner, database=place_tenant())
     try:
         with transaction.atomic():
             tenant.save()
@@ -291,8 +292,9 @@ def tenant_schema_create(*, tenant_id) -> str:
     """Create the tenant's schema at the current migrations unless it exists: a warm pool
     schema renamed when the pool has one, else the template replayed, else migrations.
     Returns ``"pool"``, ``"template"``, ``"migrations"`` or ``"exists"``."""
-    name = Tenant.objects.get(pk=tenant_id).schema_name
-    return _existing_or_pooled(name) or create_schema(name)
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with on_database(tenant.database):
+        return _existing_or_pooled(tenant.schema_name) or create_schema(tenant.schema_name)
 
 
 def tenant_schema_create_quickly(*, tenant_id) -> str:
@@ -301,10 +303,11 @@ def tenant_schema_create_quickly(*, tenant_id) -> str:
     when built on several connections). Returns ``"pool"``, ``"template"``, ``"exists"``
     (made before: a retry), or ``""`` when neither the pool nor a usable template can give
     the schema (it must then be made by migrations)."""
-    name = Tenant.objects.get(pk=tenant_id).schema_name
-    if how := _existing_or_pooled(name):
-        return how
-    return FROM_TEMPLATE if create_from_template(name) else ""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with on_database(tenant.database):
+        if how := _existing_or_pooled(tenant.schema_name):
+            return how
+        return FROM_TEMPLATE if create_from_template(tenant.schema_name) else ""
 
 
 def _existing_or_pooled(name: str) -> str:
@@ -315,7 +318,9 @@ def _existing_or_pooled(name: str) -> str:
 
 def tenant_schema_migrate(*, tenant_id) -> None:
     """Apply outstanding migrations to the tenant's schema (no-op when current)."""
-    migrate_schema(Tenant.objects.get(pk=tenant_id).schema_name)
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with on_database(tenant.database):
+        migrate_schema(tenant.schema_name)
 
 
 def tenant_schema_drop(*, tenant_id) -> bool:
@@ -323,13 +328,14 @@ def tenant_schema_drop(*, tenant_id) -> bool:
     active tenant (``TenantIsActive``)."""
     tenant = Tenant.objects.get(pk=tenant_id)
     refuse_if_active(tenant, "schema")
-    return drop_schema(tenant.schema_name)
+    with on_database(tenant.database):
+        return drop_schema(tenant.schema_name)
 
 
 def tenant_seed_defaults(*, tenant_id) -> None:
     """Create the tenant's default data, in its schema. Idempotent."""
     tenant = Tenant.objects.get(pk=tenant_id)
-    with schema_context(tenant.schema_name), transaction.atomic():
+    with tenant_context(tenant), transaction.atomic(using=tenant.database):
         seed_defaults()
 
 

@@ -146,8 +146,8 @@ def test_an_export_written_while_its_tenant_is_deleted_leaves_no_file(
     export = exports.TenantExport.objects.create(tenant=acme, requested_by=owner)
     real_write = exports._write_zip
 
-    def deleted_meanwhile(out, schema):
-        counts = real_write(out, schema)
+    def deleted_meanwhile(out, schema, using):
+        counts = real_write(out, schema, using)
         exports.tenant_exports_delete(tenant_id=acme.pk)  # the deletion's step, mid-write
         return counts
 
@@ -300,7 +300,7 @@ def test_prune_deletes_old_finished_exports_file_and_row_in_batches(api, acme):
 def test_an_export_that_fails_records_when(acme, monkeypatch):
     export = TenantExport.objects.create(tenant=acme)
 
-    def broken(out, schema):
+    def broken(out, schema, using):
         raise OSError("disk full")
 
     monkeypatch.setattr(exports, "_write_zip", broken)

@@ -1,3 +1,5 @@
+from django.db import DEFAULT_DB_ALIAS
+
 from tenants.fleet import fleet_run_request
 from tenants.management.commands.migrate_schemas import Command as MigrateSchemasCommand
 from tenants.models import LIVE, Tenant
@@ -10,7 +12,9 @@ class Command(MigrateSchemasCommand):
     ``--no-fleet``. One fleet run per set of migrations: running ``migrate`` again for the
     same code requests nothing more. ``manage.py migrate_fleet`` watches and drives it.
 
-    ``--schema``, ``--shared`` and ``--tenant`` behave as ``migrate_schemas``.
+    ``--schema``, ``--shared`` and ``--tenant`` behave as ``migrate_schemas``. With
+    ``--database`` another tenant database, nothing but its migration table is made: its
+    public schema holds no shared tables.
     """
 
     def add_arguments(self, parser):
@@ -22,6 +26,9 @@ class Command(MigrateSchemasCommand):
         )
 
     def handle(self, *args, **options):
+        if options["database"] != DEFAULT_DB_ALIAS:
+            # Another tenant database holds tenant schemas only: the fleet migrates them.
+            return super().handle(*args, **{**options, "shared": True, "tenant": False})
         if self.upstream_only(options) or options.get("tenant"):
             return super().handle(*args, **options)
         self.migrate_shared(*args, **options)

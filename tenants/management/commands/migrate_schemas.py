@@ -1,5 +1,5 @@
 from django.core.management import call_command
-from django.db import connection
+from django.db import connections
 from django_tenants.management.commands.migrate_schemas import (
     GET_EXECUTOR_FUNCTION,
     MigrateSchemasCommand,
@@ -7,6 +7,7 @@ from django_tenants.management.commands.migrate_schemas import (
 from django_tenants.utils import get_public_schema_name
 
 from tenants import pool
+from tenants.databases import tenant_databases
 from tenants.schemas.snapshot import sync_template
 from tenants.selectors import existing_tenant_schemas
 
@@ -18,7 +19,8 @@ class Command(MigrateSchemasCommand):
 
     A tenant row whose schema is not made yet (pending, or failed before the schema step)
     would otherwise stop the whole run; the provisioning workflow migrates a schema when it
-    makes it. ``--schema`` and ``--shared`` behave exactly as upstream.
+    makes it. Each tenant database's schemas are migrated there. ``--schema`` and
+    ``--shared`` behave exactly as upstream (``--schema`` with ``--database``).
     """
 
     def handle(self, *args, **options):
@@ -27,13 +29,18 @@ class Command(MigrateSchemasCommand):
         if not options.get("tenant"):
             self.migrate_shared(*args, **options)
         super(MigrateSchemasCommand, self).handle(*args, **{**options, "tenant": True})
-        schemas = [s for s in existing_tenant_schemas() if s != get_public_schema_name()]
-        if schemas:
+        for database in tenant_databases():
+            schemas = existing_tenant_schemas(database)
+            schemas = [s for s in schemas if s != get_public_schema_name()]
+            if not schemas:
+                continue
             if self.executor == "multiprocessing":
                 # Forked children would share the parent's pooled sockets (and fail with
                 # "the last operation didn't produce records"): each makes its own pool.
-                connection.close_pool()
-            executor = GET_EXECUTOR_FUNCTION(codename=self.executor)(self.args, self.options)
+                for alias in tenant_databases():
+                    connections[alias].close_pool()
+            in_database = {**self.options, "database": database}
+            executor = GET_EXECUTOR_FUNCTION(codename=self.executor)(self.args, in_database)
             executor.run_migrations(tenants=schemas)
         self.after_migrate(options)
         return None
