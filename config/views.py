@@ -22,6 +22,7 @@ from core.errors import RETRY_AFTER_SECONDS
 from orchestration.client import check_health as check_temporal
 from orchestration.metrics import DatabaseGauges
 from tenants.selectors import tenant_visible_to
+from tenants.workspace.models import Project
 
 _gauges = CollectorRegistry()
 _gauges.register(DatabaseGauges())
@@ -119,13 +120,16 @@ def tenant_home(request):
     """What a tenant host serves at ``/``. To anyone: that the workspace answers, and nothing
     that identifies its tenant beyond the host it was asked on (no id, organisation name or
     schema, so tenants cannot be enumerated). To one of its members, signed in with an API
-    token: which tenant and schema answered the request."""
+    token: which tenant, schema and database answered the request, and how many projects
+    its workspace holds."""
     body: dict = {"status": "ok"}
     tenant = request.tenant
     user = _bearer_user(request)
     if user is not None and tenant_visible_to(user=user, tenant_id=tenant.pk) is not None:
         body["tenant"] = {"id": str(tenant.pk), "name": tenant.name, "subdomain": tenant.subdomain}
         body["schema"] = connection.schema_name
+        body["database"] = tenant.database
+        body["projects"] = Project.objects.count()  # read in the schema, in its database
     return JsonResponse(body)
 
 

@@ -17,6 +17,7 @@ The admin keeps Django's HTML pages.
   holding its thread.
 """
 
+import contextlib
 import logging
 import sys
 
@@ -102,7 +103,9 @@ class DatabaseDeadlineMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        with deadline(settings.DATABASE_REQUEST_TIMEOUT):
+        with contextlib.ExitStack() as blocks:
+            for alias in settings.DATABASES:  # a tenant's schema may be in another database
+                blocks.enter_context(deadline(settings.DATABASE_REQUEST_TIMEOUT, using=alias))
             return self.get_response(request)
 
 

@@ -220,13 +220,14 @@ class TenantAdmin(admin.ModelAdmin):
         "status",
         "suspension_reason",
         "purge_at",
+        "database",
         "primary_domain",
         "owner",
         "created_at",
         "provisioned_at",
         "deleted_at",
     ]
-    list_filter = ["status", "suspension_reason"]
+    list_filter = ["status", "suspension_reason", "database"]
     search_fields = ["name", "subdomain", "owner__email"]
     list_select_related = ["owner"]
     readonly_fields = [
@@ -240,6 +241,7 @@ class TenantAdmin(admin.ModelAdmin):
         "workflow",
         "progress",
         "schema_name",
+        "database",
         "provisioning_attempt",
         "created_at",
         "provisioned_at",

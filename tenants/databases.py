@@ -10,7 +10,8 @@ only. Each tenant records its database in ``Tenant.database``.
   is ``default``.
 - ``TenantDatabaseRouter``: the ORM's queries of tenant apps' models go to the database of
   the tenant the default connection is set to (``connection.set_tenant``: the routing
-  middleware, ``tenant_context``); shared models stay in ``default``. Migrations: the shared
+  middleware, ``tenant_context``; ``schema_context(name)`` costs one lookup of the schema's
+  tenant per block); shared models stay in ``default``. Migrations: the shared
   apps in ``default``'s public schema only, the tenant apps in the tenant schemas of every
   tenant database.
 """
@@ -114,6 +115,18 @@ def _tenant_only_apps() -> frozenset[str]:
     )
 
 
+def _database_of_schema(schema_name: str) -> str:
+    """The database of the tenant whose schema is ``schema_name`` (``default`` for the
+    public schema and the template); remembered on the connection's tenant object for the
+    block that set it."""
+    from tenants.models import Tenant
+
+    if schema_name == get_public_schema_name():
+        return DEFAULT_DB_ALIAS
+    found = Tenant.objects.filter(schema_name=schema_name).values_list("database", flat=True)
+    return found.first() or DEFAULT_DB_ALIAS
+
+
 class TenantDatabaseRouter(TenantSyncRouter):
     """Routes tenant apps' models to the current tenant's database (module docstring)."""
 
@@ -121,7 +134,9 @@ class TenantDatabaseRouter(TenantSyncRouter):
         if model._meta.app_label not in _tenant_only_apps():
             return None
         tenant = connection.tenant
-        alias = getattr(tenant, "database", None) or DEFAULT_DB_ALIAS
+        alias = getattr(tenant, "database", None)
+        if alias is None:  # schema_context(name): the schema's name only
+            alias = tenant.database = _database_of_schema(tenant.schema_name)
         if alias != DEFAULT_DB_ALIAS:
             target = connections[alias]
             if target.schema_name != tenant.schema_name:

@@ -288,13 +288,21 @@ def queue_prefix(settings) -> str:
 def drop_tenant_schemas(transactional_db):
     """Drop the tenant schemas a test made (the database flush does not drop schemas)."""
     yield
-    from django.db import connection
+    drop_schemas(r"^t_")
 
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(r"SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%'")
-        for (name,) in cursor.fetchall():
-            cursor.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+def drop_schemas(pattern: str) -> None:
+    """Drop the schemas whose name matches ``pattern`` in every tenant database."""
+    from django.conf import settings
+    from django.db import connections
+
+    for alias in settings.TENANT_DATABASES:
+        connection = connections[alias]
+        connection.set_schema_to_public()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname ~ %s", [pattern])
+            for (name,) in cursor.fetchall():
+                cursor.execute(f'DROP SCHEMA "{name}" CASCADE')
 
 
 @pytest.fixture
@@ -342,13 +350,7 @@ def schema_pool(settings, transactional_db):
         return sorted(pool.PoolSchema.objects.values_list("name", flat=True))
 
     yield fill
-    from django.db import connection
-
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(r"SELECT nspname FROM pg_namespace WHERE nspname ~ '^(pool|t)_'")
-        for (name,) in cursor.fetchall():
-            cursor.execute(f'DROP SCHEMA "{name}" CASCADE')
+    drop_schemas(r"^(pool|t)_")
 
 
 # --- the worker as a real process ------------------------------------------------------------
