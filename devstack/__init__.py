@@ -1,7 +1,9 @@
 """`make dev` (``python -m devstack``): the whole product on one machine, from nothing but
 Python.
 
-Starts PostgreSQL (embedded, data in .local/postgres, unless DATABASE_URL is set) and the
+Starts PostgreSQL (embedded, data in .local/postgres, unless DATABASE_URL is set; with
+``DEV_TENANT_DATABASES=N``, N-1 more embedded servers in .local/postgres-tenants<i> holding
+tenant schemas as ``tenants2``… unless TENANT_DATABASE_URLS is set) and the
 Temporal dev server (Web UI on, fairness on, state in .local/temporal.db, unless
 TEMPORAL_ADDRESS is set), migrates, then runs the Temporal worker and the web server.
 
@@ -41,6 +43,8 @@ from devstack.localservices import (
 from devstack.supervisor import Backoff, Supervised
 
 WEB_PORT = int(os.environ.get("DEV_WEB_PORT", "8000"))
+# How many PostgreSQL servers hold tenant schemas (the first also holds the shared data).
+TENANT_DATABASES = os.environ.get("DEV_TENANT_DATABASES", "1").strip()
 
 
 def _say(message: str) -> None:
@@ -148,17 +152,17 @@ class PostgresKeeper:
 
 
 def supervise(
-    children: list, stop: Stop, *, postgres: PostgresKeeper | None = None, interval: float = 0.25
+    children: list, stop: Stop, *, postgres: list[PostgresKeeper] = (), interval: float = 0.25
 ) -> None:
-    """Keep ``children`` (and PostgreSQL) running until ``stop`` is set or whoever started
-    us is gone."""
+    """Keep ``children`` (and the PostgreSQL servers) running until ``stop`` is set or
+    whoever started us is gone."""
     parent = os.getppid()
     while not stop:
         if os.getppid() != parent:
             stop.reason = "parent exited"
             break
-        if postgres is not None:
-            postgres.check()
+        for keeper in postgres:
+            keeper.check()
         for child in children:
             child.check()
         time.sleep(interval)
@@ -183,14 +187,26 @@ def main() -> int:
         _say(f"port {WEB_PORT} is in use; stop what runs there or set DEV_WEB_PORT.")
         return 2
     LOCAL_DIR.mkdir(exist_ok=True)
+    if not TENANT_DATABASES.isdigit() or int(TENANT_DATABASES) < 1:
+        _say(f"DEV_TENANT_DATABASES={TENANT_DATABASES!r}: it must be a whole number, 1 or more.")
+        return 2
+    databases = int(TENANT_DATABASES)
     env = stack_env(os.environ, WEB_PORT)
-    postgres = None
+    servers = []
     children: list[Supervised] = []
     try:
         if not env.get("DATABASE_URL"):
-            postgres = start_postgres(LOCAL_DIR / "postgres")
-            env["DATABASE_URL"] = ensure_database(postgres, "tenantflow")
+            servers.append(start_postgres(LOCAL_DIR / "postgres"))
+            env["DATABASE_URL"] = ensure_database(servers[-1], "tenantflow")
             _say(f"PostgreSQL (embedded, data in {LOCAL_DIR / 'postgres'}) is up")
+        if databases > 1 and not env.get("TENANT_DATABASE_URLS"):
+            urls = []
+            for number in range(2, databases + 1):
+                data = LOCAL_DIR / f"postgres-tenants{number}"
+                servers.append(start_postgres(data))
+                urls.append(f"tenants{number}={ensure_database(servers[-1], 'tenantflow')}")
+                _say(f"PostgreSQL for tenants{number} (embedded, data in {data}) is up")
+            env["TENANT_DATABASE_URLS"] = " ".join(urls)
         if not env.get("TEMPORAL_ADDRESS") and not stop:
             server = TemporalDevServer(
                 port=7233 if port_is_free(7233) else free_port(),
@@ -214,6 +230,7 @@ def main() -> int:
                 f"{key}={env[key]}\n"
                 for key in (
                     "DATABASE_URL",
+                    "TENANT_DATABASE_URLS",
                     "TEMPORAL_ADDRESS",
                     "TEMPORAL_UI_URL",
                     "PUBLIC_BASE_URL",
@@ -245,7 +262,7 @@ def main() -> int:
                 where = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
                 _say(f"  traces       OTEL_TRACES_EXPORTER={env['OTEL_TRACES_EXPORTER']} {where}")
             _say("A process that exits is restarted; Ctrl-C stops everything.")
-        supervise(children, stop, postgres=PostgresKeeper(postgres) if postgres else None)
+        supervise(children, stop, postgres=[PostgresKeeper(server) for server in servers])
         _say(f"{stop.reason}: stopping")
         return 0
     except subprocess.CalledProcessError as exc:
@@ -259,7 +276,7 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in reversed(children):
             child.stop(timeout=15)
-        if postgres is not None:
-            stop_postgres(postgres)
+        for server in servers:
+            stop_postgres(server)
         DEV_ENV_FILE.unlink(missing_ok=True)
         _say("stopped")
