@@ -48,6 +48,7 @@ from orchestration.workflows.tenant_invitation import (
     TenantInvitationInput,
     TenantInvitationWorkflow,
 )
+from orchestration.workflows.tenant_move import MOVE, TenantMoveInput, TenantMoveWorkflow
 from orchestration.workflows.tenant_provisioning import (
     PROVISIONING,
     TenantProvisioningInput,
@@ -58,7 +59,7 @@ from orchestration.workflows.verification_email import (
     VerificationEmailInput,
     VerificationEmailWorkflow,
 )
-from tenants.models import TenantStatus, deletion_grace_workflow_id
+from tenants.models import TenantStatus, deletion_grace_workflow_id, move_workflow_id
 from tenants.services import tenant_run_planned
 from tenants.signals import (
     custom_domain_added,
@@ -71,6 +72,7 @@ from tenants.signals import (
     signed_up,
     tenant_deletion_requested,
     tenant_deletion_scheduled,
+    tenant_move_requested,
     tenant_provisioning_requested,
     tenant_reactivated,
     tenant_restored,
@@ -139,6 +141,19 @@ def on_tenant_deletion_requested(sender, *, tenant, scheduling: int = 0, **kwarg
         enqueue_signal(
             workflow_id=deletion_grace_workflow_id(tenant.pk, scheduling), signal=END_GRACE
         )
+
+
+def on_tenant_move_requested(sender, *, tenant, number: int, **kwargs) -> None:
+    workflow_id = move_workflow_id(tenant.pk, number)
+    enqueue_start(
+        TenantMoveWorkflow,
+        TenantMoveInput(
+            tenant_id=str(tenant.pk), number=number, retry_window_seconds=settings.STEP_RETRY_WINDOW
+        ),
+        workflow_id=workflow_id,
+        route=deployment_tenant_route(tenant.pk, workload=Workload.BACKGROUND),
+    )
+    tenant_run_planned(tenant_id=tenant.pk, workflow_id=workflow_id, steps=MOVE.step_names)
 
 
 # The signal that ends a grace run early (TenantDeletionGraceWorkflow's handler).
@@ -350,6 +365,7 @@ def connect() -> None:
         (tenant_provisioning_requested, on_tenant_provisioning_requested),
         (tenant_deletion_requested, on_tenant_deletion_requested),
         (tenant_reactivated, on_tenant_reactivated),
+        (tenant_move_requested, on_tenant_move_requested),
         (tenant_deletion_scheduled, on_tenant_deletion_scheduled),
         (tenant_restored, on_tenant_restored),
         (tenant_subdomain_changed, on_tenant_subdomain_changed),

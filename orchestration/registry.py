@@ -49,12 +49,14 @@ def project_registry() -> dict[QueueKind, Hosted]:
         TenantDeletionWorkflow,
         TenantExportsPruneWorkflow,
         TenantInvitationWorkflow,
+        TenantMoveWorkflow,
         TenantProvisioningWorkflow,
         TokenCleanupWorkflow,
         UserOnboardingWorkflow,
         VerificationEmailWorkflow,
     )
     from orchestration.workflows.tenant_deletion import DELETION
+    from orchestration.workflows.tenant_move import ACTIVITIES as MOVE_ACTIVITIES
     from orchestration.workflows.tenant_provisioning import PROVISIONING
 
     onboarding = Hosted(
@@ -73,10 +75,12 @@ def project_registry() -> dict[QueueKind, Hosted]:
                 TenantDeletionGraceWorkflow,
                 PreviousDomainReleaseWorkflow,
                 CustomDomainVerificationWorkflow,
+                TenantMoveWorkflow,
             ),
             activities=tuple(dict.fromkeys(PROVISIONING.activities + DELETION.activities))
             + tuple(fleet_activities.ON_TENANT_QUEUES + deletion_activities.GRACE)
-            + tuple(domain_activities.ON_TENANT_QUEUES),
+            + tuple(domain_activities.ON_TENANT_QUEUES)
+            + tuple(MOVE_ACTIVITIES),
         )
         # An invitation runs on its tenant's route.
         + Hosted(

@@ -33,6 +33,7 @@ from tenants.models import (
     Membership,
     SuspensionReason,
     Tenant,
+    TenantBeingMoved,
     TenantStatus,
     deletion_grace_workflow_id,
 )
@@ -56,6 +57,7 @@ from tenants.services.domains import (
     custom_domain_verify,
     txt_record_name,
 )
+from tenants.services.moves import MoveRefused, tenant_move_request
 from tenants.services.people import PeopleError, invitation_resend, invitation_revoke
 
 DELETE_ACTION = "delete_tenants"
@@ -104,7 +106,32 @@ def _suspend_action(reason: SuspensionReason):
     )(suspend)
 
 
-SUSPEND_ACTIONS = [_suspend_action(reason) for reason in SuspensionReason]
+# A suspension for "moving" is a move's own: no action for it.
+SUSPEND_ACTIONS = [
+    _suspend_action(reason) for reason in SuspensionReason if reason != SuspensionReason.MOVING
+]
+
+
+def _move_action(alias: str):
+    """The admin action that moves the selected tenants' schemas to database ``alias``
+    (one per tenant database: the target is the operator's choice of action)."""
+
+    def move(modeladmin, request, queryset):
+        modeladmin.change_each(
+            request,
+            queryset,
+            lambda tenant: tenant_move_request(tenant=tenant, to=alias, actor=request.user),
+            f"being moved to {alias}",
+            "only active or suspended tenants can be moved",
+        )
+
+    move.__name__ = f"move_to_{alias}"
+    return admin.action(
+        description=f"Move selected tenants to database {alias}", permissions=["change"]
+    )(move)
+
+
+MOVE_ACTIONS = [_move_action(alias) for alias in settings.TENANT_DATABASES]
 
 
 class DomainFormSet(BaseInlineFormSet):
@@ -242,6 +269,9 @@ class TenantAdmin(admin.ModelAdmin):
         "progress",
         "schema_name",
         "database",
+        "move_to",
+        "moved_from",
+        "move_drop_at",
         "provisioning_attempt",
         "created_at",
         "provisioned_at",
@@ -254,6 +284,7 @@ class TenantAdmin(admin.ModelAdmin):
         "retry_provisioning",
         *SUSPEND_ACTIONS,
         "reactivate",
+        *MOVE_ACTIONS,
         "schedule_deletion",
         "restore",
         "recheck_domains",
@@ -593,11 +624,14 @@ class TenantAdmin(admin.ModelAdmin):
         for tenant in queryset.order_by("name"):
             try:
                 change(tenant)
+            except (GracePeriodOver, TenantBeingMoved, MoveRefused) as exc:
+                self._skipped(request, tenant, str(exc).rstrip("."))
+                continue
             except InvalidTransition as exc:
                 self._skipped(request, tenant, f"it is {exc.current}; {rule}")
                 continue
-            except GracePeriodOver as exc:
-                self._skipped(request, tenant, str(exc).rstrip("."))
+            except ValidationError as exc:
+                self._skipped(request, tenant, " ".join(exc.messages).rstrip("."))
                 continue
             changed.append(f"{tenant.name} ({tenant.subdomain})")
         if changed:

@@ -66,6 +66,20 @@ class InvalidTransition(Exception):
         )
 
 
+class TenantBeingMoved(InvalidTransition):
+    """A change a move under way makes itself: a suspension for ``moving`` begins and ends
+    with the move, never by hand."""
+
+    def __init__(self, tenant_id, current: str, target: str, move_to: str = ""):
+        Exception.__init__(
+            self,
+            f"Tenant {tenant_id} is being moved"
+            + (f" to {move_to!r}" if move_to else "")
+            + ": the move suspends it with reason 'moving' and ends that suspension itself.",
+        )
+        self.tenant_id, self.current, self.target = tenant_id, str(current), str(target)
+
+
 # A live tenant: its schema is kept and kept current (fleet migrations reach it), whether
 # or not it is served. One scheduled for deletion is live until it is purged: a restore
 # brings it back as it was, at the code's migrations.
@@ -141,6 +155,13 @@ class Tenant(TenantMixin):
     deletion_remind_at = models.DateTimeField(null=True, blank=True)  # none: no reminder
     deletion_reminded_at = models.DateTimeField(null=True, blank=True)
     deletion_scheduling = models.PositiveIntegerField(default=0)
+    # A move to another database (tenants/services/moves.py): ``move_to`` while one is under
+    # way; ``moves`` counts them (part of the move run's workflow id). After the switch the
+    # old schema waits in ``moved_from`` until ``move_drop_at``, then is dropped.
+    move_to = models.CharField(max_length=63, blank=True, default="")
+    moves = models.PositiveIntegerField(default=0)
+    moved_from = models.CharField(max_length=63, blank=True, default="")
+    move_drop_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
@@ -228,6 +249,12 @@ def deletion_scheduled_answer(tenant: Tenant) -> dict:
         "restore it until then.",
         "status": TenantStatus.DELETION_SCHEDULED.value,
     }
+
+
+def move_workflow_id(tenant_id, number: int) -> str:
+    """Move number ``number`` of the tenant to another database: one run per move. UUIDs
+    only."""
+    return f"tenant-move-{tenant_id}-{number}"
 
 
 def deletion_grace_workflow_id(tenant_id, scheduling: int) -> str:

@@ -20,6 +20,10 @@ change. The project's own listeners record workflow starts (see docs/architectur
     ``reason``: the reason it was suspended for; ``actor``: as above. The tenant's
     ``django.tasks`` tasks held while it was suspended are released by the project's own
     listener, in this transaction.
+``tenant_move_requested``
+    sender: ``Tenant``; ``tenant``: the Tenant, ``move_to`` set; ``to``: the database alias
+    its schema goes to; ``number``: the move's number (``Tenant.moves``); ``actor``: the
+    User who asked, or None (a command). The project's listener starts the move run.
 ``tenant_deletion_scheduled``
     sender: ``Tenant``; ``tenant``: the Tenant, already ``deletion_scheduled`` (``purge_at``,
     ``deletion_scheduled_at``, ``deletion_remind_at`` and ``deletion_scheduling`` set: the
@@ -83,6 +87,7 @@ tenant_provisioning_requested = Signal()
 tenant_deletion_requested = Signal()
 tenant_suspended = Signal()
 tenant_reactivated = Signal()
+tenant_move_requested = Signal()
 tenant_deletion_scheduled = Signal()
 tenant_restored = Signal()
 tenant_subdomain_changed = Signal()

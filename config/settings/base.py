@@ -323,6 +323,11 @@ TENANT_DELETION_REMINDER_BEFORE = env_int(
     "TENANT_DELETION_REMINDER_BEFORE", 3 * 24 * 3600, minimum=1
 )
 
+# --- Moves between tenant databases (tenants/services/moves.py) ----------------------------
+# Seconds a moved tenant's old schema is kept (not served, not migrated) before it is
+# dropped: time to look at both before the old one goes. 0: dropped at once.
+TENANT_MOVE_DROP_AFTER = env_int("TENANT_MOVE_DROP_AFTER", 24 * 3600, minimum=0)
+
 # --- Domains (tenants/services/domains.py, docs/operations.md "Domains") -------------------
 # Seconds a subdomain a tenant changed away from keeps redirecting (308) to the new one and
 # stays held (no other tenant can take it); then it is freed.

@@ -29,12 +29,17 @@ from temporalio.exceptions import ApplicationError
 from core.logs import log_context
 from orchestration.errors import INVALID_INPUT, INVALID_STATE
 from tenants.models import InvalidTransition, TenantIsActive
+from tenants.schemas.copy import CopyUnavailable
+from tenants.services.moves import MoveMismatch, MoveRefused
 
 _PERMANENT = {
     ObjectDoesNotExist: INVALID_INPUT,
     ValidationError: INVALID_INPUT,
     InvalidTransition: INVALID_STATE,
     TenantIsActive: INVALID_STATE,
+    MoveRefused: INVALID_STATE,
+    MoveMismatch: INVALID_STATE,
+    CopyUnavailable: INVALID_STATE,
 }
 
 

@@ -32,6 +32,8 @@ _MODULES = {
     "TenantExportsPruneWorkflow": "tenant_exports_prune",
     "TenantInvitationInput": "tenant_invitation",
     "TenantInvitationWorkflow": "tenant_invitation",
+    "TenantMoveInput": "tenant_move",
+    "TenantMoveWorkflow": "tenant_move",
     "TenantProvisioningInput": "tenant_provisioning",
     "TenantProvisioningWorkflow": "tenant_provisioning",
     "TokenCleanupInput": "token_cleanup",

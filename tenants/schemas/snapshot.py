@@ -131,32 +131,37 @@ def find_pg_dump() -> str | None:
 
 
 def dump_script(pg_dump: str, schema: str) -> str:
-    # The password goes by environment (PGPASSWORD, readable only by this user), never on
-    # the command line, where ``ps`` shows it to anyone on the host.
-    params = libpq_params()
+    script = run_pg_dump(
+        pg_dump,
+        DEFAULT_DB_ALIAS,
+        ["--schema", schema, "--no-comments", "--inserts", "--rows-per-insert=500"],
+    )
+    return name_independent(script, schema)
+
+
+def run_pg_dump(pg_dump: str, database: str, arguments: list[str]) -> str:
+    """``pg_dump`` of database ``database`` (no owners, no privileges) with ``arguments``:
+    its script. The password goes by environment (PGPASSWORD, readable only by this user),
+    never on the command line, where ``ps`` shows it to anyone on the host."""
+    params = libpq_params(database)
     password = params.pop("password", None)
     env = {**os.environ, "PGPASSWORD": password} if password else None
-    result = subprocess.run(  # noqa: S603 - fixed arguments, our own schema name
-        [
-            pg_dump,
-            "--dbname",
-            make_conninfo(**params),
-            "--schema",
-            schema,
-            "--no-owner",
-            "--no-privileges",
-            "--no-comments",
-            "--inserts",
-            "--rows-per-insert=500",
-        ],
+    result = subprocess.run(  # noqa: S603 - fixed arguments, our own schema names
+        [pg_dump, "--dbname", make_conninfo(**params), "--no-owner", "--no-privileges", *arguments],
         capture_output=True,
         text=True,
         check=False,
         env=env,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"pg_dump of {schema} failed: {result.stderr.strip()}")
-    return name_independent(result.stdout, schema)
+        raise RuntimeError(f"pg_dump failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def without_session_setup(script: str) -> list[str]:
+    """The statements of a pg_dump script less its session settings and the schema's own
+    CREATE/ALTER (``_SKIP``)."""
+    return [s for s in statements(script) if not _SKIP.match(s)]
 
 
 # Session set-up pg_dump puts between statements (it would outlive the replay's transaction
@@ -174,7 +179,7 @@ def name_independent(dump: str, schema: str) -> str:
     """
     if SchemaTemplate.PLACEHOLDER in dump:
         raise UnsafeSnapshot(f"the dump contains the placeholder {SchemaTemplate.PLACEHOLDER}")
-    kept = "\n".join(s for s in statements(dump) if not _SKIP.match(s))
+    kept = "\n".join(without_session_setup(dump))
     qualified = re.compile(rf'(?<![\w"$]){re.escape(schema)}\.|"{re.escape(schema)}"\.')
     script = qualified.sub(f"{SchemaTemplate.PLACEHOLDER}.", kept)
     if problem := snapshot_problem(script, schema):

@@ -21,6 +21,7 @@ from tenants.models import (
     Role,
     SuspensionReason,
     Tenant,
+    TenantBeingMoved,
     TenantStatus,
     refuse_if_active,
 )
@@ -244,6 +245,8 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> Tenant:
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
         if locked.status != TenantStatus.ACTIVE:  # a restore's move to suspended is not this
             raise InvalidTransition(locked.pk, locked.status, TenantStatus.SUSPENDED)
+        if reason == SuspensionReason.MOVING and not locked.move_to:
+            raise TenantBeingMoved(locked.pk, locked.status, TenantStatus.SUSPENDED)
         locked.status = TenantStatus.SUSPENDED
         locked.suspension_reason = reason
         locked.suspended_at = timezone.now()
@@ -253,15 +256,18 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> Tenant:
     return locked
 
 
-def tenant_reactivate(*, tenant: Tenant, actor=None) -> Tenant:
+def tenant_reactivate(*, tenant: Tenant, actor=None, for_move: bool = False) -> Tenant:
     """Make a suspended tenant active again: served, its held tasks released. One
     transaction, under the tenant's row lock; sends ``tenant_reactivated``. A tenant that
-    is not suspended raises ``InvalidTransition``: nothing changes. Returns the tenant as
-    saved."""
+    is not suspended raises ``InvalidTransition``, one suspended by a move under way
+    ``TenantBeingMoved`` (unless it is that move ending it, ``for_move``): nothing changes.
+    Returns the tenant as saved."""
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
         if locked.status != TenantStatus.SUSPENDED:
             raise InvalidTransition(locked.pk, locked.status, TenantStatus.ACTIVE)
+        if locked.suspension_reason == SuspensionReason.MOVING and not for_move:
+            raise TenantBeingMoved(locked.pk, locked.status, TenantStatus.ACTIVE, locked.move_to)
         reason = locked.suspension_reason
         locked.status = TenantStatus.ACTIVE
         locked.suspension_reason = ""
