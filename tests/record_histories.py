@@ -600,6 +600,34 @@ def record_previous_domain_release(owner, temporal, settings, save):
     save(workflow_id, "previous-domain-release")
 
 
+def record_tenant_move(active_tenant, temporal, settings, save):
+    """A tenant moved to ``tenants2`` (its old schema dropped a second after the switch),
+    and one whose copy fails verification, so that the copy is dropped and the hold ends."""
+    from orchestration.activities import moves as steps
+    from tenants.models import Tenant, move_workflow_id
+    from tenants.services.moves import tenant_move_request
+    from tests.kit import run_async, wait_until
+    from tests.workers import BackgroundWorker, fail_instead
+
+    settings.TENANT_MOVE_DROP_AFTER = 1
+    settings.DATABASE_REQUEST_TIMEOUT = 0.5
+    moved, failing = active_tenant("acme"), active_tenant("broken")
+    tenant_move_request(tenant=moved, to="tenants2")
+    with BackgroundWorker(temporal):
+        _started(temporal, move_workflow_id(moved.pk, 1))
+        run_async(_closed(temporal, move_workflow_id(moved.pk, 1)))
+    assert Tenant.objects.get(pk=moved.pk).database == "tenants2"
+    save(move_workflow_id(moved.pk, 1), "tenant-move-ok")
+    tenant_move_request(tenant=failing, to="tenants2")
+    replace = {steps.tenant_move_verify.__name__: fail_instead(steps.tenant_move_verify)}
+    with BackgroundWorker(temporal, replace=replace):
+        wait_until(
+            lambda: Tenant.objects.get(pk=failing.pk).last_error, timeout=60, what="the undo"
+        )
+        run_async(_closed(temporal, move_workflow_id(failing.pk, 1)))
+    save(move_workflow_id(failing.pk, 1), "tenant-move-failed")
+
+
 def record_custom_domain_verification(owner, temporal, settings, dns_server, save):
     """Two custom domains looked up every second: one whose TXT record is created after the
     first lookup (verified at the second), one never created (expired after three)."""

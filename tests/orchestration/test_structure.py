@@ -252,4 +252,6 @@ def test_status_answers_from_the_database_while_temporal_is_frozen(
     assert progress["current_step"] == "create_domain"
     assert progress["steps_done"] == ["mark_provisioning", "create_schema", "migrate_schema"]
     assert progress["state"] == "running"
-    assert elapsed < 1.0
+    # Far below what a call to the frozen server would wait (a client's RPC timeout, 10 s and
+    # more), with room for a loaded machine: the answer came from the database.
+    assert elapsed < 5.0
