@@ -30,7 +30,26 @@ def template_schema_problem(name: str) -> str | None:
     return None
 
 
+def tenant_databases_problem(databases: dict, defined: dict) -> str | None:
+    """Why ``TENANT_DATABASES`` cannot be used with ``DATABASES`` ``defined``, or None."""
+    if "default" not in databases:
+        return "it must name 'default', which holds the shared data"
+    for alias, options in databases.items():
+        if alias not in defined:
+            return f"{alias!r} is not in DATABASES"
+        if "tenants" not in defined[alias].get("ENGINE", ""):
+            return f"{alias!r} must use django-tenants' backend (django_tenants.postgresql_backend)"
+        weight = options.get("WEIGHT")
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
+            return f"{alias!r} has WEIGHT {weight!r}: a whole number >= 1"
+    if not any(options.get("OPEN") for options in databases.values()):
+        return "every database is closed to new tenants"
+    return None
+
+
 def validate_settings() -> None:
+    if problem := tenant_databases_problem(settings.TENANT_DATABASES, settings.DATABASES):
+        raise ImproperlyConfigured(f"TENANT_DATABASES cannot be used: {problem}.")
     name = settings.TENANT_TEMPLATE_SCHEMA
     if problem := template_schema_problem(name):
         raise ImproperlyConfigured(

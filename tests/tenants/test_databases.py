@@ -68,6 +68,27 @@ def test_database_settings_read_weights_and_closed_ones(monkeypatch):
     }
 
 
+@pytest.mark.parametrize(
+    ("databases", "problem"),
+    [
+        ({"tenants2": {"WEIGHT": 1, "OPEN": True}}, "must name 'default'"),
+        (
+            {"default": {"WEIGHT": 1, "OPEN": True}, "eu9": {"WEIGHT": 1, "OPEN": True}},
+            "'eu9' is not in DATABASES",
+        ),
+        ({"default": {"WEIGHT": 0, "OPEN": True}}, "WEIGHT 0: a whole number >= 1"),
+        ({"default": {"WEIGHT": 1, "OPEN": False}}, "every database is closed"),
+    ],
+)
+def test_tenant_databases_set_in_python_are_checked_at_start_up(databases, problem):
+    from django.conf import settings
+
+    from tenants.conf import tenant_databases_problem
+
+    assert problem in tenant_databases_problem(databases, settings.DATABASES)
+    assert tenant_databases_problem(settings.TENANT_DATABASES, settings.DATABASES) is None
+
+
 def test_database_urls_are_alias_url_pairs(monkeypatch):
     monkeypatch.setenv("TENANT_DATABASE_URLS", "eu2=postgres://a@h/x, eu3=postgres://a@h/y")
     assert env_pairs("TENANT_DATABASE_URLS") == {
