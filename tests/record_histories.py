@@ -610,7 +610,6 @@ def record_tenant_move(active_tenant, temporal, settings, save):
     from tests.workers import BackgroundWorker, fail_instead
 
     settings.TENANT_MOVE_DROP_AFTER = 1
-    settings.DATABASE_REQUEST_TIMEOUT = 0.5
     moved, failing = active_tenant("acme"), active_tenant("broken")
     tenant_move_request(tenant=moved, to="tenants2")
     with BackgroundWorker(temporal):

@@ -7,10 +7,11 @@ each idempotent:
 1. ``tenant_move_hold``: an active tenant is suspended with reason ``moving``: its hosts
    answer 403 and its tasks wait, so nothing writes to its schema (a suspended one is
    already held and stays suspended for its own reason).
-2. ``tenant_move_copy``: once the requests begun before the hold are over (they are cut off
-   after ``DATABASE_REQUEST_TIMEOUT``), the schema is copied into the target database
+2. ``tenant_move_copy``: the schema is copied into the target database
    (``tenants.schemas.copy``: its definitions by ``pg_dump``, its rows by ``COPY``, in one
-   transaction there, the source's tables locked against writes meanwhile).
+   transaction there), the source's tables locked against writes meanwhile: a write begun
+   before the hold finishes first and is copied, or waits for the lock (a request is cut off
+   by its ``DATABASE_REQUEST_TIMEOUT``) and, landing after the copy, fails the verification.
 3. ``tenant_move_verify``: every table's row count and checksum (an md5 over its rows'
    md5s, in order) match on both sides, or the move fails.
 4. ``tenant_move_switch``: ``Tenant.database`` becomes the target and the hold ends, in one
@@ -23,7 +24,6 @@ and the hold ends (``tenant_move_release``): the tenant is where it was, serving
 """
 
 import logging
-import time
 from datetime import timedelta
 
 import psycopg
@@ -132,8 +132,6 @@ def tenant_move_copy(*, tenant_id) -> str:
     if not tenant.move_to:
         raise MoveRefused(f"Tenant {tenant_id} has no move under way.")
     source, target, name = tenant.database, tenant.move_to, tenant.schema_name
-    if (quiet := _quiet_after(tenant)) > 0:
-        time.sleep(quiet)
     with on_database(target):
         drop_schema(name)  # an earlier attempt's copy: the source is what counts
     copied = copy_schema(name, source=source, target=target)
@@ -146,14 +144,6 @@ def tenant_move_copy(*, tenant_id) -> str:
         sum(copied.values()),
     )
     return target
-
-
-def _quiet_after(tenant: Tenant) -> float:
-    """Seconds until no request begun before the hold can still be writing."""
-    if tenant.suspended_at is None:
-        return 0.0
-    quiet = tenant.suspended_at + timedelta(seconds=settings.DATABASE_REQUEST_TIMEOUT + 1)
-    return (quiet - timezone.now()).total_seconds()
 
 
 def tenant_move_verify(*, tenant_id) -> dict[str, int]:

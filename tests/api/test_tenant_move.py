@@ -36,7 +36,6 @@ MOVE_STEPS = ["move_hold", "move_copy", "move_verify", "move_switch"]
 def acme(active_tenant, owner, settings):
     """An active tenant in ``default`` with its schema, some rows, and a member's token."""
     settings.TENANT_MOVE_DROP_AFTER = 0
-    settings.DATABASE_REQUEST_TIMEOUT = 0.5  # the copy waits this long after the hold
     tenant = active_tenant("acme")
     domain_create_primary(tenant_id=tenant.pk)
     MembershipFactory(user=owner, tenant=tenant, role=Role.OWNER)
@@ -187,7 +186,7 @@ def test_a_worker_killed_mid_copy_leaves_the_tenant_in_one_place(
                 sql.Identifier(acme.schema_name, "workspace_project"),
             )
         )
-    environment = {"TENANT_MOVE_DROP_AFTER": "0", "DATABASE_REQUEST_TIMEOUT": "0.5"}
+    environment = {"TENANT_MOVE_DROP_AFTER": "0"}
     tenant_move_request(tenant=acme, to="tenants2")
     worker, _ = start_worker(**environment)
     wait_until(
