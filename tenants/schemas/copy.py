@@ -13,6 +13,8 @@ as COPY's binary format: a newer ``pg_dump`` (the bundled one) and an older serv
 side work together, which ``pg_restore`` of a newer archive into an older server does not.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import psycopg
 from psycopg import sql
 
@@ -35,10 +37,13 @@ def copy_schema(name: str, *, source: str, target: str) -> dict[str, int]:
     pg_dump = find_pg_dump()
     if pg_dump is None:
         raise CopyUnavailable("no pg_dump found (PG_DUMP_PATH): a schema cannot be copied")
-    before, after = (
-        without_session_setup(run_pg_dump(pg_dump, source, ["--schema", name, "--section", part]))
-        for part in ("pre-data", "post-data")
-    )
+    with ThreadPoolExecutor(2) as both:  # two pg_dump processes at once
+        before, after = both.map(
+            lambda part: without_session_setup(
+                run_pg_dump(pg_dump, source, ["--schema", name, "--section", part])
+            ),
+            ["pre-data", "post-data"],
+        )
     copied = {}
     with (
         psycopg.connect(**libpq_params(source)) as reader,

@@ -12,8 +12,8 @@ each idempotent:
    transaction there), the source's tables locked against writes meanwhile: a write begun
    before the hold finishes first and is copied, or waits for the lock (a request is cut off
    by its ``DATABASE_REQUEST_TIMEOUT``) and, landing after the copy, fails the verification.
-3. ``tenant_move_verify``: every table's row count and checksum (an md5 over its rows'
-   md5s, in order) match on both sides, or the move fails.
+3. ``tenant_move_verify``: every table's row count and checksum (the sum of its rows' md5s,
+   64 bits each) match on both sides, or the move fails.
 4. ``tenant_move_switch``: ``Tenant.database`` becomes the target and the hold ends, in one
    transaction; every request, activity and task reads the tenant's database from its row,
    so the next ones go to the copy. The old schema is kept for ``TENANT_MOVE_DROP_AFTER``.
@@ -24,6 +24,7 @@ and the hold ends (``tenant_move_release``): the tenant is where it was, serving
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
@@ -154,8 +155,8 @@ def tenant_move_verify(*, tenant_id) -> dict[str, int]:
     if not tenant.move_to:
         raise MoveRefused(f"Tenant {tenant_id} has no move under way.")
     name = tenant.schema_name
-    source = _fingerprints(tenant.database, name)
-    copy = _fingerprints(tenant.move_to, name)
+    with ThreadPoolExecutor(2) as both:  # each side on its own server, at once
+        source, copy = both.map(_fingerprints, [tenant.database, tenant.move_to], [name, name])
     if differ := sorted(t for t in source.keys() | copy.keys() if source.get(t) != copy.get(t)):
         raise MoveMismatch(
             f"the copy of {name} in {tenant.move_to!r} differs in {', '.join(differ)}"
@@ -164,14 +165,15 @@ def tenant_move_verify(*, tenant_id) -> dict[str, int]:
 
 
 def _fingerprints(database: str, schema: str) -> dict[str, tuple[int, str]]:
-    """{table: (rows, checksum)} of ``schema`` in ``database``: the checksum is the md5 of
-    its rows' md5s in order, so it does not depend on the rows' physical order."""
+    """{table: (rows, checksum)} of ``schema`` in ``database``. The checksum adds up the
+    first 64 bits of each row's md5 (as text): it does not depend on the rows' order, and
+    needs no sort."""
     found = {}
     with psycopg.connect(**libpq_params(database), autocommit=True) as conn:
         for table in relations(conn, schema, "rp"):
             query = sql.SQL(
-                "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') "
-                "FROM (SELECT md5(t::text) AS h FROM {} t) rows"
+                "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint"
+                "::numeric), 0)::text FROM {} t"
             ).format(sql.Identifier(schema, table))
             rows, checksum = conn.execute(query).fetchone()
             found[table] = (rows, checksum)
