@@ -87,51 +87,44 @@ def _either(statuses) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-def _suspend_action(reason: SuspensionReason):
-    """The admin action that suspends the selected tenants for ``reason`` (one per reason:
-    the reason is the operator's choice of action, no form in between)."""
+def _bulk_action(name: str, description: str, change, done: str, rule: str):
+    """An admin action that calls ``change(tenant, user)`` for each selected tenant
+    (``TenantAdmin.change_each``): one per choice (a suspension's reason, a move's target),
+    no form in between."""
 
-    def suspend(modeladmin, request, queryset):
+    def act(modeladmin, request, queryset):
         modeladmin.change_each(
-            request,
-            queryset,
-            lambda tenant: tenant_suspend(tenant=tenant, reason=reason, actor=request.user),
-            f"suspended ({reason.label})",
-            "only active tenants can be suspended",
+            request, queryset, lambda tenant: change(tenant, request.user), done, rule
         )
 
-    suspend.__name__ = f"suspend_{reason.value}"
-    return admin.action(
-        description=f"Suspend selected tenants: {reason.label.lower()}", permissions=["change"]
-    )(suspend)
+    act.__name__ = name
+    return admin.action(description=description, permissions=["change"])(act)
 
 
 # A suspension for "moving" is a move's own: no action for it.
 SUSPEND_ACTIONS = [
-    _suspend_action(reason) for reason in SuspensionReason if reason != SuspensionReason.MOVING
+    _bulk_action(
+        f"suspend_{reason.value}",
+        f"Suspend selected tenants: {reason.label.lower()}",
+        lambda tenant, user, reason=reason: tenant_suspend(
+            tenant=tenant, reason=reason, actor=user
+        ),
+        f"suspended ({reason.label})",
+        "only active tenants can be suspended",
+    )
+    for reason in SuspensionReason
+    if reason != SuspensionReason.MOVING
 ]
-
-
-def _move_action(alias: str):
-    """The admin action that moves the selected tenants' schemas to database ``alias``
-    (one per tenant database: the target is the operator's choice of action)."""
-
-    def move(modeladmin, request, queryset):
-        modeladmin.change_each(
-            request,
-            queryset,
-            lambda tenant: tenant_move_request(tenant=tenant, to=alias, actor=request.user),
-            f"being moved to {alias}",
-            "only active or suspended tenants can be moved",
-        )
-
-    move.__name__ = f"move_to_{alias}"
-    return admin.action(
-        description=f"Move selected tenants to database {alias}", permissions=["change"]
-    )(move)
-
-
-MOVE_ACTIONS = [_move_action(alias) for alias in settings.TENANT_DATABASES]
+MOVE_ACTIONS = [
+    _bulk_action(
+        f"move_to_{alias}",
+        f"Move selected tenants to database {alias}",
+        lambda tenant, user, alias=alias: tenant_move_request(tenant=tenant, to=alias, actor=user),
+        f"being moved to {alias}",
+        "only active or suspended tenants can be moved",
+    )
+    for alias in settings.TENANT_DATABASES
+]
 
 
 class DomainFormSet(BaseInlineFormSet):

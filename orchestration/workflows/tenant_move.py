@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         UNDO_SHORT,
     )
     from orchestration.workflows._steps.inputs import WorkflowInput, require_positive, require_uuid
-    from orchestration.workflows._steps.saga import Progress, Saga, SagaRun, Step
+    from orchestration.workflows._steps.saga import Progress, Saga, SagaRun, Step, to_the_end
     from orchestration.workflows._steps.versioning import when_versioned
 
 
@@ -90,18 +90,9 @@ class TenantMoveWorkflow:
                 await workflow.sleep(timedelta(seconds=wait))
         except asyncio.CancelledError:
             pass  # the move is done: a cancel only shortens the wait
-        # Shielded: the old schema is dropped whatever happens to the run meanwhile.
-        dropping = asyncio.ensure_future(
-            workflow.execute_activity(
-                steps.tenant_move_drop_old,
-                params.tenant_id,
-                **UNDO_LONG,  # cleanup: retried until it succeeds, like an undo
-            )
+        # Shielded: the old schema is dropped whatever happens to the run meanwhile; a
+        # cleanup, retried until it succeeds, like an undo.
+        await to_the_end(
+            workflow.execute_activity(steps.tenant_move_drop_old, params.tenant_id, **UNDO_LONG)
         )
-        while not dropping.done():
-            try:
-                await asyncio.shield(dropping)
-            except asyncio.CancelledError:
-                continue
-        dropping.result()
         return progress

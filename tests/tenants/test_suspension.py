@@ -194,7 +194,10 @@ def test_admin_suspends_for_the_reason_of_the_action_and_reports_refusals(admin_
     bravo = TenantFactory(owner=owner, subdomain="bravo", status=TenantStatus.PENDING)
     page = admin_client.get(CHANGELIST, **HOST)
     offered = [value for value, _ in page.context["action_form"].fields["action"].choices]
-    assert {f"suspend_{reason}" for reason in SuspensionReason.values} <= set(offered)
+    by_hand = {reason for reason in SuspensionReason.values if reason != SuspensionReason.MOVING}
+    assert {f"suspend_{reason}" for reason in by_hand} <= set(offered)
+    assert "suspend_moving" not in offered  # a move's own
+    assert {"move_to_default", "move_to_tenants2"} <= set(offered)
     assert "reactivate" in offered
 
     response = run_action(admin_client, "suspend_abuse", [alpha, bravo])
@@ -212,6 +215,29 @@ def test_admin_suspends_for_the_reason_of_the_action_and_reports_refusals(admin_
         "1 reactivated: Alpha (alpha).",
     ]
     assert fresh(alpha).status == TenantStatus.ACTIVE
+
+
+def test_admin_moves_to_the_database_of_the_action_and_reports_refusals(admin_client, owner):
+    alpha = active(owner, "alpha")
+    bravo = TenantFactory(owner=owner, subdomain="bravo", status=TenantStatus.PENDING)
+    response = run_action(admin_client, "move_to_tenants2", [alpha, bravo])
+    assert texts(response) == [
+        f"Skipped Bravo (bravo): Tenant {bravo.pk} is pending: only an active or suspended "
+        "tenant is moved.",
+        "1 being moved to tenants2: Alpha (alpha).",
+    ]
+    assert fresh(alpha).move_to == "tenants2"
+    response = run_action(admin_client, "move_to_default", [alpha])
+    assert texts(response) == [f"Skipped Alpha (alpha): Tenant {alpha.pk} is already in 'default'."]
+    from tenants.services.moves import tenant_move_hold
+
+    tenant_move_hold(tenant_id=alpha.pk)  # the move's first step: suspended, "moving"
+    response = run_action(admin_client, "reactivate", [alpha])
+    assert texts(response) == [
+        f"Skipped Alpha (alpha): Tenant {alpha.pk} is being moved to 'tenants2': the move "
+        "suspends it with reason 'moving' and ends that suspension itself."
+    ]
+    assert fresh(alpha).suspension_reason == SuspensionReason.MOVING
 
 
 def test_admin_suspension_needs_the_change_permission(client, owner):

@@ -190,13 +190,7 @@ class SagaRun:
             self.progress.state, self.progress.error = "compensating", reason
             # Shielded: a cancelled run still undoes what it did, however often it is
             # cancelled meanwhile (undos may be retrying through an outage).
-            undoing = asyncio.ensure_future(self._compensate(list(undo.values()), subject, reason))
-            while not undoing.done():
-                try:
-                    await asyncio.shield(undoing)
-                except asyncio.CancelledError:
-                    continue
-            undoing.result()
+            await to_the_end(self._compensate(list(undo.values()), subject, reason))
             self.progress.state, self.progress.current_step = "failed", None
             if isinstance(err, asyncio.CancelledError):
                 raise
@@ -269,16 +263,10 @@ class SagaRun:
                 **options,
             )
         )
-        if local:
-            # A local activity is cancelled with its run whatever its cancellation type: a
-            # cancel would abandon a short database step that may already have committed
-            # (mark active, say). Shielded, it finishes, and the check after the step decides.
-            while not running.done():
-                try:
-                    await asyncio.shield(running)
-                except asyncio.CancelledError:
-                    continue
-        return await running
+        # A local activity is cancelled with its run whatever its cancellation type: a
+        # cancel would abandon a short database step that may already have committed (mark
+        # active, say). Shielded, it finishes, and the check after the step decides.
+        return await (to_the_end(running) if local else running)
 
     async def _compensate(self, undo: list, subject: str, reason: str) -> None:
         """Run the undos in reverse, then ``on_failure``. Undos retry until they succeed; one
@@ -296,6 +284,18 @@ class SagaRun:
             activity, options = self.saga.on_failure
             note = f" (undo failed: {', '.join(failed)})" if failed else ""
             await _final_act(activity, subject, reason + note, options)
+
+
+async def to_the_end(awaitable):
+    """``awaitable``'s result, however often the run is cancelled meanwhile: it is shielded
+    and awaited again after each cancel, until it is done."""
+    running = asyncio.ensure_future(awaitable)
+    while not running.done():
+        try:
+            await asyncio.shield(running)
+        except asyncio.CancelledError:
+            continue
+    return running.result()
 
 
 def _grouped(step: Step) -> bool:
