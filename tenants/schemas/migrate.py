@@ -63,7 +63,7 @@ def run_migrations(name: str) -> None:
     """
     schema_connection().set_schema(name, include_public=False)
     try:
-        recorder = MigrationRecorder(schema_connection())  # this schema's table
+        recorder = SchemaRecorder(schema_connection(), name)  # this schema's table
         prepared = _prepared_plan(frozenset(recorder.applied_migrations()))
         if prepared is None:
             return
@@ -85,6 +85,27 @@ def run_migrations(name: str) -> None:
         schema_migrated.send(run_migrations, schema_name=name)
     finally:
         schema_connection().set_schema_to_public()
+
+
+class SchemaRecorder(MigrationRecorder):
+    """The recorder of schema ``name``'s ``django_migrations``, which asks whether that table
+    exists by its name: Django's recorder lists every table visible on the connection, a
+    scan of the whole ``pg_class`` that grows with the number of tenants (a quarter of a
+    second each at 10,000 tenants; docs/scale.md)."""
+
+    def __init__(self, connection, name: str) -> None:
+        super().__init__(connection)
+        self.schema, self.found = name, False
+
+    def has_table(self) -> bool:
+        if not self.found:  # once there, it stays: asked again only until it is
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
+                    [self.schema, self.Migration._meta.db_table],
+                )
+                self.found = cursor.fetchone()[0] is not None
+        return self.found
 
 
 _BY_COMMAND = object()

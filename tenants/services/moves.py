@@ -12,8 +12,8 @@ each idempotent:
    transaction there), the source's tables locked against writes meanwhile: a write begun
    before the hold finishes first and is copied, or waits for the lock (a request is cut off
    by its ``DATABASE_REQUEST_TIMEOUT``) and, landing after the copy, fails the verification.
-3. ``tenant_move_verify``: every table's row count and checksum (the sum of its rows' md5s,
-   64 bits each) match on both sides, or the move fails.
+3. ``tenant_move_verify``: every table's row count and checksum (the sum of its rows' 64-bit
+   hashes) match on both sides, or the move fails.
 4. ``tenant_move_switch``: ``Tenant.database`` becomes the target and the hold ends, in one
    transaction; every request, activity and task reads the tenant's database from its row,
    so the next ones go to the copy. The old schema is kept for ``TENANT_MOVE_DROP_AFTER``.
@@ -165,15 +165,15 @@ def tenant_move_verify(*, tenant_id) -> dict[str, int]:
 
 
 def _fingerprints(database: str, schema: str) -> dict[str, tuple[int, str]]:
-    """{table: (rows, checksum)} of ``schema`` in ``database``. The checksum adds up the
-    first 64 bits of each row's md5 (as text): it does not depend on the rows' order, and
-    needs no sort."""
+    """{table: (rows, checksum)} of ``schema`` in ``database``. The checksum adds up each
+    row's 64-bit hash (``hashtextextended`` of the row as text): it does not depend on the
+    rows' order, needs no sort, and costs a fraction of an md5 per row."""
     found = {}
     with psycopg.connect(**libpq_params(database), autocommit=True) as conn:
         for table in relations(conn, schema, "rp"):
             query = sql.SQL(
-                "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint"
-                "::numeric), 0)::text FROM {} t"
+                "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text "
+                "FROM {} t"
             ).format(sql.Identifier(schema, table))
             rows, checksum = conn.execute(query).fetchone()
             found[table] = (rows, checksum)

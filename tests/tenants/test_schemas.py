@@ -319,3 +319,21 @@ def test_migrate_schema_finishes_an_empty_schema(transactional_db, new_schema, m
     migrate_schema(name)
     assert len(migrate_calls) == 1
     assert recorded_migrations(name) == set(migration_state())
+
+
+def test_a_schemas_recorder_asks_for_its_table_by_name_not_by_listing_the_catalog(
+    template, new_schema
+):
+    """Django's recorder lists every visible table (all of pg_class) to find
+    django_migrations: a cost that grows with the tenants. The schema's recorder asks for
+    that one table, once it is found."""
+    name = new_schema()
+    create_schema(name)
+    recorder = migrate.SchemaRecorder(connection, name)
+    with CaptureQueriesContext(connection) as queries:
+        assert recorder.has_table()
+        assert recorder.has_table()
+    assert len(queries) == 1
+    assert "to_regclass" in queries[0]["sql"]
+    assert "pg_class" not in queries[0]["sql"]
+    assert not migrate.SchemaRecorder(connection, new_schema()).has_table()

@@ -59,7 +59,9 @@ def test_pg_dump_gets_the_password_by_environment_not_argv(monkeypatch):
         return subprocess.CompletedProcess(args, 0, stdout="", stderr="")
 
     monkeypatch.setattr(
-        snapshot, "libpq_params", lambda: {"host": "db", "dbname": "app", "password": "s3cret!"}
+        snapshot,
+        "libpq_params",
+        lambda using: {"host": "db", "dbname": "app", "password": "s3cret!"},
     )
     monkeypatch.setattr(snapshot.subprocess, "run", fake_run)
     dump_script("pg_dump", "tenant_template")
