@@ -129,10 +129,10 @@ def build_schemas(url: str, script: str, placeholder: str, names: list[str], con
 # --- measuring -----------------------------------------------------------------------------
 
 
-def capped(env: dict, cap: float, schemas: int, *args: str) -> tuple[float, bool]:
-    """``manage.py *args`` (a ``migrate_schemas``), stopped after ``cap`` seconds. Returns its
-    time and False, or, when stopped, the time extrapolated from the schemas it began per
-    second and True."""
+def capped(env: dict, cap: float, schemas: int, args: list[str], done) -> tuple[float, bool]:
+    """``manage.py *args``, stopped after ``cap`` seconds. Returns its time and False, or,
+    when stopped, the time extrapolated from the schemas done per second (``done(output)``)
+    and True."""
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         proc = subprocess.Popen(  # noqa: S603 - our own manage.py
@@ -145,10 +145,23 @@ def capped(env: dict, cap: float, schemas: int, *args: str) -> tuple[float, bool
             return time.perf_counter() - started, False
         except subprocess.TimeoutExpired:
             elapsed = time.perf_counter() - started
-            services.stop_process_group(proc)
             out.seek(0)
-            begun = len(re.findall(rb"=== Starting migration", out.read()))
-            return schemas * elapsed / max(begun, 1), True
+            finished = done(out.read())
+            services.stop_process_group(proc)
+            return schemas * elapsed / max(finished, 1), True
+
+
+def begun(output: bytes) -> int:
+    """Schemas django-tenants' ``migrate_schemas`` began, from its output."""
+    return len(re.findall(rb"=== Starting migration", output))
+
+
+def fleet_migrated(_output: bytes) -> int:
+    """Schemas the latest fleet run migrated (read from its row)."""
+    from tenants.models import FleetRun
+
+    latest = FleetRun.objects.order_by("-created_at").values_list("migrated", flat=True).first()
+    return latest or 0
 
 
 def p95_of_gets(port: int, path: str, headers: dict, count: int) -> float:
@@ -303,18 +316,22 @@ def measure(env: dict, args, level: int, added: dict | None) -> dict:
     connection.close()
     figures.update(catalog())
     figures["tenants"] = Tenant.objects.count()
+    report_level(level, figures)
     if added is not None:
-        figures.update(fleet(env, added, args, template))
+        figures.update(fleet(env, added, args))
+        template.save()  # the snapshot without the AddField, for the next level's provisioning
+        report_fleet(figures)
     return figures
 
 
-def fleet(env: dict, added: dict, args, template) -> dict:
+def fleet(env: dict, added: dict, args) -> dict:
     """Fleet migration against django-tenants' multiprocessing executor, nothing to apply and
-    one AddField, on every tenant schema."""
-    from tenants.models import Tenant
+    one AddField, on every tenant schema; each capped at ``--cap`` seconds."""
+    from tenants.models import FleetRun, Tenant
 
     schemas = Tenant.objects.count()
     mp = ["migrate_schemas", "--tenant", "--executor=multiprocessing"]
+    fleet = ["migrate_fleet", "--wait", "--concurrency", str(args.parallel)]
     bench = Bench(env, args.parallel, args.workers)
     figures = {}
     try:
@@ -322,18 +339,20 @@ def fleet(env: dict, added: dict, args, template) -> dict:
         log(f"{schemas}: fleet, nothing to apply")
         figures["fleet"] = bench.fleet(env)
         log(f"{schemas}: multiprocessing, nothing to apply")
-        figures["mp"] = capped(env, args.cap, schemas, *mp)
+        figures["mp"] = capped(env, args.cap, schemas, mp, begun)
         bench.start_worker(added)
         without_bench_migration()
         log(f"{schemas}: multiprocessing, one AddField")
-        figures["add_mp"] = capped(added, args.cap, schemas, *mp)
+        figures["add_mp"] = capped(added, args.cap, schemas, mp, begun)
         without_bench_migration()
         log(f"{schemas}: fleet, one AddField")
-        figures["add_fleet"] = bench.fleet(added)
+        FleetRun.objects.all().delete()
+        figures["add_fleet"] = capped(added, args.cap, schemas, fleet, fleet_migrated)
+        if figures["add_fleet"][1]:
+            bench.manage("migrate_fleet", "--cancel", env=added)
     finally:
         bench.stop_worker()
     without_bench_migration()
-    template.save()  # the snapshot without the AddField, for the next level's provisioning
     return figures
 
 
@@ -363,13 +382,13 @@ def run_database(server, name: str, env: dict, args, levels: list[int], added) -
         )
         log(f"{level}: filled {added_now} tenants in {time.perf_counter() - started:.0f} s")
         results[level] = measure(env, args, level, added and added(env))
-        report_level(level, results[level])
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", default="100,1000,5000,10000")
+    parser.add_argument("--levels", default="100,1000,5000,10000", help='"": the wide app only')
+    parser.add_argument("--pg-dir", default="pg-bench", help="the PostgreSQL data dir in .local")
     parser.add_argument("--signups", type=int, default=10, help="per path and level")
     parser.add_argument("--parallel", type=int, default=2, help="fleet and django-tenants")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for the fleet")
@@ -378,13 +397,13 @@ def main() -> None:
     parser.add_argument("--fill-connections", type=int, default=3)
     parser.add_argument("--wide", type=int, default=1000, help="tenants with the wide app; 0: none")
     args = parser.parse_args()
-    levels = [int(v) for v in args.levels.split(",")]
+    levels = [int(v) for v in args.levels.split(",") if v]
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     log_dir = services.LOCAL_DIR / "bench-scale"
     log_dir.mkdir(parents=True, exist_ok=True)
     server = temporal = None
     try:
-        server = services.start_postgres(services.LOCAL_DIR / "pg-bench")
+        server = services.start_postgres(services.LOCAL_DIR / args.pg_dir)
         temporal = services.TemporalDevServer(log_file=log_dir / "temporal.log").start()
         env = {
             **os.environ,
@@ -404,15 +423,16 @@ def main() -> None:
 
         django.setup()
         package = migrations_package(workdir)
-        results = run_database(
-            server,
-            "bench_scale",
-            env,
-            args,
-            levels,
-            lambda e: {**e, "BENCH_WORKSPACE_MIGRATIONS": package},
-        )
-        report_ratios(levels, results)
+        if levels:
+            results = run_database(
+                server,
+                "bench_scale",
+                env,
+                args,
+                levels,
+                lambda e: {**e, "BENCH_WORKSPACE_MIGRATIONS": package},
+            )
+            report_ratios(levels, results)
         if args.wide:
             wide_dir = workdir / "wide"
             url = services.ensure_database(server, "bench_scale_wide", fresh=True)
@@ -450,15 +470,6 @@ def report_level(level: int, f: dict) -> None:
         f"{f['template'][1]:.0f}, pool {f['pool'][0]:.0f} / {f['pool'][1]:.0f} "
         f"(pool hits {f['hits']})"
     )
-    if "fleet" in f:
-        print(
-            f"  fleet, nothing to apply: {f['fleet']:.1f} s; django-tenants multiprocessing "
-            f"{seconds(f['mp'])} -> {f['mp'][0] / f['fleet']:.1f}x"
-        )
-        print(
-            f"  fleet, one AddField: {f['add_fleet']:.1f} s; django-tenants multiprocessing "
-            f"{seconds(f['add_mp'])} -> {f['add_mp'][0] / f['add_fleet']:.1f}x"
-        )
     print(
         f"  status API p95 {f['status']:.1f} ms; admin tenant list p95 {f['admin']:.1f} ms; "
         f"relay {f['relay']:.0f} rows/s"
@@ -472,6 +483,18 @@ def report_level(level: int, f: dict) -> None:
         print(f"  {name}: {live} live, {dead} dead tuples, autovacuum {runs}x (last {when})")
 
 
+def report_fleet(f: dict) -> None:
+    print(
+        f"  fleet, nothing to apply: {f['fleet']:.1f} s; django-tenants multiprocessing "
+        f"{seconds(f['mp'])} -> {f['mp'][0] / f['fleet']:.1f}x"
+    )
+    print(
+        f"  fleet, one AddField: {seconds(f['add_fleet'])}; django-tenants multiprocessing "
+        f"{seconds(f['add_mp'])} -> {f['add_mp'][0] / f['add_fleet'][0]:.1f}x",
+        flush=True,
+    )
+
+
 def report_ratios(levels: list[int], results: dict) -> None:
     base, top = levels[0], levels[-1]
     first, last = results[base], results[top]
@@ -480,7 +503,7 @@ def report_ratios(levels: list[int], results: dict) -> None:
         ("provisioning p50, template", lambda f: f["template"][0]),
         ("provisioning p50, pool", lambda f: f["pool"][0]),
         ("fleet, nothing to apply", lambda f: f["fleet"]),
-        ("fleet, one AddField", lambda f: f["add_fleet"]),
+        ("fleet, one AddField", lambda f: f["add_fleet"][0]),
         ("status API p95", lambda f: f["status"]),
         ("admin tenant list p95", lambda f: f["admin"]),
         ("relay rows/s", lambda f: f["relay"]),
@@ -504,10 +527,11 @@ def report_ratios(levels: list[int], results: dict) -> None:
         f"  fleet with nothing to apply <= 10 s: {last['fleet']:.1f} s -> "
         f"{'met' if last['fleet'] <= 10 else 'NOT met'}"
     )
-    speedup = last["add_mp"][0] / last["add_fleet"]
+    speedup = last["add_mp"][0] / last["add_fleet"][0]
+    extrapolated = [name for name in ("add_mp", "add_fleet") if last[name][1]]
     print(
         f"  one AddField >= 3x django-tenants multiprocessing: {speedup:.1f}x"
-        f"{' (multiprocessing extrapolated)' if last['add_mp'][1] else ''} -> "
+        f"{' (extrapolated: ' + ', '.join(extrapolated) + ')' if extrapolated else ''} -> "
         f"{'met' if speedup >= 3 else 'NOT met'}"
     )
 
