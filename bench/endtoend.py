@@ -187,30 +187,48 @@ def measure(
             log_dir=log_dir,
             worker_code=before,
         )
-    times: dict[str, list] = {path: [] for path in stacks} | {"hits": [], "before-hits": []}
-    # The pool starts full, as a deployment's is once its first refill ran; after that only
-    # the refills the claims ask for keep it so.
-    fill = "from tenants import pool\nwhile pool.fill_one():\n    pass"
-    subprocess.run([*MANAGE, "shell", "-c", fill], env=stacks["pool"].env, check=True, cwd=ROOT)  # noqa: S603
+    fill_pool(stacks["pool"])
     try:
         for stack in stacks.values():
             stack.start()
-        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as db:
-            for n in range(WARM_UP + signups):
-                order = list(stacks)[n % len(stacks) :] + list(stacks)[: n % len(stacks)]
-                for path in order:
-                    before = wait_pool_full(db, pool_size)
-                    tenant_id, answered = signup(stacks[path].port)
-                    provisioned_at, oid = wait_active(db, tenant_id)
-                    if n >= WARM_UP:
-                        times[path].append((provisioned_at - answered).total_seconds() * 1000)
-                        if path == "pool":
-                            times["hits"].append(oid in before)
-                        if path == "before-pool":
-                            times["before-hits"].append(oid in before)
+        return rotate_signups(stacks, env["DATABASE_URL"], signups=signups, pool_size=pool_size)
     finally:
         for stack in stacks.values():
             stack.stop()
+
+
+def fill_pool(stack: Stack) -> None:
+    """The pool starts full, as a deployment's is once its first refill ran; after that only
+    the refills the claims ask for keep it so."""
+    fill = "from tenants import pool\npool.prune()\nwhile pool.fill_one():\n    pass"
+    subprocess.run(  # noqa: S603
+        [*MANAGE, "shell", "-c", fill],
+        env=stack.env,
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def rotate_signups(
+    stacks: dict[str, Stack], database_url: str, *, signups: int, pool_size: int
+) -> dict[str, list]:
+    """``WARM_UP`` + ``signups`` signups per stack, one at a time, rotating over the stacks
+    (running); each waits for a full pool first. ms per path (warm-up left out), pool hits."""
+    times: dict[str, list] = {path: [] for path in stacks} | {"hits": [], "before-hits": []}
+    with psycopg.connect(database_url, autocommit=True) as db:
+        for n in range(WARM_UP + signups):
+            order = list(stacks)[n % len(stacks) :] + list(stacks)[: n % len(stacks)]
+            for path in order:
+                before = wait_pool_full(db, pool_size)
+                tenant_id, answered = signup(stacks[path].port)
+                provisioned_at, oid = wait_active(db, tenant_id)
+                if n >= WARM_UP:
+                    times[path].append((provisioned_at - answered).total_seconds() * 1000)
+                    if path == "pool":
+                        times["hits"].append(oid in before)
+                    if path == "before-pool":
+                        times["before-hits"].append(oid in before)
     return times
 
 

@@ -125,17 +125,20 @@ def grow(owner, to: int) -> None:
 
 
 def without_bench_migration() -> None:
-    """Every tenant schema and the template back to the workspace app without 0002."""
-    from django.conf import settings
+    """Every schema with 0002's column (tenants, the template) back to the workspace app
+    without 0002 (the column and its record are added in one transaction)."""
     from django.db import connection
     from psycopg import sql
 
-    from tenants.models import Tenant
-
-    names = [*Tenant.objects.values_list("schema_name", flat=True), settings.TENANT_TEMPLATE_SCHEMA]
     drop = "ALTER TABLE {}.workspace_project DROP COLUMN IF EXISTS bench_note"
     forget = "DELETE FROM {}.django_migrations WHERE app = 'workspace' AND name = '0002_bench_note'"
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attname = 'bench_note' "
+            "AND NOT a.attisdropped AND c.relname = 'workspace_project'"
+        )
+        names = [row[0] for row in cursor.fetchall()]
         for name in names:
             cursor.execute(sql.SQL(drop).format(sql.Identifier(name)))
             cursor.execute(sql.SQL(forget).format(sql.Identifier(name)))
