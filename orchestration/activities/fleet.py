@@ -11,10 +11,13 @@ from tenants import fleet
 from tenants.schemas.snapshot import sync_template, usable_template
 
 
-@django_activity
+@django_activity(heartbeat_every=5)
 def fleet_start(run_id: str) -> int:
     """Bring the template to the code's migrations first (so tenants provisioned during the
-    run are made current), then mark the run running; returns how many tenants it covers."""
+    run are made current), then mark the run running; returns how many tenants it covers.
+    Heartbeats: its options have a heartbeat timeout, and the template's migration and
+    dump (which reads the whole catalog) take longer than it in a database of many
+    tenants."""
     if usable_template() is None:
         sync_template()
     return fleet.fleet_run_started(run_id=run_id)
