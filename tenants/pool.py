@@ -39,7 +39,7 @@ import uuid
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from psycopg import sql
 
 from core.db import libpq_params
@@ -224,7 +224,7 @@ def _lock(*, wait: bool = True) -> bool:
     """The pool's advisory lock, until the transaction ends; without ``wait``, False when
     another transaction holds it."""
     key = [_lock_key(schema_database())]
-    with transaction.get_connection(DEFAULT_DB_ALIAS).cursor() as cursor:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:  # the rows' database
         if wait:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", key)
             return True
